@@ -1,0 +1,54 @@
+"""The hooks a harness plugin can implement.
+
+A plugin is a module (or package) with functions decorated by ``@harness.hookimpl`` and named
+after these specs, exposed through the ``harness`` entry-point group. The built-in plugins in
+``plugins/`` (import package ``harness_plugins``) are loaded exactly the same way.
+
+Each ``register_*`` hook receives a ``register`` callable::
+
+    register(name: str, factory: Callable[..., T], description: str = "")
+
+``factory(**options)`` must return a ready instance of the kind (see ``harness/types.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("harness")
+hookimpl = pluggy.HookimplMarker("harness")
+
+Register = Callable[..., None]
+
+
+@hookspec
+def register_blenders(register: Register) -> None:
+    """Register self-blending generators: ``factory(**opts)(face, landmarks68, rng) -> BlendResult``."""
+
+
+@hookspec
+def register_backbones(register: Register) -> None:
+    """Register encoders: ``factory(pretrained=False, img_size=224, **opts) -> nn.Module`` whose
+    forward returns four NCHW maps at strides 4/8/16/32 and which declares ``channels``."""
+
+
+@hookspec
+def register_evaluators(register: Register) -> None:
+    """Register metrics: ``factory(**opts)(ScoreSet | MaskSet, rng) -> {metric: Metric}``."""
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets: ``factory(root=None, **opts)`` with ``check()`` and ``records(split)``."""
+
+
+@hookspec
+def register_face_detectors(register: Register) -> None:
+    """Register face detectors + 68-point landmarkers: ``factory(**opts).detect(rgb) -> [Face]``."""
+
+
+@hookspec
+def register_commands(app: Any) -> None:
+    """Add subcommands to the ``harness`` CLI: ``app`` is the root ``typer.Typer``."""

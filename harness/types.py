@@ -1,0 +1,164 @@
+"""The data contracts between the harness core and its plugins.
+
+Every plugin kind exchanges these small, plain types with the core, so a plugin author reads this
+file and `hookspecs.py` and knows everything the core will hand over and expect back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal, Protocol, TypedDict, runtime_checkable
+
+import numpy as np
+
+Split = Literal["train", "val", "test"]
+
+#: Label convention used everywhere inside the harness, whatever the dataset's own files say.
+REAL: int = 0
+FAKE: int = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Blenders
+# --------------------------------------------------------------------------------------------
+@dataclass
+class BlendResult:
+    """What a blender returns for one face.
+
+    image: the fake face, RGB uint8, same size as the input.
+    mask: float32 in [0, 1], same height/width, 1 = altered pixel.
+    record: JSON-serialisable description of what was done (regions, scales, warps, augments).
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Blender(Protocol):
+    """`blender(face_rgb_uint8, landmarks68_xy, rng) -> BlendResult`. No hidden global randomness."""
+
+    def __call__(self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> BlendResult: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video (or image) of a dataset.
+
+    uid is unique across every dataset: ``dataset/method/compression/name`` (for example
+    ``ffpp/Deepfakes/c23/000_003``). Frames are aggregated into videos by this id alone.
+    """
+
+    uid: str
+    path: Path
+    label: int  # REAL (0) or FAKE (1)
+    split: str  # "train" | "val" | "test"
+    dataset: str
+    method: str  # "original" for real videos
+    compression: str = "raw"
+    mask_path: Path | None = None  # a mask video, where the dataset has one
+    mask_kind: str = "binary"  # "binary" or "grey" (threshold it)
+
+
+class DatasetNotFoundError(RuntimeError):
+    """The dataset is not where we looked. The message says where we looked and how to get it."""
+
+
+class DatasetLayoutError(RuntimeError):
+    """The dataset is there but does not match the protocol. The message names the file and the fix."""
+
+
+@dataclass
+class DatasetReport:
+    """What a dataset's doctor found: used by `harness datasets`."""
+
+    name: str
+    found: bool
+    root: Path | None
+    looked_in: list[Path] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # e.g. "test/fake/Deepfakes": 140
+    expected: dict[str, int] = field(default_factory=dict)  # the protocol's counts
+    problems: list[str] = field(default_factory=list)
+    how_to_get: str = ""
+
+
+class Dataset(Protocol):
+    name: str
+
+    def check(self) -> DatasetReport: ...
+
+    def records(self, split: str) -> Iterator[VideoRecord]: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Face detection
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Face:
+    """One detected face in a frame: box (x0, y0, x1, y1) in frame pixels, 68 landmarks (dlib order)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None  # (68, 2) float32, frame pixels
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        """RGB uint8 frame -> faces, largest first."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+class Metric(TypedDict):
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+@dataclass
+class ScoreSet:
+    """Scores at one level ("frame" or "video"): one entry per item.
+
+    ids are video uids (video level) or ``uid#frame`` (frame level). groups hold the method
+    (``original``, ``Deepfakes`` ...) so evaluators can report per method.
+    """
+
+    level: str
+    ids: list[str]
+    labels: np.ndarray  # int, 0 real / 1 fake
+    scores: np.ndarray  # float, probability of fake
+    groups: list[str]
+
+
+@dataclass
+class MaskSet:
+    """Predicted and ground-truth masks of fake frames that have a mask (float HxW in [0,1])."""
+
+    predicted: list[np.ndarray]
+    truth: list[np.ndarray]
+    groups: list[str]
+
+
+class Evaluator(Protocol):
+    name: str
+    needs: str  # "scores" or "masks"
+
+    def __call__(self, data: ScoreSet | MaskSet, rng: np.random.Generator) -> dict[str, Metric]: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Backbones
+# --------------------------------------------------------------------------------------------
+# A backbone is a torch.nn.Module with `channels: tuple[int, int, int, int]` and
+# `strides == (4, 8, 16, 32)`, whose forward(x: N,3,H,W) returns four NCHW feature maps at those
+# strides. Declared here in words to keep this module importable without torch.
