@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.hookspecs import hookimpl
-from harness.plugins import PluginEntry
+from harness.registry import PluginEntry
 
 __version__ = "0.1.0"
 __all__ = ["hookimpl", "plugin", "plugins", "__version__"]
@@ -22,13 +22,13 @@ __all__ = ["hookimpl", "plugin", "plugins", "__version__"]
 def plugin(kind: str, name: str, **options: Any) -> Any:
     """A ready instance of the plugin ``name`` of ``kind`` (blender, backbone, evaluator, dataset,
     face_detector), built with ``options``. Unknown names raise with the closest known name."""
-    from harness import plugins as _plugins
+    from harness import registry as _plugins
 
     return _plugins.create(kind, name, **options)
 
 
 def plugins(kind: str | None = None) -> list[PluginEntry]:
     """The registered plugins (all kinds, or one)."""
-    from harness import plugins as _plugins
+    from harness import registry as _plugins
 
     return _plugins.entries(kind)

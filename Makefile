@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench leaderboard clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	# retinaface-pytorch 0.0.8 pins torch==1.9.0 in its metadata but runs on current torch.
+	$(BIN)/python -m pip install -q --no-deps "retinaface-pytorch==0.0.8"
+	touch $@
+
+demo: $(BIN)/.installed  ## install, then train + score on the embedded demo (a few CPU minutes)
+	$(BIN)/harness run --data demo
+
+test: $(BIN)/.installed  ## install, then run the offline test suite
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.installed  ## speed/memory benchmarks (numbers, not pass/fail)
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+leaderboard: $(BIN)/.installed  ## re-render leaderboards/LEADERBOARD.md from leaderboards/results/
+	$(BIN)/harness leaderboard
+
+clean:
+	rm -rf $(VENV) build *.egg-info

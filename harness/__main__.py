@@ -1,0 +1,5 @@
+"""`python -m harness` (and `torchrun -m harness run ...`)."""
+
+from harness.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""`harness datasets`: the datasets doctor.
+
+For every registered dataset plugin: found or not, where it looked, counts per split/label/method
+next to the protocol's, what is missing or wrong, and how to obtain it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from harness.types import DatasetReport
+
+
+@contextmanager
+def _data_root(root: Path | None) -> Iterator[None]:
+    """Point every plugin at ``root`` through $HARNESS_DATA (works for third-party plugins too)."""
+    if root is None:
+        yield
+        return
+    old = os.environ.get("HARNESS_DATA")
+    os.environ["HARNESS_DATA"] = str(root)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HARNESS_DATA", None)
+        else:
+            os.environ["HARNESS_DATA"] = old
+
+
+def collect_reports(root: Path | None = None, names: list[str] | None = None,
+                    options: dict[str, dict] | None = None) -> list[DatasetReport]:
+    """One ``DatasetReport`` per registered dataset (or per name in ``names``); never raises for a
+    broken plugin: its error becomes the report's problem."""
+    from harness import registry
+
+    reports = []
+    entries = registry.entries("dataset")
+    if names:
+        entries = [registry.get("dataset", n) for n in names]
+    with _data_root(root):
+        for entry in entries:
+            try:
+                dataset = entry.factory(**(options or {}).get(entry.name, {}))
+                reports.append(dataset.check())
+            except Exception as exc:  # a plugin bug must not hide the other datasets
+                reports.append(DatasetReport(name=entry.name, found=False, root=None,
+                                             problems=[f"{type(exc).__name__}: {exc}"]))
+    return reports
+
+
+def _counts_text(report: DatasetReport) -> str:
+    keys = list(dict.fromkeys([*report.expected, *sorted(report.counts)]))
+    lines = []
+    for key in keys:
+        got = report.counts.get(key, 0)
+        want = report.expected.get(key)
+        if want is None:
+            lines.append(f"{key}: {got}")
+        else:
+            mark = "ok" if got == want else f"{got - want:+d}"
+            lines.append(f"{key}: {got} / {want} ({mark})")
+    return "\n".join(lines) or "-"
+
+
+def render(reports: list[DatasetReport], console=None) -> None:
+    """Print the doctor's table (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title="Datasets", show_lines=True)
+    table.add_column("dataset", style="bold")
+    table.add_column("found")
+    table.add_column("where", overflow="fold")
+    table.add_column("counts (found / protocol)", overflow="fold")
+    table.add_column("problems / how to get it", overflow="fold")
+    for r in reports:
+        where = str(r.root) if r.found else "looked in:\n" + "\n".join(str(p) for p in r.looked_in)
+        problems = [p for p in r.problems if p != "not found"]
+        advice = "\n".join(f"- {p}" for p in problems)
+        if not r.found or any(not p.startswith("count ") for p in problems):
+            advice = (advice + "\n" if advice else "") + (r.how_to_get or "")
+        status = "[green]yes" if r.found and not problems else ("[yellow]yes, with problems" if r.found else "[red]no")
+        table.add_row(r.name, status, where, _counts_text(r) if r.found else "-", advice or "ok")
+    console.print(table)
+
+
+def datasets_command(root: Path | None = None, names: list[str] | None = None, console=None) -> list[DatasetReport]:
+    """Check every dataset and print the table; returns the reports."""
+    reports = collect_reports(root, names)
+    render(reports, console)
+    return reports
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("datasets")
+    def datasets(
+        root: Optional[Path] = typer.Option(None, "--root", help="Data root holding one folder per dataset "
+                                            "(default: $HARNESS_DATA, then ./datasets)."),
+        name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these datasets (repeatable)."),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the reports as JSON here."),
+    ) -> None:
+        """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it."""
+        reports = datasets_command(root, name or None)
+        if json_out is not None:
+            import json
+            from dataclasses import asdict
+
+            json_out.write_text(json.dumps([asdict(r) for r in reports], indent=2, default=str))

@@ -1,0 +1,117 @@
+"""`harness predict PATH... --checkpoint RUN`: verdict, scores, localization overlays, Grad-CAM++.
+
+Exit status: 0 when every input was scored, 1 when at least one input could not be (unreadable,
+no face: each gets one line and the others keep their results), 2 when nothing could run (the
+checkpoint, its face detector or an option is unusable).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+EXIT_SOME_FAILED = 1
+EXIT_SETUP = 2
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _frame_line(block: dict[str, Any], limit: int = 32) -> str:
+    scores = [_score(f["score"]) if f["score"] is not None else "none" for f in block["frames"][:limit]]
+    more = f" ... (+{len(block['frames']) - limit})" if len(block["frames"]) > limit else ""
+    return " ".join(scores) + more
+
+
+def predict_command(
+    paths: List[Path] = typer.Argument(..., help="Videos, images, or folders of them (searched recursively)."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder, its checkpoint folder, or model.safetensors."),
+    threshold: float = typer.Option(0.5, "--threshold", "-t", help="Verdict is 'fake' when the video score is at least this."),
+    frames: int = typer.Option(32, "--frames", "-n", help="Frames per video, evenly spaced over the whole video."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write overlays, overlay video and contact sheet here (one folder per input)."),
+    explain: bool = typer.Option(False, "--explain", help="Add Grad-CAM++ heatmaps of the classification output (needs --out)."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Ground-truth mask video/image (one input), or a folder of masks named like the inputs: adds IoU to the output."),
+    mask_kind: str = typer.Option("binary", "--mask-kind", help="binary, or grey for rendered masks (FF++ NeuralTextures)."),
+    top: int = typer.Option(8, "--top", help="Most suspicious frames on the contact sheet."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON document on stdout (schema: harness/schemas/predict.schema.json)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1 ..."),
+) -> None:
+    """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
+    from harness.predict.inference import Predictor, PredictSetupError
+    from harness.predict.report import build_report
+    from harness.predict.run import PredictOptions, predict_files
+    from harness.ui import console
+
+    options = PredictOptions(threshold=threshold, frames=frames, out=out, explain=explain, mask=mask, mask_kind=mask_kind, top=top)
+
+    def setup_failed(message: str) -> None:
+        console.print(f"[bold red]error:[/bold red] {_escape(message)}", soft_wrap=True)
+        if as_json:
+            print(json.dumps(build_report([], threshold if 0 <= threshold <= 1 else 0.5, max(1, frames), error=message), indent=2))
+        raise typer.Exit(EXIT_SETUP)
+
+    try:
+        options.check()
+        predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    except PredictSetupError as exc:
+        setup_failed(str(exc))
+
+    def show(result: Any, block: dict[str, Any]) -> None:
+        if block["status"] != "ok":
+            console.print(f"[bold red]{block['status']}:[/bold red] {_escape(block['error'])}", soft_wrap=True)
+        elif not as_json:
+            console.print(f"[dim]{_escape(block['path'])}: frame scores {_frame_line(block)}[/dim]", soft_wrap=True)
+
+    try:
+        blocks = predict_files(predictor, list(paths), options, on_result=show)
+    except PredictSetupError as exc:
+        setup_failed(str(exc))
+    report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device))
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        _table(report, console)
+    if report["summary"]["failed"]:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _escape(text: str | None) -> str:
+    from rich.markup import escape
+
+    return escape(text or "")
+
+
+def _table(report: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    ckpt = report["checkpoint"] or {}
+    table = Table(title=f"harness predict: {ckpt.get('backbone')} @ {ckpt.get('img_size')} px, threshold {report['threshold']:g}")
+    for col, justify in (("file", "left"), ("verdict", "left"), ("score", "right"), ("faces/frames", "right"), ("IoU", "right"), ("outputs", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for f in report["files"]:
+        if f["status"] == "ok":
+            verdict = f"[bold red]FAKE[/bold red]" if f["verdict"] == "fake" else "[bold green]real[/bold green]"
+        else:
+            verdict = f"[yellow]{f['status']}[/yellow]"
+        loc = f.get("localization") or {}
+        iou = _score(loc.get("iou")) if loc.get("iou") is not None else ("-" if not loc or "error" not in loc else "no mask")
+        outputs = (f.get("outputs") or {}).get("folder") or ""
+        name = "/".join(Path(f["path"]).parts[-2:])  # parent/name: FF++ fakes share names across methods
+        table.add_row(_escape(name), verdict, _score(f["score"]), f"{f['frames_with_face']}/{f['frames_analysed']}", _escape(iou), _escape(outputs))
+    console.print(table)
+    s = report["summary"]
+    console.print(f"{s['scored']} scored ({s['fake']} fake, {s['real']} real), {s['failed']} failed")
+    for f in report["files"]:
+        loc = f.get("localization") or {}
+        if loc.get("error"):
+            console.print(f"[yellow]mask:[/yellow] {_escape(f['path'])}: {_escape(loc['error'])}", soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `predict` to the root `harness` app (called by harness/cli.py)."""
+    app.command("predict")(predict_command)

@@ -1,0 +1,88 @@
+"""`harness preprocess DATASET`: fill the face cache (resumable, parallel, shardable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _print_summary(summary, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"Preprocessing summary ({summary.cache_root})")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, value in (("videos in this run", summary.videos), ("already done (skipped)", summary.skipped),
+                         ("done", summary.done), ("no face", summary.no_face), ("failed", summary.failed),
+                         ("sampled frames", summary.frames), ("frames with a face", summary.frames_with_face),
+                         ("faces", summary.faces)):
+        table.add_row(label, str(value))
+    for cause, n in sorted(summary.failures_by_cause.items()):
+        table.add_row(f"cause: {cause}", str(n))
+    console.print(table)
+    for failure in summary.failures[:5]:
+        console.print(f"[yellow]{failure['uid']}[/]: {failure['cause']}: {failure['message']}")
+    console.print(f"crop rule: {summary.crop_rule}; {summary.seconds:.1f} s")
+
+
+def parse_frames(text: str) -> int | dict[str, int]:
+    """``"32"`` or ``"train=8,test=32"``."""
+    if "=" not in text:
+        return int(text)
+    out = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        out[key.strip()] = int(value)
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("preprocess")
+    def preprocess_cmd(
+        dataset: str = typer.Argument(..., help="Dataset plugin name (ffpp, celebdf, dfdc, dfdcp, folder ...)."),
+        split: list[str] = typer.Option(["test"], "--split", "-s", help="Splits to preprocess (repeatable)."),
+        root: Optional[Path] = typer.Option(None, "--root", help="The dataset's own folder."),
+        cache: Path = typer.Option(Path(".cache/faces"), "--cache", help="Face cache folder."),
+        compression: Optional[str] = typer.Option(None, "--compression", help="FF++: raw (= c0), c23, c40."),
+        methods: Optional[str] = typer.Option(None, "--methods", help="FF++: comma-separated methods."),
+        splits_dir: Optional[Path] = typer.Option(None, "--splits", help="FF++: folder with train/val/test.json."),
+        frames: str = typer.Option("32", "--frames", help="Frames per video: N or per split, e.g. train=8,test=32."),
+        detector: str = typer.Option("dlib", "--detector", help="Face detector plugin."),
+        crop_size: int = typer.Option(256, "--crop-size", min=16),
+        margin: float = typer.Option(0.3, "--margin", min=0.0),
+        workers: int = typer.Option(0, "--workers", "-w", min=0, help="Worker processes (0 = this process)."),
+        shard: Optional[str] = typer.Option(None, "--shard", help="K/N: this machine's share (K in 0..N-1)."),
+        no_fast: bool = typer.Option(False, "--no-fast", help="Full-resolution detection on every frame."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo videos that failed before."),
+    ) -> None:
+        """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
+        import harness
+        from harness.data.preprocess import parse_shard, preprocess
+        from harness.types import DatasetLayoutError, DatasetNotFoundError
+
+        options = {"root": root}
+        if compression:
+            options["compression"] = compression
+        if methods:
+            options["methods"] = methods
+        if splits_dir:
+            options["splits"] = splits_dir
+        try:
+            shard_t = parse_shard(shard)
+            data = harness.plugin("dataset", dataset, **options)
+
+            def records():
+                for s in split:
+                    yield from data.records(s)
+
+            summary = preprocess(records(), cache, detector=detector, frames=parse_frames(frames),
+                                 crop_size=crop_size, margin=margin, workers=workers, shard=shard_t,
+                                 fast=not no_fast, retry_failed=retry_failed)
+        except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(2) from exc
+        _print_summary(summary)

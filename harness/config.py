@@ -1,0 +1,117 @@
+"""The resolved configuration of one run: everything needed to reproduce it, saved with it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+#: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
+PAPER_TEST_DATASETS = ("ffpp", "celebdf", "dfdc", "dfdcp")
+
+#: Named ablation presets (paper Table 4): blender options for multi-part x local deformation.
+ABLATION_PRESETS: dict[str, dict[str, bool]] = {
+    "base": {"multi_part": False, "local_deformation": False},
+    "deform": {"multi_part": False, "local_deformation": True},
+    "multipart": {"multi_part": True, "local_deformation": False},
+    "full": {"multi_part": True, "local_deformation": True},
+}
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 16  # images per step: batch_size/2 reals + their batch_size/2 self-blended fakes
+    frames_per_video: int = 8  # sampled per real video per epoch (paper)
+    cache_frames: int = 32  # frames cached per training video, the pool those 8 are drawn from
+    lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    sam_rho: float = 0.05
+    lr_schedule: str = "cosine"  # "cosine" | "constant"
+    grad_clip: float = 1.0
+    amp: bool = True  # mixed precision on GPU only
+    max_steps: int | None = None  # cap (demo, smoke tests); None = full epochs
+    workers: int = 2
+    selection: str = "last"  # "last" epoch or "best-val" (AUC on self-blended val): never test data
+    val_every: int = 1
+
+
+@dataclass
+class EvalConfig:
+    frames_per_video: int = 32  # evenly spaced over the whole video
+    frame_aggregation: str = "max"  # over the faces of one frame
+    video_aggregation: str = "mean"  # over the frames of one video
+    batch_size: int = 32
+    bootstrap: int = 1000
+    threshold: float = 0.5
+
+
+@dataclass
+class LossConfig:
+    alpha: float = 1.0  # L_C, classification
+    beta: float = 1.0  # L_M, pixel mask
+    gamma: float = 1.0  # L_m, local diversity
+    sim_form: str = "cosine"  # "cosine" (can reach 0) or "literal" (paper's Eq. read literally)
+
+
+@dataclass
+class RunConfig:
+    blender: str = "multipart"
+    blender_options: dict[str, Any] = field(default_factory=dict)
+    backbone: str = "swin"
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    pretrained: bool | str = False
+    img_size: int = 224
+    train_dataset: str = "ffpp"
+    test_datasets: list[str] = field(default_factory=lambda: list(PAPER_TEST_DATASETS))
+    dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_root: str | None = None
+    compression: str = "c23"
+    face_detector: str = "dlib"
+    crop_size: int = 256
+    crop_margin: float = 0.3
+    seed: int = 0
+    device: str = "auto"
+    name: str = ""
+    demo: bool = False
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        nested = {"train": TrainConfig, "eval": EvalConfig, "loss": LossConfig}
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown run config keys: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        for key, kind in nested.items():
+            if key in values and isinstance(values[key], dict):
+                values[key] = kind(**values[key])
+        return cls(**values)
+
+    def run_key(self) -> str:
+        """A short stable hash of everything that changes the result (sweeps skip finished runs by it)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        opts = ",".join(f"{k}={v}" for k, v in sorted(self.blender_options.items()))
+        return f"{self.blender}{'[' + opts + ']' if opts else ''}+{self.backbone}"
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str))
+
+
+def load_config(path: Path) -> RunConfig:
+    return RunConfig.from_dict(json.loads(Path(path).read_text()))

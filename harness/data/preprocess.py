@@ -1,0 +1,327 @@
+"""Cached, resumable, parallel, shardable face preprocessing.
+
+For each video record: decode it sequentially keeping ``frames`` evenly sampled frames, find
+every face (largest first) with 68 landmarks, cut the crop of ``CropRule``, and store crops +
+landmarks + boxes (and the mask crop, when the record has a mask video) in a ``FaceCache``.
+
+* resumable / idempotent: a video's rows are committed in one transaction after its files; videos
+  with a final status (done, failed, no_face) are skipped on the next run;
+* parallel: ``workers`` processes do the decoding and detection and write the crop files; the
+  parent is the only SQLite writer;
+* shardable: ``shard=(k, n)`` keeps the records whose stable uid hash is k mod n, so N machines
+  (SLURM array, shell loop) split a dataset without talking to each other;
+* corrupt and faceless videos are recorded with their cause and never stop the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+import traceback
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from harness.data.cache import FaceCache, encode_jpeg, encode_mask_png, video_dir_name
+from harness.data.crop import CropRule, crop_box, crop_image, crop_mask, landmarks_to_crop, mask_from_frame
+from harness.data.faces import FaceFinder
+from harness.data.video import VideoDecodeError, read_frames_indexed
+from harness.types import VideoRecord
+
+DEFAULT_FRAMES = 32
+
+
+@dataclass
+class PreprocessSummary:
+    videos: int = 0  # records in this run (after sharding)
+    done: int = 0
+    failed: int = 0
+    no_face: int = 0
+    skipped: int = 0  # already final in the cache
+    frames: int = 0  # sampled frames processed in this run
+    frames_with_face: int = 0
+    faces: int = 0
+    failures_by_cause: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)  # first few, with messages
+    crop_rule: dict[str, Any] = field(default_factory=dict)
+    shard: tuple[int, int] | None = None
+    seconds: float = 0.0
+    cache_root: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` (0 <= K < N) -> (K, N); None stays None."""
+    if text is None or text == "":
+        return None
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like K/N with integers (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= k < n:
+        raise ValueError(f"--shard {text}: need N >= 1 and 0 <= K < N (shards are numbered 0..N-1)")
+    return k, n
+
+
+def in_shard(uid: str, shard: tuple[int, int] | None) -> bool:
+    """Stable across machines and Python runs (unlike ``hash()``)."""
+    if shard is None:
+        return True
+    k, n = shard
+    return int(hashlib.sha1(uid.encode("utf-8")).hexdigest()[:12], 16) % n == k
+
+
+def frames_for(split: str, frames: int | dict[str, int]) -> int:
+    if isinstance(frames, dict):
+        return int(frames.get(split, frames.get("default", DEFAULT_FRAMES)))
+    return int(frames)
+
+
+# --------------------------------------------------------------------------------------------
+# Worker side: one video -> files on disk + a small result dict
+# --------------------------------------------------------------------------------------------
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(config: dict[str, Any]) -> None:
+    """Build the detector once per process."""
+    from harness.registry import create
+
+    _worker.clear()
+    _worker["config"] = config
+    detector = create("face_detector", config["detector"], **(config["detector_options"] or {}))
+    _worker["finder"] = FaceFinder(detector, fast=config["fast"])
+
+
+def _fail(status: str, cause: str, message: str, t0: float, frames_total: int = 0) -> dict[str, Any]:
+    return dict(status=status, cause=cause, message=message, frames=[], faces=[],
+                frames_total=frames_total, has_mask=False, seconds=time.perf_counter() - t0)
+
+
+def process_video(record: VideoRecord) -> dict[str, Any]:
+    """Process one record in this worker; never raises for a bad video (returns its cause)."""
+    t0 = time.perf_counter()
+    config = _worker["config"]
+    try:
+        return _process(record, config, _worker["finder"], t0)
+    except VideoDecodeError as exc:
+        missing = not Path(record.path).exists()
+        return _fail("failed", "missing_file" if missing else "corrupt_video", str(exc), t0)
+    except Exception as exc:  # one odd video must not stop a 100k-video run
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return _fail("failed", f"error:{type(exc).__name__}", f"{record.path}: {detail}", t0)
+
+
+def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0: float) -> dict[str, Any]:
+    root = Path(config["cache_root"])
+    size, margin, forehead = config["crop_size"], config["margin"], config["forehead"]
+    frames, total = read_frames_indexed(record.path, count=frames_for(record.split, config["frames"]))
+    masks: dict[int, np.ndarray] = {}
+    cause = message = None
+    if record.mask_path is not None:
+        try:
+            found, _ = read_frames_indexed(record.mask_path, indices=[i for i, _ in frames])
+            masks = {i: mask_from_frame(m, record.mask_kind) for i, m in found}
+        except VideoDecodeError as exc:
+            cause, message = "mask_unreadable", str(exc)  # the faces are still usable
+    vdir = video_dir_name(record.uid)
+    out_dir = root / vdir
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # leftovers of a killed run
+    out_dir.mkdir(parents=True, exist_ok=True)
+    finder.reset()
+    frame_rows: list[tuple[int, int]] = []
+    face_rows: list[dict[str, Any]] = []
+    for index, frame in frames:
+        faces = [f for f in finder.find(frame) if f.landmarks is not None]
+        frame_rows.append((index, len(faces)))
+        for face_index, face in enumerate(faces):
+            box = crop_box(face.landmarks, margin=margin, forehead=forehead)
+            image = crop_image(frame, box, size)
+            name = f"{index:06d}_{face_index:02d}"
+            (out_dir / f"{name}.jpg").write_bytes(encode_jpeg(image, config["jpeg_quality"]))
+            row = dict(frame_index=index, face_index=face_index, file=f"{vdir}/{name}.jpg", mask_file=None,
+                       landmarks=landmarks_to_crop(face.landmarks, box, size), box=face.box, crop_box=box,
+                       score=face.score)
+            if index in masks and masks[index].shape[:2] == frame.shape[:2]:
+                (out_dir / f"{name}_mask.png").write_bytes(encode_mask_png(crop_mask(masks[index], box, size)))
+                row["mask_file"] = f"{vdir}/{name}_mask.png"
+            elif index in masks and cause is None:
+                cause, message = "mask_size_mismatch", f"{record.mask_path}: mask frames are not the video's size"
+            face_rows.append(row)
+    status = "done" if face_rows else "no_face"
+    if status == "no_face":
+        cause, message = "no_face", f"no face found in {len(frame_rows)} sampled frames of {record.path}"
+    return dict(status=status, cause=cause, message=message, frames=frame_rows, faces=face_rows,
+                frames_total=total, has_mask=any(r["mask_file"] for r in face_rows),
+                seconds=time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------------------------
+# Parent side
+# --------------------------------------------------------------------------------------------
+def preprocess(
+    records: Iterable[VideoRecord],
+    cache_root: Path,
+    detector: str = "dlib",
+    frames: int | dict[str, int] = DEFAULT_FRAMES,
+    crop_size: int = 256,
+    margin: float = 0.3,
+    workers: int = 0,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+    detector_options: dict | None = None,
+    forehead: float = 0.2,
+    fast: bool = True,
+    retry_failed: bool = False,
+    jpeg_quality: int = 95,
+    on_video: Callable[[VideoRecord, dict[str, Any]], None] | None = None,
+) -> PreprocessSummary:
+    """Preprocess ``records`` into the face cache at ``cache_root`` (see module docstring).
+
+    workers=0 runs in this process. ``on_video`` is called after each stored video (progress
+    hooks, tests). Returns what this run did; ``FaceCache(cache_root).summary()`` has the totals.
+    """
+    t_start = time.perf_counter()
+    if crop_size < 16:
+        raise ValueError(f"crop_size must be >= 16 px, got {crop_size}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    landmark_model = _landmark_model(detector, detector_options)
+    rule = CropRule(detector=detector, landmark_model=landmark_model, margin=float(margin),
+                    forehead=float(forehead), crop_size=int(crop_size))
+    cache = FaceCache(cache_root)
+    summary = PreprocessSummary(crop_rule=rule.to_dict(), shard=shard, cache_root=str(cache_root))
+    try:
+        cache.check_crop_rule(rule.to_dict())
+        todo, summary.videos, summary.skipped = _select(records, cache, shard, retry_failed)
+        cache.mark_pending(todo)
+        config = dict(cache_root=str(cache_root), detector=detector, detector_options=detector_options,
+                      frames=frames, crop_size=int(crop_size), margin=float(margin), forehead=float(forehead),
+                      fast=fast, jpeg_quality=int(jpeg_quality))
+        causes: Counter[str] = Counter()
+
+        def store(record: VideoRecord, result: dict[str, Any]) -> None:
+            cache.write_video(record, result)
+            summary.frames += len(result["frames"])
+            summary.frames_with_face += sum(1 for _, n in result["frames"] if n)
+            summary.faces += len(result["faces"])
+            if result["status"] == "done":
+                summary.done += 1
+            elif result["status"] == "no_face":
+                summary.no_face += 1
+            else:
+                summary.failed += 1
+            if result.get("cause"):
+                causes[result["cause"]] += 1
+                if len(summary.failures) < 20:
+                    summary.failures.append({"uid": record.uid, "cause": result["cause"],
+                                             "message": result.get("message") or ""})
+            if on_video is not None:
+                on_video(record, result)
+
+        with _progress(progress, len(todo)) as advance:
+            if workers <= 0:
+                _init_worker(config)
+                for record in todo:
+                    store(record, process_video(record))
+                    advance()
+            else:
+                _run_pool(todo, config, workers, store, advance)
+        summary.failures_by_cause = dict(causes)
+    finally:
+        cache.close()
+    summary.seconds = time.perf_counter() - t_start
+    return summary
+
+
+def _landmark_model(detector: str, options: dict | None) -> str:
+    from harness.registry import get
+
+    factory = get("face_detector", detector).factory
+    return str(getattr(factory, "landmark_model", "dlib shape_predictor_68_face_landmarks"))
+
+
+def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, int] | None,
+            retry_failed: bool) -> tuple[list[VideoRecord], int, int]:
+    final = cache.final_uids()
+    if retry_failed:
+        final -= {v.uid for v in cache.videos(status="failed")}
+    todo: list[VideoRecord] = []
+    seen: set[str] = set()
+    total = skipped = 0
+    for record in records:
+        if not in_shard(record.uid, shard):
+            continue
+        if record.uid in seen:
+            raise ValueError(f"duplicate video uid {record.uid!r}: uids must be unique (dataset/method/compression/name)")
+        seen.add(record.uid)
+        total += 1
+        if record.uid in final:
+            skipped += 1
+        else:
+            todo.append(record)  # records are small metadata; media is never held
+    return todo, total, skipped
+
+
+def _run_pool(todo: list[VideoRecord], config: dict[str, Any], workers: int,
+              store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None]) -> None:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(config),
+                             initializer=_init_worker, initargs=(config,)) as pool:
+        pending: dict[Future, VideoRecord] = {}
+        queue = iter(todo)
+        limit = workers * 2  # bounded in-flight work
+        for record in queue:
+            pending[pool.submit(process_video, record)] = record
+            if len(pending) >= limit:
+                break
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record = pending.pop(future)
+                store(record, future.result())
+                advance()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(process_video, nxt)] = nxt
+
+
+def _mp_context(config: dict[str, Any]) -> Any:
+    """fork (workers inherit the loaded models: no 4 s dlib load each) unless torch is in this
+    process, whose thread pools do not survive a fork; then spawn."""
+    import multiprocessing as mp
+    import sys
+
+    if "fork" in mp.get_all_start_methods() and "torch" not in sys.modules:
+        _init_worker(config)  # load the models once, before forking
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
+
+
+class _progress:
+    """A rich progress bar, or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+        self._bar = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("preprocess"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        self._bar.__enter__()
+        task = self._bar.add_task("videos", total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

@@ -1,0 +1,1 @@
+"""Evaluation: score cached test faces, aggregate to frames and videos, run the evaluator plugins."""

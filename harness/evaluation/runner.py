@@ -1,0 +1,194 @@
+"""Score a test set: cached faces -> model -> face scores -> frame scores -> video scores -> metrics.
+
+Protocol (DESIGN.md, "Protocol rules"): frames were sampled evenly over each whole video by
+preprocessing; frames are grouped into videos by the full unique id; a frame score is the max over
+its faces, a video score the mean over its frames (both selectable); videos that failed to decode or
+where no face was found are counted and reported, never scored 0.5 or silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import cv2
+import numpy as np
+import torch
+
+from harness.config import RunConfig
+from harness.training import distributed as dd
+from harness.training.samples import resize_face
+from harness.training.trainer import normalise
+from harness.types import MaskSet, ScoreSet
+from harness.ui import progress
+
+#: Pixel metrics are computed on masks resized to this side: bounded memory on all of FF++.
+MASK_EVAL_SIZE = 64
+MAX_LISTED_FAILURES = 50
+
+AGGREGATORS: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda v: float(np.mean(v)),
+    "max": lambda v: float(np.max(v)),
+    "median": lambda v: float(np.median(v)),
+}
+
+
+@dataclass
+class VideoScores:
+    """Everything scored for one dataset, before metrics."""
+
+    video: dict[str, float] = field(default_factory=dict)  # uid -> score
+    frame: dict[str, float] = field(default_factory=dict)  # uid#frame -> score
+    label: dict[str, int] = field(default_factory=dict)
+    method: dict[str, str] = field(default_factory=dict)
+    masks: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (method, pred, truth)
+    frames_no_face: int = 0
+    frames_total: int = 0
+
+
+@torch.no_grad()
+def predict_faces(model: torch.nn.Module, crops: list[np.ndarray], img_size: int, device: torch.device, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Fake probability and P_M mask (img_size square) for each RGB uint8 face crop."""
+    model.eval()
+    scores, masks = [], []
+    for i in range(0, len(crops), batch_size):
+        chunk = [c if c.shape[:2] == (img_size, img_size) else cv2.resize(c, (img_size, img_size), interpolation=cv2.INTER_AREA) for c in crops[i : i + batch_size]]
+        x = normalise(torch.from_numpy(np.stack(chunk)), device)
+        out = model(x)
+        scores.append(torch.sigmoid(out.logit.float()).cpu().numpy())
+        masks.append(torch.sigmoid(out.mask_logits.float())[:, 0].cpu().numpy())
+    if not scores:
+        return np.zeros(0, np.float32), np.zeros((0, img_size, img_size), np.float32)
+    return np.concatenate(scores), np.concatenate(masks)
+
+
+def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], config: RunConfig, device: torch.device, show: bool | None = None, label: str = "evaluate") -> VideoScores:
+    """Score the given cached videos (this rank's share). Videos without faces are skipped here and
+    counted by the caller from the cache's statuses."""
+    face_agg = AGGREGATORS[config.eval.frame_aggregation]
+    video_agg = AGGREGATORS[config.eval.video_aggregation]
+    result = VideoScores()
+    videos = list(videos)
+    with progress(disable=None if show is None else not show) as bar:
+        task = bar.add_task(label, total=len(videos), info="")
+        for video in videos:
+            bar.advance(task)
+            result.frames_total += video.frames_sampled
+            result.frames_no_face += max(0, video.frames_sampled - video.frames_with_face)
+            faces = cache.faces(video.uid)
+            if not faces:
+                continue
+            crops = [resize_face(f.image, f.landmarks, config.img_size)[0] for f in faces]
+            probs, pred_masks = predict_faces(model, crops, config.img_size, device, config.eval.batch_size)
+            per_frame: dict[int, list[float]] = defaultdict(list)
+            for face, p, pm in zip(faces, probs, pred_masks):
+                per_frame[face.frame_index].append(float(p))
+                if video.label == 1 and face.mask is not None and face.face_index == 0:
+                    small = (MASK_EVAL_SIZE, MASK_EVAL_SIZE)
+                    truth = cv2.resize(face.mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+                    pred = cv2.resize(pm.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+                    result.masks.append((video.method, pred, (truth >= 0.5).astype(np.float32)))
+            frame_scores = {idx: face_agg(np.array(v)) for idx, v in sorted(per_frame.items())}
+            for idx, s in frame_scores.items():
+                result.frame[f"{video.uid}#{idx}"] = s
+            result.video[video.uid] = video_agg(np.array(list(frame_scores.values())))
+            result.label[video.uid] = int(video.label)
+            result.method[video.uid] = video.method
+    return result
+
+
+def merge(parts: list[VideoScores]) -> VideoScores:
+    out = VideoScores()
+    for p in parts:
+        out.video.update(p.video)
+        out.frame.update(p.frame)
+        out.label.update(p.label)
+        out.method.update(p.method)
+        out.masks.extend(p.masks)
+        out.frames_no_face += p.frames_no_face
+        out.frames_total += p.frames_total
+    return out
+
+
+def groups_of(scores: VideoScores) -> dict[str, set[str]]:
+    """'all', plus one group per fake method (all reals + that method's fakes) when there are several."""
+    reals = {u for u, l in scores.label.items() if l == 0}
+    methods = sorted({scores.method[u] for u, l in scores.label.items() if l == 1})
+    groups = {"all": set(scores.video)}
+    if len(methods) > 1:
+        for m in methods:
+            groups[m] = reals | {u for u, l in scores.label.items() if l == 1 and scores.method[u] == m}
+    return groups
+
+
+def _score_set(level: str, scores: VideoScores, members: set[str]) -> ScoreSet:
+    if level == "video":
+        ids = sorted(members)
+        values = [scores.video[u] for u in ids]
+        labels = [scores.label[u] for u in ids]
+        groups = [scores.method[u] for u in ids]
+    else:
+        ids = sorted(k for k in scores.frame if k.split("#", 1)[0] in members)
+        values = [scores.frame[k] for k in ids]
+        labels = [scores.label[k.split("#", 1)[0]] for k in ids]
+        groups = [scores.method[k.split("#", 1)[0]] for k in ids]
+    return ScoreSet(level, ids, np.array(labels, dtype=int), np.array(values, dtype=np.float64), groups)
+
+
+def compute_metrics(scores: VideoScores, seed: int, evaluators: list[Any] | None = None) -> dict[str, dict[str, Any]]:
+    """{group: {"video": {...}, "frame": {...}, "pixel": {...}}} with every evaluator plugin's metrics."""
+    import harness
+
+    if evaluators is None:
+        evaluators = [harness.plugin("evaluator", e.name) for e in harness.plugins("evaluator")]
+    out: dict[str, dict[str, Any]] = {}
+    for group, members in groups_of(scores).items():
+        block: dict[str, Any] = {}
+        for level in ("video", "frame"):
+            data = _score_set(level, scores, members)
+            metrics: dict[str, Any] = {}
+            for ev in evaluators:
+                if ev.needs == "scores":
+                    metrics.update(ev(data, np.random.default_rng([seed, len(group), level == "video"])))
+            block[level] = metrics
+        masks = [(m, p, t) for m, p, t in scores.masks if group == "all" or m == group]
+        if masks:
+            mask_set = MaskSet([p for _, p, _ in masks], [t for _, _, t in masks], [m for m, _, _ in masks])
+            pixel: dict[str, Any] = {}
+            for ev in evaluators:
+                if ev.needs == "masks":
+                    pixel.update(ev(mask_set, np.random.default_rng([seed, len(group), 2])))
+            block["pixel"] = pixel
+        out[group] = block
+    return out
+
+
+def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: RunConfig, device: torch.device, compression: str | None, show: bool | None = None) -> dict[str, Any]:
+    """The results block of one test dataset (see harness/schemas/results.schema.json)."""
+    videos = cache.videos(split="test", dataset=dataset)
+    scorable = [v for v in videos if v.status == "done"]
+    mine = scorable[dd.rank() :: dd.world_size()]
+    inner = getattr(model, "module", model)
+    part = score_videos(inner, cache, mine, config, device, show, label=f"evaluate {dataset}")
+    scores = merge(dd.all_gather_objects(part))
+    failed = [v for v in videos if v.status not in ("done", "no_face")]
+    no_face = [v for v in videos if v.status == "no_face" or (v.status == "done" and v.uid not in scores.video)]
+    block: dict[str, Any] = {
+        "compression": compression,
+        "frames_per_video": config.eval.frames_per_video,
+        "frame_aggregation": config.eval.frame_aggregation,
+        "video_aggregation": config.eval.video_aggregation,
+        "counts": {
+            "videos": len(videos),
+            "videos_scored": len(scores.video),
+            "videos_failed": len(failed),
+            "videos_no_face": len(no_face),
+            "frames": scores.frames_total,
+            "frames_no_face": scores.frames_no_face,
+            "fake_frames_with_mask": len(scores.masks),
+        },
+        "failures": [{"uid": v.uid, "cause": v.cause or v.status} for v in (failed + no_face)[:MAX_LISTED_FAILURES]],
+        "groups": compute_metrics(scores, config.seed),
+    }
+    return block

@@ -1,0 +1,312 @@
+"""`harness run`: dataset plugins -> preprocessing -> training -> evaluation -> results JSON -> leaderboard.
+
+Each stage is a function with one job; this module only wires them and keeps the run folder:
+
+    runs/<run_id>/config.json       the resolved RunConfig
+    runs/<run_id>/train_log.jsonl   one line per step
+    runs/<run_id>/checkpoint/       safetensors bundle (see harness/training/checkpoint.py)
+    runs/<run_id>/results.json      the same JSON that goes to leaderboards/results/
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.config import RunConfig, save_config
+from harness.demo import METHODS as DEMO_METHODS
+from harness.demo import NOT_A_BENCHMARK, DemoSpec, cache_home, ensure_demo
+from harness.types import DatasetNotFoundError, VideoRecord
+from harness.ui import console
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue; the message says why and what to do."""
+
+
+@dataclass
+class RunPaths:
+    runs_dir: Path = Path("runs")
+    results_dir: Path = Path("leaderboards/results")
+    leaderboard: Path = Path("leaderboards/LEADERBOARD.md")
+
+
+def faces_cache_root(config: RunConfig) -> Path:
+    """One face cache per detector and crop rule, shared by every run that uses them."""
+    key = f"{config.face_detector}-crop{config.crop_size}-m{config.crop_margin:g}"
+    return cache_home() / "faces" / key
+
+
+def run_id(config: RunConfig) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.label()).strip("-").lower()[:60]
+    return f"{slug}-{config.run_key()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 1: datasets
+# --------------------------------------------------------------------------------------------
+def dataset_options(config: RunConfig, name: str, demo_dir: Path | None) -> dict[str, Any]:
+    options: dict[str, Any] = dict(config.dataset_options.get(name, {}))
+    if name == "ffpp" and demo_dir is not None:
+        options.setdefault("root", demo_dir)
+        options.setdefault("check_counts", False)
+        options.setdefault("methods", list(DEMO_METHODS))
+    elif config.data_root:
+        options.setdefault("root", Path(config.data_root))
+    if name in ("ffpp",):
+        options.setdefault("compression", config.compression)
+    return options
+
+
+def open_datasets(config: RunConfig, demo_dir: Path | None) -> dict[str, Any]:
+    """Instantiate the train and test dataset plugins; every missing one is reported before failing."""
+    import harness
+
+    names = [config.train_dataset] + [n for n in config.test_datasets if n != config.train_dataset]
+    opened: dict[str, Any] = {}
+    missing: list[str] = []
+    for name in names:
+        try:
+            dataset = harness.plugin("dataset", name, **dataset_options(config, name, demo_dir))
+            report = dataset.check()
+            if not report.found:
+                raise DatasetNotFoundError(_not_found_text(report))
+            opened[name] = dataset
+        except DatasetNotFoundError as exc:
+            missing.append(f"[bold]{name}[/bold]: {exc}")
+    if missing:
+        text = "\n".join(missing)
+        raise RunError(
+            f"{len(missing)} dataset(s) not found:\n{text}\n"
+            "Point --root (or HARNESS_DATA) at your data, narrow --test, or try the embedded demo: "
+            "harness run --data demo"
+        )
+    return opened
+
+
+def _not_found_text(report: Any) -> str:
+    looked = ", ".join(str(p) for p in report.looked_in) or "(nowhere)"
+    return f"looked in {looked}. {report.how_to_get}".strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 2: preprocessing
+# --------------------------------------------------------------------------------------------
+def _records(dataset: Any, split: str, label: int | None = None) -> list[VideoRecord]:
+    return [r for r in dataset.records(split) if label is None or r.label == label]
+
+
+def preprocess_stage(config: RunConfig, datasets: dict[str, Any], show: bool | None) -> tuple[dict[str, Any], float]:
+    from harness.data.preprocess import preprocess
+
+    start = time.perf_counter()
+    train = datasets[config.train_dataset]
+    records = _records(train, "train", 0) + _records(train, "val", 0)
+    for name in config.test_datasets:
+        records += _records(datasets[name], "test")
+    frames = {"train": config.train.cache_frames, "val": config.train.cache_frames, "test": config.eval.frames_per_video}
+    summary = preprocess(
+        records,
+        faces_cache_root(config),
+        detector=config.face_detector,
+        frames=frames,
+        crop_size=config.crop_size,
+        margin=config.crop_margin,
+        workers=config.train.workers,
+        progress=show if show is not None else True,
+    )
+    return summary, time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 3 + 4: training and evaluation
+# --------------------------------------------------------------------------------------------
+def training_items(cache: Any, dataset: str, split: str) -> list[Any]:
+    from harness.training.samples import TrainingItem
+
+    items = []
+    for video in cache.videos(split=split, dataset=dataset):
+        if video.label == 0 and video.status == "done" and video.frames_with_face > 0:
+            items.append(TrainingItem(video.uid, video.frames_with_face))
+    return items
+
+
+def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None) -> Any:
+    from harness.data.cache import FaceCache
+    from harness.training.trainer import Trainer
+
+    cache = FaceCache(faces_cache_root(config))
+    try:
+        train_items = training_items(cache, config.train_dataset, "train")
+        val_items = training_items(cache, config.train_dataset, "val")
+    finally:
+        cache.close()
+    if not train_items:
+        raise RunError(f"no face was found in any training video of {config.train_dataset}; see the preprocessing summary")
+    trainer = Trainer(config, run_dir, faces_cache_root(config), train_items, val_items, show_progress=show)
+    return trainer.fit(resume=resume)
+
+
+def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None) -> tuple[dict[str, Any], float]:
+    from harness.data.cache import FaceCache
+    from harness.evaluation.runner import evaluate_dataset
+    from harness.training import distributed as dd
+    from harness.training.checkpoint import load_model
+
+    start = time.perf_counter()
+    device = dd.pick_device(config.device)
+    model, _ = load_model(checkpoint, device)
+    cache = FaceCache(faces_cache_root(config))
+    blocks = {}
+    try:
+        for name in config.test_datasets:
+            compression = getattr(datasets[name], "compression", None)
+            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show)
+    finally:
+        cache.close()
+    return blocks, time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 5: results
+# --------------------------------------------------------------------------------------------
+def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, Any], timings: dict[str, float], preprocess_summary: Any) -> dict[str, Any]:
+    import harness
+    from harness.results import collect_environment
+
+    env = collect_environment()
+    used = {("blender", config.blender), ("backbone", config.backbone), ("face_detector", config.face_detector)}
+    used |= {("dataset", n) for n in [config.train_dataset, *config.test_datasets]}
+    used |= {("evaluator", e.name) for e in harness.plugins("evaluator")}
+    plugins = [
+        {"kind": e.kind, "name": e.name, "package": e.package, "version": e.version}
+        for e in harness.plugins()
+        if (e.kind, e.name) in used
+    ]
+    crop = getattr(preprocess_summary, "crop_rule", None)
+    config_dict = config.to_dict()
+    config_dict["crop"] = crop.__dict__ if hasattr(crop, "__dict__") else {"size": config.crop_size, "margin": config.crop_margin}
+    config_dict["batch_convention"] = "batch_size images per step = batch_size/2 reals + their self-blended fakes"
+    return {
+        "schema_version": 1,
+        "run_id": rid,
+        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "demo": config.demo,
+        "note": NOT_A_BENCHMARK if config.demo else "",
+        "name": config.label(),
+        "config": config_dict,
+        "plugins": sorted(plugins, key=lambda p: (p["kind"], p["name"])),
+        "versions": env["versions"],
+        "git": env["git"],
+        "hardware": env["hardware"],
+        "seeds": {"train": config.seed, "eval": config.seed, "bootstrap": config.seed},
+        "selection_rule": outcome.selection_rule,
+        "selected": outcome.selected,
+        "training": {"steps": outcome.steps, "epochs_completed": outcome.epochs, "final_loss": outcome.history[-1]["loss"] if outcome.history else None},
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+        "datasets": blocks,
+    }
+
+
+def summary_table(results: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{results['name']}  (video-level AUC / AP, 95% CI)")
+    for col in ("dataset", "group", "videos", "AUC", "AP", "pixel IoU"):
+        table.add_column(col)
+    for dname, block in results["datasets"].items():
+        for group, metrics in block["groups"].items():
+            video = metrics.get("video", {})
+            auc, ap = video.get("auc"), video.get("ap")
+            iou = metrics.get("pixel", {}).get("iou")
+            n = auc.get("n") if auc else None
+            table.add_row(
+                dname, group, str(n if n is not None else block["counts"]["videos_scored"]),
+                _fmt(auc), _fmt(ap), _fmt(iou),
+            )
+    return table
+
+
+def _fmt(metric: dict[str, Any] | None) -> str:
+    if not metric or metric.get("value") is None or metric["value"] != metric["value"]:
+        return "-"
+    return f"{100 * metric['value']:.1f} [{100 * metric['ci_low']:.1f}, {100 * metric['ci_high']:.1f}]"
+
+
+# --------------------------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------------------------
+def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None) -> dict[str, Any]:
+    """Run every stage; returns the results dict (also written to JSON and rendered)."""
+    import json
+
+    from harness.leaderboard import write_leaderboard
+    from harness.results import write_results
+    from harness.training import distributed as dd
+
+    rid = run_id(config)
+    run_dir = paths.runs_dir / rid
+    finished = run_dir / "results.json"
+    if resume and finished.is_file():
+        console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
+        return json.loads(finished.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.json")
+    if config.demo:
+        console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+    demo_dir = ensure_demo(demo_spec or DemoSpec(), progress=show is not False) if config.demo else None
+
+    timings: dict[str, float] = {}
+    datasets = open_datasets(config, demo_dir)
+    console.rule("[bold]1/4 preprocess")
+    summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show)
+    console.print(_summary_line(summary))
+    console.rule("[bold]2/4 train")
+    outcome = train_stage(config, run_dir, resume, show)
+    timings["train_s"] = outcome.seconds
+    console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
+    console.rule("[bold]3/4 evaluate")
+    blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show)
+    results = build_results(config, rid, outcome, blocks, timings, summary)
+    if dd.is_main():
+        console.rule("[bold]4/4 results")
+        path = write_results(results, paths.results_dir)
+        from harness.training.checkpoint import write_json
+
+        write_json(finished, results)
+        board = write_leaderboard(paths.results_dir, paths.leaderboard)
+        console.print(summary_table(results))
+        console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
+        if config.demo:
+            console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+    return results
+
+
+def _summary_line(summary: Any) -> str:
+    fields = ("videos", "done", "failed", "no_face", "frames", "faces")
+    parts = [f"{f} {getattr(summary, f)}" for f in fields if hasattr(summary, f)]
+    causes = getattr(summary, "failures_by_cause", None)
+    if causes:
+        parts.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(causes.items())))
+    return "preprocessed: " + ", ".join(parts)
+
+
+def demo_config(base: RunConfig | None = None) -> RunConfig:
+    """Settings that make the whole loop finish in a few CPU minutes."""
+    from harness.config import EvalConfig, TrainConfig
+
+    base = base or RunConfig()
+    return replace(
+        base,
+        demo=True,
+        train_dataset="ffpp",
+        test_datasets=["ffpp"],
+        img_size=96,
+        crop_size=128,
+        train=TrainConfig(epochs=4, batch_size=8, cache_frames=12, frames_per_video=8, lr=0.01, max_steps=40, workers=0),
+        eval=EvalConfig(frames_per_video=8, bootstrap=200),
+    )

@@ -1,0 +1,222 @@
+"""Score one video or image with a trained checkpoint: frames -> faces -> crops -> P_C and P_M.
+
+The face detector and the crop rule come from the checkpoint's model.json, so a face is cut exactly
+as it was for training. Frames are sampled evenly over the whole video (``linspace``); a frame's
+score aggregates its faces (max by default), the video score its frames (mean by default), both
+taken from the training run's evaluation settings when the bundle records them.
+
+Bad inputs never raise here: an unreadable file or a file without a face comes back as a
+``MediaResult`` with ``status`` and ``error`` set, so the other files of the same call still get
+their results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from harness.data.crop import crop_box, crop_image
+from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
+
+Box = tuple[float, float, float, float]
+
+DEFAULT_FRAMES = 32
+DEFAULT_FOREHEAD = 0.2  # CropRule's default: model.json records size and margin only
+
+
+class PredictSetupError(RuntimeError):
+    """The checkpoint or its face detector cannot be used. One line, naming the file and the fix."""
+
+
+@dataclass
+class FaceResult:
+    """One face of one frame: where it is, how it was cut, and what the model said."""
+
+    box: Box  # detector box, frame pixels
+    crop_box: Box  # the square the crop rule cut, frame pixels (may reach outside the frame)
+    detector_score: float
+    score: float  # P_C, probability of fake
+    mask: np.ndarray  # P_M, float32 (img_size, img_size) in [0, 1], crop geometry
+    crop: np.ndarray  # the model's input, RGB uint8 (img_size, img_size, 3)
+
+
+@dataclass
+class FrameResult:
+    index: int  # decoded frame index in the video (0 for an image)
+    frame: np.ndarray  # RGB uint8, kept for the overlays
+    faces: list[FaceResult] = field(default_factory=list)
+    score: float | None = None  # aggregate over faces; None when no face was found
+
+
+@dataclass
+class MediaResult:
+    path: Path
+    kind: str  # "video" | "image"
+    status: str = "ok"  # "ok" | "no_face" | "unreadable" | "error"
+    error: str | None = None
+    frames_total: int = 0  # frames actually decoded (never the container's claim)
+    frames: list[FrameResult] = field(default_factory=list)
+    score: float | None = None
+    verdict: str | None = None  # "fake" | "real"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def frames_with_face(self) -> int:
+        return sum(1 for f in self.frames if f.faces)
+
+
+AGGREGATORS = {
+    "mean": lambda v: float(np.mean(v)),
+    "max": lambda v: float(np.max(v)),
+    "median": lambda v: float(np.median(v)),
+}
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Expand folders into their media files (recursive, sorted). Returns (files, problems) where a
+    problem is (path, message) for a path that does not exist or a folder with no media."""
+    files: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_media(p))
+            if not found:
+                problems.append((path, f"{path}: folder holds no video or image file (looked for .mp4, .avi, .png, .jpg ...)"))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append((path, f"{path}: no such file or folder; check the path"))
+    return files, problems
+
+
+class Predictor:
+    """A loaded checkpoint + the detector and crop rule it was trained with."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        meta: dict[str, Any],
+        detector: Any,
+        device: torch.device | str = "cpu",
+        batch_size: int = 32,
+        checkpoint: Path | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.meta = meta
+        self.detector = detector
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        self.checkpoint = checkpoint
+        self.img_size = int(meta.get("img_size") or meta.get("model", {}).get("img_size", 224))
+        crop = meta.get("crop") or {}
+        self.crop_size = int(crop.get("size", 256))
+        self.margin = float(crop.get("margin", 0.3))
+        self.forehead = float(crop.get("forehead", DEFAULT_FOREHEAD))
+        evaluation = (meta.get("run") or {}).get("eval") or {}
+        self.frame_aggregation = str(evaluation.get("frame_aggregation", "max"))
+        self.video_aggregation = str(evaluation.get("video_aggregation", "mean"))
+        for name in (self.frame_aggregation, self.video_aggregation):
+            if name not in AGGREGATORS:
+                raise PredictSetupError(f"checkpoint asks for aggregation {name!r}; known: {', '.join(AGGREGATORS)}")
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 32) -> "Predictor":
+        """Load a run folder, checkpoint folder or model.safetensors (safetensors only: no pickled code)."""
+        import harness
+        from harness.registry import PluginError
+        from harness.training.checkpoint import CheckpointError, load_model, resolve
+
+        dev = pick_device(device)
+        try:
+            directory = resolve(path)
+            model, meta = load_model(directory, dev)
+        except CheckpointError as exc:
+            raise PredictSetupError(str(exc)) from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise PredictSetupError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        name = meta.get("face_detector", "dlib")
+        try:
+            detector = harness.plugin("face_detector", name)
+        except PluginError as exc:
+            raise PredictSetupError(f"{directory} was preprocessed with face detector {name!r}, which is not usable here: {exc}") from exc
+        return cls(model, meta, detector, dev, batch_size, checkpoint=directory)
+
+    # ------------------------------------------------------------------ one file
+    def analyse(self, path: str | Path, frames: int = DEFAULT_FRAMES, threshold: float = 0.5) -> MediaResult:
+        """Score one video or image. Never raises for a bad file: see ``MediaResult.status``."""
+        path = Path(path)
+        result = MediaResult(path=path, kind="image" if is_image(path) else "video")
+        if not is_media(path):
+            result.status, result.error = "unreadable", f"{path}: not a video or image file (by its extension); pass .mp4/.avi/.mov or .png/.jpg"
+            return result
+        try:
+            decoded, result.frames_total = read_frames_indexed(path, count=max(1, int(frames)))
+        except VideoDecodeError as exc:
+            result.status, result.error = "unreadable", str(exc)
+            return result
+        self._find_faces(decoded, result)
+        crops = [face.crop for fr in result.frames for face in fr.faces]
+        if not crops:
+            result.status = "no_face"
+            result.error = f"{path}: no face found in {len(result.frames)} sampled frame(s); the file is not scored"
+            return result
+        probs, masks = self.score_crops(crops)
+        i = 0
+        frame_agg = AGGREGATORS[self.frame_aggregation]
+        for fr in result.frames:
+            for face in fr.faces:
+                face.score, face.mask = float(probs[i]), masks[i]
+                i += 1
+            if fr.faces:
+                fr.score = frame_agg(np.array([f.score for f in fr.faces]))
+        scored = [fr.score for fr in result.frames if fr.score is not None]
+        result.score = AGGREGATORS[self.video_aggregation](np.array(scored))
+        result.verdict = "fake" if result.score >= threshold else "real"
+        return result
+
+    def _find_faces(self, decoded: list[tuple[int, np.ndarray]], result: MediaResult) -> None:
+        from harness.data.faces import FaceFinder
+
+        finder = FaceFinder(self.detector)  # tracking between sampled frames, as preprocessing does
+        for index, frame in decoded:
+            fr = FrameResult(index=int(index), frame=frame)
+            for face in finder.find(frame):
+                if face.landmarks is None:
+                    continue  # the crop rule needs landmarks
+                box = crop_box(face.landmarks, margin=self.margin, forehead=self.forehead)
+                crop = crop_image(frame, box, self.crop_size)
+                if crop.shape[0] != self.img_size:
+                    crop = cv2.resize(crop, (self.img_size, self.img_size), interpolation=cv2.INTER_AREA if self.img_size < crop.shape[0] else cv2.INTER_LINEAR)
+                fr.faces.append(
+                    FaceResult(
+                        box=tuple(float(v) for v in face.box),
+                        crop_box=tuple(float(v) for v in box),
+                        detector_score=float(face.score),
+                        score=float("nan"),
+                        mask=np.zeros((self.img_size, self.img_size), np.float32),
+                        crop=np.ascontiguousarray(crop),
+                    )
+                )
+            result.frames.append(fr)
+
+    def score_crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """P_C (N,) and P_M (N, img_size, img_size) for RGB uint8 crops at img_size."""
+        from harness.evaluation.runner import predict_faces
+
+        return predict_faces(self.model, crops, self.img_size, self.device, self.batch_size)

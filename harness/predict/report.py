@@ -1,0 +1,118 @@
+"""The `harness predict --json` document (validated by harness/schemas/predict.schema.json)."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.predict.inference import MediaResult, Predictor
+
+SCHEMA_VERSION = "harness.predict/1"
+
+
+def _num(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(float(value), 6)
+
+
+def _box(box: tuple[float, ...]) -> list[float]:
+    return [round(float(v), 2) for v in box]
+
+
+def media_report(result: MediaResult, outputs: dict[str, Any] | None = None, localization: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One input's block: status, verdict, video score, per-frame and per-face scores."""
+    frames = []
+    for fr in result.frames:
+        faces = [
+            {
+                "box": _box(f.box),
+                "crop_box": _box(f.crop_box),
+                "detector_score": _num(f.detector_score),
+                "score": _num(f.score),
+                "altered_fraction": _num(float((f.mask >= 0.5).mean())),  # of the crop, P_M >= 0.5
+            }
+            for f in fr.faces
+        ]
+        frames.append({"index": fr.index, "score": _num(fr.score), "faces": faces})
+    return {
+        "path": str(result.path),
+        "kind": result.kind,
+        "status": result.status,
+        "error": result.error,
+        "score": _num(result.score),
+        "verdict": result.verdict,
+        "frames_total": result.frames_total,
+        "frames_analysed": len(result.frames),
+        "frames_with_face": result.frames_with_face,
+        "frames": frames,
+        "outputs": outputs,
+        "localization": localization,
+    }
+
+
+def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
+    meta = predictor.meta
+    return {
+        "path": str(predictor.checkpoint) if predictor.checkpoint else None,
+        "backbone": (meta.get("model") or {}).get("backbone"),
+        "img_size": predictor.img_size,
+        "face_detector": meta.get("face_detector", "dlib"),
+        "crop": {"size": predictor.crop_size, "margin": predictor.margin, "forehead": predictor.forehead},
+        "plugins": meta.get("plugins", []),
+        "harness_version": meta.get("harness_version"),
+    }
+
+
+def build_report(
+    files: list[dict[str, Any]],
+    threshold: float,
+    frames: int,
+    predictor: Predictor | None = None,
+    error: str | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The whole document; ``error`` is set (and ``files`` may be empty) when nothing could run."""
+    from harness import __version__
+
+    ok = [f for f in files if f["status"] == "ok"]
+    return {
+        "schema": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "checkpoint": checkpoint_info(predictor) if predictor is not None else None,
+        "device": device,
+        "threshold": threshold,
+        "frames_requested": frames,
+        "frame_aggregation": predictor.frame_aggregation if predictor else None,
+        "video_aggregation": predictor.video_aggregation if predictor else None,
+        "error": error,
+        "files": files,
+        "summary": {
+            "inputs": len(files),
+            "scored": len(ok),
+            "failed": len(files) - len(ok),
+            "fake": sum(1 for f in ok if f["verdict"] == "fake"),
+            "real": sum(1 for f in ok if f["verdict"] == "real"),
+        },
+    }
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    text = resources.files("harness").joinpath("schemas/predict.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def validate(document: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when ``document`` does not follow the documented schema."""
+    import jsonschema
+
+    jsonschema.validate(document, schema())
+
+
+def schema_path() -> Path:
+    return Path(str(resources.files("harness").joinpath("schemas/predict.schema.json")))

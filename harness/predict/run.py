@@ -1,0 +1,95 @@
+"""`harness predict` without the command line: score files, write pictures, build the JSON report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.predict.inference import DEFAULT_FRAMES, MediaResult, Predictor, PredictSetupError, collect_inputs
+from harness.predict.report import build_report, media_report
+
+
+@dataclass
+class PredictOptions:
+    threshold: float = 0.5
+    frames: int = DEFAULT_FRAMES
+    out: Path | None = None  # write overlays, overlay video and contact sheet here
+    explain: bool = False  # Grad-CAM++ column / PNGs (needs out)
+    mask: Path | None = None  # ground-truth mask file, or folder of masks named like the inputs
+    mask_kind: str = "binary"
+    top: int = 8  # frames on the contact sheet
+
+    def check(self) -> None:
+        """Reject bad arguments with a message naming the option and the fix."""
+        if not 0.0 <= self.threshold <= 1.0:
+            raise PredictSetupError(f"--threshold must be in [0, 1] (a probability of fake), got {self.threshold}")
+        if self.frames < 1:
+            raise PredictSetupError(f"--frames must be at least 1, got {self.frames}")
+        if self.top < 1:
+            raise PredictSetupError(f"--top must be at least 1, got {self.top}")
+        if self.mask_kind not in ("binary", "grey"):
+            raise PredictSetupError(f"--mask-kind must be 'binary' or 'grey' (NeuralTextures renders), got {self.mask_kind!r}")
+        if self.explain and self.out is None:
+            raise PredictSetupError("--explain writes heatmap images: give --out DIR too")
+
+
+def predict_files(
+    predictor: Predictor,
+    paths: list[Path],
+    options: PredictOptions,
+    on_result: Callable[[MediaResult, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Score every input (folders expanded); one report block per file, bad files included.
+
+    ``on_result(result, block)`` is called after each file (progress, tables). Arrays of a file are
+    released before the next one is read, so memory holds one input at a time.
+    """
+    from harness.predict.outputs import output_names, write_outputs
+    from harness.predict.truth import find_mask, localization_scores
+
+    options.check()
+    files, problems = collect_inputs(paths)
+    blocks: list[dict[str, Any]] = []
+    for path, message in problems:
+        missing = MediaResult(path=path, kind="image" if path.suffix.lower() in (".png", ".jpg", ".jpeg") else "video", status="unreadable", error=message)
+        block = media_report(missing)
+        blocks.append(block)
+        if on_result:
+            on_result(missing, block)
+    names = output_names(files)
+    explainer = None
+    if options.explain:
+        from harness.predict.explain import GradCamPlusPlus
+
+        explainer = GradCamPlusPlus(predictor.model, predictor.device)
+    for path in files:
+        try:
+            result = predictor.analyse(path, frames=options.frames, threshold=options.threshold)
+        except Exception as exc:  # one odd file must not stop the others; say what it was
+            result = MediaResult(path=path, kind="video", status="error", error=f"{path}: {type(exc).__name__}: {exc}")
+        outputs = localization = None
+        if result.ok:
+            if options.out is not None:
+                outputs = write_outputs(result, Path(options.out) / names[path], options.threshold, explainer, options.top)
+            mask_path, problem = find_mask(path, options.mask, single_input=len(files) == 1)
+            if mask_path is not None:
+                localization = localization_scores(result, mask_path, options.mask_kind)
+            elif problem is not None:
+                localization = {"mask": None, "error": problem}
+        block = media_report(result, outputs, localization)
+        blocks.append(block)
+        if on_result:
+            on_result(result, block)
+        result.frames = []  # drop the decoded frames before the next file
+    return blocks
+
+
+def predict(paths: list[str | Path], checkpoint: str | Path, options: PredictOptions | None = None, device: str = "auto") -> dict[str, Any]:
+    """Load ``checkpoint`` and score ``paths``: the JSON document of `harness predict --json`.
+    Raises PredictSetupError when the checkpoint or the options cannot be used."""
+    options = options or PredictOptions()
+    options.check()
+    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    blocks = predict_files(predictor, [Path(p) for p in paths], options)
+    return build_report(blocks, options.threshold, options.frames, predictor, device=str(predictor.device))

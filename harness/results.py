@@ -1,0 +1,350 @@
+"""The results file of one run: environment capture, per-group evaluation, validation, writing, loading.
+
+One JSON file per run under ``leaderboards/results/`` named ``<YYYY-MM-DD>_<run_id>.json``, checked
+against ``harness/schemas/results.schema.json``. Metric values are fractions in [0, 1]; NaN (an
+undefined metric) is written as ``null`` so the files stay strict JSON.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import warnings
+import zlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from harness.types import MaskSet, Metric, ScoreSet
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
+SCHEMA_VERSION = 1
+ALL = "all"  # the group holding every item of a dataset
+REAL_GROUP = "original"  # VideoRecord.method of real videos
+
+#: distribution names (first one installed wins) of the packages a result records
+_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "timm": ("timm",),
+    "numpy": ("numpy",),
+    "albumentations": ("albumentations",),
+    "harness": ("deepfake-harness",),
+    "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless", "opencv-contrib-python"),
+    "dlib": ("dlib-bin", "dlib"),
+    "sklearn": ("scikit-learn",),
+    "av": ("av",),
+}
+
+
+class ResultsError(ValueError):
+    """A results dict or file does not match the schema; the message names the file and the field."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Environment
+# ------------------------------------------------------------------------------------------------
+def _version(names: Iterable[str]) -> str | None:
+    for name in names:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return None
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state() -> dict[str, Any]:
+    """Commit and dirty flag of the harness source checkout; nulls when not run from a git checkout.
+
+    Only trusted when the checkout's top level holds this very ``harness`` package, so an installed
+    copy inside some other repository (a venv in a project) does not report that project's commit.
+    """
+    top = _git("rev-parse", "--show-toplevel")
+    if top is None or not (Path(top.strip()) / "harness").resolve() == Path(__file__).parent.resolve():
+        return {"commit": None, "dirty": None}
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain")
+    return {
+        "commit": commit.strip() if commit else None,
+        "dirty": None if status is None else bool(status.strip()),
+    }
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or None
+
+
+def hardware() -> dict[str, Any]:
+    """CPU model and count, memory, and the CUDA device torch sees (null without one)."""
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "gpu": None,
+        "cuda": None,
+        "gpu_count": 0,
+    }
+    try:
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        info["memory_gb"] = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+            info["cuda"] = torch.version.cuda
+            info["gpu_count"] = torch.cuda.device_count()
+    except Exception:  # no torch, or a broken driver: the run itself will say more
+        pass
+    return info
+
+
+def collect_environment() -> dict[str, Any]:
+    """``{"versions": ..., "git": ..., "hardware": ...}`` ready to merge into a results dict."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for key, names in _DISTRIBUTIONS.items():
+        versions[key] = _version(names)
+    if versions["harness"] is None:  # running from a source tree that was never installed
+        from harness import __version__
+
+        versions["harness"] = __version__
+    return {"versions": versions, "git": git_state(), "hardware": hardware()}
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation per group ("all" and each fake method against all reals)
+# ------------------------------------------------------------------------------------------------
+def _subset(data: ScoreSet, keep: np.ndarray) -> ScoreSet:
+    index = np.flatnonzero(keep)
+    return ScoreSet(
+        level=data.level,
+        ids=[data.ids[i] for i in index],
+        labels=np.asarray(data.labels)[index],
+        scores=np.asarray(data.scores)[index],
+        groups=[data.groups[i] for i in index],
+    )
+
+
+def score_views(data: ScoreSet) -> dict[str, ScoreSet]:
+    """``all`` plus, for every group holding fakes, that group's fakes with ALL the real items.
+
+    This is the FF++ per-method protocol (DF = every real test video + the Deepfakes fakes).
+    """
+    labels = np.asarray(data.labels).reshape(-1)
+    if not len(data.groups) == len(labels) == len(data.ids) == len(np.asarray(data.scores).reshape(-1)):
+        raise ValueError(
+            f"ScoreSet ({data.level}): ids, labels, scores and groups must have one entry per item "
+            f"(got {len(data.ids)}, {len(labels)}, {np.asarray(data.scores).size}, {len(data.groups)})"
+        )
+    groups = np.asarray(data.groups, dtype=object)
+    if ALL in set(data.groups):
+        raise ValueError(f"ScoreSet ({data.level}): group name {ALL!r} is reserved for the whole set; rename it")
+    views = {ALL: data}
+    for group in sorted(set(groups[labels == 1].tolist())):
+        views[group] = _subset(data, (labels == 0) | ((labels == 1) & (groups == group)))
+    return views
+
+
+def _rng(seed: int, *key: str) -> np.random.Generator:
+    # One stream per (level, group, metric): a result does not depend on which other evaluators ran.
+    return np.random.default_rng([seed, zlib.crc32("/".join(key).encode())])
+
+
+def evaluate_groups(
+    evaluators: Iterable[Any],
+    seed: int,
+    *,
+    video: ScoreSet | None = None,
+    frame: ScoreSet | None = None,
+    masks: MaskSet | None = None,
+) -> dict[str, dict[str, dict[str, Metric]]]:
+    """The ``groups`` part of a dataset's results: ``{group: {"video"|"frame"|"pixel": {metric: Metric}}}``.
+
+    Score evaluators (``needs == "scores"``) run on the video and frame ScoreSets per group; mask
+    evaluators (``needs == "masks"``) on the MaskSet per group. Seeds are derived per level, group
+    and evaluator from ``seed`` (the run's bootstrap seed), so the numbers are reproducible.
+    """
+    evaluators = list(evaluators)
+    out: dict[str, dict[str, dict[str, Metric]]] = {}
+    for level, data in (("video", video), ("frame", frame)):
+        if data is None:
+            continue
+        for group, view in score_views(data).items():
+            metrics = out.setdefault(group, {}).setdefault(level, {})
+            for ev in evaluators:
+                if ev.needs == "scores":
+                    metrics.update(ev(view, _rng(seed, level, group, ev.name)))
+    if masks is not None:
+        names = [ALL] + sorted(set(masks.groups))
+        for ev in evaluators:
+            if ev.needs != "masks":
+                continue
+            for group in names:
+                keep = [i for i, g in enumerate(masks.groups) if group == ALL or g == group]
+                view = MaskSet(
+                    [masks.predicted[i] for i in keep],
+                    [masks.truth[i] for i in keep],
+                    [masks.groups[i] for i in keep],
+                )
+                metrics = out.setdefault(group, {}).setdefault("pixel", {})
+                metrics.update(ev(view, _rng(seed, "pixel", group, ev.name)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation, writing, loading
+# ------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The results JSON schema shipped with the harness."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def to_json_ready(value: Any) -> Any:
+    """A deep copy with NaN/inf as None, numpy scalars/arrays as Python values, tuples as lists, Paths as str."""
+    if isinstance(value, Mapping):
+        return {str(k): to_json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def validate(results: Mapping[str, Any], source: str = "results") -> None:
+    """Check a results dict against the schema; raise ResultsError listing every problem by field."""
+    try:
+        import jsonschema
+    except ImportError as exc:  # pragma: no cover - jsonschema is a declared dependency
+        raise ImportError(
+            "validating results needs the 'jsonschema' package: pip install jsonschema"
+        ) from exc
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(to_json_ready(results)), key=lambda e: list(map(str, e.absolute_path)))
+    problems = []
+    for error in errors[:20]:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        problems.append(f"  - {where}: {error.message}")
+    if len(errors) > 20:
+        problems.append(f"  ... and {len(errors) - 20} more")
+    problems += _inverted_intervals(results)
+    if problems:
+        raise ResultsError(
+            f"{source} does not match the results schema ({SCHEMA_PATH.name}, version {SCHEMA_VERSION}):\n"
+            + "\n".join(problems)
+        )
+
+
+def _inverted_intervals(results: Mapping[str, Any]) -> list[str]:
+    """Metrics whose ci_low exceeds ci_high (something the schema cannot express)."""
+    found = []
+    datasets = results.get("datasets")
+    for dataset, entry in (datasets.items() if isinstance(datasets, Mapping) else ()):
+        groups = entry.get("groups") if isinstance(entry, Mapping) else None
+        for group, levels in (groups.items() if isinstance(groups, Mapping) else ()):
+            for level, metrics in (levels.items() if isinstance(levels, Mapping) else ()):
+                for name, metric in (metrics.items() if isinstance(metrics, Mapping) else ()):
+                    low = metric.get("ci_low") if isinstance(metric, Mapping) else None
+                    high = metric.get("ci_high") if isinstance(metric, Mapping) else None
+                    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+                        where = f"datasets/{dataset}/groups/{group}/{level}/{name}"
+                        found.append(f"  - {where}: ci_low {low} > ci_high {high}")
+    return found
+
+
+def results_filename(results: Mapping[str, Any]) -> str:
+    """``<YYYY-MM-DD>_<run_id>.json`` (both fields are schema-checked, so safe in a path)."""
+    return f"{str(results['created'])[:10]}_{results['run_id']}.json"
+
+
+def dumps(results: Mapping[str, Any]) -> str:
+    """Canonical text of a results dict: strict JSON, sorted keys, indent 2, trailing newline."""
+    return json.dumps(to_json_ready(results), sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_results(results: Mapping[str, Any], directory: Path) -> Path:
+    """Validate ``results`` and write it atomically to ``directory/<date>_<run_id>.json``."""
+    ready = to_json_ready(results)
+    validate(ready, source=f"results of run {results.get('run_id')!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / results_filename(ready)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(dumps(ready))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)  # readers never see a half-written file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_results(directory: Path) -> list[dict[str, Any]]:
+    """Every valid results file in ``directory`` (sorted by file name). Invalid files are skipped
+    with a warning that names the file and the problem."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"results directory {directory} does not exist; run `harness run` to create results "
+            "or pass the folder that holds them (--results DIR)"
+        )
+    loaded = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            results = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(results, dict):
+                raise ResultsError(f"{path} holds a JSON {type(results).__name__}, not an object")
+            validate(results, source=str(path))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ResultsError) as exc:
+            warnings.warn(f"skipping results file {path}: {exc}", stacklevel=2)
+            continue
+        loaded.append(results)
+    return loaded
+
+
+__all__ = [
+    "ALL",
+    "ResultsError",
+    "collect_environment",
+    "dumps",
+    "evaluate_groups",
+    "load_results",
+    "results_filename",
+    "schema",
+    "score_views",
+    "to_json_ready",
+    "validate",
+    "write_results",
+]

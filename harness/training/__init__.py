@@ -1,0 +1,1 @@
+"""Training: self-blended samples from cached real faces, the SAM training loop, checkpoints."""

@@ -1,0 +1,120 @@
+"""Real/fake training pairs made on the fly from cached real faces.
+
+Each item is one real face and its self-blended fake (same frame), so a batch of ``B`` items is
+``B`` reals + ``B`` fakes: the convention recorded in results as ``batch = 2B images``.
+Randomness comes only from ``numpy.random.default_rng([seed, epoch, index])``, so a sample is the
+same whichever worker or process makes it, which is what makes resume and DDP reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+
+from harness.types import Blender
+
+
+def _post_augment() -> A.Compose:
+    # Applied alike to reals and fakes, so no augmentation can tell them apart by itself.
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.5),
+            A.ImageCompression(quality_range=(60, 100), p=0.3),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class TrainingItem:
+    uid: str
+    n_faces: int  # cached frames with a face (face_index 0, the largest face, is used)
+
+
+class SelfBlendDataset(torch.utils.data.Dataset):
+    """``frames_per_video`` items per real video per epoch; item -> (real, fake, mask) arrays."""
+
+    def __init__(
+        self,
+        cache_root: str,
+        videos: list[TrainingItem],
+        blender: Blender,
+        img_size: int,
+        frames_per_video: int = 8,
+        seed: int = 0,
+    ) -> None:
+        if not videos:
+            raise ValueError("no cached training faces: preprocessing found no face in the training videos")
+        self.cache_root = cache_root
+        self.videos = videos
+        self.blender = blender
+        self.img_size = int(img_size)
+        self.frames_per_video = int(frames_per_video)
+        self.seed = int(seed)
+        self.epoch = 0
+        self._augment = _post_augment()
+        self._cache: Any = None  # opened lazily: one SQLite connection per worker process
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.frames_per_video
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = None
+        return state
+
+    def _faces(self, uid: str) -> list[Any]:
+        if self._cache is None:
+            from harness.data.cache import FaceCache
+
+            self._cache = FaceCache(self.cache_root)
+        return [f for f in self._cache.faces(uid) if f.face_index == 0]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        video = self.videos[index % len(self.videos)]
+        faces = self._faces(video.uid)
+        face = faces[int(rng.integers(len(faces)))]
+        image, landmarks = resize_face(face.image, face.landmarks, self.img_size)
+        fake = self.blender(image, landmarks, rng)
+        mask = fake.mask.astype(np.float32)
+        aug_seed = int(rng.integers(2**31))
+        self._augment.set_random_seed(aug_seed)
+        real = self._augment(image=image)["image"]
+        self._augment.set_random_seed(aug_seed)  # same flip for the fake and its mask
+        out = self._augment(image=fake.image, mask=mask)
+        return real, out["image"], out["mask"].astype(np.float32), index
+
+
+def resize_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resize a square face crop and its landmarks to ``size``."""
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(image), np.asarray(landmarks, np.float32)
+    interp = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (size, size), interpolation=interp)
+    scale = np.array([size / w, size / h], np.float32)
+    return resized, np.asarray(landmarks, np.float32) * scale
+
+
+def collate_pairs(items: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> dict[str, torch.Tensor]:
+    """Stack B (real, fake, mask) items into 2B images: reals first, then fakes.
+
+    np.stack + torch.from_numpy: one copy, no per-element Python work.
+    """
+    reals = np.stack([it[0] for it in items])
+    fakes = np.stack([it[1] for it in items])
+    masks = np.stack([it[2] for it in items])
+    b = len(items)
+    images = torch.from_numpy(np.concatenate([reals, fakes]))  # (2B, H, W, 3) uint8
+    all_masks = torch.from_numpy(np.concatenate([np.zeros_like(masks), masks]))[:, None]
+    labels = torch.cat([torch.zeros(b), torch.ones(b)])
+    return {"images": images, "masks": all_masks, "labels": labels, "index": torch.tensor([it[3] for it in items])}

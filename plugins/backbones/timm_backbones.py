@@ -1,0 +1,139 @@
+"""Encoders built on timm: ``swin``, ``swin-s``, ``resnet50`` and ``vit-s``.
+
+Each returns four NCHW feature maps at strides 4, 8, 16, 32 and declares ``channels`` so the shared
+Swin-Unet decoder fits it. ``pretrained`` is off by default; ``True`` uses timm's own download and a
+string is a local weights file (``.safetensors`` or a torch state dict), loaded strictly.
+
+Small inputs: Swin's window must tile every stage map. ``window_size=None`` (the default) picks 7
+when ``img_size/32`` is a multiple of 7 (224, 448 ...), otherwise the largest window <= 7 that divides
+``img_size/32`` (64 px -> 2, 96 -> 3, 128 -> 4). Pass ``window_size=7`` explicitly to keep
+ImageNet-compatible windows at other sizes (timm pads the maps then). ViT-S takes ``img_size``
+directly; its position embedding is resampled from the pretrained 14x14 grid by timm.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from harness import hookimpl
+
+STRIDES = (4, 8, 16, 32)
+
+
+def _check_size(img_size: int) -> None:
+    if not isinstance(img_size, int) or img_size < 32 or img_size % 32:
+        raise ValueError(f"img_size must be a multiple of 32 (at least 32), got {img_size!r}")
+
+
+def auto_window(img_size: int, largest: int = 7) -> int:
+    """The largest window <= ``largest`` that tiles the stride-32 map (and so every finer map)."""
+    side = img_size // 32
+    return max(w for w in range(1, largest + 1) if side % w == 0)
+
+
+def _create(name: str, pretrained: bool | str, **kwargs: Any) -> nn.Module:
+    """A headless timm model, with weights from timm (pretrained=True) or a local file (a path)."""
+    import timm
+
+    if isinstance(pretrained, os.PathLike):
+        pretrained = os.fspath(pretrained)
+    if pretrained is not True and pretrained is not False and not isinstance(pretrained, str):
+        raise TypeError(f"pretrained must be True, False or a weights file path, got {pretrained!r}")
+    model = timm.create_model(name, pretrained=pretrained is True, num_classes=0, **kwargs)
+    if isinstance(pretrained, str):
+        from harness.models.weights import load_weights_file
+
+        classifier = model.pretrained_cfg.get("classifier", "head")
+        heads = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+        load_weights_file(model, pretrained, ignore_prefixes=tuple(h + "." for h in heads))
+    return model
+
+
+class TimmPyramid(nn.Module):
+    """A hierarchical timm model (Swin, ResNet) read out at its four stage outputs."""
+
+    strides = STRIDES
+
+    def __init__(self, model: nn.Module, indices: tuple[int, int, int, int], norm: bool) -> None:
+        super().__init__()
+        self.indices = list(indices)
+        # Drop the classifier (never trained here: unused parameters break DDP) but keep a final norm.
+        model.prune_intermediate_layers(self.indices, prune_norm=not norm, prune_head=True)
+        self.model = model
+        self.norm = norm
+        info = model.feature_info
+        self.channels = tuple(int(info[i]["num_chs"]) for i in self.indices)
+        reductions = tuple(int(info[i]["reduction"]) for i in self.indices)
+        if reductions != STRIDES:
+            raise ValueError(f"{type(model).__name__} stages have strides {reductions}, expected {STRIDES}")
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_intermediates(
+            x, indices=self.indices, norm=self.norm, intermediates_only=True, output_fmt="NCHW"
+        )
+
+
+class ViTPyramid(nn.Module):
+    """A plain ViT's 1/16 token map turned into four scales (ViTDet's simple feature pyramid):
+    two stride-2 deconvs up to 1/4, one up to 1/8, identity at 1/16, 2x2 max-pool to 1/32."""
+
+    strides = STRIDES
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        model.prune_intermediate_layers([len(model.blocks) - 1], prune_norm=False, prune_head=True)
+        self.model = model
+        self.last = len(model.blocks) - 1
+        dim = int(model.embed_dim)
+        half, quarter = dim // 2, dim // 4
+        self.up4 = nn.Sequential(
+            nn.ConvTranspose2d(dim, half, 2, stride=2),
+            nn.GroupNorm(1, half),  # LayerNorm over channels, NCHW-friendly
+            nn.GELU(),
+            nn.ConvTranspose2d(half, quarter, 2, stride=2),
+        )
+        self.up8 = nn.ConvTranspose2d(dim, half, 2, stride=2)
+        self.down32 = nn.MaxPool2d(2)
+        self.channels = (quarter, half, dim, dim)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        (f16,) = self.model.forward_intermediates(
+            x, indices=[self.last], norm=True, intermediates_only=True, output_fmt="NCHW"
+        )
+        return [self.up4(f16), self.up8(f16), f16, self.down32(f16)]
+
+
+def _swin(name: str):
+    def factory(
+        pretrained: bool | str = False, img_size: int = 224, window_size: int | None = None, **timm_kwargs: Any
+    ) -> nn.Module:
+        _check_size(img_size)
+        window = auto_window(img_size) if window_size is None else int(window_size)
+        model = _create(name, pretrained, img_size=img_size, window_size=window, **timm_kwargs)
+        return TimmPyramid(model, (0, 1, 2, 3), norm=True)
+
+    return factory
+
+
+def resnet50(pretrained: bool | str = False, img_size: int = 224, **timm_kwargs: Any) -> nn.Module:
+    """ResNet-50: layer1..layer4 (256, 512, 1024, 2048 channels); any multiple of 32 px."""
+    _check_size(img_size)
+    return TimmPyramid(_create("resnet50", pretrained, **timm_kwargs), (1, 2, 3, 4), norm=False)
+
+
+def vit_small(pretrained: bool | str = False, img_size: int = 224, **timm_kwargs: Any) -> nn.Module:
+    """ViT-S/16 with a simple feature pyramid (96, 192, 384, 384 channels)."""
+    _check_size(img_size)
+    return ViTPyramid(_create("vit_small_patch16_224", pretrained, img_size=img_size, **timm_kwargs))
+
+
+@hookimpl
+def register_backbones(register):
+    register("swin", _swin("swin_tiny_patch4_window7_224"), "Swin-T encoder (depths 2,2,6,2), timm")
+    register("swin-s", _swin("swin_small_patch4_window7_224"), "Swin-S encoder (depths 2,2,18,2), timm")
+    register("resnet50", resnet50, "ResNet-50 encoder (stages 1-4), timm")
+    register("vit-s", vit_small, "ViT-S/16 encoder + simple feature pyramid, timm")

@@ -1,0 +1,147 @@
+"""Self-blended images (Shiohara & Yamasaki, CVPR 2022), written from the paper's description.
+
+One real face is copied into a source and a target; one of them (chosen at random) gets colour
+(RGB shift / hue-saturation, brightness-contrast) and frequency (downscale or sharpen) transforms,
+and the source is moved by a small random scale and translation. The blend mask is the convex
+hull of the 68 landmarks, deformed by a smooth random radial wobble (a cheap stand-in for the
+paper's elastic mask deformation, done on the polygon rather than on pixels), shrunk by a random
+amount, filled, Gaussian-blurred and multiplied by a blend ratio drawn from {.25, .5, .75, 1, 1, 1}:
+
+    fake = source * mask + target * (1 - mask)      mask: 1 = altered (source pixels)
+
+Where the mask is 0 the fake equals the target. ``augment_real`` gives the real counterpart with
+the same distribution as the target (augmented half the time).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+from harness import hookimpl
+from harness.types import BlendResult
+
+from .augment import CopyAugment
+from .grid_mask import MASK_FLOOR
+from .blend_ops import check_image, composite
+from .inputs import check_inputs
+from .regions import face_size
+
+BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+_SHIFT = 4
+
+
+def _r(v: float, nd: int = 3) -> float:
+    return round(float(v), nd)
+
+
+class SBIBlender:
+    """SBI baseline; ``blender(face, landmarks68, rng) -> BlendResult``.
+
+    Options: translate (max shift as a fraction of width, height), scale (range), wobble (max radial
+    mask deformation, fraction of face size), shrink (range of inward mask offset, fraction of
+    face size), blur (mask Gaussian sigma range, fraction of face size), blend_ratios.
+    """
+
+    name = "sbi"
+
+    def __init__(
+        self,
+        translate: tuple[float, float] = (0.03, 0.015),
+        scale: tuple[float, float] = (0.95, 1 / 0.95),
+        wobble: float = 0.04,
+        shrink: tuple[float, float] = (0.0, 0.05),
+        blur: tuple[float, float] = (0.01, 0.06),
+        blend_ratios: tuple[float, ...] = BLEND_RATIOS,
+    ) -> None:
+        if not blend_ratios or not all(0 < r <= 1 for r in blend_ratios):
+            raise ValueError("sbi: blend_ratios must be a non-empty list of values in (0, 1]")
+        self.translate = (float(translate[0]), float(translate[1]))
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.wobble = float(wobble)
+        self.shrink = (float(shrink[0]), float(shrink[1]))
+        self.blur = (float(blur[0]), float(blur[1]))
+        self.blend_ratios = tuple(float(r) for r in blend_ratios)
+        # SBI's source-target transforms: colour then one frequency op, no JPEG (that is the
+        # trainer's own augmentation, applied to reals and fakes alike).
+        self.augment = CopyAugment(
+            p_rgb_shift=0.5, p_hue_sat=0.5, p_bright_contrast=1.0, p_sharpen=0.5, p_downscale=0.5, p_jpeg=0.0
+        )
+
+    def augment_real(self, face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The real counterpart: augmented half the time, like the fake's target (outside) copy."""
+        face = check_image(face, "sbi.augment_real")
+        return self.augment(face, rng)[0] if rng.random() < 0.5 else face.copy()
+
+    def _mask(self, lm: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        h, w = shape
+        size = face_size(lm)
+        hull = cv2.convexHull(lm.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+        centre = hull.mean(0)
+        # Resample the hull outline densely, then move each point radially by a smooth random
+        # wobble (three low harmonics of the angle) minus a random shrink.
+        closed = np.vstack([hull, hull[:1]])
+        seg = np.hypot(*np.diff(closed, axis=0).T)
+        t = np.concatenate([[0.0], np.cumsum(seg)])
+        s = np.linspace(0.0, t[-1], 72, endpoint=False)
+        pts = np.stack([np.interp(s, t, closed[:, 0]), np.interp(s, t, closed[:, 1])], axis=1)
+        d = pts - centre
+        ang = np.arctan2(d[:, 1], d[:, 0])
+        amp = rng.uniform(0, self.wobble, 3) * size
+        phase = rng.uniform(0, 2 * math.pi, 3)
+        wobble = sum(amp[k] * np.sin((k + 2) * ang + phase[k]) for k in range(3))
+        shrink = float(rng.uniform(*self.shrink)) * size
+        radius = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-6)
+        pts = centre + d * (np.maximum(radius + wobble - shrink, 0.1 * radius) / radius)[:, None]
+        binary = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(binary, [np.round(pts * (1 << _SHIFT)).astype(np.int32)], 1, cv2.LINE_8, _SHIFT)
+        mask = binary.astype(np.float32)
+        sigma = float(rng.uniform(*self.blur)) * size
+        x, y, bw, bh = cv2.boundingRect(binary)
+        if bw and bh and sigma > 0.3:
+            pad = int(math.ceil(3 * sigma)) + 1
+            x0, y0, x1, y1 = max(x - pad, 0), max(y - pad, 0), min(x + bw + pad, w), min(y + bh + pad, h)
+            mask[y0:y1, x0:x1] = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+            mask[mask < MASK_FLOOR] = 0.0
+            np.clip(mask, 0.0, 1.0, out=mask)  # float blur can overshoot 1 by an ulp
+        return mask, {"wobble_px": [_r(a, 2) for a in amp], "shrink_px": _r(shrink, 2), "blur_sigma_px": _r(sigma, 2)}
+
+    def __call__(self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> BlendResult:
+        face, lm = check_inputs(face, landmarks, rng, "sbi")
+        h, w = face.shape[:2]
+        augment_source = bool(rng.random() < 0.5)
+        augmented, aug_record = self.augment(face, rng)
+        source, target = (augmented, face) if augment_source else (face, augmented)
+        # Small random scale + translation of the source (and of the mask with it, as in SBI).
+        k = float(rng.uniform(*self.scale))
+        tx = float(rng.uniform(-self.translate[0], self.translate[0])) * w
+        ty = float(rng.uniform(-self.translate[1], self.translate[1])) * h
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        affine = np.array([[k, 0, (1 - k) * cx + tx], [0, k, (1 - k) * cy + ty]], np.float32)
+        source = cv2.warpAffine(source, affine, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        moved = lm @ affine[:, :2].T + affine[:, 2]
+        mask, mask_record = self._mask(moved, (h, w), rng)
+        ratio = self.blend_ratios[int(rng.integers(len(self.blend_ratios)))]
+        if ratio != 1.0:
+            mask *= np.float32(ratio)
+        fake = composite(target, source, mask)
+        record: dict[str, Any] = {
+            "blender": "sbi",
+            "regions": [{"name": "hull"}],
+            "augmented": "source" if augment_source else "target",
+            "augment": aug_record,
+            "source_affine": {"scale": _r(k, 4), "tx_px": _r(tx, 2), "ty_px": _r(ty, 2)},
+            "mask": mask_record,
+            "blend_ratio": ratio,
+            "composite": "fake = source*mask + target*(1-mask)",
+            "mask_area": _r(float(mask.mean()), 4),
+        }
+        return BlendResult(image=fake, mask=mask, record=record)
+
+
+@hookimpl
+def register_blenders(register):
+    register("sbi", SBIBlender, "self-blended images baseline (Shiohara & Yamasaki, CVPR 2022), whole-face hull")

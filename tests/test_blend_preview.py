@@ -1,0 +1,108 @@
+"""The Fig. 7-style preview grid and `harness blend preview`."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from harness.commands.blend import app
+from harness.data.sample_face import astronaut_face
+from harness_plugins.blenders.multipart import MultipartBlender
+from harness_plugins.blenders.preview import _BAND, _GAP, caption, crop_face, render_preview
+from harness_plugins.blenders.sbi import SBIBlender
+
+
+@pytest.fixture
+def only_blenders(fresh_plugins, monkeypatch):
+    monkeypatch.setenv("HARNESS_PLUGINS", "multipart,sbi,dlib_faces")
+    fresh_plugins.reset()
+
+
+def _grid_shape(size: int, n: int, blenders: int) -> tuple[int, int, int]:
+    return (blenders * (_BAND + 2 * size + _GAP), (n + 1) * size + n * _GAP, 3)
+
+
+def test_render_preview_layout_and_content() -> None:
+    face, lm = astronaut_face(96)
+    grid = render_preview(face, lm, {"multipart": MultipartBlender(), "sbi": SBIBlender()}, n=3, seed=0)
+    assert grid.shape == _grid_shape(96, 3, 2) and grid.dtype == np.uint8
+    # Below the labels, the source tile is the face and every fake tile differs from it.
+    top = _BAND + 20
+    assert np.array_equal(grid[top : _BAND + 96, :96], face[20:])
+    for k in range(1, 4):
+        x = k * (96 + _GAP)
+        assert not np.array_equal(grid[top : _BAND + 96, x : x + 96], face[20:])
+        mask_tile = grid[_BAND + 96 + _GAP + 20 : _BAND + 2 * 96 + _GAP, x : x + 96]
+        assert mask_tile.max() > 100 and mask_tile.min() == 0  # a mask with an inside and an outside
+    again = render_preview(face, lm, {"multipart": MultipartBlender(), "sbi": SBIBlender()}, n=3, seed=0)
+    assert np.array_equal(grid, again)
+
+
+def test_render_preview_rejects_bad_arguments() -> None:
+    face, lm = astronaut_face(96)
+    with pytest.raises(ValueError, match="n must be"):
+        render_preview(face, lm, {"sbi": SBIBlender()}, n=0)
+    with pytest.raises(ValueError, match="at least one blender"):
+        render_preview(face, lm, {}, n=2)
+
+
+def test_caption_names_regions_warps_and_ratio() -> None:
+    record = {"regions": [{"name": "eyes"}, {"name": "mouth"}], "warps": [{"group": "mouth_corners"}]}
+    assert caption(record) == "eyes+mouth warp:mouth"
+    assert caption({"regions": [{"name": "hull"}], "blend_ratio": 0.5}) == "hull ratio 0.5"
+
+
+def test_cli_preview_default_face(tmp_path, only_blenders) -> None:
+    out = tmp_path / "grid.png"
+    result = CliRunner().invoke(app, ["preview", "--out", str(out), "--n", "2", "--seed", "1", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    grid = cv2.imread(str(out))
+    assert grid is not None and grid.shape == _grid_shape(64, 2, 2)
+
+
+def test_cli_preview_from_a_photo(tmp_path, only_blenders) -> None:
+    from skimage import data
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    out = tmp_path / "grid.png"
+    result = CliRunner().invoke(app, ["preview", str(photo), "--out", str(out), "--blender", "sbi", "--n", "1", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    grid = cv2.imread(str(out))
+    assert grid.shape == _grid_shape(64, 1, 1)
+    # The source tile is a face crop in RGB order (skin: red above blue), not a BGR mix-up.
+    tile = cv2.cvtColor(grid[_BAND + 24 : _BAND + 56, 16:48], cv2.COLOR_BGR2RGB).reshape(-1, 3).mean(0)
+    assert tile[0] > tile[2]
+
+
+def _text(output: str) -> str:
+    """CLI output with rich's box drawing and line wrapping removed."""
+    return " ".join(output.replace("│", " ").split())
+
+
+def test_cli_preview_errors_are_clear(tmp_path, only_blenders) -> None:
+    runner = CliRunner()
+    typo = runner.invoke(app, ["preview", "--out", str(tmp_path / "g.png"), "--blender", "multpart"])
+    assert typo.exit_code == 2 and "did you mean 'multipart'" in _text(typo.output)
+    missing = runner.invoke(app, ["preview", str(tmp_path / "nope.png"), "--out", str(tmp_path / "g.png")])
+    assert missing.exit_code == 2 and "not a file" in _text(missing.output)
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 120, 3), 200, np.uint8))
+    noface = runner.invoke(app, ["preview", str(blank), "--out", str(tmp_path / "g.png")])
+    assert noface.exit_code == 2 and "no face" in _text(noface.output)
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_crop_face_matches_the_sample_face_rule() -> None:
+    from skimage import data
+
+    from harness_plugins.faces.dlib_faces import DlibFaceDetector
+
+    photo = np.ascontiguousarray(data.astronaut())
+    faces = DlibFaceDetector(upsample=0).detect(photo)
+    lm = max(faces, key=lambda f: f.score).landmarks
+    crop, crop_lm = crop_face(photo, lm, 128)
+    ref, ref_lm = astronaut_face(128)
+    assert np.abs(crop.astype(int) - ref).max() <= 1 and np.allclose(crop_lm, ref_lm, atol=1e-3)

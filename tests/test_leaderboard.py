@@ -1,0 +1,211 @@
+"""The leaderboard renderer: paper-shaped tables, CIs, marked reference rows, escaping, determinism, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from harness import leaderboard as L
+from harness.results import evaluate_groups, write_results
+from harness.types import ScoreSet
+from harness_plugins.evaluators.classification import auc
+from test_results_factory import FFPP_METHODS, dataset_entry, ffpp_entry, make_results, metric
+
+NASTY = "my|run *bold* _it_ `code` <script>alert(1)</script> [link](x) & ~x~"
+
+
+def runs() -> list[dict]:
+    full = make_results(
+        "r-full",
+        "swin full",
+        blender_options={"multi_part": True, "local_deformation": True},
+        datasets={
+            "ffpp": ffpp_entry(0.991, 0.952, 0.973, 0.914, pixel={m: 0.9 for m in FFPP_METHODS}),
+            "celebdf": dataset_entry({"all": 0.812}, compression=None),
+            "dfdcp": dataset_entry({"all": 0.701}, compression=None, frame_offset=None),
+            "dfdc": dataset_entry({"all": 0.655}, compression=None),
+        },
+    )
+    resnet = make_results("r-resnet", "resnet50 full", backbone="resnet50",
+                          blender_options={"multi_part": True, "local_deformation": True},
+                          datasets={"ffpp": ffpp_entry(0.95, 0.93, 0.94, 0.90, frame_offset=None)})
+    ablated = make_results("r-base", "base", blender_options={"multi_part": False, "local_deformation": False},
+                           datasets={"ffpp": ffpp_entry(0.90, 0.85, 0.88, 0.80, compression="c40", failures=8)})
+    sbi = make_results("r-sbi", "sbi baseline", blender="sbi",
+                       datasets={"celebdf": dataset_entry({"all": 0.9}, compression=None)})
+    demo = make_results("r-demo", NASTY, demo=True,
+                        datasets={"folder": dataset_entry({"all": 0.5}, compression=None, frame_offset=None)})
+    demo["datasets"]["folder"]["groups"]["all"]["video"]["auc"] = metric(None, undefined="only fakes in the folder")
+    return [full, resnet, ablated, sbi, demo]
+
+
+def section(text: str, title: str) -> str:
+    start = text.index(title)
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def row(text: str, first_cells: str) -> list[str]:
+    """The cells of the table row starting with ``first_cells`` (escaped pipes are not separators)."""
+    line = next(l for l in text.splitlines() if l.startswith("| " + first_cells))
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+
+
+def test_render_is_deterministic_whatever_the_input_order() -> None:
+    data = runs()
+    first = L.render(data)
+    shuffled = data[:]
+    random.Random(0).shuffle(shuffled)
+    assert L.render(shuffled) == first
+    assert L.render(json.loads(json.dumps(data))) == first
+    assert first.endswith("\n") and not first.endswith("\n\n")
+
+
+def test_table1_ffpp_per_method_with_cis_and_reference_row() -> None:
+    text = section(L.render(runs()), "## Table 1")
+    assert "#### Video-level AUC (%), FF++ test set, compression c23" in text
+    assert "#### Video-level AUC (%), FF++ test set, compression c40" in text
+    assert "#### Frame-level AUC (%), FF++ test set, compression c23" in text
+    assert "| Method | Blender | Backbone | FF++ DF | FF++ F2F | FF++ FS | FF++ NT |" in text
+    assert row(text, "swin full")[3:] == ["99.1 [98.1, 100.0]", "95.2 [94.2, 96.2]", "97.3 [96.3, 98.3]", "91.4 [90.4, 92.4]"]
+    reference = row(text, "Xu et al. 2025 *(reported, paper Table 1)*")
+    assert reference[3:] == ["99.95", "98.82", "99.88", "99.13"]
+    assert "test compression is not stated" in text
+    assert "sbi baseline" not in text  # no FF++ results
+
+
+def test_table2_cross_dataset_with_sbi_and_laa_net_reference_rows() -> None:
+    text = section(L.render(runs()), "## Table 2")
+    assert "| Method | Blender | Backbone | CDF | DFDCP | DFDC |" in text
+    assert row(text, "swin full")[3:] == ["81.2 [80.2, 82.2]", "70.1 [69.1, 71.1]", "65.5 [64.5, 66.5]"]
+    assert row(text, "sbi baseline")[3:] == ["90.0 [89.0, 91.0]", "-", "-"]
+    assert row(text, "Xu et al. 2025 *(reported, paper Table 2)*")[3:] == ["87.52", "72.25", "80.34"]
+    assert row(text, "SBI *(reported, SBI, CVPR 2022)*")[3:] == ["93.18", "86.15", "72.42"]
+    assert row(text, "LAA-Net + SBI *(reported, LAA-Net, CVPR 2024)*")[3:] == ["95.4", "-", "-"]
+    frame = text[text.index("#### Frame-level") :]
+    assert "reported" not in frame  # the papers report video-level numbers only
+    assert row(frame, "swin full")[3:] == ["79.2 [78.2, 80.2]", "-", "63.5 [62.5, 64.5]"]
+
+
+def test_table3_backbones_and_table4_ablation() -> None:
+    text = L.render(runs())
+    table3 = section(text, "## Table 3")
+    names = [l.split("|")[2].strip() for l in table3.splitlines() if l.startswith("| ") and "Backbone" not in l]
+    assert "base" not in names  # ablated runs are not the paper's full method
+    assert row(table3, "resnet50 | resnet50 full")[2:] == ["95.0 [94.0, 96.0]", "93.0 [92.0, 94.0]", "94.0 [93.0, 95.0]", "90.0 [89.0, 91.0]"]
+    assert row(table3, "vit-s | Xu et al. 2025 *(reported, paper Table 3)*")[2:] == ["97.0", "95.3", "96.2", "95.4"]
+    table4 = section(text, "## Table 4")
+    assert "| Multi-Part | Local Displacement Deformation | Method | Backbone |" in table4
+    c40 = table4[table4.index("compression c40") :]
+    assert row(c40, " |  | base")[4:] == ["90.0 [89.0, 91.0]", "85.0 [84.0, 86.0]", "88.0 [87.0, 89.0]", "80.0 [79.0, 81.0]"]
+    assert row(table4, "✓ | ✓ | swin full")[3] == "swin"
+    assert row(table4, "✓ |  | Xu et al. 2025 *(reported, paper Table 4)*")[4:] == ["97.0", "95.3", "96.2", "95.4"]
+    assert "repeats its Table 3 ResNet50 row" in table4
+
+
+def test_localization_all_metrics_and_caveats() -> None:
+    text = L.render(runs())
+    loc = section(text, "## Localization")
+    assert "| Method | Group | Pixel AUC | IoU@0.5 | F1@0.5 | Frames |" in loc
+    assert row(loc, "swin full | Deepfakes") [2:] == ["90.0 [89.0, 91.0]", "60.0 [59.0, 61.0]", "70.0 [69.0, 71.0]", "4480"]
+    everything = section(text, "## All detection metrics")
+    assert row(everything, "swin full | Deepfakes | frame")[3:] == [
+        "97.1 [96.1, 98.1]", "97.6 [96.6, 98.6]", "0.9 [0.0, 1.9]", "92.1 [91.1, 93.1]", "8960"
+    ]
+    caveats = section(text, "## Counts and caveats")
+    assert row(caveats, "base | FaceForensics++ | c40")[5:8] == ["280", "272", "8"]
+    assert "(decode error) and 3 more listed in the results file" in caveats
+    assert "undefined (only fakes in the folder)" in caveats
+    assert "demo data: not a benchmark" in caveats
+
+
+def test_user_names_are_escaped() -> None:
+    text = L.render(runs())
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    escaped = L.escape(NASTY)
+    assert escaped == (
+        r"my\|run \*bold\* \_it\_ \`code\` &lt;script&gt;alert(1)&lt;/script&gt; \[link\](x) &amp; \~x\~"
+    )
+    demo_row = row(section(text, "## All detection metrics"), escaped)
+    assert len(demo_row) == 8  # the pipe in the name did not split the cell
+    assert demo_row[3] == "n/a"
+    assert L.escape("two\nlines") == "two lines"
+
+
+def test_reference_rows_can_be_left_out_and_empty_input_renders() -> None:
+    text = L.render([], reference={"rows": []})
+    assert "(reported, paper" not in text and "0 run(s)" in text
+    shipped = L.render([])
+    assert "99.95" in shipped and "93.18" in shipped and "*No results files yet." in shipped
+
+
+def test_reference_file_holds_the_reported_numbers() -> None:
+    ref = L.load_reference()
+    values = {(r["table"], r["source"], r["backbone"], json.dumps(r.get("options"), sort_keys=True)): r["values"] for r in ref["rows"]}
+    ffpp = {"Deepfakes": 99.95, "Face2Face": 98.82, "FaceSwap": 99.88, "NeuralTextures": 99.13}
+    resnet = {"Deepfakes": 96.1, "Face2Face": 94.2, "FaceSwap": 95.8, "NeuralTextures": 94.2}
+    vit = {"Deepfakes": 97.0, "Face2Face": 95.3, "FaceSwap": 96.2, "NeuralTextures": 95.4}
+    assert values[("ffpp", "paper", "swin", "null")] == ffpp
+    assert values[("cross", "paper", "swin", "null")] == {"celebdf": 87.52, "dfdcp": 72.25, "dfdc": 80.34}
+    assert values[("cross", "sbi", "efficientnet-b4", "null")] == {"celebdf": 93.18, "dfdcp": 86.15, "dfdc": 72.42}
+    assert values[("cross", "laa-net", "efficientnet-b4", "null")] == {"celebdf": 95.4}
+    assert values[("backbones", "paper", "resnet50", "null")] == resnet
+    assert values[("backbones", "paper", "vit-s", "null")] == vit
+    assert values[("backbones", "paper", "swin", "null")] == ffpp
+    off = json.dumps({"local_deformation": False, "multi_part": False}, sort_keys=True)
+    mp = json.dumps({"local_deformation": False, "multi_part": True}, sort_keys=True)
+    both = json.dumps({"local_deformation": True, "multi_part": True}, sort_keys=True)
+    assert values[("ablation", "paper", "swin", off)] == resnet
+    assert values[("ablation", "paper", "swin", mp)] == vit
+    assert values[("ablation", "paper", "swin", both)] == ffpp
+    assert all(r["level"] == "video" and r["metric"] == "auc" for r in ref["rows"])
+
+
+def test_end_to_end_from_scores_to_markdown(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    groups = ["original"] * 30 + [m for m in FFPP_METHODS for _ in range(10)]
+    labels = np.array([0 if g == "original" else 1 for g in groups])
+    scores = ScoreSet("video", [f"v{i}" for i in range(70)], labels, rng.random(70) * 0.5 + 0.5 * labels, groups)
+    results = make_results("e2e", "end to end")
+    results["datasets"]["ffpp"]["groups"] = evaluate_groups([auc(n_boot=100)], seed=0, video=scores)
+    write_results(results, tmp_path / "results")
+    (tmp_path / "results" / "junk.json").write_text("[]")
+    with pytest.warns(UserWarning, match="junk.json"):
+        out = L.write_leaderboard(tmp_path / "results", tmp_path / "board" / "LEADERBOARD.md")
+    text = out.read_text(encoding="utf-8")
+    cell = row(section(text, "## Table 1"), "end to end")[3]
+    value = results["datasets"]["ffpp"]["groups"]["Deepfakes"]["video"]["auc"]
+    assert cell == f"{value['value'] * 100:.1f} [{value['ci_low'] * 100:.1f}, {value['ci_high'] * 100:.1f}]"
+    assert re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\]", cell)
+
+
+def test_cli_writes_and_checks(tmp_path: Path) -> None:
+    from harness.commands.leaderboard import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:  # keeps `leaderboard` a subcommand, as in the real CLI
+        pass
+
+    results_dir = tmp_path / "results"
+    write_results(make_results(), results_dir)
+    out = tmp_path / "LEADERBOARD.md"
+    cli = CliRunner()
+    done = cli.invoke(app, ["leaderboard", "--results", str(results_dir), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert out.read_text(encoding="utf-8") == L.render([make_results()])
+    assert cli.invoke(app, ["leaderboard", "--results", str(results_dir), "--out", str(out), "--check"]).exit_code == 0
+    out.write_text("stale\n")
+    stale = cli.invoke(app, ["leaderboard", "--results", str(results_dir), "--out", str(out), "--check"])
+    assert stale.exit_code == 1 and "out of date" in stale.output
+    missing = cli.invoke(app, ["leaderboard", "--results", str(tmp_path / "nope"), "--out", str(out)])
+    assert missing.exit_code == 2 and "does not exist" in missing.output

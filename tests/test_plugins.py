@@ -1,0 +1,85 @@
+"""The plugin system: built-ins load like third-party plugins, lookups suggest, failures are isolated."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import harness
+from harness import registry as plugins
+from tests.conftest import write_dist
+
+GOOD = '''
+import numpy as np
+from harness import hookimpl
+from harness.types import BlendResult
+
+class Copy:
+    def __init__(self, strength=1.0):
+        self.strength = strength
+    def __call__(self, face, landmarks, rng):
+        return BlendResult(face.copy(), np.zeros(face.shape[:2], np.float32), {"strength": self.strength})
+
+@hookimpl
+def register_blenders(register):
+    register("copyblend", Copy, "test blender")
+'''
+
+RAISES_IN_HOOK = '''
+from harness import hookimpl
+
+@hookimpl
+def register_backbones(register):
+    raise RuntimeError("boom in hook")
+'''
+
+
+def test_builtins_are_registered_through_entry_points(fresh_plugins):
+    kinds = {(e.kind, e.name): e for e in harness.plugins()}
+    for key in [("blender", "multipart"), ("blender", "sbi"), ("backbone", "swin"), ("backbone", "swin-s"),
+                ("backbone", "resnet50"), ("backbone", "vit-s"), ("dataset", "ffpp"), ("dataset", "celebdf"),
+                ("dataset", "dfdc"), ("dataset", "dfdcp"), ("dataset", "folder"), ("face_detector", "dlib")]:
+        assert key in kinds, key
+        assert kinds[key].package == "deepfake-harness"
+    assert any(e.kind == "evaluator" for e in harness.plugins())
+
+
+def test_plugin_returns_ready_instance_with_options(fake_site):
+    write_dist(fake_site, "tplug-good", {"good": "tplug_good"}, {"tplug_good": GOOD})
+    blender = harness.plugin("blender", "copyblend", strength=0.5)
+    face = np.full((64, 64, 3), 7, np.uint8)
+    out = blender(face, np.zeros((68, 2), np.float32), np.random.default_rng(0))
+    assert out.record == {"strength": 0.5}
+    entry = plugins.get("blender", "copyblend")
+    assert (entry.package, entry.version, entry.plugin) == ("tplug-good", "1.2.3", "good")
+
+
+def test_unknown_name_suggests_closest(fresh_plugins):
+    with pytest.raises(plugins.UnknownPluginError, match="did you mean 'multipart'"):
+        harness.plugin("blender", "multpart")
+    with pytest.raises(plugins.PluginError, match="unknown plugin kind"):
+        harness.plugins("blendr")
+
+
+def test_broken_plugins_are_named_and_others_still_work(fake_site):
+    write_dist(fake_site, "tplug-good", {"good": "tplug_good"}, {"tplug_good": GOOD})
+    write_dist(fake_site, "tplug-bad-import", {"badimport": "tplug_missing_module"}, {})
+    write_dist(fake_site, "tplug-bad-hook", {"badhook": "tplug_badhook"}, {"tplug_badhook": RAISES_IN_HOOK})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = {e.name for e in harness.plugins("blender")}
+    messages = " ".join(str(w.message) for w in caught)
+    assert "badimport" in messages and "tplug-bad-import" in messages
+    assert "badhook" in messages and "boom in hook" in messages
+    assert {"copyblend", "multipart"} <= names
+    assert {f.plugin for f in plugins.load_failures()} == {"badimport", "badhook"}
+    assert "swin" in {e.name for e in harness.plugins("backbone")}
+
+
+def test_env_var_restricts_loaded_plugins(fake_site, monkeypatch):
+    write_dist(fake_site, "tplug-good", {"good": "tplug_good"}, {"tplug_good": GOOD})
+    monkeypatch.setenv("HARNESS_PLUGINS", "good,sbi")
+    assert {e.name for e in harness.plugins("blender")} == {"copyblend", "sbi"}
+    assert harness.plugins("backbone") == []

@@ -1,0 +1,173 @@
+"""`harness predict` on the command line with a real (tiny, untrained) checkpoint bundle: JSON on
+stdout that validates, exit statuses, bad inputs, checkpoints that cannot load, overlays, Grad-CAM++."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from harness.commands.predict import register
+from harness.data.video import write_video
+from harness.predict import validate
+from harness.training.checkpoint import MODEL_FILE, MODEL_META, save_model
+
+torch.set_num_threads(2)
+IMG = 64
+runner = CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:  # keeps `predict` a subcommand, as under the real root app
+        pass
+
+    register(app)
+    return app
+
+
+def invoke(*args: str):
+    return runner.invoke(_app(), ["predict", *map(str, args)], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    """A run folder holding checkpoint/ of a tiny Swin detector, as the trainer writes it."""
+    from harness.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("swin", img_size=IMG, depths=[1, 1, 1, 1], embed_dim=24, num_heads=[1, 2, 3, 6])
+    run = tmp_path_factory.mktemp("run")
+    meta = {"model": model.config, "img_size": IMG, "face_detector": "dlib", "crop": {"size": 128, "margin": 0.3},
+            "plugins": [{"kind": "backbone", "name": "swin", "package": "deepfake-harness", "version": "0"}], "run": {}}
+    save_model(run / "checkpoint", model, meta)
+    return run
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> Path:
+    from harness.data.sample_face import astronaut_face
+
+    root = tmp_path_factory.mktemp("cli-media")
+    face, _ = astronaut_face(160, margin=0.6)
+    frames = []
+    for t in range(6):
+        frame = np.full((224, 224, 3), 70, np.uint8)
+        frame[20 + t : 180 + t, 30:190] = face
+        frames.append(frame)
+    write_video(root / "clip.mp4", frames)
+    cv2.imwrite(str(root / "face.jpg"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(root / "wall.png"), np.full((100, 100, 3), 200, np.uint8))
+    (root / "truncated.mp4").write_bytes((root / "clip.mp4").read_bytes()[:300])
+    return root
+
+
+def test_json_on_stdout_validates_and_bad_files_exit_nonzero(bundle, media):
+    result = invoke(media / "clip.mp4", media / "face.jpg", media / "wall.png", media / "truncated.mp4",
+                    "--checkpoint", bundle, "--frames", 4, "--json")
+    assert result.exit_code == 1  # two inputs could not be scored
+    report = json.loads(result.stdout)  # stdout holds the JSON document and nothing else
+    validate(report)
+    by_name = {Path(f["path"]).name: f for f in report["files"]}
+    clip = by_name["clip.mp4"]
+    assert clip["status"] == "ok" and clip["kind"] == "video" and clip["frames_analysed"] == 4
+    assert all(len(fr["faces"]) == 1 and 0 <= fr["score"] <= 1 for fr in clip["frames"])
+    assert clip["score"] == pytest.approx(np.mean([fr["score"] for fr in clip["frames"]]), abs=1e-5)
+    assert clip["verdict"] == ("fake" if clip["score"] >= 0.5 else "real")
+    assert by_name["face.jpg"]["status"] == "ok" and by_name["face.jpg"]["kind"] == "image"
+    assert by_name["wall.png"]["status"] == "no_face"
+    assert by_name["truncated.mp4"]["status"] == "unreadable"
+    assert report["checkpoint"]["backbone"] == "swin" and report["checkpoint"]["crop"]["size"] == 128
+    # each bad file gets one line on stderr, naming it
+    lines = [l for l in result.stderr.splitlines() if "wall.png" in l or "truncated.mp4" in l]
+    assert len(lines) == 2
+
+
+def test_human_output_is_a_table_and_exit_zero_when_all_scored(bundle, media):
+    result = invoke(media / "clip.mp4", "-c", bundle / "checkpoint" / MODEL_FILE, "--frames", 2, "--threshold", 0.0)
+    assert result.exit_code == 0, result.output
+    assert "FAKE" in result.output and "1 scored (1 fake, 0 real), 0 failed" in result.output
+
+
+def test_folder_input_is_expanded(bundle, media, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes((media / "face.jpg").read_bytes())
+    (folder / "notes.txt").write_text("not media")
+    result = invoke(folder, "-c", bundle, "--json")
+    assert result.exit_code == 0
+    assert [Path(f["path"]).name for f in json.loads(result.stdout)["files"]] == ["a.jpg"]
+
+
+def test_out_and_explain_write_overlays_video_sheet_and_gradcam(bundle, media, tmp_path):
+    out = tmp_path / "out"
+    result = invoke(media / "clip.mp4", "-c", bundle, "--frames", 3, "--out", out, "--explain", "--top", 2, "--json")
+    assert result.exit_code == 0, result.stderr
+    outputs = json.loads(result.stdout)["files"][0]["outputs"]
+    assert Path(outputs["folder"]) == out / "clip"
+    assert len(outputs["overlays"]) == 3 and all(Path(p).is_file() for p in outputs["overlays"])
+    assert Path(outputs["video"]).stat().st_size > 0
+    sheet = cv2.imread(outputs["contact_sheet"])
+    assert sheet.shape[1] == 6 + 4 * (192 + 6)  # face, P_M, overlay, Grad-CAM++
+    assert len(outputs["explain"]) == 2
+    cam = cv2.imread(outputs["explain"][0])
+    assert cam.shape == (IMG, 3 * IMG, 3)
+
+
+def test_gradcam_maps_are_normalised_and_follow_the_input(bundle, media):
+    from harness.data.sample_face import astronaut_face
+    from harness.predict.explain import GradCamPlusPlus
+    from harness.training.checkpoint import load_model
+
+    model, _ = load_model(bundle, "cpu")
+    face, _ = astronaut_face(IMG)
+    other = np.ascontiguousarray(face[:, ::-1])
+    maps = GradCamPlusPlus(model)([face, other])
+    assert maps.shape == (2, IMG, IMG) and maps.dtype == np.float32
+    assert 0.0 <= maps.min() and maps.max() <= 1.0 and maps.max() > 0.5
+    assert not np.allclose(maps[0], maps[1])
+    assert all(p.grad is None for p in model.parameters())  # no gradients left behind
+
+
+def test_backbone_not_installed_is_one_line_and_exit_2(bundle, media, tmp_path):
+    broken = tmp_path / "ckpt"
+    broken.mkdir()
+    (broken / MODEL_FILE).write_bytes((bundle / "checkpoint" / MODEL_FILE).read_bytes())
+    meta = json.loads((bundle / "checkpoint" / MODEL_META).read_text())
+    meta["model"]["backbone"] = "effnet-b9000"
+    (broken / MODEL_META).write_text(json.dumps(meta))
+    result = invoke(media / "face.jpg", "-c", broken)
+    assert result.exit_code == 2
+    assert "effnet-b9000" in result.output and "not installed" in result.output
+    as_json = invoke(media / "face.jpg", "-c", broken, "--json")
+    report = json.loads(as_json.stdout)
+    validate(report)
+    assert as_json.exit_code == 2 and "effnet-b9000" in report["error"] and report["files"] == []
+
+
+def test_pickled_checkpoint_is_refused(media, tmp_path):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    torch.save({"state_dict": {}}, folder / "model.pt")
+    result = invoke(media / "face.jpg", "-c", folder)
+    assert result.exit_code == 2 and MODEL_FILE in result.output
+
+
+def test_bad_threshold_exits_2_naming_the_option(bundle, media):
+    result = invoke(media / "face.jpg", "-c", bundle, "--threshold", 1.5)
+    assert result.exit_code == 2 and "--threshold" in result.output
+
+
+def test_root_cli_mounts_predict():
+    from harness.cli import build_app
+
+    result = runner.invoke(build_app(), ["predict", "--help"])
+    assert result.exit_code == 0 and "--checkpoint" in result.output and "--explain" in result.output

@@ -1,0 +1,129 @@
+"""Cached, resumable, shardable preprocessing on a tiny FF++-shaped tree."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.builders import build_ffpp, corrupt, video
+from harness.data.cache import FaceCache
+from harness.data.preprocess import in_shard, parse_shard, preprocess
+from harness.types import VideoRecord
+from harness_plugins.datasets.ffpp import FFPP
+
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> list[VideoRecord]:
+    root = build_ffpp(tmp_path_factory.mktemp("ffpp"), methods=("Deepfakes", "NeuralTextures"))
+    recs = list(FFPP(root, methods=["DF", "NT"]).records("test"))  # 2 real + 4 fake (with masks)
+    extra = tmp_path_factory.mktemp("extra")
+    recs.append(VideoRecord(uid="x/original/raw/corrupt", path=corrupt(extra / "c.mp4"), label=0, split="test",
+                            dataset="x", method="original"))
+    recs.append(VideoRecord(uid="x/original/raw/blank", path=video(extra / "b.mp4", kind="blank"), label=0,
+                            split="test", dataset="x", method="original"))
+    return recs
+
+
+def _index(root: Path) -> list[tuple]:
+    db = sqlite3.connect(str(root / "index.sqlite"))
+    videos = db.execute("SELECT uid, status, cause, frames_total, frames_sampled, frames_with_face, faces, has_mask"
+                        " FROM videos ORDER BY uid").fetchall()
+    faces = db.execute("SELECT uid, frame_index, face_index, file, mask_file, landmarks, box, crop_box"
+                       " FROM faces ORDER BY uid, frame_index, face_index").fetchall()
+    db.close()
+    return videos + faces
+
+
+def test_preprocess_stores_faces_masks_and_failures(tmp_path, records):
+    summary = preprocess(records, tmp_path / "cache", frames=FRAMES, crop_size=64, progress=False)
+    assert (summary.videos, summary.done, summary.failed, summary.no_face) == (8, 6, 1, 1)
+    assert summary.failures_by_cause == {"corrupt_video": 1, "no_face": 1}
+    assert summary.crop_rule["margin"] == 0.3 and summary.crop_rule["crop_size"] == 64
+    cache = FaceCache(tmp_path / "cache")
+    real = next(r for r in records if r.label == 0 and r.dataset == "ffpp")
+    faces = cache.faces(real.uid)
+    assert [f.frame_index for f in faces] == [0, 4, 7]  # linspace over the 8 decoded frames
+    face = faces[0]
+    assert face.image.shape == (64, 64, 3) and face.image.dtype == np.uint8
+    assert face.landmarks.shape == (68, 2) and face.mask is None
+    assert 0 <= face.landmarks.min() and face.landmarks.max() <= 64
+    status = cache.status(real.uid)
+    assert status.status == "done" and status.frames_total == 8 and status.frames_with_face == 3
+    fake_nt = next(r for r in records if r.method == "NeuralTextures")
+    masked = cache.faces(fake_nt.uid)
+    assert masked[0].mask is not None and masked[0].mask.shape == (64, 64)
+    assert set(np.unique(masked[0].mask)) <= {0.0, 1.0} and masked[0].mask.max() == 1.0  # grey render thresholded
+    assert cache.status("x/original/raw/corrupt").cause == "corrupt_video"
+    blank = cache.status("x/original/raw/blank")
+    assert blank.status == "no_face" and blank.frames_sampled == FRAMES and cache.frames(blank.uid)[0][1] == 0
+    assert {v.uid for v in cache.videos(split="test", dataset="ffpp")} == {r.uid for r in records[:6]}
+    assert cache.summary()["faces"] == summary.faces
+    cache.close()
+    again = preprocess(records, tmp_path / "cache", frames=FRAMES, crop_size=64, progress=False)
+    assert again.skipped == 8 and again.frames == 0  # idempotent
+
+
+def test_interrupted_run_resumes_to_the_same_index(tmp_path, records):
+    import harness.data.preprocess as pp
+
+    preprocess(records, tmp_path / "full", frames=FRAMES, crop_size=64, progress=False)
+    calls = {"n": 0}
+    real = pp.process_video
+
+    def dying(record):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # the run is killed while the 4th video is in flight
+        return real(record)
+
+    pp.process_video = dying
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            preprocess(records, tmp_path / "resumed", frames=FRAMES, crop_size=64, progress=False)
+    finally:
+        pp.process_video = real
+    cache = FaceCache(tmp_path / "resumed")
+    assert len(cache.videos(status="done")) + len(cache.videos(status="failed")) == 3
+    cache.close()
+    second = preprocess(records, tmp_path / "resumed", frames=FRAMES, crop_size=64, progress=False)
+    assert second.skipped == 3 and second.done + second.failed + second.no_face == 5
+    assert _index(tmp_path / "resumed") == _index(tmp_path / "full")
+
+
+def test_parallel_workers_give_the_same_index(tmp_path, records):
+    preprocess(records[:4], tmp_path / "serial", frames=2, crop_size=48, progress=False)
+    preprocess(records[:4], tmp_path / "parallel", frames=2, crop_size=48, workers=2, progress=False)
+    assert _index(tmp_path / "parallel") == _index(tmp_path / "serial")
+
+
+def test_shards_partition_the_records(records, tmp_path):
+    uids = [f"ffpp/Deepfakes/c23/{i:03d}_{i + 1:03d}" for i in range(200)]
+    parts = [{u for u in uids if in_shard(u, (k, 3))} for k in range(3)]
+    assert set.union(*parts) == set(uids) and sum(map(len, parts)) == 200 and all(parts)
+    assert parse_shard("1/4") == (1, 4) and parse_shard(None) is None
+    for bad in ("4/4", "a/b", "1"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+    s0 = preprocess(records[:6], tmp_path / "s", frames=1, crop_size=32, shard=(0, 2), progress=False)
+    s1 = preprocess(records[:6], tmp_path / "s", frames=1, crop_size=32, shard=(1, 2), progress=False)
+    assert s0.videos + s1.videos == 6 and s1.skipped == 0
+    with FaceCache(tmp_path / "s") as cache:
+        assert len(cache.videos()) == 6
+
+
+def test_other_crop_rule_refused(tmp_path, records):
+    from harness.data.cache import CacheMismatchError
+
+    preprocess(records[:1], tmp_path / "c", frames=1, crop_size=32, progress=False)
+    with pytest.raises(CacheMismatchError, match="crop rule"):
+        preprocess(records[:1], tmp_path / "c", frames=1, crop_size=64, progress=False)
+
+
+def test_cache_missing_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="harness preprocess"):
+        FaceCache(tmp_path / "none", create=False)
