@@ -189,7 +189,7 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
     ]
     crop = getattr(preprocess_summary, "crop_rule", None)
     config_dict = config.to_dict()
-    config_dict["crop"] = crop.__dict__ if hasattr(crop, "__dict__") else {"size": config.crop_size, "margin": config.crop_margin}
+    config_dict["crop"] = dict(crop) if crop else {"size": config.crop_size, "margin": config.crop_margin}
     config_dict["batch_convention"] = "batch_size images per step = batch_size/2 reals + their self-blended fakes"
     return {
         "schema_version": 1,

@@ -113,3 +113,16 @@ def test_loaded_through_the_plugin_system(fresh_plugins, monkeypatch, face) -> N
     assert {"multipart", "sbi"} <= names
     img, lm = face
     assert multipart(img, lm, _rng()).record["regions"][0]["name"] == "face"
+
+
+def test_pair_gives_a_real_that_matches_the_fake_outside_the_mask(blender, face) -> None:
+    img, lm = face
+    for seed in range(4):
+        real, result = blender.pair(img, lm, np.random.default_rng(seed))
+        alone = blender(img, lm, np.random.default_rng(seed))
+        assert np.array_equal(result.image, alone.image) and result.record == alone.record
+        assert real.shape == img.shape and real.dtype == np.uint8
+        outside = result.mask == 0
+        assert np.array_equal(real[outside], result.image[outside])
+        inside = result.mask > 0.5
+        assert np.abs(real[inside].astype(int) - result.image[inside]).mean() > 0.5

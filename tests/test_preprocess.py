@@ -17,6 +17,18 @@ from harness_plugins.datasets.ffpp import FFPP
 FRAMES = 3
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _light_plugins():
+    """Only the face detector: the torch-heavy plugins are not needed here (faster tests)."""
+    from harness import registry
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_PLUGINS", "dlib_faces")
+        registry.reset()
+        yield
+    registry.reset()
+
+
 @pytest.fixture(scope="module")
 def records(tmp_path_factory) -> list[VideoRecord]:
     root = build_ffpp(tmp_path_factory.mktemp("ffpp"), methods=("Deepfakes", "NeuralTextures"))
@@ -57,7 +69,9 @@ def test_preprocess_stores_faces_masks_and_failures(tmp_path, records):
     fake_nt = next(r for r in records if r.method == "NeuralTextures")
     masked = cache.faces(fake_nt.uid)
     assert masked[0].mask is not None and masked[0].mask.shape == (64, 64)
-    assert set(np.unique(masked[0].mask)) <= {0.0, 1.0} and masked[0].mask.max() == 1.0  # grey render thresholded
+    mask = masked[0].mask
+    assert 0.0 <= mask.min() and mask.max() == 1.0  # the faint grey render was thresholded to 1
+    assert ((mask > 0.02) & (mask < 0.98)).mean() < 0.1  # only resampled edges are in between
     assert cache.status("x/original/raw/corrupt").cause == "corrupt_video"
     blank = cache.status("x/original/raw/blank")
     assert blank.status == "no_face" and blank.frames_sampled == FRAMES and cache.frames(blank.uid)[0][1] == 0

@@ -58,12 +58,10 @@ def crop_image(frame: np.ndarray, box: tuple[float, float, float, float], size: 
     import cv2
 
     matrix = _matrix(box, size)
-    shrinking = matrix[0, 0] < 1.0
-    flags = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    if shrinking:
-        # warpAffine ignores INTER_AREA: cut the box region first, then resize with a real area filter.
+    if matrix[0, 0] < 1.0:
+        # warpAffine has no area filter: cut the box region first, then resize with INTER_AREA.
         return _crop_area(frame, box, size)
-    return cv2.warpAffine(frame, matrix[:2], (size, size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+    return cv2.warpAffine(frame, matrix[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def _crop_area(frame: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:

@@ -94,6 +94,11 @@ def _init_worker(config: dict[str, Any]) -> None:
     """Build the detector once per process."""
     from harness.registry import create
 
+    import cv2
+
+    cv2.setNumThreads(1)  # one worker = one core; also avoids OpenCV's pool across fork
+    if _worker.get("config") == config and "finder" in _worker:
+        return  # inherited through fork, ready
     _worker.clear()
     _worker["config"] = config
     detector = create("face_detector", config["detector"], **(config["detector_options"] or {}))
@@ -294,15 +299,17 @@ def _run_pool(todo: list[VideoRecord], config: dict[str, Any], workers: int,
 
 
 def _mp_context(config: dict[str, Any]) -> Any:
-    """fork (workers inherit the loaded models: no 4 s dlib load each) unless torch is in this
-    process, whose thread pools do not survive a fork; then spawn."""
+    """fork where the OS has it: workers inherit the loaded models and plugin registry (spawn
+    would pay ~4 s of dlib model loading plus every plugin import per worker). Workers never call
+    torch, so a torch already imported (or used) by the parent does not matter; OpenCV is kept
+    single-threaded in workers. HARNESS_MP_START=spawn|forkserver overrides."""
     import multiprocessing as mp
-    import sys
+    import os
 
-    if "fork" in mp.get_all_start_methods() and "torch" not in sys.modules:
+    method = os.environ.get("HARNESS_MP_START") or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    if method == "fork":
         _init_worker(config)  # load the models once, before forking
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
+    return mp.get_context(method)
 
 
 class _progress:

@@ -8,7 +8,7 @@ runs a stage of (shifted-)window attention blocks. A final x4 linear expansion g
 logits (sigmoid -> P_M).
 
 It is lean on purpose: widths are half of Swin-T's by default (D=48 vs 96) and the final x4
-expansion is one linear + pixel shuffle into a few channels, so a training step costs little more
+expansion is one linear layer + pixel shuffle, so a training step costs little more
 than the encoder's (see benchmarks/bench_models.py).
 """
 
@@ -48,7 +48,7 @@ class PatchExpand(nn.Module):
 class DecoderStage(nn.Module):
     """Expand, concat the skip, fuse with a linear layer (Eq. 12), then window-attention blocks."""
 
-    def __init__(self, dim_in: int, dim: int, depth: int, resolution: int, head_dim: int) -> None:
+    def __init__(self, dim_in: int, dim: int, depth: int, resolution: int, head_dim: int, mlp_ratio: float) -> None:
         super().__init__()
         from timm.models.swin_transformer import SwinTransformerStage
 
@@ -63,6 +63,7 @@ class DecoderStage(nn.Module):
                 downsample=False,
                 num_heads=max(1, dim // head_dim),
                 window_size=auto_window(resolution),
+                mlp_ratio=mlp_ratio,
             )
             if depth > 0
             else nn.Identity()
@@ -78,8 +79,8 @@ class SwinUnetDecoder(nn.Module):
 
     ``in_channels``: the backbone's declared channels. ``dim``: decoder width D at stride 4
     (widths are D, 2D, 4D, 8D at strides 4, 8, 16, 32). ``depths``: blocks per decoder stage at
-    strides 16, 8, 4 (the paper: 2, 2, 2). ``final_channels``: channels of the x4 expansion before
-    the last linear layer to one logit.
+    strides 16, 8, 4 (the paper: 2, 2, 2). ``head_dim``: channels per attention head (64 keeps
+    the head count, and with it CPU cost of the many small window matmuls, low).
     """
 
     def __init__(
@@ -88,8 +89,8 @@ class SwinUnetDecoder(nn.Module):
         img_size: int,
         dim: int = 48,
         depths: Sequence[int] = (2, 2, 2),
-        head_dim: int = 32,
-        final_channels: int = 8,
+        head_dim: int = 64,
+        mlp_ratio: float = 4.0,
     ) -> None:
         super().__init__()
         if len(in_channels) != 4:
@@ -104,17 +105,19 @@ class SwinUnetDecoder(nn.Module):
             for c, w in zip(in_channels, widths)
         )
         self.stages = nn.ModuleList(
-            DecoderStage(widths[i + 1], widths[i], depth, img_size // (4 * 2**i), head_dim)
+            DecoderStage(widths[i + 1], widths[i], depth, img_size // (4 * 2**i), head_dim, mlp_ratio)
             for i, depth in zip((2, 1, 0), depths)
         )
-        self.final_expand = nn.Linear(dim, 16 * final_channels, bias=False)
-        self.final_norm = nn.LayerNorm(final_channels)
-        self.head = nn.Linear(final_channels, 1)  # Eq. 13 (sigmoid applied by the loss / caller)
+        # Final x4 expansion + the linear layer to one logit (Eq. 13), fused: a linear layer to 16
+        # values per stride-4 token, pixel-shuffled into its 4x4 pixels. Two stacked linear layers
+        # would compose into this one anyway, and nothing runs at full resolution.
+        self.final_norm = nn.LayerNorm(dim)
+        self.final_expand = nn.Linear(dim, 16)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         maps = [proj(f.permute(0, 2, 3, 1)) for proj, f in zip(self.skips, features)]  # NHWC
         x = maps[3]
         for stage, skip in zip(self.stages, (maps[2], maps[1], maps[0])):
             x = stage(x, skip)
-        x = self.final_norm(_shuffle(self.final_expand(x), 4))
-        return self.head(x).permute(0, 3, 1, 2)  # (N, 1, H, W)
+        x = _shuffle(self.final_expand(self.final_norm(x)), 4)  # (N, H, W, 1)
+        return x.permute(0, 3, 1, 2)  # (N, 1, H, W); sigmoid -> P_M

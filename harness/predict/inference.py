@@ -81,9 +81,16 @@ AGGREGATORS = {
 
 
 def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` -> cuda when present, else cpu; an unusable choice is a PredictSetupError."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise PredictSetupError(f"--device {device!r} is not a device name; use auto, cpu, cuda or cuda:N") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise PredictSetupError(f"--device {device}: no CUDA GPU is visible here; use --device cpu (or auto)")
+    return dev
 
 
 def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:

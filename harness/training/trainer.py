@@ -105,6 +105,7 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoint"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.show_progress = show_progress
         self.device = dd.pick_device(config.device)
         dd.init_from_env(self.device)
@@ -121,7 +122,9 @@ class Trainer:
         self.model = model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            # The default "cosine" L_m reads token features, not the P_m head: that head gets no gradient.
+            unused = config.loss.sim_form == "cosine"
+            self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
         self.loss = DetectorLoss(
             alpha=config.loss.alpha, beta=config.loss.beta, gamma=config.loss.gamma, sim_form=config.loss.sim_form
         )
@@ -163,7 +166,10 @@ class Trainer:
         if self.config.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, float]:
+        # Stochastic depth draws from torch's RNG: seed it per step (and rank) so a resumed run
+        # draws what an uninterrupted one would, whatever else touched the RNG in between.
+        torch.manual_seed((self.config.seed * 1_000_003 + step) * 64 + self.rank)
         self.model.train()
         x = normalise(batch["images"], self.device)
         labels = batch["labels"].to(self.device)
@@ -282,7 +288,7 @@ class Trainer:
                 )
                 try:
                     for batch in loader:
-                        values = self.train_step(batch)
+                        values = self.train_step(batch, global_step)
                         values["loss"] = dd.mean_scalar(values["loss"], self.device)
                         global_step += 1
                         step_in_epoch += 1

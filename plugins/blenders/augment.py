@@ -77,7 +77,7 @@ class CopyAugment:
         elif u < self.p_sharpen + self.p_downscale:
             s = float(rng.uniform(*self.downscale))
             h, w = out.shape[:2]
-            small = cv2.resize(out, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(out, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_LINEAR)
             out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
             record["downscale"] = round(s, 4)
         if rng.random() < self.p_jpeg:

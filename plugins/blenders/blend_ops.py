@@ -6,16 +6,32 @@ import cv2
 import numpy as np
 
 
-def composite(outside: np.ndarray, inside: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``outside * (1 - mask) + inside * mask`` as uint8, computed only over the mask's bounding box."""
-    out = outside.copy()
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box (x0, y0, x1, y1) of the mask's non-zero pixels; all zeros for an empty mask."""
     x, y, w, h = cv2.boundingRect((mask > 0).view(np.uint8))
-    if w == 0 or h == 0:
+    return x, y, x + w, y + h
+
+
+def composite(
+    outside: np.ndarray, inside: np.ndarray, mask: np.ndarray, origin: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """``outside * (1 - mask) + inside * mask`` as uint8 (a new array).
+
+    ``inside`` may be a crop of the full frame whose top-left corner sits at ``origin`` (x, y); it
+    must cover the mask's bounding box. Only that box is computed; elsewhere the result is
+    ``outside`` exactly.
+    """
+    out = outside.copy()
+    x0, y0, x1, y1 = mask_box(mask)
+    if x1 <= x0 or y1 <= y0:
         return out
-    m = mask[y : y + h, x : x + w, None]
-    a = outside[y : y + h, x : x + w].astype(np.float32)
-    b = inside[y : y + h, x : x + w].astype(np.float32)
-    out[y : y + h, x : x + w] = np.clip(a + (b - a) * m + 0.5, 0, 255).astype(np.uint8)
+    ox, oy = origin
+    if x0 < ox or y0 < oy or x1 > ox + inside.shape[1] or y1 > oy + inside.shape[0]:
+        raise ValueError("composite: the inside image does not cover the mask's bounding box")
+    m = np.ascontiguousarray(mask[y0:y1, x0:x1])
+    a = np.ascontiguousarray(outside[y0:y1, x0:x1])
+    b = np.ascontiguousarray(inside[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
+    out[y0:y1, x0:x1] = cv2.blendLinear(a, b, 1.0 - m, m)  # rounds; weight-0 pixels stay exact
     return out
 
 

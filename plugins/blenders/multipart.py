@@ -16,8 +16,10 @@ Where the mask is 0 the fake equals ``Is`` exactly.
 Ablation switches (Table 4): ``multi_part=False`` uses the whole-face region only;
 ``local_deformation=False`` skips the warps. The record says which ran.
 
-For the REAL counterpart of a training pair, call ``blender.augment_real(face, rng)``: the same
-augmentation the source copy gets, so reals and the outside of fakes share one distribution.
+For the REAL counterpart of a training pair: ``real, result = blender.pair(face, lm, rng)`` gives
+the source copy ``Is`` as the real (the pair then differs only inside the mask, as in SBI), or
+``blender.augment_real(face, rng)`` draws an independent real with the source copy's augmentation;
+either way reals and the outside of fakes share one distribution.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from harness import hookimpl
 from harness.types import BlendResult
 
 from .augment import CopyAugment
-from .blend_ops import check_image, composite
+from .blend_ops import check_image, composite, mask_box
 from .deform import warp_disc
 from .grid_mask import mosaic_mask
 from .inputs import check_inputs
@@ -133,7 +135,11 @@ class MultipartBlender:
             parts = [PARTS[int(rng.integers(len(PARTS)))]]
         return [parts[i] for i in rng.permutation(len(parts))]  # the order they are applied in
 
-    def _warps(self, target: np.ndarray, lm: np.ndarray, regions: list[str], rng: np.random.Generator) -> list[dict]:
+    def _warps(
+        self, target: np.ndarray, lm: np.ndarray, regions: list[str], rng: np.random.Generator,
+        origin: tuple[int, int] = (0, 0),
+    ) -> list[dict]:
+        """Warp ``target`` (a crop whose top-left sits at ``origin`` in the face) in place."""
         choices = sorted({g for r in regions for g in WARPS_FOR_REGION[r]})
         k = int(rng.integers(1, min(self.max_warps, len(choices)) + 1))
         groups = [choices[i] for i in rng.choice(len(choices), size=k, replace=False)]
@@ -158,13 +164,21 @@ class MultipartBlender:
                     v = c - (lm[27] + lm[33]) / 2
                     direction = sign * v / max(float(np.hypot(*v)), 1e-6)
                 m = c + direction * move
-                if warp_disc(target, c, m, radius):
+                shift = np.array(origin, np.float64)
+                if warp_disc(target, c - shift, m - shift, radius):
                     done.append({"group": group, "anchor": int(idx), "c": [_r(c[0], 2), _r(c[1], 2)],
                                  "m": [_r(m[0], 2), _r(m[1], 2)], "r": _r(radius, 2)})
         return done
 
     # -- the blender ---------------------------------------------------------------------------
     def __call__(self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> BlendResult:
+        return self.pair(face, landmarks, rng)[1]
+
+    def pair(
+        self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, BlendResult]:
+        """(augmented real, fake): the real is the source copy ``Is``, so the pair differs only
+        where the mask is non-zero. Cheaper than ``augment_real`` + ``__call__`` (one copy fewer)."""
         face, lm = check_inputs(face, landmarks, rng, "multipart")
         h, w = face.shape[:2]
         regions = self._choose_regions(rng)
@@ -187,9 +201,16 @@ class MultipartBlender:
             mask, info = mosaic_mask(polygons, (h, w), cell, angle, phase, opacity, sigma)
 
         source, source_aug = self.source_augment(face, rng)
-        target, target_aug = self.target_augment(face, rng)
-        warps = self._warps(target, lm, regions, rng) if self.local_deformation else []
-        fake = composite(source, target, mask)
+        # The target only shows inside the mask: augment and warp just the mask's box, padded by
+        # the largest warp move so every sample a warp reads lies inside the crop we made.
+        x0, y0, x1, y1 = mask_box(mask)
+        pad = int(np.ceil(max(s["move"][1] for s in WARPS.values()) * face_size(lm))) + 3
+        x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+        if x1 <= x0 or y1 <= y0:  # empty mask (landmarks mostly off the crop): nothing to paste
+            x0, y0, x1, y1 = 0, 0, w, h
+        target, target_aug = self.target_augment(np.ascontiguousarray(face[y0:y1, x0:x1]), rng)
+        warps = self._warps(target, lm, regions, rng, origin=(x0, y0)) if self.local_deformation else []
+        fake = composite(source, target, mask, origin=(x0, y0))
 
         record: dict[str, Any] = {
             "blender": "multipart",
@@ -199,13 +220,13 @@ class MultipartBlender:
             "mosaic": {"cell_px": _r(cell, 2), "angle_deg": _r(angle, 2), "opacity": _r(opacity),
                        "soften_sigma_px": _r(sigma, 2), "pixel_fill": info["pixel_fill"]},
             "warps": warps,
-            "augment": {"source": source_aug, "target": target_aug},
+            "augment": {"source": source_aug, "target": target_aug, "target_box": [x0, y0, x1, y1]},
             "composite": "fake = source*(1-mask) + warped_target*mask (paper Eq. 6, M = 1 - mask)",
             "mask_area": _r(float(mask.mean()), 4),
         }
         if fallback:
             record["fallback"] = "parts outside crop; whole face used"
-        return BlendResult(image=fake, mask=mask, record=record)
+        return source, BlendResult(image=fake, mask=mask, record=record)
 
 
 @hookimpl

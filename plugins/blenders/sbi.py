@@ -9,8 +9,9 @@ amount, filled, Gaussian-blurred and multiplied by a blend ratio drawn from {.25
 
     fake = source * mask + target * (1 - mask)      mask: 1 = altered (source pixels)
 
-Where the mask is 0 the fake equals the target. ``augment_real`` gives the real counterpart with
-the same distribution as the target (augmented half the time).
+Where the mask is 0 the fake equals the target. For the real counterpart, ``blender.pair(face,
+lm, rng) -> (real, BlendResult)`` returns the target copy as the real (as SBI's training pairs
+do), or ``augment_real`` draws one with the target's distribution (augmented half the time).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from harness.types import BlendResult
 
 from .augment import CopyAugment
 from .grid_mask import MASK_FLOOR
-from .blend_ops import check_image, composite
+from .blend_ops import check_image, composite, mask_box
 from .inputs import check_inputs
 from .regions import face_size
 
@@ -110,24 +111,39 @@ class SBIBlender:
         return mask, {"wobble_px": [_r(a, 2) for a in amp], "shrink_px": _r(shrink, 2), "blur_sigma_px": _r(sigma, 2)}
 
     def __call__(self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> BlendResult:
+        return self.pair(face, landmarks, rng)[1]
+
+    def pair(
+        self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, BlendResult]:
+        """(real, fake): the real is the target copy, so the pair differs only inside the mask."""
         face, lm = check_inputs(face, landmarks, rng, "sbi")
         h, w = face.shape[:2]
         augment_source = bool(rng.random() < 0.5)
         augmented, aug_record = self.augment(face, rng)
-        source, target = (augmented, face) if augment_source else (face, augmented)
+        source, target = (augmented, face.copy()) if augment_source else (face, augmented)
         # Small random scale + translation of the source (and of the mask with it, as in SBI).
         k = float(rng.uniform(*self.scale))
         tx = float(rng.uniform(-self.translate[0], self.translate[0])) * w
         ty = float(rng.uniform(-self.translate[1], self.translate[1])) * h
         cx, cy = (w - 1) / 2, (h - 1) / 2
-        affine = np.array([[k, 0, (1 - k) * cx + tx], [0, k, (1 - k) * cy + ty]], np.float32)
-        source = cv2.warpAffine(source, affine, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        affine = np.array([[k, 0, (1 - k) * cx + tx], [0, k, (1 - k) * cy + ty]], np.float64)
         moved = lm @ affine[:, :2].T + affine[:, 2]
         mask, mask_record = self._mask(moved, (h, w), rng)
         ratio = self.blend_ratios[int(rng.integers(len(self.blend_ratios)))]
         if ratio != 1.0:
             mask *= np.float32(ratio)
-        fake = composite(target, source, mask)
+        # The moved source only shows inside the mask: warp just the mask's bounding box.
+        x0, y0, x1, y1 = mask_box(mask)
+        if x1 > x0 and y1 > y0:
+            shifted = affine.copy()
+            shifted[:, 2] -= (x0, y0)
+            patch = cv2.warpAffine(
+                source, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+            )
+            fake = composite(target, patch, mask, origin=(x0, y0))
+        else:
+            fake = target.copy()
         record: dict[str, Any] = {
             "blender": "sbi",
             "regions": [{"name": "hull"}],
@@ -139,7 +155,7 @@ class SBIBlender:
             "composite": "fake = source*mask + target*(1-mask)",
             "mask_area": _r(float(mask.mean()), 4),
         }
-        return BlendResult(image=fake, mask=mask, record=record)
+        return target, BlendResult(image=fake, mask=mask, record=record)
 
 
 @hookimpl

@@ -42,13 +42,13 @@ def weights_path() -> Path:
 
 def load_state_dict(path: Path) -> dict[str, Any]:
     """The state dict inside the hub zip (one .pth member), loaded on CPU with weights_only."""
-    import torch
-
     if not path.is_file():
         raise RetinaFaceUnavailable(
             f"RetinaFace weights not found at {path}. Download {WEIGHTS_URL} on a machine with internet and put "
             f"it there (or set HARNESS_RETINAFACE_WEIGHTS=FILE); no download is attempted at run time."
         )
+    import torch
+
     try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.namelist() if m.endswith((".pth", ".pt")) and not m.endswith("/")]

@@ -1,0 +1,74 @@
+"""The training protocol: exact resume after an interruption, and DDP (gloo) matching one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from harness.training.checkpoint import MODEL_FILE
+from harness.training.trainer import EpochBatches
+from tests.training_helpers import NO_DROP_PATH, build_cache, tiny_config, trainer_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return build_cache(tmp_path_factory.mktemp("training"))
+
+
+def test_epoch_batches_split_one_global_order_over_ranks():
+    single = list(EpochBatches(10, 4, seed=1, epoch=2))
+    ranks = [list(EpochBatches(10, 4, seed=1, epoch=2, rank=r, world=2)) for r in range(2)]
+    assert len(single) == 3 and all(len(b) == 4 for b in single)
+    for step, batch in enumerate(single):
+        assert sorted(ranks[0][step] + ranks[1][step]) == sorted(batch)
+    resumed = list(EpochBatches(10, 4, seed=1, epoch=2, start=1))
+    assert resumed == single[1:]
+    assert list(EpochBatches(10, 4, seed=1, epoch=3)) != single
+
+
+def test_interrupted_run_resumes_to_the_same_weights(cache, tmp_path):
+    torch.set_num_threads(1)
+    config = tiny_config()
+    straight = trainer_for(config, tmp_path / "straight", cache).fit(resume=False, checkpoint_every=100)
+    first = trainer_for(config, tmp_path / "resumed", cache).fit(resume=False, checkpoint_every=100, stop_after=3)
+    assert first.steps == 3  # stopped mid-epoch 1 of 2 (2 steps per epoch with 8 items, 2 pairs per step)
+    second = trainer_for(config, tmp_path / "resumed", cache).fit(resume=True, checkpoint_every=100)
+    assert second.resumed_from_step == 3 and second.steps == straight.steps == 4
+    assert [h["loss"] for h in second.history] == [h["loss"] for h in straight.history]
+    a = load_file(str(tmp_path / "straight" / "checkpoint" / MODEL_FILE))
+    b = load_file(str(tmp_path / "resumed" / "checkpoint" / MODEL_FILE))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_processes_follow_the_single_process_loss_curve(cache, tmp_path):
+    torch.set_num_threads(1)
+    single = trainer_for(tiny_config(NO_DROP_PATH, max_steps=3), tmp_path / "single", cache).fit(resume=False)
+    out = tmp_path / "ddp.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(_free_port()), str(ROOT / "tests" / "ddp_worker.py"), str(cache), str(tmp_path / "ddp"), str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ddp = json.loads(out.read_text())
+    assert ddp["world"] == 2
+    expected = [h["loss"] for h in single.history]
+    assert len(ddp["losses"]) == len(expected) == 3
+    assert ddp["losses"] == pytest.approx(expected, rel=1e-4, abs=1e-5)

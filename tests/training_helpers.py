@@ -1,0 +1,48 @@
+"""Shared by the training tests and the torchrun worker: a tiny cache of real demo faces + a config."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from harness.config import EvalConfig, LossConfig, RunConfig, TrainConfig
+from harness.demo import DemoSpec, ensure_demo
+
+# Per-sample stochastic depth draws differ between one batch of 4 and two of 2: off for DDP checks.
+NO_DROP_PATH = {"drop_path_rate": 0.0}
+
+TINY = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=1, frames=4, size=160)
+
+
+def build_cache(root: Path) -> Path:
+    """Demo reals (train + val) preprocessed into a face cache under ``root``; returns the cache root."""
+    import harness
+    from harness.data.preprocess import preprocess
+
+    data = ensure_demo(TINY, root=root / "demo", progress=False)
+    ffpp = harness.plugin("dataset", "ffpp", root=data, check_counts=False, methods=["Deepfakes", "Face2Face"])
+    records = [r for split in ("train", "val") for r in ffpp.records(split) if r.label == 0]
+    cache = root / "faces"
+    preprocess(records, cache, frames=4, crop_size=96, progress=False)
+    return cache
+
+
+def tiny_config(backbone_options: dict | None = None, **train: object) -> RunConfig:
+    base = TrainConfig(epochs=2, batch_size=4, frames_per_video=2, cache_frames=4, lr=0.01, workers=0, max_steps=4)
+    return RunConfig(
+        backbone="swin", backbone_options=backbone_options or {}, img_size=64, seed=3, device="cpu", test_datasets=["ffpp"],
+        train=replace(base, **train), eval=EvalConfig(batch_size=8), loss=LossConfig(),
+    )
+
+
+def trainer_for(config: RunConfig, run_dir: Path, cache: Path):
+    from harness.data.cache import FaceCache
+    from harness.pipeline import training_items
+    from harness.training.trainer import Trainer
+
+    fc = FaceCache(cache)
+    try:
+        train, val = training_items(fc, "ffpp", "train"), training_items(fc, "ffpp", "val")
+    finally:
+        fc.close()
+    return Trainer(config, run_dir, cache, train, val, show_progress=False)
