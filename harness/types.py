@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Iterator, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 
@@ -119,10 +119,11 @@ class FaceDetector(Protocol):
 # Evaluation
 # --------------------------------------------------------------------------------------------
 class Metric(TypedDict):
-    value: float
+    value: float  # NaN where undefined (e.g. one class only), with the reason in ``undefined``
     ci_low: float
     ci_high: float
     n: int
+    undefined: NotRequired[str]
 
 
 @dataclass

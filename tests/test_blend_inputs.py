@@ -124,5 +124,5 @@ def test_pair_gives_a_real_that_matches_the_fake_outside_the_mask(blender, face)
         assert real.shape == img.shape and real.dtype == np.uint8
         outside = result.mask == 0
         assert np.array_equal(real[outside], result.image[outside])
-        inside = result.mask > 0.5
+        inside = result.mask >= 0.5 * result.mask.max()  # SBI's blend ratio may cap the mask at .25
         assert np.abs(real[inside].astype(int) - result.image[inside]).mean() > 0.5

@@ -105,7 +105,7 @@ def test_demo_run_end_to_end_with_the_example_plugin(example_site, tmp_path):
     assert block["counts"]["videos"] == 4 + 2 * 4  # tiny demo: 2 test pairs = 4 reals, 4 fakes per method
     assert set(block["groups"]) == {"all", "Deepfakes", "Face2Face"}
     auc = block["groups"]["all"]["video"]["auc"]
-    assert 0.0 <= auc["value"] <= 1.0 and auc["ci_low"] <= auc["value"] <= auc["ci_high"]
+    assert 0.0 <= auc["value"] <= 1.0 and 0.0 <= auc["ci_low"] <= auc["ci_high"] <= 1.0
     assert "pixel" in block["groups"]["Deepfakes"]
     text = board.read_text()
     assert "blur" in text and "video-level" in text.lower()

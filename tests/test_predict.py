@@ -248,3 +248,15 @@ def test_suspicious_frames_are_ordered_by_score(oracle, media):
     result.frames[1].score = 0.99
     picks = suspicious_frames(result, 2)
     assert [fr.index for fr, _ in picks][0] == result.frames[1].index and len(picks) == 2
+
+
+def test_unusable_device_is_a_setup_error():
+    from harness.predict import PredictSetupError
+    from harness.predict.inference import pick_device
+
+    assert pick_device("cpu").type == "cpu"
+    with pytest.raises(PredictSetupError, match="--device"):
+        pick_device("toaster")
+    if not torch.cuda.is_available():
+        with pytest.raises(PredictSetupError, match="no CUDA"):
+            pick_device("cuda")

@@ -111,57 +111,51 @@ def merge(parts: list[VideoScores]) -> VideoScores:
     return out
 
 
-def groups_of(scores: VideoScores) -> dict[str, set[str]]:
-    """'all', plus one group per fake method (all reals + that method's fakes) when there are several."""
-    reals = {u for u, l in scores.label.items() if l == 0}
-    methods = sorted({scores.method[u] for u, l in scores.label.items() if l == 1})
-    groups = {"all": set(scores.video)}
-    if len(methods) > 1:
-        for m in methods:
-            groups[m] = reals | {u for u, l in scores.label.items() if l == 1 and scores.method[u] == m}
-    return groups
+def score_set(level: str, scores: VideoScores) -> ScoreSet:
+    """All scored items of one level; groups are the fake method (or "original"/the real method)."""
+    table = scores.video if level == "video" else scores.frame
+    ids = sorted(table)
+    uids = [k.split("#", 1)[0] for k in ids]
+    return ScoreSet(
+        level,
+        ids,
+        np.array([scores.label[u] for u in uids], dtype=int),
+        np.array([table[k] for k in ids], dtype=np.float64),
+        [scores.method[u] for u in uids],
+    )
 
 
-def _score_set(level: str, scores: VideoScores, members: set[str]) -> ScoreSet:
-    if level == "video":
-        ids = sorted(members)
-        values = [scores.video[u] for u in ids]
-        labels = [scores.label[u] for u in ids]
-        groups = [scores.method[u] for u in ids]
-    else:
-        ids = sorted(k for k in scores.frame if k.split("#", 1)[0] in members)
-        values = [scores.frame[k] for k in ids]
-        labels = [scores.label[k.split("#", 1)[0]] for k in ids]
-        groups = [scores.method[k.split("#", 1)[0]] for k in ids]
-    return ScoreSet(level, ids, np.array(labels, dtype=int), np.array(values, dtype=np.float64), groups)
+def make_evaluators(config: RunConfig) -> list[Any]:
+    """Every registered evaluator, given the run's bootstrap size and threshold where it takes them."""
+    import inspect
 
-
-def compute_metrics(scores: VideoScores, seed: int, evaluators: list[Any] | None = None) -> dict[str, dict[str, Any]]:
-    """{group: {"video": {...}, "frame": {...}, "pixel": {...}}} with every evaluator plugin's metrics."""
     import harness
 
-    if evaluators is None:
-        evaluators = [harness.plugin("evaluator", e.name) for e in harness.plugins("evaluator")]
-    out: dict[str, dict[str, Any]] = {}
-    for group, members in groups_of(scores).items():
-        block: dict[str, Any] = {}
-        for level in ("video", "frame"):
-            data = _score_set(level, scores, members)
-            metrics: dict[str, Any] = {}
-            for ev in evaluators:
-                if ev.needs == "scores":
-                    metrics.update(ev(data, np.random.default_rng([seed, len(group), level == "video"])))
-            block[level] = metrics
-        masks = [(m, p, t) for m, p, t in scores.masks if group == "all" or m == group]
-        if masks:
-            mask_set = MaskSet([p for _, p, _ in masks], [t for _, _, t in masks], [m for m, _, _ in masks])
-            pixel: dict[str, Any] = {}
-            for ev in evaluators:
-                if ev.needs == "masks":
-                    pixel.update(ev(mask_set, np.random.default_rng([seed, len(group), 2])))
-            block["pixel"] = pixel
-        out[group] = block
-    return out
+    wanted = {"n_boot": config.eval.bootstrap, "threshold": config.eval.threshold}
+    evaluators = []
+    for entry in harness.plugins("evaluator"):
+        params = inspect.signature(entry.factory).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        options = {k: v for k, v in wanted.items() if takes_any or k in params}
+        evaluators.append(entry.factory(**options))
+    return evaluators
+
+
+def compute_metrics(scores: VideoScores, config: RunConfig) -> dict[str, dict[str, Any]]:
+    """{group: {"video": {...}, "frame": {...}, "pixel": {...}}}: "all", and per fake method its
+    fakes against every real video (the FF++ per-method protocol)."""
+    from harness.results import evaluate_groups
+
+    masks = None
+    if scores.masks:
+        masks = MaskSet([p for _, p, _ in scores.masks], [t for _, _, t in scores.masks], [m for m, _, _ in scores.masks])
+    return evaluate_groups(
+        make_evaluators(config),
+        config.seed,
+        video=score_set("video", scores),
+        frame=score_set("frame", scores),
+        masks=masks,
+    )
 
 
 def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: RunConfig, device: torch.device, compression: str | None, show: bool | None = None) -> dict[str, Any]:
@@ -189,6 +183,6 @@ def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: R
             "fake_frames_with_mask": len(scores.masks),
         },
         "failures": [{"uid": v.uid, "cause": v.cause or v.status} for v in (failed + no_face)[:MAX_LISTED_FAILURES]],
-        "groups": compute_metrics(scores, config.seed),
+        "groups": compute_metrics(scores, config),
     }
     return block

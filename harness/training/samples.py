@@ -84,11 +84,17 @@ class SelfBlendDataset(torch.utils.data.Dataset):
         faces = self._faces(video.uid)
         face = faces[int(rng.integers(len(faces)))]
         image, landmarks = resize_face(face.image, face.landmarks, self.img_size)
-        fake = self.blender(image, landmarks, rng)
+        pair = getattr(self.blender, "pair", None)
+        if pair is not None:
+            # The blender's own augmented real: the copy that forms the fake's outside, so real and
+            # fake differ only inside the mask (SBI's convention).
+            real, fake = pair(image, landmarks, rng)
+        else:
+            real, fake = image, self.blender(image, landmarks, rng)
         mask = fake.mask.astype(np.float32)
         aug_seed = int(rng.integers(2**31))
         self._augment.set_random_seed(aug_seed)
-        real = self._augment(image=image)["image"]
+        real = self._augment(image=real)["image"]
         self._augment.set_random_seed(aug_seed)  # same flip for the fake and its mask
         out = self._augment(image=fake.image, mask=mask)
         return real, out["image"], out["mask"].astype(np.float32), index

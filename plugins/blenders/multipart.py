@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from harness import hookimpl
+from harness.hookspecs import Register
 from harness.types import BlendResult
 
 from .augment import CopyAugment
@@ -230,7 +231,7 @@ class MultipartBlender:
 
 
 @hookimpl
-def register_blenders(register):
+def register_blenders(register: Register) -> None:
     register(
         "multipart",
         MultipartBlender,

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from harness import hookimpl
+from harness.hookspecs import Register
 from harness.types import BlendResult
 
 from .augment import CopyAugment
@@ -159,5 +160,5 @@ class SBIBlender:
 
 
 @hookimpl
-def register_blenders(register):
+def register_blenders(register: Register) -> None:
     register("sbi", SBIBlender, "self-blended images baseline (Shiohara & Yamasaki, CVPR 2022), whole-face hull")
