@@ -189,6 +189,8 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
     ]
     crop = getattr(preprocess_summary, "crop_rule", None)
     config_dict = config.to_dict()
+    # Record what the blender really ran with: its defaults plus what the user set.
+    config_dict["blender_options"] = resolved_options(harness.registry.get("blender", config.blender).factory, config.blender_options)
     config_dict["crop"] = dict(crop) if crop else {"size": config.crop_size, "margin": config.crop_margin}
     config_dict["batch_convention"] = "batch_size images per step = batch_size/2 reals + their self-blended fakes"
     return {
@@ -210,6 +212,22 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "datasets": blocks,
     }
+
+
+def resolved_options(factory: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """A factory's JSON-friendly keyword defaults, overridden by ``options``."""
+    import inspect
+
+    resolved: dict[str, Any] = {}
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    for p in params:
+        if p.default is not inspect.Parameter.empty and isinstance(p.default, (bool, int, float, str, type(None), tuple, list)):
+            resolved[p.name] = list(p.default) if isinstance(p.default, tuple) else p.default
+    resolved.update(options)
+    return resolved
 
 
 def summary_table(results: dict[str, Any]) -> Any:
@@ -305,8 +323,8 @@ def demo_config(base: RunConfig | None = None) -> RunConfig:
         demo=True,
         train_dataset="ffpp",
         test_datasets=["ffpp"],
-        img_size=96,
+        img_size=64,
         crop_size=128,
-        train=TrainConfig(epochs=4, batch_size=8, cache_frames=12, frames_per_video=8, lr=0.01, max_steps=40, workers=0),
+        train=TrainConfig(epochs=4, batch_size=8, cache_frames=12, frames_per_video=8, lr=0.01, max_steps=30, workers=0),
         eval=EvalConfig(frames_per_video=8, bootstrap=200),
     )

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from harness.commands.blend import app
 from harness.data.sample_face import astronaut_face
 from harness_plugins.blenders.multipart import MultipartBlender
-from harness_plugins.blenders.preview import _BAND, _GAP, caption, crop_face, render_preview
+from harness.data.sample_face import crop_face
+from harness_plugins.blenders.preview import _BAND, _GAP, caption, render_preview
 from harness_plugins.blenders.sbi import SBIBlender
 
 
@@ -95,14 +96,15 @@ def test_cli_preview_errors_are_clear(tmp_path, only_blenders) -> None:
     assert not (tmp_path / "g.png").exists()
 
 
-def test_crop_face_matches_the_sample_face_rule() -> None:
-    from skimage import data
-
-    from harness_plugins.faces.dlib_faces import DlibFaceDetector
-
-    photo = np.ascontiguousarray(data.astronaut())
-    faces = DlibFaceDetector(upsample=0).detect(photo)
-    lm = max(faces, key=lambda f: f.score).landmarks
-    crop, crop_lm = crop_face(photo, lm, 128)
-    ref, ref_lm = astronaut_face(128)
-    assert np.abs(crop.astype(int) - ref).max() <= 1 and np.allclose(crop_lm, ref_lm, atol=1e-3)
+def test_crop_face_moves_landmarks_with_the_pixels() -> None:
+    image = np.zeros((300, 400, 3), np.uint8)
+    landmarks = np.array([[150, 110], [250, 110], [200, 230], [170, 160]], np.float32)
+    image[158:163, 168:173] = 255  # a bright dot on the last landmark
+    crop, crop_lm = crop_face(image, landmarks, 128, margin=0.25)
+    assert crop.shape == (128, 128, 3)
+    y, x = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
+    assert abs(x - crop_lm[3, 0]) <= 1.5 and abs(y - crop_lm[3, 1]) <= 1.5
+    # The square side is the larger landmark extent (120 px) grown by 2 x 25 %: 180 px -> 128 px,
+    # centred across, so the 100 px wide landmarks sit (180 - 100) / 2 px in from the left edge.
+    assert crop_lm[:, 0].min() == pytest.approx((180 - 100) / 2 * 128 / 180, abs=0.5)
+    assert crop_lm[:, 0].max() - crop_lm[:, 0].min() == pytest.approx(100 * 128 / 180, abs=0.5)

@@ -14,6 +14,7 @@ from harness.models.losses import (
     local_diversity_loss,
     mask_loss,
     similarity_target,
+    token_loss,
     token_targets,
 )
 
@@ -54,6 +55,14 @@ def test_token_targets_are_area_averages_on_the_token_grid():
     masks[0, 0, :4, :4] = 1.0  # top-left token fully altered
     masks[0, 0, 4:6, 4:8] = 1.0  # bottom-right token half altered
     assert token_targets(masks, (2, 2)).tolist() == [[1.0, 0.0, 0.0, 0.5]]
+
+
+def test_token_loss_matches_hand_value():
+    masks = torch.zeros(1, 1, 8, 8)
+    masks[0, 0, 4:6, 4:8] = 1.0  # gt = (0, 0, 0, 0.5)
+    out = _out(token_logits=torch.tensor([[[[0.0, 1.0], [-1.0, 2.0]]]]))
+    want = (_bce(0.5, 0) + _bce(_sig(1.0), 0) + _bce(_sig(-1.0), 0) + _bce(_sig(2.0), 0.5)) / 4
+    assert token_loss(out, masks).item() == pytest.approx(want, rel=1e-6)
 
 
 def test_similarity_target_is_one_minus_abs_difference():
@@ -101,7 +110,7 @@ def test_local_loss_is_zero_when_similarities_agree():
     assert local_diversity_loss(saturated, masks, "token").item() == pytest.approx(0.0, abs=1e-6)
 
 
-def _fit(form: str, masks: torch.Tensor, steps: int = 300) -> float:
+def _fit(form: str, masks: torch.Tensor, steps: int = 200) -> float:
     """Minimise L_m over free token logits/features (the best any network could output)."""
     torch.manual_seed(0)
     n = masks.shape[0]
@@ -140,12 +149,13 @@ def test_detector_loss_weights_and_parts():
         size=16,
     )
     labels = torch.tensor([1.0, 0.0])
-    total, parts = DetectorLoss(alpha=0.5, beta=2.0, gamma=3.0)(out, labels, masks[:, 0])  # (N, H, W) accepted
-    assert set(parts) == {"cls", "mask", "local"}
+    total, parts = DetectorLoss(alpha=0.5, beta=2.0, gamma=3.0, delta=0.25)(out, labels, masks[:, 0])  # (N, H, W) ok
+    assert set(parts) == {"cls", "mask", "local", "token"}
+    assert parts["token"].item() == pytest.approx(token_loss(out, masks).item())
     assert parts["cls"].item() == pytest.approx(classification_loss(out.logit, labels).item())
     assert parts["mask"].item() == pytest.approx(mask_loss(out.mask_logits, masks).item())
     assert parts["local"].item() == pytest.approx(local_diversity_loss(out, masks).item())
-    want = 0.5 * parts["cls"] + 2.0 * parts["mask"] + 3.0 * parts["local"]
+    want = 0.5 * parts["cls"] + 2.0 * parts["mask"] + 3.0 * parts["local"] + 0.25 * parts["token"]
     assert total.item() == pytest.approx(want.item(), rel=1e-6)
 
 

@@ -153,6 +153,7 @@ def test_fake_is_flagged_and_its_mask_lands_on_the_patch(oracle, media):
     loc = fake["localization"]
     assert loc["frames_with_truth"] == FRAMES
     assert loc["iou"] > 0.6 and loc["recall"] > 0.8, loc
+    assert loc["heat_in_mask"] > 0.5 > 0.05 > loc["heat_outside_mask"]
     assert real["localization"] == {"mask": None, "error": f"no mask named real.* in {media / 'masks'}"}
     report = build_report(blocks, 0.5, FRAMES, oracle, device="cpu")
     validate(json.loads(json.dumps(report)))

@@ -119,7 +119,7 @@ def test_out_and_explain_write_overlays_video_sheet_and_gradcam(bundle, media, t
     assert sheet.shape[1] == 6 + 4 * (192 + 6)  # face, P_M, overlay, Grad-CAM++
     assert len(outputs["explain"]) == 2
     cam = cv2.imread(outputs["explain"][0])
-    assert cam.shape == (IMG, 3 * IMG, 3)
+    assert cam.shape == (256, 3 * 256, 3)  # face | overlay | map, enlarged from the 64 px input
 
 
 def test_gradcam_maps_are_normalised_and_follow_the_input(bundle, media):

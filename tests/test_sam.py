@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -100,10 +102,16 @@ def test_state_dict_round_trip_resumes_exactly(base, kwargs):
 
 
 def test_lr_scheduler_on_sam_drives_the_base_optimizer():
-    model, _, _ = _model_and_data()
+    model, x, y = _model_and_data()
     opt = SAM(model.parameters(), torch.optim.SGD, lr=1.0)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    sched.step()
+    _loss(model, x, y).backward()
+    opt.first_step()
+    _loss(model, x, y).backward()
+    opt.second_step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "scheduler.step() before optimizer.step()" warning
+        sched.step()
     assert opt.base_optimizer.param_groups[0]["lr"] == 0.5
 
 

@@ -101,8 +101,8 @@ def _table(report: dict[str, Any], console: Any) -> None:
         loc = f.get("localization") or {}
         iou = _score(loc.get("iou")) if loc.get("iou") is not None else ("-" if not loc or "error" not in loc else "no mask")
         outputs = (f.get("outputs") or {}).get("folder") or ""
-        name = "/".join(Path(f["path"]).parts[-2:])  # parent/name: FF++ fakes share names across methods
-        table.add_row(_escape(name), verdict, _score(f["score"]), f"{f['frames_with_face']}/{f['frames_analysed']}", _escape(iou), _escape(outputs))
+        # the whole path: FF++ fakes share their names across methods
+        table.add_row(_escape(f["path"]), verdict, _score(f["score"]), f"{f['frames_with_face']}/{f['frames_analysed']}", _escape(iou), _escape(outputs))
     console.print(table)
     s = report["summary"]
     console.print(f"{s['scored']} scored ({s['fake']} fake, {s['real']} real), {s['failed']} failed")

@@ -21,6 +21,14 @@ its gradient keeps pushing every P_m towards 1 whatever the mask says. ``sim_for
 * ``"token"``: Sim_pred = 1 - |P_m_i - P_m_j| with P_m = sigmoid(token logits): the same form as
   Sim_gt, met when P_m equals gt (approached as the logits saturate).
 * ``"literal"``: sigmoid(P_m P_m^T) exactly as printed, kept for ablations.
+
+The token map P_m itself
+------------------------
+The paper downsamples GT to gt "which ... serves as the label for P_m" (training step 2) but
+writes no separate term for it. We add L_t = BCE(P_m, gt) weighted by ``delta`` (default 1; set 0
+for the three printed terms only). It also keeps the token head trained under the cosine form,
+which does not read P_m: a parameter without gradient would stop DDP
+(``find_unused_parameters=False``) and leave P_m an untrained output.
 """
 
 from __future__ import annotations
@@ -85,21 +93,31 @@ def _as_masks(masks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return masks
 
 
-class DetectorLoss(nn.Module):
-    """``DetectorLoss(alpha, beta, gamma, sim_form)(out, labels, masks) -> (total, parts)``.
+def token_loss(out: ModelOutput, masks: torch.Tensor) -> torch.Tensor:
+    """L_t: BCE between P_m = sigmoid(token logits) and gt (the mask area-averaged per token)."""
+    gt = F.adaptive_avg_pool2d(masks.to(out.token_logits.dtype), tuple(out.token_logits.shape[-2:]))
+    return F.binary_cross_entropy_with_logits(out.token_logits, gt)
 
-    alpha, beta, gamma weight L_C, L_M, L_m (Eq. 20). ``parts`` holds the detached
-    ``"cls"``, ``"mask"`` and ``"local"`` values for logging.
+
+class DetectorLoss(nn.Module):
+    """``DetectorLoss(alpha, beta, gamma, sim_form, delta)(out, labels, masks) -> (total, parts)``.
+
+    alpha, beta, gamma weight L_C, L_M, L_m (Eq. 20); delta weights L_t (see the module
+    docstring). ``parts`` holds the detached ``"cls"``, ``"mask"``, ``"local"`` and ``"token"``
+    values for logging.
     """
 
-    def __init__(self, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0, sim_form: str = "cosine") -> None:
+    def __init__(
+        self, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0, sim_form: str = "cosine", delta: float = 1.0
+    ) -> None:
         super().__init__()
         if sim_form not in SIM_FORMS:
             raise ValueError(f"sim_form must be one of {SIM_FORMS}, got {sim_form!r}")
-        for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma), ("delta", delta)):
             if value < 0:
                 raise ValueError(f"loss weight {name} must be >= 0, got {value}")
-        self.alpha, self.beta, self.gamma, self.sim_form = float(alpha), float(beta), float(gamma), sim_form
+        self.alpha, self.beta, self.gamma, self.delta = float(alpha), float(beta), float(gamma), float(delta)
+        self.sim_form = sim_form
 
     def forward(
         self, out: ModelOutput, labels: torch.Tensor, masks: torch.Tensor
@@ -108,5 +126,7 @@ class DetectorLoss(nn.Module):
         l_cls = classification_loss(out.logit, labels)
         l_mask = mask_loss(out.mask_logits, masks)
         l_local = local_diversity_loss(out, masks, self.sim_form)
-        total = self.alpha * l_cls + self.beta * l_mask + self.gamma * l_local
-        return total, {"cls": l_cls.detach(), "mask": l_mask.detach(), "local": l_local.detach()}
+        l_token = token_loss(out, masks)
+        total = self.alpha * l_cls + self.beta * l_mask + self.gamma * l_local + self.delta * l_token
+        parts = {"cls": l_cls, "mask": l_mask, "local": l_local, "token": l_token}
+        return total, {k: v.detach() for k, v in parts.items()}

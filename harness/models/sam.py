@@ -74,6 +74,7 @@ class SAM(torch.optim.Optimizer):
                 if old is not None:
                     p.copy_(old)
         self.base_optimizer.step()
+        self._opt_called = True  # what torch's LR schedulers check (they only wrap .step)
         if zero_grad:
             self.zero_grad(set_to_none=True)
 

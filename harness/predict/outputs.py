@@ -54,6 +54,23 @@ def suspicious_frames(result: MediaResult, top: int) -> list[tuple[FrameResult, 
     return [(fr, max(fr.faces, key=lambda f: f.score)) for fr in scored[: max(0, top)]]
 
 
+EXPLAIN_SIDE = 256  # explain PNG panels are enlarged to this side when the model input is smaller
+
+
+def _explain_panel(crop: np.ndarray, overlay: np.ndarray, cam: np.ndarray, index: int) -> np.ndarray:
+    """Face | Grad-CAM++ over the face | the map alone, side by side."""
+    import cv2
+
+    side = max(EXPLAIN_SIDE, crop.shape[0])
+    panels = [cv2.resize(p, (side, side), interpolation=cv2.INTER_LINEAR) for p in (crop, overlay, colorize(cam))]
+    out = np.concatenate(panels, axis=1)
+    label(out, f"frame {index}", (4, 22), scale=0.55)
+    label(out, "Grad-CAM++ (P_C)", (side + 4, 22), scale=0.55)
+    if float(cam.max()) < 1e-6:
+        label(out, "flat: no evidence for fake", (side + 4, side - 6), (255, 220, 120), scale=0.5)
+    return out
+
+
 def write_outputs(
     result: MediaResult,
     folder: Path,
@@ -90,12 +107,15 @@ def write_outputs(
     rows = []
     for k, (fr, face) in enumerate(picks):
         tiles: list[np.ndarray] = [face.crop, face.mask, heat_overlay(face.crop, face.mask)]
+        notes: dict[int, str] = {}
         if cams is not None:
             cam_view = heat_overlay(face.crop, cams[k], strength=0.6)
             tiles.append(cam_view)
-            pair = np.concatenate([face.crop, cam_view, colorize(cams[k])], axis=1)
-            explain_paths.append(str(save_png(folder / f"explain_{fr.index:06d}.png", pair)))
-        rows.append({"tiles": tiles, "text": f"#{fr.index} P={face.score:.2f}", "fake": face.score >= threshold})
+            if float(cams[k].max()) < 1e-6:
+                # Grad-CAM++ keeps positive evidence only: a flat map means nothing pushed P_C up.
+                notes[3] = "flat: no evidence for fake"
+            explain_paths.append(str(save_png(folder / f"explain_{fr.index:06d}.png", _explain_panel(face.crop, cam_view, cams[k], fr.index))))
+        rows.append({"tiles": tiles, "text": f"#{fr.index} P={face.score:.2f}", "fake": face.score >= threshold, "notes": notes})
     columns = ["face", "P_M mask", "P_M overlay"] + (["Grad-CAM++"] if cams is not None else [])
     verdict = f"{result.verdict} (score {result.score:.2f}, threshold {threshold:g})" if result.score is not None else result.status
     sheet = contact_sheet(rows, f"{result.path.name}: {verdict}", columns=columns)

@@ -126,7 +126,8 @@ def contact_sheet(
 ) -> np.ndarray:
     """One row per frame: ``row["tiles"]`` (RGB images or [0, 1] maps, one per column), ``row["text"]``
     (the score) written on the first tile, ``row["fake"]`` colouring its border (red fake / green
-    real). Column names head the sheet, ``title`` tops it."""
+    real), optional ``row["notes"]`` {column: text} written at the foot of other tiles. Column
+    names head the sheet, ``title`` tops it."""
     n_cols = len(columns)
     head = 34 + 24
     width = pad + n_cols * (tile + pad)
@@ -146,6 +147,9 @@ def contact_sheet(
         cv2.rectangle(sheet, (pad - 3, y - 3), (pad + tile + 2, y + tile + 2), color, 3)
         block = sheet[y : y + tile, pad : pad + tile]
         label(block, row.get("text", ""), (2, 20), color, scale=0.5)
+        for c, note in (row.get("notes") or {}).items():  # e.g. a Grad-CAM++ map that is flat
+            x = pad + int(c) * (tile + pad)
+            label(sheet[y : y + tile, x : x + tile], note, (2, tile - 4), (255, 220, 120), scale=0.42)
     return sheet
 
 

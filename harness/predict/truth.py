@@ -51,6 +51,8 @@ def localization_scores(result: MediaResult, mask_path: Path, kind: str = "binar
     inter = union = pred_sum = truth_sum = 0
     ious: list[float] = []
     areas: list[float] = []
+    heat_in: list[float] = []  # threshold-free: is P_M higher on the altered pixels than elsewhere?
+    heat_out: list[float] = []
     compared = 0
     for fr in frames:
         raw = truth_by_index.get(fr.index)
@@ -60,8 +62,13 @@ def localization_scores(result: MediaResult, mask_path: Path, kind: str = "binar
         if truth.shape != fr.frame.shape[:2]:
             block["error"] = f"{mask_path}: mask frames are {truth.shape[1]}x{truth.shape[0]}, the video's are {fr.frame.shape[1]}x{fr.frame.shape[0]}"
             return block
-        pred = frame_heat(fr.frame.shape, ((f.mask, f.crop_box) for f in fr.faces)) >= threshold
+        heat = frame_heat(fr.frame.shape, ((f.mask, f.crop_box) for f in fr.faces))
+        pred = heat >= threshold
         compared += 1
+        if truth.any():
+            heat_in.append(float(heat[truth].mean()))
+        if not truth.all():
+            heat_out.append(float(heat[~truth].mean()))
         areas.append(float(pred.mean()))
         i, u = int(np.logical_and(pred, truth).sum()), int(np.logical_or(pred, truth).sum())
         inter, union = inter + i, union + u
@@ -76,5 +83,7 @@ def localization_scores(result: MediaResult, mask_path: Path, kind: str = "binar
         precision=(inter / pred_sum) if pred_sum else None,
         recall=(inter / truth_sum) if truth_sum else None,
         predicted_area=float(np.mean(areas)) if areas else None,  # for reals: should be ~0
+        heat_in_mask=float(np.mean(heat_in)) if heat_in else None,
+        heat_outside_mask=float(np.mean(heat_out)) if heat_out else None,
     )
     return block

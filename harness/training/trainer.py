@@ -299,6 +299,9 @@ class Trainer:
                             with log_path.open("a") as fh:
                                 fh.write(json.dumps(record) + "\n")
                         bar.update(task, completed=global_step, info=f"epoch {epoch + 1} loss {values['loss']:.4f}")
+                        if bar.disable and dd.is_main() and global_step % max(1, self.total_steps // 10) == 0:
+                            # No live bar (CI logs, pipes): a line every 10 % instead.
+                            console.print(f"step {global_step}/{self.total_steps} epoch {epoch + 1} loss {values['loss']:.4f}")
                         if global_step % checkpoint_every == 0:
                             self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, history, {"best": best})
                         if global_step >= self.total_steps or (stop_after is not None and done_this_call >= stop_after):

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
+from harness.data.sample_face import crop_face
 from harness.types import Blender
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -93,21 +94,6 @@ def render_preview(
             rows.append(np.concatenate(parts, axis=1))
         blocks.append(np.concatenate([band, rows[0], np.full((_GAP, width, 3), 255, np.uint8), rows[1]], axis=0))
     return np.concatenate(blocks, axis=0)
-
-
-def crop_face(image: np.ndarray, landmarks: np.ndarray, size: int = 256, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """A square crop of ``size`` px around the landmarks (grown by ``margin``, more on top for the
-    forehead) and the landmarks in crop pixels; the same rule as ``harness.data.sample_face``."""
-    lm = np.asarray(landmarks, np.float32)
-    x0, y0 = lm.min(0)
-    x1, y1 = lm.max(0)
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - 0.1 * (y1 - y0)
-    left, top = cx - side / 2, cy - side / 2
-    scale = size / side
-    matrix = np.array([[scale, 0, -left * scale], [0, scale, -top * scale]], dtype=np.float32)
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
-    return crop, ((lm - [left, top]) * scale).astype(np.float32)
 
 
 def face_from_image(path: str, size: int = 256, detector: Any | None = None) -> tuple[np.ndarray, np.ndarray]:
