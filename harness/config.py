@@ -54,7 +54,8 @@ class LossConfig:
     alpha: float = 1.0  # L_C, classification
     beta: float = 1.0  # L_M, pixel mask
     gamma: float = 1.0  # L_m, local diversity
-    sim_form: str = "cosine"  # "cosine" (can reach 0) or "literal" (paper's Eq. read literally)
+    sim_form: str = "cosine"  # "cosine" (can reach 0), "token" or "literal" (paper's Eq. read literally)
+    delta: float = 1.0  # L_t: BCE of the token map P_m against the downsampled mask, its stated label
 
 
 @dataclass

@@ -10,6 +10,7 @@ Each stage is a function with one job; this module only wires them and keeps the
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, replace
@@ -55,8 +56,6 @@ def dataset_options(config: RunConfig, name: str, demo_dir: Path | None) -> dict
         options.setdefault("root", demo_dir)
         options.setdefault("check_counts", False)
         options.setdefault("methods", list(DEMO_METHODS))
-    elif config.data_root:
-        options.setdefault("root", Path(config.data_root))
     if name in ("ffpp",):
         options.setdefault("compression", config.compression)
     return options
@@ -66,6 +65,9 @@ def open_datasets(config: RunConfig, demo_dir: Path | None) -> dict[str, Any]:
     """Instantiate the train and test dataset plugins; every missing one is reported before failing."""
     import harness
 
+    if config.data_root:
+        # A data root holds one folder per dataset: the plugins look under $HARNESS_DATA/<folder>.
+        os.environ["HARNESS_DATA"] = str(Path(config.data_root).expanduser())
     names = [config.train_dataset] + [n for n in config.test_datasets if n != config.train_dataset]
     opened: dict[str, Any] = {}
     missing: list[str] = []

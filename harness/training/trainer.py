@@ -122,11 +122,12 @@ class Trainer:
         self.model = model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # The default "cosine" L_m reads token features, not the P_m head: that head gets no gradient.
-            unused = config.loss.sim_form == "cosine"
+            # "cosine" L_m reads token features, not the P_m head: without L_t that head gets no gradient.
+            unused = config.loss.sim_form == "cosine" and config.loss.delta == 0
             self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
         self.loss = DetectorLoss(
-            alpha=config.loss.alpha, beta=config.loss.beta, gamma=config.loss.gamma, sim_form=config.loss.sim_form
+            alpha=config.loss.alpha, beta=config.loss.beta, gamma=config.loss.gamma, sim_form=config.loss.sim_form,
+            delta=config.loss.delta,
         )
         self.optimizer = SAM(
             self.model.parameters(),
