@@ -43,7 +43,7 @@ def main() -> None:
     from harness.demo import METHODS, DemoSpec, ensure_demo
     from harness.evaluation.runner import score_videos
     from harness.pipeline import training_items
-    from harness.training.samples import collate_pairs
+    from harness.training.samples import collate_pairs, quiet_worker
     from harness.training.trainer import EpochBatches, Trainer
 
     data = ensure_demo(DemoSpec(), progress=False)
@@ -72,9 +72,17 @@ def main() -> None:
         bare.append(time.perf_counter() - start)
     bare_s = statistics.median(bare[1:])
 
+    # The data side alone, in this process: one real + its fake per item, then collation.
+    t0 = time.perf_counter()
+    n_items = 4 * pairs
+    made = [trainer.train_set[i] for i in range(n_items)]
+    collate_pairs(made[:pairs])
+    data_item_s = (time.perf_counter() - t0) / n_items
+
     sampler = EpochBatches(len(trainer.train_set), pairs, 0, 0)
     loader = torch.utils.data.DataLoader(
-        trainer.train_set, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=args.workers
+        trainer.train_set, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=args.workers,
+        worker_init_fn=quiet_worker if args.workers else None,
     )
     full = []
     start = time.perf_counter()
@@ -100,6 +108,8 @@ def main() -> None:
     print(f"{'bare model step (SAM, 2 fwd+bwd)':40s} {bare_s * 1000:9.0f} ms  {args.batch_size / bare_s:7.1f} img/s")
     print(f"{'full step (loader + blending + model)':40s} {full_s * 1000:9.0f} ms  {args.batch_size / full_s:7.1f} img/s")
     print(f"{'ratio full / bare (target <= 1.10)':40s} {full_s / bare_s:9.2f}x")
+    print(f"{'data per step, one core (blend+augment)':40s} {data_item_s * pairs * 1000:9.0f} ms  "
+          f"({data_item_s * 1000:.1f} ms per real+fake pair; {data_item_s * pairs / bare_s:.1%} of the bare step)")
     print(f"{'evaluation':40s} {faces / eval_s:9.1f} faces/s ({len(scores.video)} videos, {faces} faces)")
 
 

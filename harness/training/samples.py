@@ -71,19 +71,21 @@ class SelfBlendDataset(torch.utils.data.Dataset):
         state["_cache"] = None
         return state
 
-    def _faces(self, uid: str) -> list[Any]:
+    def _pick_face(self, uid: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One random cached frame's largest face: metadata from SQLite, one crop decoded."""
         if self._cache is None:
             from harness.data.cache import FaceCache
 
-            self._cache = FaceCache(self.cache_root)
-        return [f for f in self._cache.faces(uid) if f.face_index == 0]
+            self._cache = FaceCache(self.cache_root, create=False)
+        rows = [r for r in self._cache.face_rows(uid) if r["face_index"] == 0]
+        row = rows[int(rng.integers(len(rows)))]
+        return self._cache.load_image(row["file"]), row["landmarks"]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         video = self.videos[index % len(self.videos)]
-        faces = self._faces(video.uid)
-        face = faces[int(rng.integers(len(faces)))]
-        image, landmarks = resize_face(face.image, face.landmarks, self.img_size)
+        crop, crop_landmarks = self._pick_face(video.uid, rng)
+        image, landmarks = resize_face(crop, crop_landmarks, self.img_size)
         pair = getattr(self.blender, "pair", None)
         if pair is not None:
             # The blender's own augmented real: the copy that forms the fake's outside, so real and
@@ -98,6 +100,12 @@ class SelfBlendDataset(torch.utils.data.Dataset):
         self._augment.set_random_seed(aug_seed)  # same flip for the fake and its mask
         out = self._augment(image=fake.image, mask=mask)
         return real, out["image"], out["mask"].astype(np.float32), index
+
+
+def quiet_worker(_: int) -> None:
+    """DataLoader worker set-up: one thread each, so workers do not fight the training threads."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
 
 
 def resize_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

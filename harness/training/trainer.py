@@ -22,7 +22,7 @@ from harness import __version__
 from harness.config import RunConfig
 from harness.training import checkpoint as ckpt
 from harness.training import distributed as dd
-from harness.training.samples import SelfBlendDataset, TrainingItem, collate_pairs
+from harness.training.samples import SelfBlendDataset, TrainingItem, collate_pairs, quiet_worker
 from harness.ui import console, progress
 
 
@@ -284,6 +284,7 @@ class Trainer:
                     batch_sampler=sampler,
                     collate_fn=collate_pairs,
                     num_workers=cfg.workers,
+                    worker_init_fn=quiet_worker if cfg.workers else None,
                     pin_memory=self.device.type == "cuda",
                     persistent_workers=False,
                 )
