@@ -26,28 +26,10 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+
+from bench_preprocess import make_clip  # the same synthetic 720p H.264 clip
 
 TARGET_SECONDS = 10.0
-
-
-def make_clip(path: Path, frames: int = 120, face_px: int = 320) -> Path:
-    from harness.data.sample_face import astronaut_face
-    from harness.data.video import write_video
-
-    face, _ = astronaut_face(face_px, margin=0.45)
-    h, w = 720, 1280
-    yy, xx = np.mgrid[0:h, 0:w]
-    background = np.stack([(xx * 0.05 + 60) % 256, (yy * 0.08 + 80) % 256, np.full_like(xx, 110)], -1).astype(np.uint8)
-
-    def gen():
-        for i in range(frames):
-            canvas = background.copy()
-            x, y = int(300 + 2 * i), int(160 + 50 * np.sin(i / 30.0))
-            canvas[y : y + face_px, x : x + face_px] = face
-            yield canvas
-
-    return write_video(path, gen(), fps=25, crf=20)
 
 
 def bench_backbone(name: str, clip: Path, tmp: Path, frames: int, repeat: int) -> dict:

@@ -96,7 +96,8 @@ def run_command(
     base = load_config(config_file) if config_file else RunConfig()
     is_demo = data == "demo"
     if is_demo:
-        base = demo_config(base)
+        # Demo sizes unless a config file says otherwise.
+        base = replace(base, demo=True, train_dataset="ffpp", test_datasets=["ffpp"]) if config_file else demo_config(base)
     else:
         base = replace(base, train_dataset=data)
     if test:

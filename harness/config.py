@@ -26,6 +26,7 @@ class TrainConfig:
     batch_size: int = 16  # images per step: batch_size/2 reals + their batch_size/2 self-blended fakes
     frames_per_video: int = 8  # sampled per real video per epoch (paper)
     cache_frames: int = 32  # frames cached per training video, the pool those 8 are drawn from
+    optimizer: str = "sgd"  # SAM's base optimizer: "sgd" (paper, with momentum) or "adamw"
     lr: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 0.0

@@ -307,7 +307,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
 
 
 def _summary_line(summary: Any) -> str:
-    fields = ("videos", "done", "failed", "no_face", "frames", "faces")
+    fields = ("videos", "skipped", "done", "failed", "no_face", "frames", "faces")
     parts = [f"{f} {getattr(summary, f)}" for f in fields if hasattr(summary, f)]
     causes = getattr(summary, "failures_by_cause", None)
     if causes:

@@ -129,13 +129,19 @@ class Trainer:
             alpha=config.loss.alpha, beta=config.loss.beta, gamma=config.loss.gamma, sim_form=config.loss.sim_form,
             delta=config.loss.delta,
         )
+        if config.train.optimizer == "sgd":
+            base, base_options = torch.optim.SGD, {"momentum": config.train.momentum}
+        elif config.train.optimizer == "adamw":
+            base, base_options = torch.optim.AdamW, {}
+        else:
+            raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {config.train.optimizer!r}")
         self.optimizer = SAM(
             self.model.parameters(),
-            torch.optim.SGD,
+            base,
             rho=config.train.sam_rho,
             lr=config.train.lr,
-            momentum=config.train.momentum,
             weight_decay=config.train.weight_decay,
+            **base_options,
         )
         blender = harness.plugin("blender", config.blender, **config.blender_options)
         pairs = max(1, config.train.batch_size // 2)

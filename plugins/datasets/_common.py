@@ -103,7 +103,9 @@ class BaseDataset:
     how_to_get = ""
     splits: tuple[str, ...] = SPLITS
 
-    def __init__(self, root: str | Path | None = None, check_counts: bool = True, allow_missing: bool = False) -> None:
+    def __init__(self, root: str | Path | None = None, check_counts: bool = True, allow_missing: bool = False,
+                 **_ignored: object) -> None:
+        self._cache: list[VideoRecord] | None = None  # the index, built once by _index()
         self.looked_in = candidate_roots(self.name, self.folders, root)
         if root is not None and Path(root).expanduser().is_dir():
             self.root: Path | None = Path(root).expanduser()  # explicit: layout problems get reported

@@ -29,11 +29,6 @@ class DFDCP(BaseDataset):
     how_to_get = HOW_TO_GET
     splits = ("train", "test")
 
-    def __init__(self, root: str | Path | None = None, check_counts: bool = True, allow_missing: bool = False,
-                 **_ignored: object) -> None:
-        super().__init__(root, check_counts=check_counts, allow_missing=allow_missing)
-        self._cache: list[VideoRecord] | None = None
-
     def _marker(self, path: Path) -> bool:
         return (path / INDEX).is_file()
 

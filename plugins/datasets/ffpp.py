@@ -97,7 +97,6 @@ class FFPP(BaseDataset):
             raise ValueError(f"ffpp: split_fallback must be None or 'test', got {split_fallback!r}")
         self.split_fallback = split_fallback
         self.masks = masks
-        self._cache: list[VideoRecord] | None = None
 
     # -- layout --------------------------------------------------------------------------------
     def _marker(self, path: Path) -> bool:
