@@ -33,7 +33,6 @@ TARGET_SECONDS = 10.0
 
 
 def bench_backbone(name: str, clip: Path, tmp: Path, frames: int, repeat: int) -> dict:
-    import torch
 
     from harness.models import build_model
     from harness.predict import Predictor

@@ -77,7 +77,7 @@ def run_command(
     selection: Optional[str] = typer.Option(None, help="Checkpoint rule: 'last' or 'best-val' (self-blended val AUC)."),
     eval_frames: Optional[int] = typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
     workers: Optional[int] = typer.Option(None, help="Data-loading / preprocessing worker processes."),
-    seed: int = typer.Option(0, help="Seed for training, blending and the bootstrap."),
+    seed: str = typer.Option("0", help="Seed for training, blending and the bootstrap; comma-separated (0,1,2) runs one per seed."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
     name: str = typer.Option("", help="A name for the run in the leaderboard."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="A RunConfig JSON (e.g. runs/<id>/config.json)."),
@@ -107,7 +107,11 @@ def run_command(
     train_over = {k: v for k, v in {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "selection": selection, "workers": workers}.items() if v is not None}
     if train_over.get("selection") not in (None, "last", "best-val"):
         _fail("--selection must be 'last' or 'best-val' (never test data)")
-    base = replace(base, train=replace(base.train, **train_over), seed=seed, device=device, name=name, compression=compression)
+    try:
+        seeds = [int(s) for s in _split(seed)] or [0]
+    except ValueError:
+        _fail(f"--seed {seed!r}: give integers, comma-separated for several runs (e.g. --seed 0,1,2)")
+    base = replace(base, train=replace(base.train, **train_over), device=device, name=name, compression=compression)
     if eval_frames:
         base = replace(base, eval=replace(base.eval, frames_per_video=eval_frames))
     if img_size:
@@ -130,11 +134,11 @@ def run_command(
         _fail(str(exc))
 
     configs = []
-    for b, bb, p in itertools.product(_split(blender), _split(backbone), presets):
+    for b, bb, p, s in itertools.product(_split(blender), _split(backbone), presets, seeds):
         options = dict(base.blender_options)
         if p is not None:
             options.update(ABLATION_PRESETS[p])
-        configs.append(replace(base, blender=b, backbone=bb, blender_options=options, name=(f"{name}-{p}" if name and p else name)))
+        configs.append(replace(base, blender=b, backbone=bb, blender_options=options, seed=s, name=(f"{name}-{p}" if name and p else name)))
     paths = RunPaths(runs_dir, results_dir, leaderboard)
     spec = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if demo_scale == "tiny" else DemoSpec()
     try:

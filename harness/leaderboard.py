@@ -116,8 +116,42 @@ def _sort_key(run: Mapping[str, Any]) -> tuple[str, str, str]:
     return (str(run.get("name", "")), str(run.get("created", "")), str(run.get("run_id", "")))
 
 
+#: config keys that do not change a run's numbers: runs equal but for these are seeds of one setup
+NOT_RESULT_KEYS = ("seed", "device", "data_root", "name")
+DISPLAY = "display_name"  # set by render() on its own copies of the runs
+
+
+def _setup_key(run: Mapping[str, Any]) -> str:
+    """The run's configuration without its seed (and other keys that do not change results)."""
+    cfg = {k: v for k, v in run.get("config", {}).items() if k not in NOT_RESULT_KEYS}
+    train = dict(cfg.get("train", {}))
+    train.pop("workers", None)
+    cfg["train"] = train
+    return json.dumps([run.get("name"), cfg], sort_keys=True, default=str)
+
+
+def _seed(run: Mapping[str, Any]) -> Any:
+    return run.get("config", {}).get("seed", run.get("seeds", {}).get("train"))
+
+
+def _with_display_names(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``runs`` whose label names the seed (or run id) wherever two runs share a name."""
+    count: dict[str, int] = {}
+    for run in runs:
+        count[str(run.get("name"))] = count.get(str(run.get("name")), 0) + 1
+    out = []
+    for run in runs:
+        name = str(run.get("name", run.get("run_id", "?")))
+        if count[name] > 1:
+            seeds_of_name = [_seed(r) for r in runs if str(r.get("name")) == name]
+            unique = seeds_of_name.count(_seed(run)) == 1
+            name += f" (seed {_seed(run)})" if unique else f" ({run.get('run_id')})"
+        out.append({**run, DISPLAY: name})
+    return out
+
+
 def _run_label(run: Mapping[str, Any]) -> str:
-    label = escape(run.get("name", run.get("run_id", "?")))
+    label = escape(run.get(DISPLAY) or run.get("name", run.get("run_id", "?")))
     if run.get("demo"):
         label += f" *({DEMO_FLAG})*"
     return label
@@ -382,7 +416,7 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
     blender_opts = _options_text(cfg.get("blender_options", {})) or "defaults"
     backbone_opts = _options_text(cfg.get("backbone_options", {})) or "defaults"
     lines = [
-        f"- **{escape(run.get('name'))}**{flag}: run {escape(run.get('run_id'))}, {escape(run.get('created'))}",
+        f"- **{escape(run.get(DISPLAY) or run.get('name'))}**{flag}: run {escape(run.get('run_id'))}, {escape(run.get('created'))}",
         f"  - blender {escape(cfg.get('blender'))} ({blender_opts}); backbone {escape(cfg.get('backbone'))} "
         f"({backbone_opts}), pretrained {escape(json.dumps(cfg.get('pretrained')))}, {escape(cfg.get('img_size'))} px; "
         f"face detector {escape(cfg.get('face_detector'))}",
@@ -408,6 +442,38 @@ def _runs_section(runs: list[Mapping[str, Any]]) -> list[str]:
     for run in runs:
         lines += _run_lines(run)
     return lines + [""]
+
+
+def _seed_spread(runs: list[Mapping[str, Any]]) -> list[str]:
+    """Mean, sample standard deviation and range of each video-level AUC over the seeds of one setup:
+    the bootstrap CI covers test-set sampling, this covers training randomness."""
+    setups: dict[str, list[Mapping[str, Any]]] = {}
+    for run in runs:
+        setups.setdefault(_setup_key(run), []).append(run)
+    rows = []
+    for key in sorted(setups, key=lambda k: _sort_key(setups[k][0])):
+        group = sorted(setups[key], key=lambda r: (0, _seed(r), "") if isinstance(_seed(r), int) else (1, 0, str(_seed(r))))
+        if len({str(_seed(r)) for r in group}) < 2:
+            continue
+        first = group[0]
+        label = escape(first.get("name", "?")) + (f" *({DEMO_FLAG})*" if first.get("demo") else "")
+        seeds = ", ".join(escape(_seed(r)) for r in group)
+        for dataset in _dataset_order(first.get("datasets", {})):
+            for split in _group_order(first["datasets"][dataset].get("groups", {})):
+                values = [_number((_metric(r, dataset, split, "video", "auc") or {}).get("value")) for r in group]
+                if any(v is None for v in values):
+                    continue  # a seed without this number: no spread to show
+                mean = sum(values) / len(values)
+                sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+                rows.append([label, _dataset_title(dataset), escape(split), seeds, f"{100 * mean:.1f}",
+                             f"{100 * sd:.1f}", f"{100 * min(values):.1f} to {100 * max(values):.1f}"])
+    if not rows:
+        return []
+    lines = ["## Spread over training seeds", "",
+             "Runs with the same configuration and name but different seeds. Video-level AUC (%): mean, sample "
+             "standard deviation and range over the seeds. This spread comes from training; the brackets in the "
+             "tables above come from resampling the test set.", ""]
+    return lines + _table(["Method", "Dataset", "Group", "Seeds", "Mean", "SD", "Range"], rows, text_columns=4)
 
 
 def _seconds(value: Any) -> str:
@@ -472,7 +538,7 @@ def render(results: list[dict[str, Any]], reference: Mapping[str, Any] | None = 
     shipped reference rows; pass ``{"rows": []}`` for none. Same input, same bytes."""
     if reference is None:
         reference = load_reference()
-    runs = sorted(results, key=_sort_key)
+    runs = _with_display_names(sorted(results, key=_sort_key))
     lines = [
         "# Leaderboard",
         "",
@@ -485,7 +551,7 @@ def render(results: list[dict[str, Any]], reference: Mapping[str, Any] | None = 
     ]
     for section in (_table1, _table2, _table3, _table4):
         lines += section(runs, reference)
-    for plain in (_localization, _all_metrics, _runs_section, _caveats):
+    for plain in (_seed_spread, _localization, _all_metrics, _runs_section, _caveats):
         lines += plain(runs)
     while lines and lines[-1] == "":
         lines.pop()

@@ -232,12 +232,23 @@ def resolved_options(factory: Any, options: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+#: the paper's short names for FF++ methods, so the end-of-run table fits 80 columns
+SHORT_GROUPS = {"Deepfakes": "DF", "Face2Face": "F2F", "FaceSwap": "FS", "NeuralTextures": "NT",
+                "FaceShifter": "FSh", "DeepFakeDetection": "DFD"}
+
+
 def summary_table(results: dict[str, Any]) -> Any:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{results['name']}  (video-level AUC / AP, 95% CI)")
-    for col in ("dataset", "group", "videos", "AUC", "AP", "pixel IoU"):
-        table.add_column(col)
+    # A light box, short group names and unwrapped numbers keep one row per line in an
+    # 80-column terminal or CI log.
+    table = Table(title=f"{results['name']}  (video-level AUC / AP / pixel IoU %, 95% CI; n = videos)",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    for col in ("dataset", "group", "n"):
+        table.add_column(col, no_wrap=True)
+    for col in ("AUC", "AP", "pixel IoU"):
+        table.add_column(col, justify="right", no_wrap=True)
     for dname, block in results["datasets"].items():
         for group, metrics in block["groups"].items():
             video = metrics.get("video", {})
@@ -245,7 +256,7 @@ def summary_table(results: dict[str, Any]) -> Any:
             iou = metrics.get("pixel", {}).get("iou")
             n = auc.get("n") if auc else None
             table.add_row(
-                dname, group, str(n if n is not None else block["counts"]["videos_scored"]),
+                dname, SHORT_GROUPS.get(group, group), str(n if n is not None else block["counts"]["videos_scored"]),
                 _fmt(auc), _fmt(ap), _fmt(iou),
             )
     return table
@@ -254,7 +265,7 @@ def summary_table(results: dict[str, Any]) -> Any:
 def _fmt(metric: dict[str, Any] | None) -> str:
     if not metric or metric.get("value") is None or metric["value"] != metric["value"]:
         return "-"
-    return f"{100 * metric['value']:.1f} [{100 * metric['ci_low']:.1f}, {100 * metric['ci_high']:.1f}]"
+    return f"{100 * metric['value']:.1f} [{100 * metric['ci_low']:.1f},{100 * metric['ci_high']:.1f}]"
 
 
 # --------------------------------------------------------------------------------------------

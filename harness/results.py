@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import warnings
@@ -292,7 +293,10 @@ def dumps(results: Mapping[str, Any]) -> str:
 
 
 def write_results(results: Mapping[str, Any], directory: Path) -> Path:
-    """Validate ``results`` and write it atomically to ``directory/<date>_<run_id>.json``."""
+    """Validate ``results`` and write it atomically to ``directory/<date>_<run_id>.json``.
+
+    One file per run id, like the run folder: results of an earlier date for the same run id (the
+    same configuration, redone) are replaced, so a rerun never shows up twice in the leaderboard."""
     ready = to_json_ready(results)
     validate(ready, source=f"results of run {results.get('run_id')!r}")
     directory = Path(directory)
@@ -308,6 +312,10 @@ def write_results(results: Mapping[str, Any], directory: Path) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    same_run = re.compile(r"\d{4}-\d{2}-\d{2}_" + re.escape(str(ready["run_id"])) + r"\.json")
+    for older in directory.glob("*.json"):
+        if older != target and same_run.fullmatch(older.name):
+            older.unlink()
     return target
 
 

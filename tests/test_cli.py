@@ -53,6 +53,21 @@ def test_unknown_preset_is_refused_with_a_hint():
     assert result.exit_code != 0 and "did you mean 'full'" in result.output
 
 
+def test_seed_list_runs_one_config_per_seed(monkeypatch, tmp_path):
+    import harness.pipeline as pipeline
+
+    started = []
+    monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
+    result = invoke("run", "--data", "demo", "--backbone", "swin,resnet50", "--seed", "0, 1,2",
+                    "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    assert [(c.backbone, c.seed) for c in started] == [(b, s) for b in ("swin", "resnet50") for s in (0, 1, 2)]
+    assert len({c.run_key() for c in started}) == 6  # each seed is its own resumable run
+
+    bad = invoke("run", "--data", "demo", "--seed", "0,one")
+    assert bad.exit_code == 2 and "--seed '0,one'" in bad.output
+
+
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory):
     """The example plugin pip-installed into a private folder (no network, no build isolation)."""

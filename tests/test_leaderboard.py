@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from harness import leaderboard as L
-from harness.results import evaluate_groups, write_results
+from harness.results import evaluate_groups, load_results, validate, write_results
 from harness.types import ScoreSet
 from harness_plugins.evaluators.classification import auc
 from test_results_factory import FFPP_METHODS, dataset_entry, ffpp_entry, make_results, metric
@@ -139,6 +139,30 @@ def test_user_names_are_escaped() -> None:
     assert L.escape("two\nlines") == "two lines"
 
 
+def seeded(seed: int, cdf_auc: float, name: str = "swin full", backbone: str = "swin") -> dict:
+    run = make_results(f"r-{backbone}-s{seed}", name, backbone=backbone, created=f"2025-03-0{seed + 1}T12:00:00+00:00",
+                       datasets={"celebdf": dataset_entry({"all": cdf_auc}, compression=None)})
+    run["config"]["seed"] = seed
+    run["seeds"] = {"train": seed, "eval": seed, "bootstrap": seed}
+    return run
+
+
+def test_seeds_of_one_setup_show_their_spread_and_are_told_apart() -> None:
+    runs_ = [seeded(0, 0.90), seeded(1, 0.92), seeded(2, 0.97), seeded(0, 0.5, backbone="resnet50")]
+    text = L.render(runs_, reference={"rows": []})
+    spread = section(text, "## Spread over training seeds")
+    cells = row(spread, "swin full | Celeb-DF v2")
+    # mean 93.0; sample SD sqrt((3^2 + 1^2 + 4^2) / 2) = 3.6; the resnet50 run is another setup
+    assert cells == ["swin full", "Celeb-DF v2", "all", "0, 1, 2", "93.0", "3.6", "90.0 to 97.0"]
+    assert len([l for l in spread.splitlines() if l.startswith("| swin full")]) == 1
+    table2 = section(text, "## Table 2")
+    for label, auc_text in (("seed 1", "92.0"), ("seed 2", "97.0"), ("r-swin-s0", "90.0"), ("r-resnet50-s0", "50.0")):
+        # a name and seed that two runs share falls back to the run id
+        assert row(table2, f"swin full ({label})")[3].startswith(auc_text)
+    # one seed per setup: no spread section
+    assert "## Spread over training seeds" not in L.render([seeded(0, 0.9)], reference={"rows": []})
+
+
 def test_reference_rows_can_be_left_out_and_empty_input_renders() -> None:
     text = L.render([], reference={"rows": []})
     assert "(reported, paper" not in text and "0 run(s)" in text
@@ -209,3 +233,13 @@ def test_cli_writes_and_checks(tmp_path: Path) -> None:
     assert stale.exit_code == 1 and "out of date" in stale.output
     missing = cli.invoke(app, ["leaderboard", "--results", str(tmp_path / "nope"), "--out", str(out)])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_shipped_leaderboard_is_rendered_from_the_shipped_results() -> None:
+    """The repository's leaderboard must be exactly what its results files render to (no hand edits,
+    no stale file after a renderer change: rerun `harness leaderboard`)."""
+    root = Path(__file__).resolve().parents[1] / "leaderboards"
+    results = load_results(root / "results")
+    for path in sorted((root / "results").glob("*.json")):
+        validate(json.loads(path.read_text()), source=str(path))  # every shipped file is schema-valid
+    assert (root / "LEADERBOARD.md").read_text(encoding="utf-8") == L.render(results)

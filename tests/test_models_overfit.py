@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from harness.data.sample_face import astronaut_face
-from harness.models import SAM, DetectorLoss, build_model, to_tensor
+from harness.models import DetectorLoss, build_model, to_tensor
 
 SIZE = 64
 

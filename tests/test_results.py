@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import subprocess
@@ -93,6 +94,11 @@ def test_write_results_overwrites_the_same_run_atomically(tmp_path: Path) -> Non
     assert first == second
     assert json.loads(second.read_text())["name"] == "second"
     assert len(list(tmp_path.iterdir())) == 1
+    # the same run redone on a later day replaces its file; another run id is left alone
+    other = R.write_results(make_results("run-0001-b", name="other"), tmp_path)
+    later = R.write_results(make_results(name="later", created="2025-04-02T08:00:00+00:00"), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([later.name, other.name])
+    assert later != first and json.loads(later.read_text())["name"] == "later"
 
 
 def test_invalid_results_name_the_field_and_write_nothing(tmp_path: Path) -> None:
@@ -172,3 +178,19 @@ def test_evaluate_groups_fills_a_valid_results_block_reproducibly() -> None:
     results = make_results()
     results["datasets"]["ffpp"]["groups"] = groups
     R.validate(results)
+
+
+def test_end_of_run_summary_fits_80_columns_without_cutting_numbers() -> None:
+    from rich.console import Console
+
+    from harness.pipeline import summary_table
+
+    results = make_results()
+    results["datasets"]["celebdf"] = results["datasets"]["ffpp"]
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(summary_table(results))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines) and not any("…" in line for line in lines)
+    nt = next(line.split() for line in lines if line.split()[:2] == ["ffpp", "NT"])
+    auc = results["datasets"]["ffpp"]["groups"]["NeuralTextures"]["video"]["auc"]
+    assert nt[3] == f"{100 * auc['value']:.1f}" and nt[4] == f"[{100 * auc['ci_low']:.1f},{100 * auc['ci_high']:.1f}]"

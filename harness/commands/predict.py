@@ -95,7 +95,7 @@ def _table(report: dict[str, Any], console: Any) -> None:
         table.add_column(col, justify=justify, overflow="fold")
     for f in report["files"]:
         if f["status"] == "ok":
-            verdict = f"[bold red]FAKE[/bold red]" if f["verdict"] == "fake" else "[bold green]real[/bold green]"
+            verdict = "[bold red]FAKE[/bold red]" if f["verdict"] == "fake" else "[bold green]real[/bold green]"
         else:
             verdict = f"[yellow]{f['status']}[/yellow]"
         loc = f.get("localization") or {}

@@ -20,7 +20,10 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
             f"to_tensor expects a uint8 RGB batch shaped (N, H, W, 3), got {got}; "
             "stack frames with np.stack and add a batch axis for a single image (img[None])"
         )
-    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
+    array = np.ascontiguousarray(batch)
+    if not array.flags.writeable:  # e.g. np.asarray(PIL image): from_numpy would warn; .float() copies anyway
+        array = array.copy()
+    x = torch.from_numpy(array).permute(0, 3, 1, 2).float()
     return ((x - _MEAN_255) / _STD_255).contiguous()
 
 

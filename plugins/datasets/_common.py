@@ -7,6 +7,7 @@ Root resolution order (first hit wins): the ``root=`` argument; ``$HARNESS_DATA_
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -66,6 +67,14 @@ def inside(root: Path, relative: str, label_file: Path) -> Path:
             "Restore the official file."
         )
     return base / text
+
+
+def read_json_file(path: Path, fix: str) -> object:
+    """Parse a dataset's JSON label/index file; a broken one is a layout error naming the file and ``fix``."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DatasetLayoutError(f"{path}: not valid JSON ({exc}); {fix}") from exc
 
 
 def close_name(name: str, choices: Iterable[str]) -> str | None:

@@ -7,13 +7,12 @@ next to the videos (``videos/`` subfolder or the same folder), in the root or ``
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from harness import hookimpl
 from harness.types import DatasetLayoutError, VideoRecord
 
-from ._common import BaseDataset, inside
+from ._common import BaseDataset, inside, read_json_file
 
 LABELS = "labels.csv"
 HOW_TO_GET = (
@@ -79,10 +78,7 @@ class DFDC(BaseDataset):
             meta = part / "metadata.json"
             if not meta.is_file():
                 raise DatasetLayoutError(f"{meta} is missing: every dfdc_train_part_N folder ships one; re-extract it")
-            try:
-                data = json.loads(meta.read_text())
-            except ValueError as exc:
-                raise DatasetLayoutError(f"{meta}: not valid JSON ({exc}); re-extract the part") from exc
+            data = read_json_file(meta, "re-extract the part")
             for name, info in sorted(data.items()):
                 label = str(info.get("label", "")).upper() if isinstance(info, dict) else ""
                 if label not in ("REAL", "FAKE"):

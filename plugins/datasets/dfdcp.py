@@ -6,13 +6,12 @@ reports the count found. Labels that contradict their folder are refused.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness import hookimpl
 from harness.types import DatasetLayoutError, VideoRecord
 
-from ._common import BaseDataset, inside
+from ._common import BaseDataset, inside, read_json_file
 
 INDEX = "dataset.json"
 FOLDERS = {"original_videos": 0, "method_A": 1, "method_B": 1}
@@ -43,10 +42,7 @@ class DFDCP(BaseDataset):
         index = root / INDEX
         if not index.is_file():
             raise DatasetLayoutError(f"{index} is missing; {HOW_TO_GET}")
-        try:
-            data = json.loads(index.read_text())
-        except ValueError as exc:
-            raise DatasetLayoutError(f"{index}: not valid JSON ({exc}); restore the official file") from exc
+        data = read_json_file(index, "restore the official file")
         if not isinstance(data, dict):
             raise DatasetLayoutError(f"{index}: expected an object keyed by video path; restore the official file")
         records, contradictions = [], []

@@ -17,14 +17,13 @@ videos are a test-only set. ``c0`` and ``raw`` name the same (uncompressed) leve
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
 from harness import hookimpl
 from harness.types import DatasetLayoutError, VideoRecord
 
-from ._common import BaseDataset, close_name
+from ._common import BaseDataset, close_name, read_json_file
 
 PROTOCOL_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 EXTRA_METHODS = ("FaceShifter", "DeepFakeDetection")
@@ -167,10 +166,7 @@ class FFPP(BaseDataset):
         pairs: dict[str, list[tuple[str, str]]] = {}
         owner: dict[str, str] = {}
         for split, path in found.items():
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise DatasetLayoutError(f"{path}: not valid JSON ({exc}); restore the official file from {SPLITS_URL}") from exc
+            data = read_json_file(path, f"restore the official file from {SPLITS_URL}")
             if not isinstance(data, list) or not all(
                 isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) and x.isdigit() for x in p) for p in data
             ):
