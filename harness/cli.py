@@ -68,7 +68,7 @@ def run_command(
     data: str = typer.Option("ffpp", help="Training dataset plugin, or 'demo' for the embedded demo (FF++ layout)."),
     test: Optional[str] = typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
     root: Optional[Path] = typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA)."),
-    compression: str = typer.Option("c23", help="FF++ compression: raw (c0), c23 or c40."),
+    compression: Optional[str] = typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
     epochs: Optional[int] = typer.Option(None, help="Epochs (paper: 100)."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
     batch_size: Optional[int] = typer.Option(None, help="Images per step, half real half fake (paper: 16)."),
@@ -77,9 +77,9 @@ def run_command(
     selection: Optional[str] = typer.Option(None, help="Checkpoint rule: 'last' or 'best-val' (self-blended val AUC)."),
     eval_frames: Optional[int] = typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
     workers: Optional[int] = typer.Option(None, help="Data-loading / preprocessing worker processes."),
-    seed: str = typer.Option("0", help="Seed for training, blending and the bootstrap; comma-separated (0,1,2) runs one per seed."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
-    name: str = typer.Option("", help="A name for the run in the leaderboard."),
+    seed: Optional[str] = typer.Option(None, help="Seed for training, blending and the bootstrap (default 0); comma-separated (0,1,2) runs one per seed."),
+    device: Optional[str] = typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
+    name: Optional[str] = typer.Option(None, help="A name for the run in the leaderboard."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="A RunConfig JSON (e.g. runs/<id>/config.json)."),
     runs_dir: Path = typer.Option(Path("runs"), help="Where run folders go."),
     results_dir: Path = typer.Option(Path("leaderboards/results"), help="Where results JSON files go."),
@@ -108,10 +108,13 @@ def run_command(
     if train_over.get("selection") not in (None, "last", "best-val"):
         _fail("--selection must be 'last' or 'best-val' (never test data)")
     try:
-        seeds = [int(s) for s in _split(seed)] or [0]
+        seeds = [int(s) for s in _split(seed or "")] or [base.seed]
     except ValueError:
         _fail(f"--seed {seed!r}: give integers, comma-separated for several runs (e.g. --seed 0,1,2)")
-    base = replace(base, train=replace(base.train, **train_over), device=device, name=name, compression=compression)
+    # Options left out keep the --config file's values (or the defaults).
+    top_over = {k: v for k, v in {"device": device, "name": name, "compression": compression}.items() if v is not None}
+    base = replace(base, train=replace(base.train, **train_over), **top_over)
+    name = base.name
     if eval_frames:
         base = replace(base, eval=replace(base.eval, frames_per_video=eval_frames))
     if img_size:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,22 @@ def test_seed_list_runs_one_config_per_seed(monkeypatch, tmp_path):
 
     bad = invoke("run", "--data", "demo", "--seed", "0,one")
     assert bad.exit_code == 2 and "--seed '0,one'" in bad.output
+
+
+def test_config_file_values_survive_unless_an_option_overrides_them(monkeypatch, tmp_path):
+    import harness.pipeline as pipeline
+    from harness.config import RunConfig, save_config
+
+    started = []
+    monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
+    saved = tmp_path / "config.json"
+    save_config(replace(RunConfig(), seed=5, name="mine", compression="c40", device="cpu", img_size=96), saved)
+    common = ("run", "--config", str(saved), "--runs-dir", str(tmp_path / "runs"))
+    assert invoke(*common).exit_code == 0
+    assert invoke(*common, "--seed", "7", "--name", "other", "--compression", "raw").exit_code == 0
+    kept, overridden = started
+    assert (kept.seed, kept.name, kept.compression, kept.device, kept.img_size) == (5, "mine", "c40", "cpu", 96)
+    assert (overridden.seed, overridden.name, overridden.compression, overridden.img_size) == (7, "other", "raw", 96)
 
 
 @pytest.fixture(scope="module")
