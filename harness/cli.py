@@ -65,7 +65,7 @@ def run_command(
     blender: str = typer.Option("multipart", help="Blender plugin(s), comma-separated for a sweep."),
     backbone: str = typer.Option("swin", help="Backbone plugin(s), comma-separated for a sweep."),
     preset: Optional[str] = typer.Option(None, help="Blender-option preset(s): base, deform, multipart, full, or 'ablation' (all four, paper Table 4)."),
-    data: str = typer.Option("ffpp", help="Training dataset plugin, or 'demo' for the embedded demo (FF++ layout)."),
+    data: Optional[str] = typer.Option(None, help="Training dataset plugin (default ffpp, or the --config file's), or 'demo' for the embedded demo (FF++ layout)."),
     test: Optional[str] = typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
     root: Optional[Path] = typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA)."),
     compression: Optional[str] = typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
@@ -94,11 +94,11 @@ def run_command(
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
     base = load_config(config_file) if config_file else RunConfig()
-    is_demo = data == "demo"
+    is_demo = data == "demo" or (data is None and config_file is not None and base.demo)
     if is_demo:
         # Demo sizes unless a config file says otherwise.
         base = replace(base, demo=True, train_dataset="ffpp", test_datasets=["ffpp"]) if config_file else demo_config(base)
-    else:
+    elif data is not None:
         base = replace(base, train_dataset=data)
     if test:
         base = replace(base, test_datasets=_split(test))

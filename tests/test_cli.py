@@ -84,6 +84,15 @@ def test_config_file_values_survive_unless_an_option_overrides_them(monkeypatch,
     assert (kept.seed, kept.name, kept.compression, kept.device, kept.img_size) == (5, "mine", "c40", "cpu", 96)
     assert (overridden.seed, overridden.name, overridden.compression, overridden.img_size) == (7, "other", "raw", 96)
 
+    save_config(replace(RunConfig(), train_dataset="folder", test_datasets=["folder"]), saved)
+    assert invoke(*common).exit_code == 0
+    assert (started[-1].train_dataset, started[-1].test_datasets, started[-1].demo) == ("folder", ["folder"], False)
+    from harness.pipeline import demo_config
+
+    save_config(demo_config(), saved)  # a demo run's recorded config reruns on the demo data
+    assert invoke(*common).exit_code == 0
+    assert started[-1].demo and started[-1].img_size == demo_config().img_size
+
 
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory):
