@@ -99,7 +99,7 @@ def run_command(
         # Demo sizes unless a config file says otherwise.
         base = replace(base, demo=True, train_dataset="ffpp", test_datasets=["ffpp"]) if config_file else demo_config(base)
     elif data is not None:
-        base = replace(base, train_dataset=data)
+        base = replace(base, train_dataset=data, demo=False)  # a real dataset is never a demo run
     if test:
         base = replace(base, test_datasets=_split(test))
     if root:
