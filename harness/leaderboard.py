@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -136,22 +137,25 @@ def _seed(run: Mapping[str, Any]) -> Any:
 
 def _with_display_names(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Copies of ``runs`` whose label names the seed (or run id) wherever two runs share a name."""
-    count: dict[str, int] = {}
-    for run in runs:
-        count[str(run.get("name"))] = count.get(str(run.get("name")), 0) + 1
+    def name_of(run: Mapping[str, Any]) -> str:
+        return str(run.get("name", run.get("run_id", "?")))
+
+    names = Counter(name_of(r) for r in runs)
+    name_seeds = Counter((name_of(r), str(_seed(r))) for r in runs)
     out = []
     for run in runs:
-        name = str(run.get("name", run.get("run_id", "?")))
-        if count[name] > 1:
-            seeds_of_name = [_seed(r) for r in runs if str(r.get("name")) == name]
-            unique = seeds_of_name.count(_seed(run)) == 1
+        name = name_of(run)
+        if names[name] > 1:
+            unique = name_seeds[(name, str(_seed(run)))] == 1
             name += f" (seed {_seed(run)})" if unique else f" ({run.get('run_id')})"
         out.append({**run, DISPLAY: name})
     return out
 
 
-def _run_label(run: Mapping[str, Any]) -> str:
-    label = escape(run.get(DISPLAY) or run.get("name", run.get("run_id", "?")))
+def _run_label(run: Mapping[str, Any], distinct: bool = True) -> str:
+    """The run's name, marked when demo; ``distinct`` adds the seed or run id that tells apart
+    runs sharing a name (a seed-spread row stands for all of them, so it leaves that out)."""
+    label = escape((run.get(DISPLAY) if distinct else None) or run.get("name", run.get("run_id", "?")))
     if run.get("demo"):
         label += f" *({DEMO_FLAG})*"
     return label
@@ -456,7 +460,7 @@ def _seed_spread(runs: list[Mapping[str, Any]]) -> list[str]:
         if len({str(_seed(r)) for r in group}) < 2:
             continue
         first = group[0]
-        label = escape(first.get("name", "?")) + (f" *({DEMO_FLAG})*" if first.get("demo") else "")
+        label = _run_label(first, distinct=False)
         seeds = ", ".join(escape(_seed(r)) for r in group)
         for dataset in _dataset_order(first.get("datasets", {})):
             for split in _group_order(first["datasets"][dataset].get("groups", {})):
