@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the test extra installs tomli
+    import tomli as tomllib
 
 from harness.config import RunConfig, load_config, save_config
 
