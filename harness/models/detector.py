@@ -78,7 +78,7 @@ def build_model(
 
     ``pretrained`` only initialises the encoder (timm download if True, a local file if a path);
     it is kept out of ``model.config`` so that rebuilding from a checkpoint never re-downloads:
-    ``build_model(**model.config)`` then ``load_state_dict``. ``model.init_info`` records it.
+    ``build_model(**model.config)`` then ``load_state_dict``. Run results record it.
     """
     import harness
 
@@ -98,6 +98,4 @@ def build_model(
     encoder = harness.plugin("backbone", backbone, pretrained=pretrained, img_size=img_size, **backbone_options)
     _check_encoder(encoder, backbone, img_size)
     decoder = SwinUnetDecoder(tuple(int(c) for c in encoder.channels), img_size, decoder_dim, config["decoder_depths"])
-    model = DetectorModel(encoder, decoder, config)
-    model.init_info = {"pretrained": str(pretrained) if isinstance(pretrained, str) else bool(pretrained)}
-    return model
+    return DetectorModel(encoder, decoder, config)

@@ -75,11 +75,22 @@ def similarity_pred(out: ModelOutput, sim_form: str = "cosine") -> torch.Tensor:
     raise ValueError(f"sim_form must be one of {SIM_FORMS}, got {sim_form!r}")
 
 
+def _token_gt(out: ModelOutput, masks: torch.Tensor) -> torch.Tensor:
+    """gt on the token grid of ``out`` (N, h*w): the label of P_m shared by L_m and L_t."""
+    return token_targets(masks.to(out.token_logits.dtype), tuple(out.token_logits.shape[-2:]))
+
+
+def _local_from_gt(out: ModelOutput, gt: torch.Tensor, sim_form: str) -> torch.Tensor:
+    return (similarity_target(gt) - similarity_pred(out, sim_form)).abs().mean()
+
+
+def _token_from_gt(out: ModelOutput, gt: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(out.token_logits, gt.view_as(out.token_logits))
+
+
 def local_diversity_loss(out: ModelOutput, masks: torch.Tensor, sim_form: str = "cosine") -> torch.Tensor:
     """L_m (Eq. 18): mean |Sim_gt - Sim_pred| over token pairs and images."""
-    grid = tuple(out.token_logits.shape[-2:])
-    sim_gt = similarity_target(token_targets(masks.to(out.token_logits.dtype), grid))
-    return (sim_gt - similarity_pred(out, sim_form)).abs().mean()
+    return _local_from_gt(out, _token_gt(out, masks), sim_form)
 
 
 def _as_masks(masks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -95,8 +106,7 @@ def _as_masks(masks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def token_loss(out: ModelOutput, masks: torch.Tensor) -> torch.Tensor:
     """L_t: BCE between P_m = sigmoid(token logits) and gt (the mask area-averaged per token)."""
-    gt = F.adaptive_avg_pool2d(masks.to(out.token_logits.dtype), tuple(out.token_logits.shape[-2:]))
-    return F.binary_cross_entropy_with_logits(out.token_logits, gt)
+    return _token_from_gt(out, _token_gt(out, masks))
 
 
 class DetectorLoss(nn.Module):
@@ -125,8 +135,9 @@ class DetectorLoss(nn.Module):
         masks = _as_masks(masks, out.mask_logits)
         l_cls = classification_loss(out.logit, labels)
         l_mask = mask_loss(out.mask_logits, masks)
-        l_local = local_diversity_loss(out, masks, self.sim_form)
-        l_token = token_loss(out, masks)
+        gt = _token_gt(out, masks)  # pooled once for L_m and L_t
+        l_local = _local_from_gt(out, gt, self.sim_form)
+        l_token = _token_from_gt(out, gt)
         total = self.alpha * l_cls + self.beta * l_mask + self.gamma * l_local + self.delta * l_token
         parts = {"cls": l_cls, "mask": l_mask, "local": l_local, "token": l_token}
         return total, {k: v.detach() for k, v in parts.items()}

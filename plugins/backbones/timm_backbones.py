@@ -20,19 +20,13 @@ import torch
 from torch import nn
 
 from harness import hookimpl
-
-STRIDES = (4, 8, 16, 32)
+from harness.models.decoder import auto_window
+from harness.models.detector import STRIDES  # the contract the shared decoder checks
 
 
 def _check_size(img_size: int) -> None:
     if not isinstance(img_size, int) or img_size < 32 or img_size % 32:
         raise ValueError(f"img_size must be a multiple of 32 (at least 32), got {img_size!r}")
-
-
-def auto_window(img_size: int, largest: int = 7) -> int:
-    """The largest window <= ``largest`` that tiles the stride-32 map (and so every finer map)."""
-    side = img_size // 32
-    return max(w for w in range(1, largest + 1) if side % w == 0)
 
 
 def _create(name: str, pretrained: bool | str, **kwargs: Any) -> nn.Module:
@@ -112,7 +106,8 @@ def _swin(name: str):
         pretrained: bool | str = False, img_size: int = 224, window_size: int | None = None, **timm_kwargs: Any
     ) -> nn.Module:
         _check_size(img_size)
-        window = auto_window(img_size) if window_size is None else int(window_size)
+        # a window that tiles the stride-32 map tiles every finer map too
+        window = auto_window(img_size // 32) if window_size is None else int(window_size)
         model = _create(name, pretrained, img_size=img_size, window_size=window, **timm_kwargs)
         return TimmPyramid(model, (0, 1, 2, 3), norm=True)
 
