@@ -13,16 +13,20 @@ def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def composite(
-    outside: np.ndarray, inside: np.ndarray, mask: np.ndarray, origin: tuple[int, int] = (0, 0)
+    outside: np.ndarray,
+    inside: np.ndarray,
+    mask: np.ndarray,
+    origin: tuple[int, int] = (0, 0),
+    box: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """``outside * (1 - mask) + inside * mask`` as uint8 (a new array).
 
     ``inside`` may be a crop of the full frame whose top-left corner sits at ``origin`` (x, y); it
     must cover the mask's bounding box. Only that box is computed; elsewhere the result is
-    ``outside`` exactly.
+    ``outside`` exactly. ``box`` is ``mask_box(mask)`` when the caller already has it.
     """
     out = outside.copy()
-    x0, y0, x1, y1 = mask_box(mask)
+    x0, y0, x1, y1 = mask_box(mask) if box is None else box
     if x1 <= x0 or y1 <= y0:
         return out
     ox, oy = origin
@@ -34,13 +38,3 @@ def composite(
     out[y0:y1, x0:x1] = cv2.blendLinear(a, b, 1.0 - m, m)  # rounds; weight-0 pixels stay exact
     return out
 
-
-def check_image(face: np.ndarray, who: str) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) view of ``face``; grey (H, W) / (H, W, 1) become three channels."""
-    if not isinstance(face, np.ndarray) or face.dtype != np.uint8:
-        raise ValueError(f"{who}: face must be a uint8 numpy array, got {getattr(face, 'dtype', type(face).__name__)}")
-    if face.ndim == 2:
-        face = face[:, :, None]
-    if face.ndim != 3 or face.shape[2] not in (1, 3):
-        raise ValueError(f"{who}: face must be (H, W, 3) RGB or (H, W[, 1]) grey, got shape {face.shape}")
-    return np.ascontiguousarray(np.repeat(face, 3, axis=2) if face.shape[2] == 1 else face)

@@ -16,14 +16,33 @@ from typing import Any
 import cv2
 import numpy as np
 
-_SHIFT = 4  # fixed-point bits for cv2.fillPoly: sub-pixel polygon vertices
+#: Fixed-point bits for cv2.fillPoly: sub-pixel polygon vertices.
+SHIFT = 4
 #: Blur tails below this are set to 0, so "mask == 0" means "untouched" a few sigma out, not never.
 MASK_FLOOR = 1e-3
 
 
-def _fill(canvas: np.ndarray, poly: np.ndarray) -> None:
-    pts = np.round(poly * (1 << _SHIFT)).astype(np.int32).reshape(-1, 1, 2)
-    cv2.fillPoly(canvas, [pts], 1, lineType=cv2.LINE_8, shift=_SHIFT)
+def fill_polygon(canvas: np.ndarray, poly: np.ndarray) -> None:
+    """Set the pixels of ``canvas`` (uint8, in place) inside ``poly`` ((K, 2) x, y px) to 1."""
+    pts = np.round(poly * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2)
+    cv2.fillPoly(canvas, [pts], 1, lineType=cv2.LINE_8, shift=SHIFT)
+
+
+def blur_around(mask: np.ndarray, binary: np.ndarray, sigma: float) -> bool:
+    """Gaussian-blur ``mask`` (float32, in place) by ``sigma`` px around the non-zero box of
+    ``binary``, padded by 3 sigma: cost follows the region, not the crop. Returns whether it blurred
+    (not when sigma <= 0.3 px or ``binary`` is empty)."""
+    if sigma <= 0.3:
+        return False
+    x, y, bw, bh = cv2.boundingRect(binary)
+    if not (bw and bh):
+        return False
+    h, w = mask.shape[:2]
+    pad = int(math.ceil(3 * sigma)) + 1
+    x0, y0 = max(x - pad, 0), max(y - pad, 0)
+    x1, y1 = min(x + bw + pad, w), min(y + bh + pad, h)
+    mask[y0:y1, x0:x1] = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    return True
 
 
 def mosaic_mask(
@@ -60,7 +79,7 @@ def mosaic_mask(
     for name, polys in regions.items():
         one[:] = 0
         for poly in polys:
-            _fill(one, poly @ to_grid[:, :2].T + to_grid[:, 2])
+            fill_polygon(one, poly @ to_grid[:, :2].T + to_grid[:, 2])
         n = int(np.count_nonzero(one))
         cells[name] = n
         if n:
@@ -68,7 +87,7 @@ def mosaic_mask(
         else:
             fine = np.zeros((h, w), np.uint8) if fine is None else fine
             for poly in polys:
-                _fill(fine, poly)
+                fill_polygon(fine, poly)
             pixel_fill.append(name)
     binary = cv2.warpAffine(
         grid, to_grid.astype(np.float64), (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
@@ -77,15 +96,7 @@ def mosaic_mask(
     if fine is not None:
         np.maximum(binary, fine, out=binary)
     mask = binary.astype(np.float32)
-    if soften_sigma > 0.3:
-        x, y, bw, bh = cv2.boundingRect(binary)
-        if bw and bh:  # blur only around the mask: cost follows the region, not the crop
-            pad = int(math.ceil(3 * soften_sigma)) + 1
-            x0, y0 = max(x - pad, 0), max(y - pad, 0)
-            x1, y1 = min(x + bw + pad, w), min(y + bh + pad, h)
-            mask[y0:y1, x0:x1] = cv2.GaussianBlur(
-                mask[y0:y1, x0:x1], (0, 0), soften_sigma, borderType=cv2.BORDER_REPLICATE
-            )
+    blur_around(mask, binary, soften_sigma)
     if opacity != 1.0:
         mask *= np.float32(opacity)
     mask[mask < MASK_FLOOR] = 0.0

@@ -11,18 +11,11 @@ MIN_SIDE = 32
 MIN_FACE_PX = 8.0
 
 
-def check_inputs(
-    face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, who: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a blender's inputs; return an RGB uint8 (H, W, 3) face and (68, 2) float32 landmarks.
+def check_face(face: np.ndarray, who: str) -> np.ndarray:
+    """Validate a face image; return it as an RGB uint8 (H, W, 3) contiguous array.
 
     Grey faces, (H, W) or (H, W, 1), are expanded to three equal channels (a defined result).
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{who}: rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
     if not isinstance(face, np.ndarray):
         raise ValueError(f"{who}: face must be a numpy array (H, W, 3) RGB uint8, got {type(face).__name__}")
     if face.dtype != np.uint8:
@@ -39,6 +32,22 @@ def check_inputs(
         )
     if face.shape[2] == 1:
         face = np.repeat(face, 3, axis=2)
+    return np.ascontiguousarray(face)
+
+
+def check_inputs(
+    face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, who: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a blender's inputs; return an RGB uint8 (H, W, 3) face and (68, 2) float32 landmarks.
+
+    Grey faces, (H, W) or (H, W, 1), are expanded to three equal channels (a defined result).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{who}: rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
+    face = check_face(face, who)
     h, w = face.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ValueError(f"{who}: face crop is {w}x{h} px; need at least {MIN_SIDE} px a side (64+ recommended)")
@@ -62,4 +71,4 @@ def check_inputs(
             f"{who}: landmarks span under {MIN_FACE_PX:g} px; the face is too small to blend "
             "(crop closer, or skip this face)"
         )
-    return np.ascontiguousarray(face), lm
+    return face, lm

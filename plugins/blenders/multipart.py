@@ -33,10 +33,10 @@ from harness.hookspecs import Register
 from harness.types import BlendResult
 
 from .augment import CopyAugment
-from .blend_ops import check_image, composite, mask_box
+from .blend_ops import composite, mask_box
 from .deform import warp_disc
 from .grid_mask import mosaic_mask
-from .inputs import check_inputs
+from .inputs import check_face, check_inputs
 from .regions import SCALE_RANGES, base_polygons, face_size, scaled, up_axis
 
 PARTS = ("eyes", "nose", "mouth")
@@ -58,6 +58,8 @@ WARPS_FOR_REGION = {
     "mouth": ("mouth_corners",),
     "face": tuple(WARPS),
 }
+#: The largest warp move of any group, as a fraction of the face size (pads the target's box).
+MAX_MOVE = max(spec["move"][1] for spec in WARPS.values())
 
 
 def _r(v: float, nd: int = 3) -> float:
@@ -113,19 +115,9 @@ class MultipartBlender:
         self.source_augment = CopyAugment()
         self.target_augment = CopyAugment()
 
-    def options(self) -> dict[str, Any]:
-        return {
-            "multi_part": self.multi_part,
-            "local_deformation": self.local_deformation,
-            "face_prob": self.face_prob,
-            "part_prob": self.part_prob,
-            "max_warps": self.max_warps,
-            "ref_size": self.ref_size,
-        }
-
     def augment_real(self, face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The augmented real counterpart: the source copy's augmentation applied to ``face``."""
-        return self.source_augment(check_image(face, "multipart.augment_real"), rng)[0]
+        return self.source_augment(check_face(face, "multipart.augment_real"), rng)[0]
 
     # -- the pieces --------------------------------------------------------------------------
     def _choose_regions(self, rng: np.random.Generator) -> list[str]:
@@ -204,14 +196,15 @@ class MultipartBlender:
         source, source_aug = self.source_augment(face, rng)
         # The target only shows inside the mask: augment and warp just the mask's box, padded by
         # the largest warp move so every sample a warp reads lies inside the crop we made.
-        x0, y0, x1, y1 = mask_box(mask)
-        pad = int(np.ceil(max(s["move"][1] for s in WARPS.values()) * face_size(lm))) + 3
+        box = mask_box(mask)
+        x0, y0, x1, y1 = box
+        pad = int(np.ceil(MAX_MOVE * face_size(lm))) + 3
         x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
         if x1 <= x0 or y1 <= y0:  # empty mask (landmarks mostly off the crop): nothing to paste
             x0, y0, x1, y1 = 0, 0, w, h
         target, target_aug = self.target_augment(np.ascontiguousarray(face[y0:y1, x0:x1]), rng)
         warps = self._warps(target, lm, regions, rng, origin=(x0, y0)) if self.local_deformation else []
-        fake = composite(source, target, mask, origin=(x0, y0))
+        fake = composite(source, target, mask, origin=(x0, y0), box=box)
 
         record: dict[str, Any] = {
             "blender": "multipart",

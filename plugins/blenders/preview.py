@@ -15,6 +15,8 @@ import numpy as np
 from harness.data.sample_face import crop_face
 from harness.types import Blender
 
+from .inputs import check_face
+
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _BAND = 22  # px of the title band above each blender's rows
 _GAP = 4
@@ -63,8 +65,8 @@ def render_preview(
         raise ValueError(f"n must be >= 1, got {n}")
     if not blenders:
         raise ValueError("give at least one blender")
-    h, w = face.shape[:2]
-    src = face if face.ndim == 3 and face.shape[2] == 3 else np.repeat(face.reshape(h, w, 1), 3, axis=2)
+    src = check_face(face, "render_preview")
+    h, w = src.shape[:2]
     cols = n + 1
     width = cols * w + (cols - 1) * _GAP
     blocks = []

@@ -45,7 +45,8 @@ def up_axis(landmarks: np.ndarray) -> np.ndarray:
     return (v / n).astype(np.float64) if n > 1e-6 else np.array([0.0, -1.0])
 
 
-def _hull(points: np.ndarray) -> np.ndarray:
+def hull(points: np.ndarray) -> np.ndarray:
+    """Convex hull of ``points`` ((N, 2) x, y px) as a (K, 2) float64 polygon."""
     import cv2
 
     return cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(np.float64)
@@ -72,10 +73,10 @@ def base_polygons(landmarks: np.ndarray, region: str) -> list[np.ndarray]:
     elif region == "face":
         lift = FOREHEAD * float(np.hypot(*(lm[27] - lm[8])))
         forehead = lm[BROWS] + up_axis(lm) * lift
-        return [_hull(np.concatenate([lm[JAW], lm[BROWS], forehead]))]
+        return [hull(np.concatenate([lm[JAW], lm[BROWS], forehead]))]
     else:
         raise ValueError(f"unknown region {region!r}; regions are: {', '.join(SCALE_RANGES)}")
-    return [_grow(_hull(lm[g]), _MARGIN[region] * size) for g in groups]
+    return [_grow(hull(lm[g]), _MARGIN[region] * size) for g in groups]
 
 
 def scaled(poly: np.ndarray, factor: float) -> np.ndarray:

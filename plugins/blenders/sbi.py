@@ -27,13 +27,12 @@ from harness.hookspecs import Register
 from harness.types import BlendResult
 
 from .augment import CopyAugment
-from .grid_mask import MASK_FLOOR
-from .blend_ops import check_image, composite, mask_box
-from .inputs import check_inputs
-from .regions import face_size
+from .blend_ops import composite, mask_box
+from .grid_mask import MASK_FLOOR, blur_around, fill_polygon
+from .inputs import check_face, check_inputs
+from .regions import face_size, hull
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
-_SHIFT = 4
 
 
 def _r(v: float, nd: int = 3) -> float:
@@ -75,17 +74,17 @@ class SBIBlender:
 
     def augment_real(self, face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The real counterpart: augmented half the time, like the fake's target (outside) copy."""
-        face = check_image(face, "sbi.augment_real")
+        face = check_face(face, "sbi.augment_real")
         return self.augment(face, rng)[0] if rng.random() < 0.5 else face.copy()
 
     def _mask(self, lm: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         h, w = shape
         size = face_size(lm)
-        hull = cv2.convexHull(lm.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-        centre = hull.mean(0)
+        outline = hull(lm)
+        centre = outline.mean(0)
         # Resample the hull outline densely, then move each point radially by a smooth random
         # wobble (three low harmonics of the angle) minus a random shrink.
-        closed = np.vstack([hull, hull[:1]])
+        closed = np.vstack([outline, outline[:1]])
         seg = np.hypot(*np.diff(closed, axis=0).T)
         t = np.concatenate([[0.0], np.cumsum(seg)])
         s = np.linspace(0.0, t[-1], 72, endpoint=False)
@@ -99,14 +98,10 @@ class SBIBlender:
         radius = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-6)
         pts = centre + d * (np.maximum(radius + wobble - shrink, 0.1 * radius) / radius)[:, None]
         binary = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(binary, [np.round(pts * (1 << _SHIFT)).astype(np.int32)], 1, cv2.LINE_8, _SHIFT)
+        fill_polygon(binary, pts)
         mask = binary.astype(np.float32)
         sigma = float(rng.uniform(*self.blur)) * size
-        x, y, bw, bh = cv2.boundingRect(binary)
-        if bw and bh and sigma > 0.3:
-            pad = int(math.ceil(3 * sigma)) + 1
-            x0, y0, x1, y1 = max(x - pad, 0), max(y - pad, 0), min(x + bw + pad, w), min(y + bh + pad, h)
-            mask[y0:y1, x0:x1] = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        if blur_around(mask, binary, sigma):
             mask[mask < MASK_FLOOR] = 0.0
             np.clip(mask, 0.0, 1.0, out=mask)  # float blur can overshoot 1 by an ulp
         return mask, {"wobble_px": [_r(a, 2) for a in amp], "shrink_px": _r(shrink, 2), "blur_sigma_px": _r(sigma, 2)}
@@ -135,14 +130,15 @@ class SBIBlender:
         if ratio != 1.0:
             mask *= np.float32(ratio)
         # The moved source only shows inside the mask: warp just the mask's bounding box.
-        x0, y0, x1, y1 = mask_box(mask)
+        box = mask_box(mask)
+        x0, y0, x1, y1 = box
         if x1 > x0 and y1 > y0:
             shifted = affine.copy()
             shifted[:, 2] -= (x0, y0)
             patch = cv2.warpAffine(
                 source, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
             )
-            fake = composite(target, patch, mask, origin=(x0, y0))
+            fake = composite(target, patch, mask, origin=(x0, y0), box=box)
         else:
             fake = target.copy()
         record: dict[str, Any] = {
