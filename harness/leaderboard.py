@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from harness.files import atomic_write_text
 from harness.results import ALL, load_results
 
 REFERENCE_PATH = Path(__file__).parent / "reference" / "paper_results.json"
@@ -569,9 +570,4 @@ def write_leaderboard(results_dir: Path, out: Path) -> Path:
 
 def write_markdown(text: str, out: Path) -> Path:
     """Write ``text`` to ``out`` atomically (a reader never sees half a leaderboard)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return atomic_write_text(Path(out), text)

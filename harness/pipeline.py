@@ -275,6 +275,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     """Run every stage; returns the results dict (also written to JSON and rendered)."""
     import json
 
+    from harness.files import atomic_write_text
     from harness.leaderboard import write_leaderboard
     from harness.results import write_results
     from harness.training import distributed as dd
@@ -306,9 +307,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     if dd.is_main():
         console.rule("[bold]4/4 results")
         path = write_results(results, paths.results_dir)
-        from harness.training.checkpoint import write_json
-
-        write_json(finished, results)
+        atomic_write_text(finished, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
         board = write_leaderboard(paths.results_dir, paths.leaderboard)
         console.print(summary_table(results))
         console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")

@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 import warnings
 import zlib
 from functools import lru_cache
@@ -23,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from harness.files import atomic_write_text
 from harness.types import MaskSet, Metric, ScoreSet
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
@@ -300,18 +300,7 @@ def write_results(results: Mapping[str, Any], directory: Path) -> Path:
     ready = to_json_ready(results)
     validate(ready, source=f"results of run {results.get('run_id')!r}")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / results_filename(ready)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dumps(ready))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)  # readers never see a half-written file
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    target = atomic_write_text(directory / results_filename(ready), dumps(ready))
     same_run = re.compile(r"\d{4}-\d{2}-\d{2}_" + re.escape(str(ready["run_id"])) + r"\.json")
     for older in directory.glob("*.json"):
         if older != target and same_run.fullmatch(older.name):

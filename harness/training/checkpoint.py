@@ -13,13 +13,13 @@ Every file is written to a temporary name and moved into place, so a crash never
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from harness.files import atomic_write, atomic_write_text
 
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
@@ -31,35 +31,20 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete or built for plugins that are not installed."""
 
 
-def _atomic(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_json(path: Path, data: Any) -> None:
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-
-    _atomic(path, write)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
     """Weights + the metadata that rebuilds the model. ``model`` may be wrapped in DDP."""
     module = getattr(model, "module", model)
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    _atomic(directory / MODEL_FILE, lambda tmp: save_file(tensors, tmp))
+    atomic_write(directory / MODEL_FILE, lambda tmp: save_file(tensors, tmp))
     write_json(directory / MODEL_META, meta)
 
 
 def save_trainer_state(directory: Path, trainer_state: dict[str, Any], state: dict[str, Any]) -> None:
-    _atomic(directory / TRAINER_STATE, lambda tmp: torch.save(trainer_state, tmp))
+    atomic_write(directory / TRAINER_STATE, lambda tmp: torch.save(trainer_state, tmp))
     write_json(directory / STATE_FILE, state)  # last: its presence marks a complete checkpoint
 
 
