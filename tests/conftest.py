@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,26 +32,3 @@ def fresh_plugins():
     plugins.reset()
     yield plugins
     plugins.reset()
-
-
-def write_dist(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-    """Make an installed-looking distribution (dist-info + modules) under ``site``."""
-    dist = site / f"{name.replace('-', '_')}-1.2.3.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    lines = ["[harness]"] + [f"{k} = {v}" for k, v in entry_points.items()]
-    (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(source)
-
-
-@pytest.fixture
-def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins):
-    """A folder on sys.path where a test can 'install' plugins with write_dist."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    yield site
-    for name in list(sys.modules):
-        if name.startswith("tplug_"):
-            del sys.modules[name]
