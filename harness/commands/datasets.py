@@ -33,8 +33,7 @@ def _data_root(root: Path | None) -> Iterator[None]:
             os.environ["HARNESS_DATA"] = old
 
 
-def collect_reports(root: Path | None = None, names: list[str] | None = None,
-                    options: dict[str, dict] | None = None) -> list[DatasetReport]:
+def collect_reports(root: Path | None = None, names: list[str] | None = None) -> list[DatasetReport]:
     """One ``DatasetReport`` per registered dataset (or per name in ``names``); never raises for a
     broken plugin: its error becomes the report's problem."""
     from harness import registry
@@ -46,7 +45,7 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
     with _data_root(root):
         for entry in entries:
             try:
-                dataset = entry.factory(**(options or {}).get(entry.name, {}))
+                dataset = entry.factory()
                 reports.append(dataset.check())
             except Exception as exc:  # a plugin bug must not hide the other datasets
                 reports.append(DatasetReport(name=entry.name, found=False, root=None,

@@ -6,12 +6,12 @@ Root resolution order (first hit wins): the ``root=`` argument; ``$HARNESS_DATA_
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from harness.registry import suggest
 from harness.types import DatasetLayoutError, DatasetNotFoundError, DatasetReport, VideoRecord
 
 ENV_DATA = "HARNESS_DATA"
@@ -78,11 +78,9 @@ def read_json_file(path: Path, fix: str) -> object:
 
 
 def close_name(name: str, choices: Iterable[str]) -> str | None:
-    hits = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    if not hits:
-        lowered = {c.lower(): c for c in choices}
-        return lowered.get(name.lower())
-    return hits[0]
+    """The closest of ``choices`` (``registry.suggest``), else a case-insensitive match."""
+    choices = list(choices)
+    return suggest(name, choices) or {c.lower(): c for c in choices}.get(name.lower())
 
 
 def compare_counts(report: DatasetReport) -> None:
@@ -105,7 +103,7 @@ def count_records(records: Iterator[VideoRecord], counts: dict[str, int]) -> Non
 
 class BaseDataset:
     """Shared behaviour. Subclasses set ``name``, ``folders``, ``how_to_get`` and implement
-    ``_marker(path)``, ``_index()`` (every record, split assigned) and ``_expected()``."""
+    ``_marker(path)``, ``_build_index()`` (every record, split assigned) and ``_expected()``."""
 
     name = "base"
     folders: tuple[str, ...] = ()
@@ -115,20 +113,23 @@ class BaseDataset:
     def __init__(self, root: str | Path | None = None, check_counts: bool = True, allow_missing: bool = False,
                  **_ignored: object) -> None:
         self._cache: list[VideoRecord] | None = None  # the index, built once by _index()
-        self.looked_in = candidate_roots(self.name, self.folders, root)
-        if root is not None and Path(root).expanduser().is_dir():
-            self.root: Path | None = Path(root).expanduser()  # explicit: layout problems get reported
-        else:
-            self.root = find_root(self.looked_in, self._marker)
+        self.looked_in, self.root = self._locate(root)
         self.check_counts = bool(check_counts)
         self.allow_missing = bool(allow_missing)
         self.notes: list[str] = []  # recorded deviations from the protocol (fallbacks)
+
+    def _locate(self, root: str | Path | None) -> tuple[list[Path], Path | None]:
+        """(where to look, the data root or None)."""
+        looked_in = candidate_roots(self.name, self.folders, root)
+        if root is not None and Path(root).expanduser().is_dir():
+            return looked_in, Path(root).expanduser()  # explicit: layout problems get reported
+        return looked_in, find_root(looked_in, self._marker)
 
     # -- to implement --------------------------------------------------------------------------
     def _marker(self, path: Path) -> bool:
         raise NotImplementedError
 
-    def _index(self) -> list[VideoRecord]:
+    def _build_index(self) -> list[VideoRecord]:
         raise NotImplementedError
 
     def _expected(self) -> dict[str, int]:
@@ -138,7 +139,16 @@ class BaseDataset:
         """Extra checks (wrong folder names ...) reported by ``check()``."""
         return []
 
+    def _extra_counts(self, report: DatasetReport) -> None:
+        """Add counts the records do not give (files on disk ...); ``check()`` calls it once the root is found,
+        before comparing counts with ``_expected()``."""
+
     # -- shared --------------------------------------------------------------------------------
+    def _index(self) -> list[VideoRecord]:
+        if self._cache is None:
+            self._cache = self._build_index()
+        return self._cache
+
     def require_root(self) -> Path:
         if self.root is None:
             raise not_found(self.name, self.looked_in, self.how_to_get)
@@ -176,15 +186,19 @@ class BaseDataset:
             records = self._index()
         except (DatasetLayoutError, DatasetNotFoundError) as exc:
             report.problems.append(str(exc))
+            self._extra_counts(report)
             return report
-        present = [r for r in records if r.path.exists()]
-        missing = [r for r in records if not r.path.exists()]
+        present: list[VideoRecord] = []
+        missing: list[VideoRecord] = []
+        for r in records:
+            (present if r.path.exists() else missing).append(r)
         count_records(iter(present), report.counts)
         if missing:
             report.counts["missing"] = len(missing)
             shown = ", ".join(str(r.path.relative_to(self.root)) if r.path.is_relative_to(self.root) else str(r.path)
                               for r in missing[:5])
             report.problems.append(f"{len(missing)} listed videos are missing, e.g. {shown}")
+        self._extra_counts(report)
         if self.check_counts:
             report.expected = self._expected()
             compare_counts(report)

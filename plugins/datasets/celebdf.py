@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import hookimpl
-from harness.types import DatasetLayoutError, VideoRecord
+from harness.types import DatasetLayoutError, DatasetReport, VideoRecord
 
 from ._common import BaseDataset, close_name, inside
 
@@ -86,9 +86,7 @@ class CelebDF(BaseDataset):
             )
         return entries
 
-    def _index(self) -> list[VideoRecord]:
-        if self._cache is not None:
-            return self._cache
+    def _build_index(self) -> list[VideoRecord]:
         root = self.require_root()
         tested = self.test_list()
         test_set = {rel.replace("\\", "/") for rel, _ in tested}
@@ -97,7 +95,6 @@ class CelebDF(BaseDataset):
             for path in sorted((root / folder).glob("*.mp4")):
                 if f"{folder}/{path.name}" not in test_set:
                     records.append(self._record(path, folder, label, "train"))
-        self._cache = records
         return records
 
     def _expected(self) -> dict[str, int]:
@@ -105,19 +102,10 @@ class CelebDF(BaseDataset):
         out.update({f"folder/{k}": v for k, v in FOLDER_COUNTS.items()})
         return out
 
-    def check(self):  # noqa: D102
-        report = super().check()
-        if self.root is not None:
-            for folder in FOLDERS:
-                if (self.root / folder).is_dir():
-                    report.counts[f"folder/{folder}"] = sum(1 for _ in (self.root / folder).glob("*.mp4"))
-            if self.check_counts:
-                report.problems[:] = [p for p in report.problems if not p.startswith("count folder/")]
-                for key in (k for k in report.expected if k.startswith("folder/")):
-                    got, want = report.counts.get(key, 0), report.expected[key]
-                    if got != want:
-                        report.problems.append(f"count {key}: found {got}, the protocol expects {want} (difference {got - want:+d})")
-        return report
+    def _extra_counts(self, report: DatasetReport) -> None:
+        for folder in FOLDERS:
+            if (self.root / folder).is_dir():
+                report.counts[f"folder/{folder}"] = sum(1 for _ in (self.root / folder).glob("*.mp4"))
 
 
 @hookimpl

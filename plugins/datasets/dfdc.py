@@ -86,16 +86,14 @@ class DFDC(BaseDataset):
                 out.append(self._record(inside(part, name, meta), 1 if label == "FAKE" else 0, "train"))
         return out
 
-    def _index(self) -> list[VideoRecord]:
-        if self._cache is None:
-            records = self._test() + self._train()
-            seen: dict[str, Path] = {}
-            for r in records:
-                if r.uid in seen:
-                    raise DatasetLayoutError(f"dfdc: {r.path} and {seen[r.uid]} give the same uid {r.uid}; remove the duplicate")
-                seen[r.uid] = r.path
-            self._cache = records
-        return self._cache
+    def _build_index(self) -> list[VideoRecord]:
+        records = self._test() + self._train()
+        seen: dict[str, Path] = {}
+        for r in records:
+            if r.uid in seen:
+                raise DatasetLayoutError(f"dfdc: {r.path} and {seen[r.uid]} give the same uid {r.uid}; remove the duplicate")
+            seen[r.uid] = r.path
+        return records
 
     def _expected(self) -> dict[str, int]:
         return {"test/real": 2500, "test/fake": 2500}

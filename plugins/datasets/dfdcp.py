@@ -35,9 +35,7 @@ class DFDCP(BaseDataset):
         root = self.require_root()
         return [] if (root / INDEX).is_file() else [f"missing {root / INDEX}: it ships with DFDC Preview"]
 
-    def _index(self) -> list[VideoRecord]:
-        if self._cache is not None:
-            return self._cache
+    def _build_index(self) -> list[VideoRecord]:
         root = self.require_root()
         index = root / INDEX
         if not index.is_file():
@@ -68,7 +66,6 @@ class DFDCP(BaseDataset):
         uids = [r.uid for r in records]
         if len(set(uids)) != len(uids):
             raise DatasetLayoutError(f"{index}: two entries map to the same video id; remove the duplicate")
-        self._cache = records
         return records
 
     def _expected(self) -> dict[str, int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from harness import hookimpl
-from harness.types import DatasetLayoutError, VideoRecord
+from harness.types import DatasetLayoutError, DatasetReport, VideoRecord
 
 from ._common import BaseDataset, close_name, read_json_file
 
@@ -201,9 +201,7 @@ class FFPP(BaseDataset):
         return self._record(path, 1, split, method, mask if use_mask else None,
                             "grey" if method == "NeuralTextures" else "binary")
 
-    def _index(self) -> list[VideoRecord]:
-        if self._cache is not None:
-            return self._cache
+    def _build_index(self) -> list[VideoRecord]:
         root = self.require_root()
         youtube = self._level_dir(root / "original_sequences" / "youtube") / "videos"
         pair_methods = [m for m in self.methods if m != "DeepFakeDetection"]
@@ -223,7 +221,6 @@ class FFPP(BaseDataset):
                         records += [self._fake(method, f"{a}_{b}", split), self._fake(method, f"{b}_{a}", split)]
         if "DeepFakeDetection" in self.methods:
             records += self._dfd()
-        self._cache = records
         return records
 
     def _dfd(self) -> list[VideoRecord]:
@@ -251,19 +248,17 @@ class FFPP(BaseDataset):
             out["test/fake/DeepFakeDetection"] = DFD_EXPECTED["fake"]
         return out
 
-    def check(self):  # noqa: D102 - adds what is present beyond the chosen methods
-        report = super().check()
-        if self.root is not None:
-            manip = self.root / "manipulated_sequences"
-            for method in EXTRA_METHODS:
-                vids = self._level_dir(manip / method) / "videos"
-                if method not in self.methods and vids.is_dir():
-                    report.counts[f"present/{method}"] = sum(1 for _ in vids.glob("*.mp4"))
-            for method in self.methods:
-                masks = manip / method / "masks" / "videos"
-                if masks.is_dir():
-                    report.counts[f"masks/{method}"] = sum(1 for _ in masks.glob("*.mp4"))
-        return report
+    def _extra_counts(self, report: DatasetReport) -> None:
+        """What is present beyond the chosen methods, and the masks."""
+        manip = self.root / "manipulated_sequences"
+        for method in EXTRA_METHODS:
+            vids = self._level_dir(manip / method) / "videos"
+            if method not in self.methods and vids.is_dir():
+                report.counts[f"present/{method}"] = sum(1 for _ in vids.glob("*.mp4"))
+        for method in self.methods:
+            masks = manip / method / "masks" / "videos"
+            if masks.is_dir():
+                report.counts[f"masks/{method}"] = sum(1 for _ in masks.glob("*.mp4"))
 
 
 @hookimpl

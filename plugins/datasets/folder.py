@@ -43,15 +43,12 @@ class FolderDataset(BaseDataset):
             base = Path(root).expanduser()
             self.train_dir = base / "train" if (base / "train").is_dir() else None
             self.test_csv = base / "test.csv" if (base / "test.csv").is_file() else None
-        self.looked_in = [p for p in (self.train_dir, self.test_csv) if p is not None]
-        self.root = self.train_dir or (self.test_csv.parent if self.test_csv else None)
-        self.check_counts = False
-        self.allow_missing = bool(allow_missing)
-        self.notes: list[str] = []
-        self._cache: list[VideoRecord] | None = None
+        super().__init__(check_counts=False, allow_missing=allow_missing)
 
-    def _marker(self, path: Path) -> bool:
-        return True
+    def _locate(self, root: str | Path | None) -> tuple[list[Path], Path | None]:
+        """Where the configured train_dir / test_csv are; no search."""
+        looked_in = [p for p in (self.train_dir, self.test_csv) if p is not None]
+        return looked_in, self.train_dir or (self.test_csv.parent if self.test_csv else None)
 
     def require_root(self) -> Path:
         if self.train_dir is None and self.test_csv is None:
@@ -100,16 +97,14 @@ class FolderDataset(BaseDataset):
                                        dataset=self.name, method=group))
         return out
 
-    def _index(self) -> list[VideoRecord]:
-        if self._cache is None:
-            records = self._train() + self._test()
-            seen: set[str] = set()
-            for r in records:
-                if r.uid in seen:
-                    raise DatasetLayoutError(f"{self.name}: two files give the uid {r.uid}; rename one")
-                seen.add(r.uid)
-            self._cache = records
-        return self._cache
+    def _build_index(self) -> list[VideoRecord]:
+        records = self._train() + self._test()
+        seen: set[str] = set()
+        for r in records:
+            if r.uid in seen:
+                raise DatasetLayoutError(f"{self.name}: two files give the uid {r.uid}; rename one")
+            seen.add(r.uid)
+        return records
 
     def check(self) -> DatasetReport:
         if self.train_dir is None and self.test_csv is None:

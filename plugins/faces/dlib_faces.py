@@ -69,6 +69,21 @@ def landmarks_for_box(frame: np.ndarray, box: tuple[float, float, float, float])
     return np.array([(p.x + rx0, p.y + ry0) for p in shape.parts()], dtype=np.float32)
 
 
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as a contiguous array; anything but an RGB uint8 (H, W, 3) frame is refused."""
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+    return np.ascontiguousarray(frame)
+
+
+def detect_faces(detector, frame: np.ndarray) -> list[Face]:
+    """``FaceDetector.detect`` from a detector's ``boxes`` and ``landmarks``: checked frame, largest face first."""
+    frame = check_frame(frame)
+    faces = [Face(box=b, score=s, landmarks=detector.landmarks(frame, b)) for b, s in detector.boxes(frame)]
+    faces.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
+    return faces
+
+
 class DlibFaceDetector:
     """HOG face detector + 68 landmarks. ``upsample`` finds faces smaller than ~80 px.
 
@@ -86,16 +101,10 @@ class DlibFaceDetector:
         if self.upsample < 0:
             raise ValueError(f"dlib detector: upsample must be >= 0, got {upsample}")
 
-    @staticmethod
-    def _check(frame: np.ndarray) -> np.ndarray:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
-        return np.ascontiguousarray(frame)
-
     def boxes(self, frame: np.ndarray, upsample: int | None = None) -> list[tuple[tuple[float, float, float, float], float]]:
         """HOG detections ``[(box, score), ...]`` in frame pixels, no landmarks."""
         detector, _ = _models()
-        frame = self._check(frame)
+        frame = check_frame(frame)
         ups = self.upsample if upsample is None else int(upsample)
         rects, scores, _ = detector.run(frame, ups, self.min_score)
         return [
@@ -108,13 +117,7 @@ class DlibFaceDetector:
         return landmarks_for_box(frame, box)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
-        frame = self._check(frame)
-        faces = [
-            Face(box=box, score=score, landmarks=landmarks_for_box(frame, box))
-            for box, score in self.boxes(frame)
-        ]
-        faces.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
-        return faces
+        return detect_faces(self, frame)
 
 
 @hookimpl

@@ -114,11 +114,9 @@ class RetinaFaceDetector:
         return landmarks_for_box(frame, box)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
-        faces = [Face(box=b, score=s, landmarks=self.landmarks(frame, b)) for b, s in self.boxes(frame)]
-        faces.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
-        return faces
+        from harness_plugins.faces.dlib_faces import detect_faces
+
+        return detect_faces(self, frame)
 
 
 @hookimpl
