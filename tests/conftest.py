@@ -32,3 +32,15 @@ def fresh_plugins():
     plugins.reset()
     yield plugins
     plugins.reset()
+
+
+@pytest.fixture
+def only_plugins(fresh_plugins, monkeypatch: pytest.MonkeyPatch):
+    """``only_plugins("multipart,sbi")``: load just these entry points (HARNESS_PLUGINS) in this test."""
+
+    def use(names: str):
+        monkeypatch.setenv("HARNESS_PLUGINS", names)
+        fresh_plugins.reset()
+        return fresh_plugins
+
+    return use

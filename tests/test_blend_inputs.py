@@ -101,9 +101,8 @@ def test_read_only_inputs_are_not_modified(blender) -> None:
     assert np.array_equal(img, before)
 
 
-def test_loaded_through_the_plugin_system(fresh_plugins, monkeypatch, face) -> None:
-    monkeypatch.setenv("HARNESS_PLUGINS", "multipart,sbi")
-    fresh_plugins.reset()
+def test_loaded_through_the_plugin_system(only_plugins, face) -> None:
+    only_plugins("multipart,sbi")
     multipart = harness.plugin("blender", "multipart", multi_part=False, local_deformation=False)
     sbi = harness.plugin("blender", "sbi")
     assert isinstance(multipart, MultipartBlender) and isinstance(sbi, SBIBlender)

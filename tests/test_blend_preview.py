@@ -16,9 +16,8 @@ from harness_plugins.blenders.sbi import SBIBlender
 
 
 @pytest.fixture
-def only_blenders(fresh_plugins, monkeypatch):
-    monkeypatch.setenv("HARNESS_PLUGINS", "multipart,sbi,dlib_faces")
-    fresh_plugins.reset()
+def only_blenders(only_plugins):
+    only_plugins("multipart,sbi,dlib_faces")
 
 
 def _grid_shape(size: int, n: int, blenders: int) -> tuple[int, int, int]:

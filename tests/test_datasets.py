@@ -225,7 +225,7 @@ def test_folder_dataset(tmp_path):
 
 
 # -- the doctor ----------------------------------------------------------------------------------
-def test_doctor_table(tmp_path, monkeypatch, fresh_plugins):
+def test_doctor_table(tmp_path, monkeypatch, only_plugins):
     from io import StringIO
 
     from rich.console import Console
@@ -235,8 +235,7 @@ def test_doctor_table(tmp_path, monkeypatch, fresh_plugins):
     build_ffpp(tmp_path / "ffpp", masks=False)
     build_celebdf(tmp_path / "celebdf")
     monkeypatch.delenv("HARNESS_DATA_DFDC", raising=False)
-    monkeypatch.setenv("HARNESS_PLUGINS", "ffpp,celebdf,dfdc,dfdcp,folder")  # no torch-heavy plugins
-    fresh_plugins.reset()
+    only_plugins("ffpp,celebdf,dfdc,dfdcp,folder")  # no torch-heavy plugins
     out = StringIO()
     reports = datasets_command(tmp_path, console=Console(file=out, width=200))
     by_name = {r.name: r for r in reports}

@@ -164,16 +164,15 @@ def test_bad_input_gets_a_clear_error() -> None:
         auc(confidence=95)
 
 
-def test_registered_as_plugins(monkeypatch: pytest.MonkeyPatch, fresh_plugins) -> None:
+def test_registered_as_plugins(only_plugins) -> None:
     import harness
 
-    monkeypatch.setenv("HARNESS_PLUGINS", "classification,localization")
-    fresh_plugins.reset()
+    registry = only_plugins("classification,localization")
     names = {entry.name: entry for entry in harness.plugins("evaluator")}
     assert set(names) == {"auc", "ap", "eer", "accuracy", "localization"}
     assert names["auc"].package == "deepfake-harness"
     evaluator = harness.plugin("evaluator", "auc", n_boot=10)
     assert evaluator.name == "auc" and evaluator.needs == "scores"
     assert harness.plugin("evaluator", "localization").needs == "masks"
-    with pytest.raises(fresh_plugins.UnknownPluginError, match="did you mean 'accuracy'"):
+    with pytest.raises(registry.UnknownPluginError, match="did you mean 'accuracy'"):
         harness.plugin("evaluator", "acuracy")
