@@ -238,10 +238,10 @@ def ensure_demo(spec: DemoSpec = DemoSpec(), root: Path | None = None, progress:
 
     all_pairs = [pair for split in ("train", "val", "test") for pair in splits[split]]
     jobs = spec.n_ids + 2 * len(METHODS) * len(all_pairs)
-    from rich.progress import Progress
+    from harness.ui import progress as progress_bar
 
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("generating demo dataset", total=jobs)
+    with progress_bar(transient=True, disable=not progress) as bar:  # the shared stderr bar
+        task = bar.add_task("generating demo dataset", total=jobs, info="")
         cache: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         for index in range(spec.n_ids):
             frames, landmarks = frames_of(index)

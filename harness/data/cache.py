@@ -20,7 +20,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -254,11 +254,13 @@ class FaceCache:
         return [tuple(r) for r in self._db.execute(
             "SELECT frame_index, faces FROM frames WHERE uid = ? ORDER BY frame_index", (uid,))]
 
-    def face_rows(self, uid: str) -> list[dict[str, Any]]:
-        """Face metadata without decoding images (cheap)."""
+    def face_rows(self, uid: str, face_index: int | None = None) -> list[dict[str, Any]]:
+        """Face metadata without decoding images (cheap); only face ``face_index`` of each frame
+        when given (0 is the largest), filtered in SQL."""
+        where, args = ("uid = ?", (uid,)) if face_index is None else ("uid = ? AND face_index = ?", (uid, face_index))
         rows = self._db.execute(
             "SELECT frame_index, face_index, file, mask_file, landmarks, box, crop_box, score FROM faces"
-            " WHERE uid = ? ORDER BY frame_index, face_index", (uid,))
+            f" WHERE {where} ORDER BY frame_index, face_index", args)
         return [
             dict(frame_index=int(fi), face_index=int(fa), file=file, mask_file=mask_file,
                  landmarks=np.frombuffer(lm, dtype=np.float32).reshape(-1, 2).copy(),
@@ -266,12 +268,11 @@ class FaceCache:
             for fi, fa, file, mask_file, lm, box, cbox, score in rows
         ]
 
-    def faces(self, uid: str, largest_only: bool = False) -> list[CachedFace]:
-        """Every cached face of a video with its crop decoded, by frame then face (largest first)."""
+    def faces(self, uid: str, face_index: int | None = None) -> list[CachedFace]:
+        """Every cached face of a video (or only face ``face_index`` of each frame) with its crop
+        decoded, by frame then face (largest first)."""
         out = []
-        for row in self.face_rows(uid):
-            if largest_only and row["face_index"] != 0:
-                continue
+        for row in self.face_rows(uid, face_index):
             out.append(CachedFace(
                 uid=uid, frame_index=row["frame_index"], face_index=row["face_index"],
                 image=self.load_image(row["file"]), landmarks=row["landmarks"], box=row["box"],
@@ -297,11 +298,6 @@ class FaceCache:
         if mask is None:
             raise FileNotFoundError(f"cached mask {path} is missing or unreadable; rerun `harness preprocess`")
         return mask.astype(np.float32) / 255.0
-
-    def iter_faces(self, split: str | None = None, dataset: str | None = None) -> Iterator[CachedFace]:
-        """Stream faces video by video (bounded memory)."""
-        for video in self.videos(split=split, dataset=dataset, status="done"):
-            yield from self.faces(video.uid)
 
     def summary(self) -> dict[str, Any]:
         """Counts for reports: videos by status, causes of failure, frames and faces."""

@@ -9,7 +9,7 @@ outside the frame are filled by edge reflection, so a face at the border keeps i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -47,7 +47,8 @@ def crop_box(landmarks: np.ndarray, margin: float = 0.3, forehead: float = 0.2) 
     return (cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0)
 
 
-def _matrix(box: tuple[float, float, float, float], size: int) -> np.ndarray:
+def crop_matrix(box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """2x3 affine frame -> crop for a square ``box`` cut to ``size`` px (inverted, it pastes back)."""
     x0, y0, x1, _ = box
     scale = size / (x1 - x0)
     return np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
@@ -57,7 +58,7 @@ def crop_image(frame: np.ndarray, box: tuple[float, float, float, float], size: 
     """Cut ``box`` out of ``frame`` and resize it to ``size`` x ``size`` (area filter when shrinking)."""
     import cv2
 
-    matrix = _matrix(box, size)
+    matrix = crop_matrix(box, size)
     if matrix[0, 0] < 1.0:
         # warpAffine has no area filter: cut the box region first, then resize with INTER_AREA.
         return _crop_area(frame, box, size)
@@ -77,6 +78,29 @@ def _crop_area(frame: np.ndarray, box: tuple[float, float, float, float], size: 
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
     region = frame[y0:y1, x0:x1]
     return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def face_crops(faces: Iterable[Any], frame: np.ndarray, size: int, margin: float = 0.3,
+               forehead: float = 0.2) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
+    """(face, box, crop) for each detected face of ``frame`` that has landmarks, in order.
+
+    The one place faces become crops, so preprocessing (training, evaluation) and predict cut alike."""
+    for face in faces:
+        if face.landmarks is None:
+            continue  # the crop rule needs landmarks
+        box = crop_box(face.landmarks, margin=margin, forehead=forehead)
+        yield face, box, crop_image(frame, box, size)
+
+
+def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """A square crop at ``size`` x ``size`` for the model: area filter when shrinking, linear when enlarging."""
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(image)
+    import cv2
+
+    interp = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interp)
 
 
 def landmarks_to_crop(landmarks: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
@@ -100,7 +124,7 @@ def crop_mask(mask: np.ndarray, box: tuple[float, float, float, float], size: in
     """Crop a float mask with the same geometry as the face crop; values stay in [0, 1]."""
     import cv2
 
-    matrix = _matrix(box, size)
+    matrix = crop_matrix(box, size)
     out = cv2.warpAffine(
         np.ascontiguousarray(mask, dtype=np.float32), matrix[:2], (size, size),
         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from harness.data.cache import FaceCache, encode_jpeg, encode_mask_png, video_dir_name
-from harness.data.crop import CropRule, crop_box, crop_image, crop_mask, landmarks_to_crop, mask_from_frame
+from harness.data.crop import CropRule, crop_mask, face_crops, landmarks_to_crop, mask_from_frame
 from harness.data.faces import FaceFinder
 from harness.data.video import VideoDecodeError, read_frames_indexed
 from harness.types import VideoRecord
@@ -101,7 +101,7 @@ def _init_worker(config: dict[str, Any]) -> None:
         return  # inherited through fork, ready
     _worker.clear()
     _worker["config"] = config
-    detector = create("face_detector", config["detector"], **(config["detector_options"] or {}))
+    detector = create("face_detector", config["detector"])
     _worker["finder"] = FaceFinder(detector, fast=config["fast"])
 
 
@@ -145,13 +145,11 @@ def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0
     frame_rows: list[tuple[int, int]] = []
     face_rows: list[dict[str, Any]] = []
     for index, frame in frames:
-        faces = [f for f in finder.find(frame) if f.landmarks is not None]
-        frame_rows.append((index, len(faces)))
-        for face_index, face in enumerate(faces):
-            box = crop_box(face.landmarks, margin=margin, forehead=forehead)
-            image = crop_image(frame, box, size)
+        crops = list(face_crops(finder.find(frame), frame, size, margin, forehead))
+        frame_rows.append((index, len(crops)))
+        for face_index, (face, box, image) in enumerate(crops):
             name = f"{index:06d}_{face_index:02d}"
-            (out_dir / f"{name}.jpg").write_bytes(encode_jpeg(image, config["jpeg_quality"]))
+            (out_dir / f"{name}.jpg").write_bytes(encode_jpeg(image))
             row = dict(frame_index=index, face_index=face_index, file=f"{vdir}/{name}.jpg", mask_file=None,
                        landmarks=landmarks_to_crop(face.landmarks, box, size), box=face.box, crop_box=box,
                        score=face.score)
@@ -182,24 +180,21 @@ def preprocess(
     workers: int = 0,
     shard: tuple[int, int] | None = None,
     progress: bool = True,
-    detector_options: dict | None = None,
     forehead: float = 0.2,
     fast: bool = True,
     retry_failed: bool = False,
-    jpeg_quality: int = 95,
-    on_video: Callable[[VideoRecord, dict[str, Any]], None] | None = None,
 ) -> PreprocessSummary:
     """Preprocess ``records`` into the face cache at ``cache_root`` (see module docstring).
 
-    workers=0 runs in this process. ``on_video`` is called after each stored video (progress
-    hooks, tests). Returns what this run did; ``FaceCache(cache_root).summary()`` has the totals.
+    workers=0 runs in this process. Returns what this run did; ``FaceCache(cache_root).summary()``
+    has the totals.
     """
     t_start = time.perf_counter()
     if crop_size < 16:
         raise ValueError(f"crop_size must be >= 16 px, got {crop_size}")
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
-    landmark_model = _landmark_model(detector, detector_options)
+    landmark_model = _landmark_model(detector)
     rule = CropRule(detector=detector, landmark_model=landmark_model, margin=float(margin),
                     forehead=float(forehead), crop_size=int(crop_size))
     cache = FaceCache(cache_root)
@@ -208,9 +203,8 @@ def preprocess(
         cache.check_crop_rule(rule.to_dict())
         todo, summary.videos, summary.skipped = _select(records, cache, shard, retry_failed)
         cache.mark_pending(todo)
-        config = dict(cache_root=str(cache_root), detector=detector, detector_options=detector_options,
-                      frames=frames, crop_size=int(crop_size), margin=float(margin), forehead=float(forehead),
-                      fast=fast, jpeg_quality=int(jpeg_quality))
+        config = dict(cache_root=str(cache_root), detector=detector, frames=frames, crop_size=int(crop_size),
+                      margin=float(margin), forehead=float(forehead), fast=fast)
         causes: Counter[str] = Counter()
 
         def store(record: VideoRecord, result: dict[str, Any]) -> None:
@@ -229,10 +223,15 @@ def preprocess(
                 if len(summary.failures) < 20:
                     summary.failures.append({"uid": record.uid, "cause": result["cause"],
                                              "message": result.get("message") or ""})
-            if on_video is not None:
-                on_video(record, result)
 
-        with _progress(progress, len(todo)) as advance:
+        from harness.ui import progress as progress_bar
+
+        with progress_bar(disable=not progress) as bar:  # the shared stderr bar; shown iff progress
+            task = bar.add_task("preprocess", total=len(todo), info="")
+
+            def advance() -> None:
+                bar.advance(task)
+
             if workers <= 0:
                 _init_worker(config)
                 for record in todo:
@@ -247,7 +246,7 @@ def preprocess(
     return summary
 
 
-def _landmark_model(detector: str, options: dict | None) -> str:
+def _landmark_model(detector: str) -> str:
     from harness.registry import get
 
     factory = get("face_detector", detector).factory
@@ -311,24 +310,3 @@ def _mp_context(config: dict[str, Any]) -> Any:
         _init_worker(config)  # load the models once, before forking
     return mp.get_context(method)
 
-
-class _progress:
-    """A rich progress bar, or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self._bar = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(TextColumn("preprocess"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        self._bar.__enter__()
-        task = self._bar.add_task("videos", total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from harness.config import RunConfig
+from harness.data.crop import resize_crop
+from harness.models.inputs import normalise
 from harness.training import distributed as dd
-from harness.training.samples import resize_face
-from harness.training.trainer import normalise
 from harness.types import MaskSet, ScoreSet
 from harness.ui import progress
 
@@ -79,7 +79,7 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], conf
             faces = cache.faces(video.uid)
             if not faces:
                 continue
-            crops = [resize_face(f.image, f.landmarks, config.img_size)[0] for f in faces]
+            crops = [resize_crop(f.image, config.img_size) for f in faces]
             probs, pred_masks = predict_faces(model, crops, config.img_size, device, config.eval.batch_size)
             per_frame: dict[int, list[float]] = defaultdict(list)
             for face, p, pm in zip(faces, probs, pred_masks):

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
 MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-_MEAN_255 = torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0
-_STD_255 = torch.tensor(STD).view(1, 3, 1, 1) * 255.0
+
+@lru_cache(maxsize=None)
+def _stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # Built once per device, not per batch (a host->GPU copy each time otherwise).
+    return torch.tensor(MEAN, device=device).view(1, 3, 1, 1), torch.tensor(STD, device=device).view(1, 3, 1, 1)
+
+
+def normalise(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """uint8 NHWC (moved as bytes: 4x less transfer) -> normalised float32 NCHW on ``device``."""
+    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+    mean, std = _stats(x.device)
+    return (x - mean) / std
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
@@ -23,11 +35,4 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
     array = np.ascontiguousarray(batch)
     if not array.flags.writeable:  # e.g. np.asarray(PIL image): from_numpy would warn; .float() copies anyway
         array = array.copy()
-    x = torch.from_numpy(array).permute(0, 3, 1, 2).float()
-    return ((x - _MEAN_255) / _STD_255).contiguous()
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Inverse of ``to_tensor`` (previews): normalised NCHW -> uint8 NHWC."""
-    img = x.detach().cpu().float() * _STD_255 + _MEAN_255
-    return img.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy()
+    return normalise(torch.from_numpy(array), "cpu").contiguous()

@@ -55,7 +55,7 @@ class GradCamPlusPlus:
         self._cam_cls = GradCAMPlusPlus
 
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        from harness.training.trainer import normalise
+        from harness.models.inputs import normalise
 
         if len(crops) == 0:
             return np.zeros((0, 0, 0), np.float32)

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
-from harness.data.crop import crop_box, crop_image
+from harness.data.crop import face_crops, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
+from harness.evaluation.runner import AGGREGATORS, predict_faces
+from harness.training import distributed as dd
 
 Box = tuple[float, float, float, float]
 
@@ -56,13 +57,17 @@ class FrameResult:
 @dataclass
 class MediaResult:
     path: Path
-    kind: str  # "video" | "image"
     status: str = "ok"  # "ok" | "no_face" | "unreadable" | "error"
     error: str | None = None
     frames_total: int = 0  # frames actually decoded (never the container's claim)
     frames: list[FrameResult] = field(default_factory=list)
     score: float | None = None
     verdict: str | None = None  # "fake" | "real"
+
+    @property
+    def kind(self) -> str:
+        """``image`` or ``video``, from the file name: the rule the reader uses to decode it."""
+        return "image" if is_image(self.path) else "video"
 
     @property
     def ok(self) -> bool:
@@ -73,24 +78,14 @@ class MediaResult:
         return sum(1 for f in self.frames if f.faces)
 
 
-AGGREGATORS = {
-    "mean": lambda v: float(np.mean(v)),
-    "max": lambda v: float(np.max(v)),
-    "median": lambda v: float(np.median(v)),
-}
-
-
 def pick_device(device: str = "auto") -> torch.device:
     """``auto`` -> cuda when present, else cpu; an unusable choice is a PredictSetupError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise PredictSetupError(f"--device {device!r} is not a device name; use auto, cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise PredictSetupError(f"--device {device}: no CUDA GPU is visible here; use --device cpu (or auto)")
-    return dev
+        dev = dd.pick_device(device)
+    except ValueError as exc:
+        raise PredictSetupError(str(exc)) from exc
+    # one process: auto is plain "cuda" (the current GPU, as reported), not torchrun's cuda:LOCAL_RANK
+    return torch.device(dev.type) if device == "auto" else dev
 
 
 def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -168,7 +163,7 @@ class Predictor:
     def analyse(self, path: str | Path, frames: int = DEFAULT_FRAMES, threshold: float = 0.5) -> MediaResult:
         """Score one video or image. Never raises for a bad file: see ``MediaResult.status``."""
         path = Path(path)
-        result = MediaResult(path=path, kind="image" if is_image(path) else "video")
+        result = MediaResult(path=path)
         if not is_media(path):
             result.status, result.error = "unreadable", f"{path}: not a video or image file (by its extension); pass .mp4/.avi/.mov or .png/.jpg"
             return result
@@ -203,13 +198,8 @@ class Predictor:
         finder = FaceFinder(self.detector)  # tracking between sampled frames, as preprocessing does
         for index, frame in decoded:
             fr = FrameResult(index=int(index), frame=frame)
-            for face in finder.find(frame):
-                if face.landmarks is None:
-                    continue  # the crop rule needs landmarks
-                box = crop_box(face.landmarks, margin=self.margin, forehead=self.forehead)
-                crop = crop_image(frame, box, self.crop_size)
-                if crop.shape[0] != self.img_size:
-                    crop = cv2.resize(crop, (self.img_size, self.img_size), interpolation=cv2.INTER_AREA if self.img_size < crop.shape[0] else cv2.INTER_LINEAR)
+            # preprocessing's crop rule, then evaluation's resize to the model input
+            for face, box, crop in face_crops(finder.find(frame), frame, self.crop_size, self.margin, self.forehead):
                 fr.faces.append(
                     FaceResult(
                         box=tuple(float(v) for v in face.box),
@@ -217,13 +207,11 @@ class Predictor:
                         detector_score=float(face.score),
                         score=float("nan"),
                         mask=np.zeros((self.img_size, self.img_size), np.float32),
-                        crop=np.ascontiguousarray(crop),
+                        crop=resize_crop(crop, self.img_size),
                     )
                 )
             result.frames.append(fr)
 
     def score_crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """P_C (N,) and P_M (N, img_size, img_size) for RGB uint8 crops at img_size."""
-        from harness.evaluation.runner import predict_faces
-
         return predict_faces(self.model, crops, self.img_size, self.device, self.batch_size)

@@ -14,17 +14,12 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from harness.data.crop import crop_matrix  # the crop rule's own matrix: one geometry both ways
+
 Box = tuple[float, float, float, float]
 
 FAKE_RGB = (230, 40, 40)
 REAL_RGB = (40, 200, 70)
-
-
-def crop_matrix(box: Box, size: int) -> np.ndarray:
-    """2x3 affine frame -> crop for a square ``box`` cut to ``size`` px (the crop rule's matrix)."""
-    x0, y0, x1, _ = box
-    scale = size / (x1 - x0)
-    return np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
 
 
 def paste_mask(mask: np.ndarray, box: Box, frame_shape: Sequence[int]) -> np.ndarray:

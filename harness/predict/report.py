@@ -6,7 +6,6 @@ import json
 import math
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from harness.predict.inference import MediaResult, Predictor
@@ -112,7 +111,3 @@ def validate(document: dict[str, Any]) -> None:
     import jsonschema
 
     jsonschema.validate(document, schema())
-
-
-def schema_path() -> Path:
-    return Path(str(resources.files("harness").joinpath("schemas/predict.schema.json")))

@@ -52,7 +52,7 @@ def predict_files(
     files, problems = collect_inputs(paths)
     blocks: list[dict[str, Any]] = []
     for path, message in problems:
-        missing = MediaResult(path=path, kind="image" if path.suffix.lower() in (".png", ".jpg", ".jpeg") else "video", status="unreadable", error=message)
+        missing = MediaResult(path=path, status="unreadable", error=message)
         block = media_report(missing)
         blocks.append(block)
         if on_result:
@@ -67,7 +67,7 @@ def predict_files(
         try:
             result = predictor.analyse(path, frames=options.frames, threshold=options.threshold)
         except Exception as exc:  # one odd file must not stop the others; say what it was
-            result = MediaResult(path=path, kind="video", status="error", error=f"{path}: {type(exc).__name__}: {exc}")
+            result = MediaResult(path=path, status="error", error=f"{path}: {type(exc).__name__}: {exc}")
         outputs = localization = None
         if result.ok:
             if options.out is not None:

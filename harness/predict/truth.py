@@ -41,7 +41,7 @@ def find_mask(media: Path, mask: Path | None, single_input: bool) -> tuple[Path 
 def localization_scores(result: MediaResult, mask_path: Path, kind: str = "binary", threshold: float = MASK_THRESHOLD) -> dict[str, Any]:
     """IoU, precision and recall of the thresholded pasted-back P_M against the truth mask."""
     block: dict[str, Any] = {"mask": str(mask_path), "mask_kind": kind, "threshold": threshold}
-    frames = [fr for fr in result.frames]
+    frames = result.frames
     try:
         found, _ = read_frames_indexed(mask_path, indices=[fr.index for fr in frames])
     except VideoDecodeError as exc:

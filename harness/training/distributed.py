@@ -57,9 +57,17 @@ def mean_scalar(value: float, device: torch.device) -> float:
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> this process's GPU (LOCAL_RANK) when present, else cpu. A name that is not a
+    device, or cuda without a visible GPU, is a ValueError saying what to pass instead."""
     if name == "auto":
         if torch.cuda.is_available():
             local = int(os.environ.get("LOCAL_RANK", "0"))
             return torch.device("cuda", local)
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"--device {name!r} is not a device name; use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA GPU is visible here; use --device cpu (or auto)")
+    return device

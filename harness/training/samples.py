@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from harness.data.crop import resize_crop
 from harness.types import Blender
 
 
@@ -77,7 +78,7 @@ class SelfBlendDataset(torch.utils.data.Dataset):
             from harness.data.cache import FaceCache
 
             self._cache = FaceCache(self.cache_root, create=False)
-        rows = [r for r in self._cache.face_rows(uid) if r["face_index"] == 0]
+        rows = self._cache.face_rows(uid, face_index=0)
         row = rows[int(rng.integers(len(rows)))]
         return self._cache.load_image(row["file"]), row["landmarks"]
 
@@ -109,14 +110,10 @@ def quiet_worker(_: int) -> None:
 
 
 def resize_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resize a square face crop and its landmarks to ``size``."""
+    """Resize a square face crop (crop.resize_crop, as evaluation and predict do) and its landmarks to ``size``."""
     h, w = image.shape[:2]
-    if (h, w) == (size, size):
-        return np.ascontiguousarray(image), np.asarray(landmarks, np.float32)
-    interp = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (size, size), interpolation=interp)
-    scale = np.array([size / w, size / h], np.float32)
-    return resized, np.asarray(landmarks, np.float32) * scale
+    scale = np.array([size / w, size / h], np.float32)  # exactly 1 when already at size
+    return resize_crop(image, size), np.asarray(landmarks, np.float32) * scale
 
 
 def collate_pairs(items: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> dict[str, torch.Tensor]:
