@@ -115,6 +115,12 @@ def run_command(
     top_over = {k: v for k, v in {"device": device, "name": name, "compression": compression}.items() if v is not None}
     base = replace(base, train=replace(base.train, **train_over), **top_over)
     name = base.name
+    try:
+        from harness.training.distributed import pick_device
+
+        pick_device(base.device)  # a bad --device fails here, before any work
+    except ValueError as exc:
+        _fail(str(exc))
     if eval_frames:
         base = replace(base, eval=replace(base.eval, frames_per_video=eval_frames))
     if img_size:

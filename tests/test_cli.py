@@ -49,6 +49,12 @@ def test_missing_datasets_say_where_they_looked(tmp_path, monkeypatch):
     assert "nothing-here" in out and "--data demo" in out
 
 
+def test_bad_device_is_refused_before_any_work(tmp_path):
+    result = invoke("run", "--data", "demo", "--device", "gpu0", "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 2 and "'gpu0' is not a device name" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_unknown_preset_is_refused_with_a_hint():
     result = invoke("run", "--data", "demo", "--preset", "ful")
     assert result.exit_code != 0 and "did you mean 'full'" in result.output
