@@ -184,11 +184,6 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
     used = {("blender", config.blender), ("backbone", config.backbone), ("face_detector", config.face_detector)}
     used |= {("dataset", n) for n in [config.train_dataset, *config.test_datasets]}
     used |= {("evaluator", e.name) for e in harness.plugins("evaluator")}
-    plugins = [
-        {"kind": e.kind, "name": e.name, "package": e.package, "version": e.version}
-        for e in harness.plugins()
-        if (e.kind, e.name) in used
-    ]
     crop = getattr(preprocess_summary, "crop_rule", None)
     config_dict = config.to_dict()
     # Record what the blender really ran with: its defaults plus what the user set.
@@ -203,7 +198,7 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
         "note": NOT_A_BENCHMARK if config.demo else "",
         "name": config.label(),
         "config": config_dict,
-        "plugins": sorted(plugins, key=lambda p: (p["kind"], p["name"])),
+        "plugins": harness.registry.provenance(used),
         "versions": env["versions"],
         "git": env["git"],
         "hardware": env["hardware"],

@@ -15,7 +15,7 @@ import importlib.metadata as md
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -203,6 +203,15 @@ def entries(kind: str | None = None) -> list[PluginEntry]:
     reg = registry()
     kinds = [_check_kind(kind)] if kind else list(KINDS)
     return [reg[k][n] for k in kinds for n in sorted(reg[k])]
+
+
+def provenance(used: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """``{kind, name, package, version}`` of each loaded plugin among ``used`` (kind, name) pairs,
+    sorted: what results and checkpoints record about the code that made them."""
+    wanted = set(used)
+    rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version}
+            for e in entries() if (e.kind, e.name) in wanted]
+    return sorted(rows, key=lambda p: (p["kind"], p["name"]))
 
 
 def suggest(name: str, choices: list[str]) -> str | None:

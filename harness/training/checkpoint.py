@@ -5,7 +5,7 @@ A checkpoint folder is a self-contained bundle that `harness predict` loads with
     model.safetensors   weights only (no pickled code can run on load)
     model.json          build_model(**model) kwargs, the image size, normalisation, plugin versions
     trainer_state.pt    optimizer / scheduler / RNG state for --resume (torch.load weights_only=True)
-    state.json          epoch, step, losses so far
+    state.json          epoch, step, the selection so far (losses: the run folder's train_log.jsonl)
 
 Every file is written to a temporary name and moved into place, so a crash never leaves half a file.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -78,6 +79,9 @@ def _lr_lambda(config: RunConfig, total_steps: int):
     return factor
 
 
+LOG_FILE = "train_log.jsonl"  # one JSON line per optimizer step, in the run folder
+
+
 class Trainer:
     def __init__(
         self,
@@ -110,7 +114,7 @@ class Trainer:
             **config.backbone_options,
         )
         model = build_model(**self.model_kwargs).to(self.device)
-        self.model = model
+        self.model = self.net = model  # self.net: the bare model, also under DDP
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # "cosine" L_m reads token features, not the P_m head: without L_t that head gets no gradient.
@@ -153,6 +157,7 @@ class Trainer:
         # Scheduled on the base optimizer: it is the one that steps (SAM shares its param groups).
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.base_optimizer, _lr_lambda(config, self.total_steps))
         self.use_amp = config.train.amp and self.device.type == "cuda"
+        self._saved_at: tuple | None = None  # (folder, epoch, batch, step) of the last checkpoint written
 
     # ------------------------------------------------------------------ one step
     def _forward_loss(self, x: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -199,43 +204,55 @@ class Trainer:
         )
         scores, labels = [], []
         for batch in loader:
-            out = getattr(self.model, "module", self.model)(normalise(batch["images"], self.device))
+            out = self.net(normalise(batch["images"], self.device))
             scores.append(torch.sigmoid(out.logit.float()).cpu().numpy())
             labels.append(batch["labels"].numpy())
         y, s = np.concatenate(labels), np.concatenate(scores)
         return float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else None
 
     # ------------------------------------------------------------------ checkpoints
+    @cached_property
     def _meta(self) -> dict[str, Any]:
-        import harness
+        """What model.json records: fixed for the run, so built once."""
+        from harness.registry import provenance
 
-        entries = {(e.kind, e.name): e for e in harness.plugins()}
-        used = [("backbone", self.config.backbone), ("blender", self.config.blender)]
         return {
-            "model": getattr(getattr(self.model, "module", self.model), "config", self.model_kwargs),
+            "model": getattr(self.net, "config", self.model_kwargs),
             "img_size": self.config.img_size,
             "harness_version": __version__,
-            "plugins": [
-                {"kind": k, "name": n, "package": entries[(k, n)].package, "version": entries[(k, n)].version}
-                for k, n in used
-                if (k, n) in entries
-            ],
+            "plugins": provenance([("backbone", self.config.backbone), ("blender", self.config.blender)]),
             "face_detector": self.config.face_detector,
             "crop": {"size": self.config.crop_size, "margin": self.config.crop_margin},
             "run": self.config.to_dict(),
         }
 
-    def _save(self, directory: Path, epoch: int, step_in_epoch: int, global_step: int, history: list, extra: dict) -> None:
+    def _save(self, directory: Path, epoch: int, step_in_epoch: int, global_step: int, extra: dict) -> None:
         if not dd.is_main():
             return
-        ckpt.save_model(directory, self.model, self._meta())
+        position = (directory, epoch, step_in_epoch, global_step)
+        if position == self._saved_at:
+            return  # e.g. the end of training right after an epoch-end save: same state
+        ckpt.save_model(directory, self.model, self._meta)
         trainer_state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
-        state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, "history": history, **extra}
+        state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, **extra}
         ckpt.save_trainer_state(directory, trainer_state, state)
+        self._saved_at = position
+
+    def _history(self, global_step: int) -> list[dict[str, Any]]:
+        """The loss per step up to ``global_step``, from train_log.jsonl (not rewritten into every
+        checkpoint). A step logged twice (redone after a resume) keeps its last record."""
+        loss: dict[int, float] = {}
+        log = self.run_dir / LOG_FILE
+        if log.is_file():
+            for line in log.read_text().splitlines():
+                record = json.loads(line)
+                if record["step"] <= global_step:
+                    loss[record["step"]] = round(record["loss"], 6)
+        return [{"step": step, "loss": loss[step]} for step in sorted(loss)]
 
     def _restore(self) -> dict[str, Any] | None:
         loaded = ckpt.load_trainer_state(self.checkpoint_dir)
@@ -245,7 +262,7 @@ class Trainer:
         from safetensors.torch import load_file
 
         weights = load_file(str(self.checkpoint_dir / ckpt.MODEL_FILE), device="cpu")
-        getattr(self.model, "module", self.model).load_state_dict(weights)
+        self.net.load_state_dict(weights)
         self.optimizer.load_state_dict(trainer_state["optimizer"])
         self.scheduler.load_state_dict(trainer_state["scheduler"])
         torch.set_rng_state(trainer_state["torch_rng"])
@@ -261,12 +278,12 @@ class Trainer:
         epoch = state["epoch"] if state else 0
         step_in_epoch = state["step_in_epoch"] if state else 0
         global_step = state["global_step"] if state else 0
-        history: list[dict[str, Any]] = state["history"] if state else []
+        history = self._history(global_step) if state else []
         best = state.get("best", {}) if state else {}
         resumed_from = global_step
         if state and dd.is_main():
             console.print(f"resuming from step {global_step} (epoch {epoch + 1}, batch {step_in_epoch})")
-        log_path = self.run_dir / "train_log.jsonl"
+        log_path = self.run_dir / LOG_FILE
         done_this_call = 0
         interrupted = False
         with progress(disable=None if self.show_progress is None else not self.show_progress) as bar:
@@ -302,7 +319,7 @@ class Trainer:
                             # No live bar (CI logs, pipes): a line every 10 % instead.
                             console.print(f"step {global_step}/{self.total_steps} epoch {epoch + 1} loss {values['loss']:.4f}")
                         if global_step % checkpoint_every == 0:
-                            self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, history, {"best": best})
+                            self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
                         if global_step >= self.total_steps or (stop_after is not None and done_this_call >= stop_after):
                             break
                 except KeyboardInterrupt:
@@ -310,7 +327,7 @@ class Trainer:
                 if interrupted or (stop_after is not None and done_this_call >= stop_after and global_step < self.total_steps):
                     if step_in_epoch >= sampler.steps():
                         epoch, step_in_epoch = epoch + 1, 0
-                    self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, history, {"best": best})
+                    self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
                     if interrupted:
                         console.print(f"[yellow]interrupted: checkpoint saved at step {global_step}; rerun with --resume to continue")
                         raise KeyboardInterrupt
@@ -319,9 +336,9 @@ class Trainer:
                     epoch, step_in_epoch = epoch + 1, 0
                     if cfg.val_every and epoch % cfg.val_every == 0:
                         best = self._validate_and_select(epoch, global_step, best)
-                    self._save(self.checkpoint_dir, epoch, 0, global_step, history, {"best": best})
+                    self._save(self.checkpoint_dir, epoch, 0, global_step, {"best": best})
         final_auc = self.validate() if cfg.selection == "last" else None
-        self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, history, {"best": best})
+        self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
         if cfg.selection == "best-val" and best.get("path"):
             chosen = Path(best["path"])
         else:
@@ -341,5 +358,5 @@ class Trainer:
         if auc > best.get("val_auc", -1):
             best = {"epoch": epoch, "step": step, "val_auc": auc, "path": str(self.run_dir / "best")}
             if dd.is_main():
-                ckpt.save_model(self.run_dir / "best", self.model, self._meta())
+                ckpt.save_model(self.run_dir / "best", self.model, self._meta)
         return best
