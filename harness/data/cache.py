@@ -87,12 +87,15 @@ class CachedVideo:
     message: str | None = None
 
 
+def safe_name(text: str) -> str:
+    """``text`` with every character but letters, digits and ``-_.`` replaced by ``_``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
 def video_dir_name(uid: str) -> str:
     """A short, filesystem-safe folder for a uid (uids contain '/' and arbitrary names)."""
     digest = hashlib.sha1(uid.encode("utf-8")).hexdigest()
-    dataset = uid.split("/", 1)[0] or "_"
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
-    return f"faces/{safe}/{digest[:2]}/{digest[:16]}"
+    return f"faces/{safe_name(uid.split('/', 1)[0] or '_')}/{digest[:2]}/{digest[:16]}"
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:

@@ -12,6 +12,7 @@ import csv
 from pathlib import Path
 
 from harness import hookimpl
+from harness.data.cache import safe_name
 from harness.data.video import is_media
 from harness.types import DatasetLayoutError, DatasetNotFoundError, DatasetReport, VideoRecord
 
@@ -22,10 +23,6 @@ HOW_TO_GET = (
     "folder: your own data. Pass train_dir=DIR (real videos/images) and/or test_csv=FILE "
     "(rows 'path,label[,group]', label 0/1 or real/fake, paths relative to the CSV)."
 )
-
-
-def _safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 class FolderDataset(BaseDataset):
@@ -60,7 +57,7 @@ class FolderDataset(BaseDataset):
 
     def _uid(self, method: str, relative: str) -> str:
         stem = relative.replace("\\", "/").rsplit(".", 1)[0]
-        return f"{self.name}/{_safe_name(method)}/raw/{'__'.join(_safe_name(p) for p in stem.split('/'))}"
+        return f"{self.name}/{safe_name(method)}/raw/{'__'.join(safe_name(p) for p in stem.split('/'))}"
 
     def _train(self) -> list[VideoRecord]:
         if self.train_dir is None:
