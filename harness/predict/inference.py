@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.data.crop import face_crops, resize_crop
+from harness.data.crop import CropRule, face_crops, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
 from harness.evaluation.runner import AGGREGATORS, predict_faces
 from harness.training import distributed as dd
@@ -27,7 +27,6 @@ from harness.training import distributed as dd
 Box = tuple[float, float, float, float]
 
 DEFAULT_FRAMES = 32
-DEFAULT_FOREHEAD = 0.2  # CropRule's default: model.json records size and margin only
 
 
 class PredictSetupError(RuntimeError):
@@ -127,9 +126,10 @@ class Predictor:
         self.checkpoint = checkpoint
         self.img_size = int(meta.get("img_size") or meta.get("model", {}).get("img_size", 224))
         crop = meta.get("crop") or {}
-        self.crop_size = int(crop.get("size", 256))
-        self.margin = float(crop.get("margin", 0.3))
-        self.forehead = float(crop.get("forehead", DEFAULT_FOREHEAD))
+        # the training crop rule; CropRule's defaults for checkpoints that did not record a field
+        self.crop_size = int(crop.get("size", CropRule.crop_size))
+        self.margin = float(crop.get("margin", CropRule.margin))
+        self.forehead = float(crop.get("forehead", CropRule.forehead))
         evaluation = (meta.get("run") or {}).get("eval") or {}
         self.frame_aggregation = str(evaluation.get("frame_aggregation", "max"))
         self.video_aggregation = str(evaluation.get("video_aggregation", "mean"))

@@ -214,6 +214,7 @@ class Trainer:
     @cached_property
     def _meta(self) -> dict[str, Any]:
         """What model.json records: fixed for the run, so built once."""
+        from harness.data.crop import CropRule
         from harness.registry import provenance
 
         return {
@@ -222,7 +223,8 @@ class Trainer:
             "harness_version": __version__,
             "plugins": provenance([("backbone", self.config.backbone), ("blender", self.config.blender)]),
             "face_detector": self.config.face_detector,
-            "crop": {"size": self.config.crop_size, "margin": self.config.crop_margin},
+            # preprocessing always uses CropRule's forehead; predict must cut the same way
+            "crop": {"size": self.config.crop_size, "margin": self.config.crop_margin, "forehead": CropRule.forehead},
             "run": self.config.to_dict(),
         }
 
