@@ -18,6 +18,22 @@ import numpy as np
 CountMetric = Callable[[np.ndarray, np.ndarray], float]
 
 
+def check_bootstrap(name: str, n_boot: object, confidence: float) -> None:
+    """Refuse bootstrap options an evaluator cannot use, naming the evaluator."""
+    if not isinstance(n_boot, int) or n_boot < 0:
+        raise ValueError(f"evaluator {name!r}: n_boot must be an integer >= 0 (0 = no CI), got {n_boot!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"evaluator {name!r}: confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
+
+
+def metric_dict(value: float, n: int, low: float = math.nan, high: float = math.nan, undefined: str | None = None) -> dict:
+    """One metric entry of a results file; ``undefined`` says why there is no value."""
+    out = {"value": value, "ci_low": low, "ci_high": high, "n": n}
+    if undefined is not None:
+        out["undefined"] = undefined
+    return out
+
+
 def auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> float:
     """ROC AUC with ties counted half (Mann-Whitney), as ``sklearn.metrics.roc_auc_score``."""
     n_pos, n_neg = pos.sum(), neg.sum()

@@ -23,9 +23,11 @@ from ._counts import (
     accuracy_counter,
     ap_from_counts,
     auc_from_counts,
+    check_bootstrap,
     eer_from_counts,
     eer_from_roc,
     level_counts,
+    metric_dict,
     percentile_ci,
     stratified_bootstrap,
 )
@@ -72,10 +74,7 @@ class ScoreEvaluator:
         n_boot: int = 1000,
         confidence: float = 0.95,
     ) -> None:
-        if not isinstance(n_boot, int) or n_boot < 0:
-            raise ValueError(f"evaluator {name!r}: n_boot must be an integer >= 0 (0 = no CI), got {n_boot!r}")
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"evaluator {name!r}: confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
+        check_bootstrap(name, n_boot, confidence)
         self.name = name
         self._point = point
         self._counter = counter
@@ -97,9 +96,7 @@ class ScoreEvaluator:
         elif self.needs_both and (n_fake == 0 or n_real == 0):
             reason = f"needs both real and fake items; got {n_real} real and {n_fake} fake"
         if reason is not None:
-            metric: dict[str, Any] = {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n}
-            metric["undefined"] = reason
-            return {self.name: metric}  # type: ignore[dict-item]
+            return {self.name: metric_dict(math.nan, n, undefined=reason)}  # type: ignore[dict-item]
         value = float(self._point(labels, scores))
         low = high = math.nan
         if self.n_boot:
@@ -108,7 +105,7 @@ class ScoreEvaluator:
                 self._counter(levels), pos_level, neg_level, len(levels), rng, self.n_boot
             )
             low, high = percentile_ci(samples, self.confidence)
-        return {self.name: {"value": value, "ci_low": low, "ci_high": high, "n": n}}
+        return {self.name: metric_dict(value, n, low, high)}  # type: ignore[dict-item]
 
 
 def _fixed(metric: CountMetric) -> Callable[[np.ndarray], CountMetric]:

@@ -12,14 +12,14 @@ so a runner can stream them instead of building one huge MaskSet; ``__call__`` i
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from harness import hookimpl
 from harness.types import MaskSet, Metric
 
-from ._counts import auc_from_counts, percentile_ci
+from ._counts import auc_from_counts, check_bootstrap, metric_dict, percentile_ci
 
 
 class LocalizationEvaluator:
@@ -31,10 +31,7 @@ class LocalizationEvaluator:
     def __init__(
         self, n_boot: int = 1000, confidence: float = 0.95, threshold: float = 0.5, bins: int = 256
     ) -> None:
-        if not isinstance(n_boot, int) or n_boot < 0:
-            raise ValueError(f"evaluator 'localization': n_boot must be an integer >= 0, got {n_boot!r}")
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"evaluator 'localization': confidence must be in (0, 1), got {confidence!r}")
+        check_bootstrap("localization", n_boot, confidence)
         if not isinstance(bins, int) or bins < 2:
             raise ValueError(f"evaluator 'localization': bins must be an integer >= 2, got {bins!r}")
         self.n_boot = n_boot
@@ -100,7 +97,7 @@ class LocalizationEvaluator:
         n = len(keep)
         if n == 0:
             reason = "no masks" + (f" in group {group!r}" if group is not None else "")
-            return {key: _undefined(0, reason) for key in ("pixel_auc", "iou", "f1")}
+            return {key: metric_dict(math.nan, 0, undefined=reason) for key in ("pixel_auc", "iou", "f1")}
         hists = np.stack([self._hists[i] for i in keep]).astype(np.float64)  # (n, 2, bins)
         tp, fp, fn = np.array([self._tp_fp_fn[i] for i in keep], dtype=np.float64).T
         union = tp + fp + fn
@@ -111,14 +108,14 @@ class LocalizationEvaluator:
         total = hists.sum(axis=0)
         auc_value = auc_from_counts(total[1], total[0])
         out: dict[str, Metric] = {
-            "pixel_auc": _metric(auc_value, n),
-            "iou": _metric(float(iou.mean()), n),
-            "f1": _metric(float(f1.mean()), n),
+            "pixel_auc": metric_dict(auc_value, n),
+            "iou": metric_dict(float(iou.mean()), n),
+            "f1": metric_dict(float(f1.mean()), n),
         }
         if math.isnan(auc_value):
             kind = "fake" if total[1].sum() == 0 else "real"
             reason = f"pixel AUC needs both fake and real pixels; the truth masks have no {kind} pixels"
-            out["pixel_auc"] = _undefined(n, reason)
+            out["pixel_auc"] = metric_dict(math.nan, n, undefined=reason)
         if self.n_boot:
             samples = self._bootstrap(hists.reshape(n, -1), iou, f1, rng)
             for column, key in enumerate(("pixel_auc", "iou", "f1")):
@@ -152,16 +149,6 @@ class LocalizationEvaluator:
         result = self.finish(rng)
         self.reset()
         return result
-
-
-def _metric(value: float, n: int) -> Metric:
-    return {"value": value, "ci_low": math.nan, "ci_high": math.nan, "n": n}
-
-
-def _undefined(n: int, reason: str) -> Metric:
-    metric: dict[str, Any] = {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n}
-    metric["undefined"] = reason
-    return metric  # type: ignore[return-value]
 
 
 @hookimpl
