@@ -43,8 +43,6 @@ class VideoScores:
     label: dict[str, int] = field(default_factory=dict)
     method: dict[str, str] = field(default_factory=dict)
     masks: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (method, pred, truth)
-    frames_no_face: int = 0
-    frames_total: int = 0
 
 
 @torch.no_grad()
@@ -53,7 +51,7 @@ def predict_faces(model: torch.nn.Module, crops: list[np.ndarray], img_size: int
     model.eval()
     scores, masks = [], []
     for i in range(0, len(crops), batch_size):
-        chunk = [c if c.shape[:2] == (img_size, img_size) else cv2.resize(c, (img_size, img_size), interpolation=cv2.INTER_AREA) for c in crops[i : i + batch_size]]
+        chunk = [resize_crop(c, img_size) for c in crops[i : i + batch_size]]
         x = normalise(torch.from_numpy(np.stack(chunk)), device)
         out = model(x)
         scores.append(torch.sigmoid(out.logit.float()).cpu().numpy())
@@ -74,8 +72,6 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], conf
         task = bar.add_task(label, total=len(videos), info="")
         for video in videos:
             bar.advance(task)
-            result.frames_total += video.frames_sampled
-            result.frames_no_face += max(0, video.frames_sampled - video.frames_with_face)
             faces = cache.faces(video.uid)
             if not faces:
                 continue
@@ -106,8 +102,6 @@ def merge(parts: list[VideoScores]) -> VideoScores:
         out.label.update(p.label)
         out.method.update(p.method)
         out.masks.extend(p.masks)
-        out.frames_no_face += p.frames_no_face
-        out.frames_total += p.frames_total
     return out
 
 
@@ -178,8 +172,9 @@ def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: R
             "videos_scored": len(scores.video),
             "videos_failed": len(failed),
             "videos_no_face": len(no_face),
-            "frames": scores.frames_total,
-            "frames_no_face": scores.frames_no_face,
+            # frame counts come from the cache, for every scorable video (the ranks' shares together)
+            "frames": sum(v.frames_sampled for v in scorable),
+            "frames_no_face": sum(max(0, v.frames_sampled - v.frames_with_face) for v in scorable),
             "fake_frames_with_mask": len(scores.masks),
         },
         "failures": [{"uid": v.uid, "cause": v.cause or v.status} for v in (failed + no_face)[:MAX_LISTED_FAILURES]],
