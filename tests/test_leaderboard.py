@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from harness import leaderboard as L
@@ -211,15 +210,9 @@ def test_end_to_end_from_scores_to_markdown(tmp_path: Path) -> None:
 
 
 def test_cli_writes_and_checks(tmp_path: Path) -> None:
-    from harness.commands.leaderboard import register
+    from harness.cli import build_app
 
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def main() -> None:  # keeps `leaderboard` a subcommand, as in the real CLI
-        pass
-
+    app = build_app()
     results_dir = tmp_path / "results"
     write_results(make_results(), results_dir)
     out = tmp_path / "LEADERBOARD.md"

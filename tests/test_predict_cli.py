@@ -10,10 +10,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
-from harness.commands.predict import register
+from harness.cli import build_app
 from harness.data.video import write_video
 from harness.predict import validate
 from harness.training.checkpoint import MODEL_FILE, MODEL_META, save_model
@@ -23,19 +22,8 @@ IMG = 64
 runner = CliRunner()
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:  # keeps `predict` a subcommand, as under the real root app
-        pass
-
-    register(app)
-    return app
-
-
 def invoke(*args: str):
-    return runner.invoke(_app(), ["predict", *map(str, args)], catch_exceptions=False)
+    return runner.invoke(build_app(), ["predict", *map(str, args)], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +155,5 @@ def test_bad_threshold_exits_2_naming_the_option(bundle, media):
 
 
 def test_root_cli_mounts_predict():
-    from harness.cli import build_app
-
     result = runner.invoke(build_app(), ["predict", "--help"])
     assert result.exit_code == 0 and "--checkpoint" in result.output and "--explain" in result.output
