@@ -28,7 +28,6 @@ def _self_blend(face: np.ndarray, landmarks: np.ndarray, seed: int) -> tuple[np.
 
 
 def test_small_swin_unet_overfits_16_self_blended_faces():
-    torch.set_num_threads(2)
     face, landmarks = astronaut_face(SIZE)
     pairs = [_self_blend(np.asarray(face), np.asarray(landmarks), seed) for seed in range(16)]
     x = to_tensor(np.stack([p[0] for p in pairs]))

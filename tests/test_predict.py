@@ -20,7 +20,6 @@ from harness.predict import PredictOptions, Predictor, build_report, paste_mask,
 from harness.predict.outputs import output_names, suspicious_frames
 from harness.predict.overlay import frame_heat, render_frame
 
-torch.set_num_threads(2)
 IMG = 64
 FRAMES = 8
 PATCH = 24  # side of the "manipulated" magenta square, frame pixels

@@ -17,7 +17,6 @@ from harness.data.video import write_video
 from harness.predict import validate
 from harness.training.checkpoint import MODEL_FILE, MODEL_META, save_model
 
-torch.set_num_threads(2)
 IMG = 64
 runner = CliRunner()
 

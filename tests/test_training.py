@@ -36,8 +36,7 @@ def test_epoch_batches_split_one_global_order_over_ranks():
     assert list(EpochBatches(10, 4, seed=1, epoch=3)) != single
 
 
-def test_interrupted_run_resumes_to_the_same_weights(cache, tmp_path):
-    torch.set_num_threads(1)
+def test_interrupted_run_resumes_to_the_same_weights(cache, tmp_path, one_thread):
     config = tiny_config()
     straight = trainer_for(config, tmp_path / "straight", cache).fit(resume=False, checkpoint_every=100)
     first = trainer_for(config, tmp_path / "resumed", cache).fit(resume=False, checkpoint_every=100, stop_after=3)
@@ -58,8 +57,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_processes_follow_the_single_process_loss_curve(cache, tmp_path):
-    torch.set_num_threads(1)
+def test_two_gloo_processes_follow_the_single_process_loss_curve(cache, tmp_path, one_thread):
     single = trainer_for(tiny_config(NO_DROP_PATH, max_steps=3), tmp_path / "single", cache).fit(resume=False)
     out = tmp_path / "ddp.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
