@@ -76,15 +76,25 @@ def check_frame(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def detect_faces(detector, frame: np.ndarray) -> list[Face]:
-    """``FaceDetector.detect`` from a detector's ``boxes`` and ``landmarks``: checked frame, largest face first."""
-    frame = check_frame(frame)
-    faces = [Face(box=b, score=s, landmarks=detector.landmarks(frame, b)) for b, s in detector.boxes(frame)]
-    faces.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
-    return faces
+class LandmarkedDetector:
+    """Shared second half of a detector: dlib's 68 landmarks on each box a subclass's ``boxes``
+    finds, and ``detect`` = boxes + landmarks, largest face first."""
+
+    def boxes(self, frame: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+        raise NotImplementedError
+
+    def landmarks(self, frame: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+        """68 landmarks (float32, frame pixels) inside ``box``."""
+        return landmarks_for_box(frame, box)
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        frame = check_frame(frame)
+        faces = [Face(box=b, score=s, landmarks=self.landmarks(frame, b)) for b, s in self.boxes(frame)]
+        faces.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
+        return faces
 
 
-class DlibFaceDetector:
+class DlibFaceDetector(LandmarkedDetector):
     """HOG face detector + 68 landmarks. ``upsample`` finds faces smaller than ~80 px.
 
     Besides ``detect`` it offers the two halves separately, ``boxes`` (HOG only) and
@@ -111,13 +121,6 @@ class DlibFaceDetector:
             ((float(r.left()), float(r.top()), float(r.right()), float(r.bottom())), float(s))
             for r, s in zip(rects, scores)
         ]
-
-    def landmarks(self, frame: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-        """68 landmarks (float32, frame pixels) inside ``box``."""
-        return landmarks_for_box(frame, box)
-
-    def detect(self, frame: np.ndarray) -> list[Face]:
-        return detect_faces(self, frame)
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness import hookimpl
-from harness.types import Face
+from harness_plugins.faces.dlib_faces import LandmarkedDetector  # dlib landmarks on our boxes
 
 WEIGHTS_FILE = "retinaface_resnet50_2020-07-20-f168fae3c.zip"
 WEIGHTS_URL = "https://github.com/ternaus/retinaface/releases/download/0.01/" + WEIGHTS_FILE
@@ -79,7 +79,7 @@ def _import_model_class() -> Any:
     return Model
 
 
-class RetinaFaceDetector:
+class RetinaFaceDetector(LandmarkedDetector):
     """RetinaFace boxes, dlib 68 landmarks fitted on each box."""
 
     name = "retinaface"
@@ -107,16 +107,6 @@ class RetinaFaceDetector:
             if len(box) == 4 and item.get("score", -1) >= 0:
                 out.append((tuple(float(v) for v in box), float(item["score"])))
         return out
-
-    def landmarks(self, frame: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-        from harness_plugins.faces.dlib_faces import landmarks_for_box
-
-        return landmarks_for_box(frame, box)
-
-    def detect(self, frame: np.ndarray) -> list[Face]:
-        from harness_plugins.faces.dlib_faces import detect_faces
-
-        return detect_faces(self, frame)
 
 
 @hookimpl
