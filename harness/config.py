@@ -30,7 +30,7 @@ class TrainConfig:
     lr: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 0.0
-    sam_rho: float = 0.05
+    sam_rho: float = 0.05  # SAM's neighbourhood radius; 0 = the base optimizer alone (half the cost per step)
     lr_schedule: str = "cosine"  # "cosine" | "constant"
     grad_clip: float = 1.0
     amp: bool = True  # mixed precision on GPU only
@@ -55,8 +55,11 @@ class LossConfig:
     alpha: float = 1.0  # L_C, classification
     beta: float = 1.0  # L_M, pixel mask
     gamma: float = 1.0  # L_m, local diversity
-    sim_form: str = "cosine"  # "cosine" (can reach 0), "token" or "literal" (paper's Eq. read literally)
-    delta: float = 1.0  # L_t: BCE of the token map P_m against the downsampled mask, its stated label
+    sim_form: str = "proj"  # "proj" (projection head), "cosine" (classifier's features: collapses), "token", "literal"
+    pairs: str = "fakes-balanced"  # L_m over fakes, same/cross-region pairs weighted equally; "all" as printed
+    delta: float = 0.0  # L_t: BCE of the token map P_m against the downsampled mask (opt-in)
+    min_grid: int = 4  # L_m and L_t are off below this many stride-32 tokens a side (64 px -> 2x2)
+    dice: float = 0.0  # weight of a soft Dice term over the fakes added to L_M (0: the printed BCE alone)
 
 
 @dataclass

@@ -47,6 +47,20 @@ def run_id(config: RunConfig) -> str:
     return f"{slug}-{config.run_key()}"
 
 
+def check_pretrained(config: RunConfig) -> None:
+    """Build the encoder once when weights are asked for, so a missing file or an offline hub is one
+    clear line before any data work (the encoder is built again, from the same file, in training)."""
+    import harness
+    from harness.models.pretrained import PretrainedWeightsError
+
+    if config.pretrained is False:
+        return
+    try:
+        harness.plugin("backbone", config.backbone, pretrained=config.pretrained, img_size=config.img_size, **config.backbone_options)
+    except (PretrainedWeightsError, FileNotFoundError, ValueError) as exc:
+        raise RunError(f"--pretrained {config.pretrained}: {exc}") from exc
+
+
 # --------------------------------------------------------------------------------------------
 # Stage 1: datasets
 # --------------------------------------------------------------------------------------------
@@ -205,7 +219,12 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
         "seeds": {"train": config.seed, "eval": config.seed, "bootstrap": config.seed},
         "selection_rule": outcome.selection_rule,
         "selected": outcome.selected,
-        "training": {"steps": outcome.steps, "epochs_completed": outcome.epochs, "final_loss": outcome.history[-1]["loss"] if outcome.history else None},
+        "training": {
+            "steps": outcome.steps, "epochs_completed": outcome.epochs,
+            "final_loss": outcome.history[-1]["loss"] if outcome.history else None,
+            "init_weights": getattr(outcome, "init_weights", None),
+            "validation_spread": getattr(outcome, "collapse", None),
+        },
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "datasets": blocks,
     }
@@ -281,6 +300,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
         return json.loads(finished.read_text())
+    check_pretrained(config)  # a missing weights file fails now, not after preprocessing
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.json")
     if config.demo:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from harness.models import DetectorLoss, ModelOutput
 from harness.models.losses import (
     classification_loss,
+    dice_loss,
     local_diversity_loss,
     mask_loss,
     similarity_target,
@@ -27,13 +28,15 @@ def _sig(z: float) -> float:
     return 1 / (1 + math.exp(-z))
 
 
-def _out(token_logits=None, token_features=None, mask_logits=None, logit=None, n=1, grid=(2, 2), size=8):
+def _out(token_logits=None, token_features=None, mask_logits=None, logit=None, n=1, grid=(2, 2), size=8, embeddings=None):
     t = grid[0] * grid[1]
+    features = F.normalize(torch.ones(n, t, 3), dim=-1) if token_features is None else token_features
     return ModelOutput(
         logit=torch.zeros(n) if logit is None else logit,
         token_logits=torch.zeros(n, 1, *grid) if token_logits is None else token_logits,
-        token_features=F.normalize(torch.ones(n, t, 3), dim=-1) if token_features is None else token_features,
+        token_features=features,
         mask_logits=torch.zeros(n, 1, size, size) if mask_logits is None else mask_logits,
+        token_embeddings=features if embeddings is None else embeddings,
     )
 
 
@@ -128,6 +131,7 @@ def _fit(form: str, masks: torch.Tensor, steps: int = 200) -> float:
 
 def test_default_local_loss_reaches_zero_but_the_literal_one_cannot():
     masks = _two_region_mask()
+    assert _fit("proj", masks) < 1e-3
     assert _fit("cosine", masks) < 1e-3
     literal = _fit("literal", masks)
     # Every literal Sim_pred entry lies in (0.5, sigmoid(1)); targets are 0 or 1.
@@ -150,11 +154,13 @@ def test_detector_loss_weights_and_parts():
     )
     labels = torch.tensor([1.0, 0.0])
     total, parts = DetectorLoss(alpha=0.5, beta=2.0, gamma=3.0, delta=0.25)(out, labels, masks[:, 0])  # (N, H, W) ok
+    assert total.dtype == torch.float32
     assert set(parts) == {"cls", "mask", "local", "token"}
     assert parts["token"].item() == pytest.approx(token_loss(out, masks).item())
     assert parts["cls"].item() == pytest.approx(classification_loss(out.logit, labels).item())
     assert parts["mask"].item() == pytest.approx(mask_loss(out.mask_logits, masks).item())
-    assert parts["local"].item() == pytest.approx(local_diversity_loss(out, masks).item())
+    want_local = local_diversity_loss(out, masks, "proj", labels, "fakes-balanced")
+    assert parts["local"].item() == pytest.approx(want_local.item())
     want = 0.5 * parts["cls"] + 2.0 * parts["mask"] + 3.0 * parts["local"] + 0.25 * parts["token"]
     assert total.item() == pytest.approx(want.item(), rel=1e-6)
 
@@ -166,3 +172,88 @@ def test_detector_loss_rejects_bad_input():
         DetectorLoss(gamma=-1)
     with pytest.raises(ValueError, match="resize masks"):
         DetectorLoss()(_out(size=16), torch.zeros(1), torch.zeros(1, 1, 8, 8))
+
+
+def _batch_mostly_real(n_real=3):
+    """n_real reals then one fake whose centre 2x2 tokens (of 4x4) are altered."""
+    masks = torch.zeros(n_real + 1, 1, 16, 16)
+    masks[-1, :, 4:12, 4:12] = 1.0
+    labels = torch.zeros(n_real + 1)
+    labels[-1] = 1.0
+    return masks, labels
+
+
+def test_identical_tokens_are_not_a_minimum_of_the_default_local_loss():
+    masks, labels = _batch_mostly_real()
+    n = masks.shape[0]
+    same = F.normalize(torch.ones(n, 16, 4), dim=-1)  # every token of every image alike: collapse
+    gt = token_targets(masks, (4, 4))
+    v = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    agree = torch.where(gt.unsqueeze(-1) > 0.5, -v, v)  # inside / outside the blend opposite
+    collapsed = local_diversity_loss(_out(embeddings=same, n=n, grid=(4, 4), size=16), masks, "proj", labels, "fakes-balanced")
+    ideal = local_diversity_loss(_out(embeddings=agree, n=n, grid=(4, 4), size=16), masks, "proj", labels, "fakes-balanced")
+    # Balanced pairs: half the weight on cross-region pairs, whose target is 0 and prediction 1.
+    assert collapsed.item() == pytest.approx(0.5, abs=1e-6)
+    assert ideal.item() == pytest.approx(0.0, abs=1e-6)
+    # The printed form over every pair of a mostly-real batch barely penalises the collapse.
+    printed = local_diversity_loss(_out(embeddings=same, n=n, grid=(4, 4), size=16), masks, "proj", labels, "all")
+    assert printed.item() < 0.1
+
+
+def test_fakes_balanced_ignores_reals_and_handles_a_batch_without_fakes():
+    masks, labels = _batch_mostly_real()
+    n = masks.shape[0]
+    torch.manual_seed(0)
+    base = torch.randn(n, 16, 4)
+    other = base.clone()
+    other[0] = torch.randn(16, 4)  # a real image's tokens change
+    a = local_diversity_loss(_out(embeddings=base, n=n, grid=(4, 4), size=16), masks, "proj", labels, "fakes-balanced")
+    b = local_diversity_loss(_out(embeddings=other, n=n, grid=(4, 4), size=16), masks, "proj", labels, "fakes-balanced")
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+    feats = torch.randn(n, 16, 4, requires_grad=True)
+    none = local_diversity_loss(_out(embeddings=feats, n=n, grid=(4, 4), size=16), masks * 0, "proj", labels * 0, "fakes-balanced")
+    assert none.item() == 0.0
+    none.backward()  # still part of the graph
+    assert feats.grad is not None and float(feats.grad.abs().sum()) == 0.0
+
+
+def test_token_losses_are_off_below_the_minimum_grid():
+    masks, labels = _batch_mostly_real()
+    n = masks.shape[0]
+    small = F.adaptive_avg_pool2d(masks, (8, 8))
+    emb = torch.randn(n, 4, 4, requires_grad=True)
+    out = _out(embeddings=emb, token_logits=torch.randn(n, 1, 2, 2), n=n, grid=(2, 2), size=8)
+    total, parts = DetectorLoss(delta=1.0)(out, labels, small)
+    assert parts["local"].item() == 0.0 and parts["token"].item() == 0.0
+    _, on = DetectorLoss(delta=1.0, min_grid=2)(out, labels, small)
+    assert on["local"].item() > 0 and on["token"].item() > 0
+
+
+def test_losses_are_float32_under_bfloat16_outputs():
+    masks, labels = _batch_mostly_real()
+    n = masks.shape[0]
+    torch.manual_seed(0)
+    out = _out(
+        logit=torch.randn(n).bfloat16(), token_logits=torch.randn(n, 1, 4, 4).bfloat16(),
+        token_features=torch.randn(n, 16, 4).bfloat16(), mask_logits=torch.randn(n, 1, 16, 16).bfloat16(),
+        n=n, grid=(4, 4), size=16,
+    )
+    total, parts = DetectorLoss(delta=1.0)(out, labels, masks)
+    assert total.dtype == torch.float32 and all(v.dtype == torch.float32 for v in parts.values())
+    full = ModelOutput(*(t.float() if t is not None else None for t in out))
+    total32, _ = DetectorLoss(delta=1.0)(full, labels, masks)
+    assert total.item() == pytest.approx(total32.item(), rel=1e-5)
+
+
+def test_dice_term_scores_overlap_on_fakes_only():
+    masks, labels = _batch_mostly_real()
+    n = masks.shape[0]
+    perfect = (masks * 60 - 30)  # P_M = the mask on every image
+    out = _out(mask_logits=perfect, n=n, grid=(4, 4), size=16)
+    assert dice_loss(out.mask_logits, masks, labels).item() == pytest.approx(0.0, abs=1e-6)
+    empty = _out(mask_logits=torch.full((n, 1, 16, 16), -30.0), n=n, grid=(4, 4), size=16)
+    # nothing predicted on the fake: 1 - 1/(64 + 1)
+    assert dice_loss(empty.mask_logits, masks, labels).item() == pytest.approx(1 - 1 / 65, rel=1e-5)
+    _, plain = DetectorLoss()(empty, labels, masks)
+    _, with_dice = DetectorLoss(dice=2.0)(empty, labels, masks)
+    assert with_dice["mask"].item() == pytest.approx(plain["mask"].item() + 2 * (1 - 1 / 65), rel=1e-5)

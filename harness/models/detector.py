@@ -19,14 +19,18 @@ class ModelOutput(NamedTuple):
 
     logit: (N,) fake logit, P_C = sigmoid(logit).
     token_logits: (N, 1, H/32, W/32), P_m = sigmoid(token_logits).
-    token_features: (N, H/32 * W/32, C) L2-normalised per-token encoder features.
+    token_features: (N, H/32 * W/32, C) per-token encoder features (what the classifier pools).
     mask_logits: (N, 1, H, W), P_M = sigmoid(mask_logits).
+    token_embeddings: (N, H/32 * W/32, D) the projection head's tokens (the default L_m's space).
+    pooled: (N, C) the pooled feature the classifier reads (the collapse guard watches its spread).
     """
 
     logit: torch.Tensor
     token_logits: torch.Tensor
     token_features: torch.Tensor
     mask_logits: torch.Tensor
+    token_embeddings: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
 
 
 class DetectorModel(nn.Module):
@@ -39,8 +43,7 @@ class DetectorModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.encoder(x)
-        logit, token_logits, token_features = self.heads(features[3])
-        return ModelOutput(logit, token_logits, token_features, self.decoder(features))
+        return ModelOutput(mask_logits=self.decoder(features), **self.heads(features[3]))
 
 
 def _check_encoder(encoder: nn.Module, name: str, img_size: int) -> None:

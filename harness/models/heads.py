@@ -6,27 +6,39 @@ form: softmax over (z_real, z_fake) equals sigmoid(z_fake - z_real).
 
 Token map P_m: one linear layer per token to a logit (sigmoid gives P_m, Eq. 10).
 
-Token features: the same per-token vectors of F, L2-normalised, for the cosine form of the local
-diversity loss (no extra parameters, so no weight goes unused whichever loss form is chosen).
+Token embeddings: a small projection head (Linear-GELU-Linear) per token, the space in which the
+default local-diversity loss measures similarity. Measuring it on the features the classifier
+pools instead lets "all tokens parallel" satisfy L_m and collapses the pooled feature (README).
+The raw per-token features and the pooled feature are returned too, for the "cosine" ablation and
+for the trainer's collapse guard.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+PROJ_DIM = 64
 
 
 class DetectionHeads(nn.Module):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, proj_dim: int = PROJ_DIM) -> None:
         super().__init__()
         self.cls = nn.Linear(channels, 1)
         self.token = nn.Linear(channels, 1)
+        hidden = max(proj_dim, min(channels, 256))
+        self.proj = nn.Sequential(nn.Linear(channels, hidden), nn.GELU(), nn.Linear(hidden, proj_dim))
 
-    def forward(self, f32: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N, C, h, w) -> logit (N,), token logits (N, 1, h, w), token features (N, h*w, C)."""
+    def forward(self, f32: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(N, C, h, w) -> logit (N,), token logits (N, 1, h, w), token features (N, h*w, C),
+        token embeddings (N, h*w, proj_dim) and the pooled feature (N, C)."""
         tokens = f32.flatten(2).transpose(1, 2)  # (N, h*w, C)
-        logit = self.cls(tokens.mean(dim=1)).squeeze(1)
+        pooled = tokens.mean(dim=1)
         n, _, h, w = f32.shape
-        token_logits = self.token(tokens).transpose(1, 2).reshape(n, 1, h, w)
-        return logit, token_logits, F.normalize(tokens, dim=-1)
+        return {
+            "logit": self.cls(pooled).squeeze(1),
+            "token_logits": self.token(tokens).transpose(1, 2).reshape(n, 1, h, w),
+            "token_features": tokens,
+            "token_embeddings": self.proj(tokens),
+            "pooled": pooled,
+        }

@@ -38,6 +38,8 @@ class TrainOutcome:
     selected: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_step: int = 0
+    init_weights: dict[str, str] | None = None  # the file that initialised the encoder (name, sha256)
+    collapse: dict[str, float] | None = None  # spreads measured at the last validation
 
 
 class EpochBatches(torch.utils.data.Sampler[list[int]]):
@@ -81,6 +83,52 @@ def _lr_lambda(config: RunConfig, total_steps: int):
 
 LOG_FILE = "train_log.jsonl"  # one JSON line per optimizer step, in the run folder
 
+#: below these spreads across validation images the classifier sees one image (see collapse_warning)
+FEATURE_SPREAD_FLOOR = 0.02
+SCORE_SPREAD_FLOOR = 0.01
+
+
+def heads_without_gradient(config: RunConfig) -> bool:
+    """Whether some head gets no gradient in this loss setting (DDP must then look for unused
+    parameters): the projection head trains only through L_m "proj", the P_m head only through
+    L_t or the token/literal forms, and neither below the minimum token grid."""
+    lc = config.loss
+    grid = config.img_size // 32
+    if grid < lc.min_grid:
+        return True
+    proj_used = lc.gamma > 0 and lc.sim_form == "proj"
+    token_used = lc.delta > 0 or (lc.gamma > 0 and lc.sim_form in ("token", "literal"))
+    return not (proj_used and token_used)
+
+
+def collapse_stats(pooled: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Spread across images of the pooled feature (mean per-dimension std, relative to the feature's
+    scale) and of P_C (std): both near zero means every image gives the same feature."""
+    scale = float(np.sqrt(np.mean(pooled.astype(np.float64) ** 2))) + 1e-12
+    return {
+        "feature_spread": float(pooled.std(axis=0).mean()) / scale,
+        "score_spread": float(scores.std()),
+    }
+
+
+def collapse_warning(spread: dict[str, float], config: RunConfig) -> str | None:
+    """One line naming the likely cause when the classifier's input has collapsed, else None."""
+    if spread["feature_spread"] >= FEATURE_SPREAD_FLOOR or spread["score_spread"] >= SCORE_SPREAD_FLOOR:
+        return None
+    causes = []
+    if config.loss.gamma and config.loss.sim_form == "cosine":
+        causes.append("sim_form 'cosine' rewards identical tokens on the features the classifier pools (use 'proj')")
+    if config.loss.gamma and config.loss.pairs == "all":
+        causes.append("pairs 'all' lets reals (every target 1) pull all tokens together (use 'fakes-balanced')")
+    if config.pretrained is False:
+        causes.append("the encoder trains from random weights (try --pretrained imagenet)")
+    cause = "; ".join(causes) or "the learning rate or loss weights (try L_C alone: gamma=0, beta=0)"
+    return (
+        f"feature collapse: on validation every image gives nearly the same pooled feature (relative spread "
+        f"{spread['feature_spread']:.4f}) and the same score (std {spread['score_spread']:.4f}), so detection "
+        f"cannot work. Likely cause: {cause}."
+    )
+
 
 class Trainer:
     def __init__(
@@ -94,7 +142,7 @@ class Trainer:
     ) -> None:
         import harness
         from harness.models import build_model
-        from harness.models.losses import DetectorLoss
+        from harness.models.losses import DetectorLoss, token_losses_active
         from harness.models.sam import SAM
 
         self.config = config
@@ -115,15 +163,23 @@ class Trainer:
         )
         model = build_model(**self.model_kwargs).to(self.device)
         self.model = self.net = model  # self.net: the bare model, also under DDP
+        self.init_weights = getattr(model.encoder, "weights", None)  # the file that initialised the encoder
+        self._warn_from_scratch(model.encoder)
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # "cosine" L_m reads token features, not the P_m head: without L_t that head gets no gradient.
-            unused = config.loss.sim_form == "cosine" and config.loss.delta == 0
+            unused = heads_without_gradient(config)
             self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
+        lc = config.loss
         self.loss = DetectorLoss(
-            alpha=config.loss.alpha, beta=config.loss.beta, gamma=config.loss.gamma, sim_form=config.loss.sim_form,
-            delta=config.loss.delta,
+            alpha=lc.alpha, beta=lc.beta, gamma=lc.gamma, sim_form=lc.sim_form, delta=lc.delta, pairs=lc.pairs,
+            min_grid=lc.min_grid, dice=lc.dice,
         )
+        grid = config.img_size // 32
+        if (lc.gamma or lc.delta) and not token_losses_active((grid, grid), lc.min_grid) and dd.is_main():
+            console.print(
+                f"[yellow]note:[/yellow] the stride-32 token grid is {grid}x{grid} at {config.img_size} px, below "
+                f"{lc.min_grid}x{lc.min_grid}: L_m and L_t are off (use img_size >= {32 * lc.min_grid} to train them)"
+            )
         if config.train.optimizer == "sgd":
             base, base_options = torch.optim.SGD, {"momentum": config.train.momentum}
         elif config.train.optimizer == "adamw":
@@ -158,6 +214,8 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.base_optimizer, _lr_lambda(config, self.total_steps))
         self.use_amp = config.train.amp and self.device.type == "cuda"
         self._saved_at: tuple | None = None  # (folder, epoch, batch, step) of the last checkpoint written
+        self.last_spread: dict[str, float] | None = None
+        self._warned_collapse = False
 
     # ------------------------------------------------------------------ one step
     def _forward_loss(self, x: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -180,11 +238,15 @@ class Trainer:
         loss, parts = self._forward_loss(x, labels, masks)
         loss.backward()
         self._clip()
-        self.optimizer.first_step(zero_grad=True)  # climb to the sharpest nearby weights
-        loss2, _ = self._forward_loss(x, labels, masks)
-        loss2.backward()
-        self._clip()
-        self.optimizer.second_step(zero_grad=True)  # step from there, at the original weights
+        if self.config.train.sam_rho > 0:
+            self.optimizer.first_step(zero_grad=True)  # climb to the sharpest nearby weights
+            loss2, _ = self._forward_loss(x, labels, masks)
+            loss2.backward()
+            self._clip()
+            self.optimizer.second_step(zero_grad=True)  # step from there, at the original weights
+        else:  # sam_rho 0: the base optimizer alone, one forward/backward (half the cost)
+            self.optimizer.base_optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         values = {"loss": float(loss.detach())}
         values.update({k: float(v.detach()) for k, v in parts.items()})
@@ -193,7 +255,11 @@ class Trainer:
     # ------------------------------------------------------------------ validation (self-blends only)
     @torch.no_grad()
     def validate(self) -> float | None:
-        """AUC on self-blended fakes of the validation reals. Never touches test data."""
+        """AUC on self-blended fakes of the validation reals. Never touches test data.
+
+        Also measures collapse: the spread across images of the pooled feature and of P_C. When
+        both are near zero every image looks the same to the classifier; one warning says so.
+        """
         if self.val_set is None:
             return None
         from sklearn.metrics import roc_auc_score
@@ -202,13 +268,29 @@ class Trainer:
         loader = torch.utils.data.DataLoader(
             self.val_set, batch_size=max(1, self.config.eval.batch_size // 2), collate_fn=collate_pairs
         )
-        scores, labels = [], []
+        scores, labels, pooled = [], [], []
         for batch in loader:
             out = self.net(normalise(batch["images"], self.device))
             scores.append(torch.sigmoid(out.logit.float()).cpu().numpy())
             labels.append(batch["labels"].numpy())
+            pooled.append(out.pooled.float().cpu().numpy())
         y, s = np.concatenate(labels), np.concatenate(scores)
+        self.last_spread = collapse_stats(np.concatenate(pooled), s)
+        warning = collapse_warning(self.last_spread, self.config)
+        if warning and dd.is_main() and not self._warned_collapse:
+            console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+            self._warned_collapse = True
         return float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else None
+
+    def _warn_from_scratch(self, encoder: torch.nn.Module) -> None:
+        """The paper initialises its encoders from ImageNet; training one from scratch is a different
+        experiment (Swin-T stays at chance for hundreds of steps), so say so once."""
+        if self.config.pretrained is False and getattr(encoder, "expects_pretrained", False) and dd.is_main():
+            console.print(
+                f"[bold yellow]warning:[/bold yellow] backbone {self.config.backbone!r} is training from random "
+                "weights; the paper initialises it from ImageNet. Pass --pretrained imagenet (timm's weights: "
+                "local cache first, else a download) or --pretrained PATH to a local weights file."
+            )
 
     # ------------------------------------------------------------------ checkpoints
     @cached_property
@@ -340,6 +422,7 @@ class Trainer:
                         best = self._validate_and_select(epoch, global_step, best)
                     self._save(self.checkpoint_dir, epoch, 0, global_step, {"best": best})
         final_auc = self.validate() if cfg.selection == "last" else None
+        self._report_validation(final_auc)
         self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
         if cfg.selection == "best-val" and best.get("path"):
             chosen = Path(best["path"])
@@ -347,7 +430,18 @@ class Trainer:
             chosen = self.checkpoint_dir
             best = {"epoch": epoch, "step": global_step, "val_auc": final_auc}
         dd.barrier()
-        return TrainOutcome(chosen, global_step, epoch, time.perf_counter() - start, cfg.selection, best, history, resumed_from)
+        outcome = TrainOutcome(chosen, global_step, epoch, time.perf_counter() - start, cfg.selection, best, history, resumed_from)
+        outcome.init_weights, outcome.collapse = self.init_weights, self.last_spread
+        return outcome
+
+    def _report_validation(self, auc: float | None) -> None:
+        if self.last_spread is None or not dd.is_main():
+            return
+        shown = "-" if auc is None else f"{100 * auc:.1f}"
+        console.print(
+            f"validation (self-blends of held-out reals): AUC {shown}, pooled-feature spread "
+            f"{self.last_spread['feature_spread']:.3f}, score spread {self.last_spread['score_spread']:.3f}"
+        )
 
     def _validate_and_select(self, epoch: int, step: int, best: dict[str, Any]) -> dict[str, Any]:
         if self.config.train.selection != "best-val":
