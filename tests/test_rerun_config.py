@@ -174,3 +174,22 @@ def test_a_bad_config_file_is_a_clear_error(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"blender": "sbi", "colour": "red"}))
     bad = invoke("run", "--config", str(tmp_path / "bad.json"), "--dry-run")
     assert bad.exit_code == 2 and "colour" in bad.output
+
+
+def test_without_a_file_options_are_not_overrides(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs, said = dry_run("--backbone", "resnet50", "--epochs", "3")
+    assert runs[0]["config"]["backbone"] == "resnet50" and "overriding" not in said
+
+
+def test_dry_run_only_warns_about_a_device_this_machine_lacks(recorded):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: cuda is a device here")
+    config, path = recorded
+    save_config(replace(config, device="cuda"), path)
+    runs, said = dry_run("--config", str(path))  # checked on a login node, run on a GPU node
+    assert runs[0]["config"]["device"] == "cuda" and "no CUDA GPU is visible here" in " ".join(said.split())
+    real = invoke("run", "--config", str(path))
+    assert real.exit_code == 2 and "no CUDA GPU is visible here" in " ".join(real.output.split())
