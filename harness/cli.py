@@ -5,15 +5,19 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
+from click.core import ParameterSource
 
 from harness import __version__
 from harness import registry as plugin_registry
 from harness.ui import console
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
 
 app = typer.Typer(
     name="harness",
@@ -38,7 +42,7 @@ def _pretrained_value(value: str) -> bool | str:
     return value
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     console.print(f"[bold red]error:[/bold red] {message}")
     raise typer.Exit(code)
 
@@ -70,10 +74,100 @@ def plugins_command(
         console.print(f"[red]failed:[/red] plugin {f.plugin} ({f.package}) in {f.stage}: {f.error}")
 
 
+#: Which `harness run` option sets each RunConfig field, for the override report (the first one given).
+FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "blender": ("blender",),
+    "backbone": ("backbone",),
+    "blender_options": ("preset",),
+    "seed": ("seed",),
+    "name": ("name", "preset"),
+    "train_dataset": ("data",),
+    "demo": ("data",),
+    "test_datasets": ("test", "data"),
+    "data_root": ("root",),
+    "compression": ("compression",),
+    "img_size": ("img_size",),
+    "pretrained": ("pretrained",),
+    "device": ("device",),
+    "train.epochs": ("epochs",),
+    "train.max_steps": ("max_steps",),
+    "train.batch_size": ("batch_size",),
+    "train.selection": ("selection",),
+    "train.workers": ("workers",),
+    "eval.frames_per_video": ("eval_frames",),
+}
+
+
+def _flat(config: RunConfig) -> dict[str, Any]:
+    """A RunConfig's fields by name, its sections (train, eval, loss) as dotted names."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if is_dataclass(value):
+            out.update({f"{f.name}.{k}": v for k, v in asdict(value).items()})
+        else:
+            out[f.name] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) and value else json.dumps(value, sort_keys=True, default=str)
+
+
+def override_lines(recorded: RunConfig, configs: list[RunConfig], given: list[str]) -> list[str]:
+    """One line per field whose value differs from the recorded config, naming the option that set it.
+
+    A sweep lists every value it takes, so ``--backbone swin,resnet50`` over a recorded
+    ``mnv2`` reads ``backbone: mnv2 -> swin, resnet50``."""
+    before = _flat(recorded)
+    after = [_flat(c) for c in configs]
+    lines = []
+    for key, old in before.items():
+        new = list({_show(a[key]): a[key] for a in after}.values())  # distinct, in order
+        if new == [old]:
+            continue
+        option = next((o for o in FIELD_OPTIONS.get(key, ()) if o in given), None)
+        source = f"--{option.replace('_', '-')}" if option else "the command line"
+        lines.append(f"overriding {key}: {_show(old)} -> {', '.join(_show(v) for v in new)} (from {source})")
+    return lines
+
+
+def recorded_config(path: Path) -> RunConfig:
+    """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
+    leaderboards/results/*.json): a published result reruns from the file that publishes it."""
+    from harness.config import RunConfig
+
+    try:
+        data = json.loads(Path(path).read_text())
+        if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
+            # What build_results adds to the config block is derived from it, not a setting.
+            data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
+            data["blender_options"] = _set_options(data.get("blender", "multipart"), data.get("blender_options", {}))
+        return RunConfig.from_dict(data)
+    except OSError as exc:
+        _fail(f"--config {path}: {exc.strerror or exc}")
+    except (ValueError, TypeError) as exc:
+        _fail(f"--config {path} is not a run configuration: {exc}")
+
+
+def _set_options(blender: str, resolved: dict[str, Any]) -> dict[str, Any]:
+    """A results file records the blender's options with its defaults filled in; the ones equal to
+    the installed blender's defaults are dropped, which changes nothing it does but keeps the run
+    id (and label) of the published run. A value whose default has changed since stays."""
+    from harness.pipeline import resolved_options
+
+    try:
+        defaults = resolved_options(plugin_registry.get("blender", blender).factory, {})
+    except plugin_registry.PluginError:
+        return dict(resolved)  # not installed: the plugin check says so later
+    return {k: v for k, v in resolved.items() if k not in defaults or defaults[k] != v}
+
+
 @app.command("run")
 def run_command(
-    blender: str = typer.Option("multipart", help="Blender plugin(s), comma-separated for a sweep."),
-    backbone: str = typer.Option("swin", help="Backbone plugin(s), comma-separated for a sweep."),
+    ctx: typer.Context,
+    blender: Optional[str] = typer.Option(None, help="Blender plugin(s), comma-separated for a sweep (default multipart, or the --config file's)."),
+    backbone: Optional[str] = typer.Option(None, help="Backbone plugin(s), comma-separated for a sweep (default swin, or the --config file's)."),
     preset: Optional[str] = typer.Option(None, help="Blender-option preset(s): base, deform, multipart, full, or 'ablation' (all four, paper Table 4)."),
     data: Optional[str] = typer.Option(None, help="Training dataset plugin (default ffpp, or the --config file's), or 'demo' for the embedded demo (FF++ layout)."),
     test: Optional[str] = typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
@@ -90,23 +184,26 @@ def run_command(
     seed: Optional[str] = typer.Option(None, help="Seed for training, blending and the bootstrap (default 0); comma-separated (0,1,2) runs one per seed."),
     device: Optional[str] = typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
     name: Optional[str] = typer.Option(None, help="A name for the run in the leaderboard."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="A RunConfig JSON (e.g. runs/<id>/config.json)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="Rerun a recorded configuration: runs/<id>/config.json or a results JSON; options given override its values."),
     runs_dir: Path = typer.Option(Path("runs"), help="Where run folders go."),
     results_dir: Path = typer.Option(Path("leaderboards/results"), help="Where results JSON files go."),
     leaderboard: Path = typer.Option(Path("leaderboards/LEADERBOARD.md"), help="The markdown rendered after the run."),
     resume: bool = typer.Option(True, help="Continue an interrupted run and skip finished ones."),
     demo_scale: str = typer.Option("default", help="Demo size: default or tiny (tests)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
-    from harness.config import ABLATION_PRESETS, RunConfig, load_config
+    from harness.config import ABLATION_PRESETS, RunConfig
     from harness.demo import DemoSpec
-    from harness.pipeline import RunError, RunPaths, demo_config, run
+    from harness.pipeline import RunError, RunPaths, demo_config, run, run_id
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
-    base = load_config(config_file) if config_file else RunConfig()
+    # Options left out keep the --config file's values (or RunConfig's defaults).
+    recorded = recorded_config(config_file) if config_file else RunConfig()
+    base = recorded
     is_demo = data == "demo" or (data is None and config_file is not None and base.demo)
-    if is_demo:
-        # Demo sizes unless a config file says otherwise.
+    if data == "demo":
+        # Demo sizes only without a config file: a file's sizes are what it recorded.
         base = replace(base, demo=True, train_dataset="ffpp", test_datasets=["ffpp"]) if config_file else demo_config(base)
     elif data is not None:
         base = replace(base, train_dataset=data, demo=False)  # a real dataset is never a demo run
@@ -121,19 +218,12 @@ def run_command(
         seeds = [int(s) for s in _split(seed or "")] or [base.seed]
     except ValueError:
         _fail(f"--seed {seed!r}: give integers, comma-separated for several runs (e.g. --seed 0,1,2)")
-    # Options left out keep the --config file's values (or the defaults).
     top_over = {k: v for k, v in {"device": device, "name": name, "compression": compression}.items() if v is not None}
     base = replace(base, train=replace(base.train, **train_over), **top_over)
     name = base.name
-    try:
-        from harness.training.distributed import pick_device
-
-        pick_device(base.device)  # a bad --device fails here, before any work
-    except ValueError as exc:
-        _fail(str(exc))
-    if eval_frames:
+    if eval_frames is not None:
         base = replace(base, eval=replace(base.eval, frames_per_video=eval_frames))
-    if img_size:
+    if img_size is not None:
         base = replace(base, img_size=img_size)
     if pretrained:
         base = replace(base, pretrained=_pretrained_value(pretrained))
@@ -145,19 +235,40 @@ def run_command(
         if unknown:
             hint = plugin_registry.suggest(unknown[0], list(ABLATION_PRESETS))
             _fail(f"unknown preset {unknown[0]!r}" + (f"; did you mean {hint!r}?" if hint else "") + f" Presets: {', '.join(ABLATION_PRESETS)}, ablation.")
+    blenders = _split(blender or "") or [base.blender]
+    backbones = _split(backbone or "") or [base.backbone]
     try:
-        for kind, names in (("blender", _split(blender)), ("backbone", _split(backbone))):
+        for kind, names in (("blender", blenders), ("backbone", backbones)):
             for n in names:
                 plugin_registry.get(kind, n)  # fail fast, with a suggestion, before any work
     except plugin_registry.PluginError as exc:
         _fail(str(exc))
 
     configs = []
-    for b, bb, p, s in itertools.product(_split(blender), _split(backbone), presets, seeds):
+    for b, bb, p, s in itertools.product(blenders, backbones, presets, seeds):
         options = dict(base.blender_options)
         if p is not None:
             options.update(ABLATION_PRESETS[p])
         configs.append(replace(base, blender=b, backbone=bb, blender_options=options, seed=s, name=(f"{name}-{p}" if name and p else name)))
+    if config_file:
+        given = [k for k, v in ctx.params.items() if v is not None and ctx.get_parameter_source(k) != ParameterSource.DEFAULT]
+        for line in override_lines(recorded, configs, given):
+            console.print(line, markup=False, soft_wrap=True)  # one greppable line, values verbatim
+        if base.data_root and not root and not Path(base.data_root).expanduser().is_dir():
+            # A published config names its author's data root; HARNESS_DATA does not replace it.
+            console.print(f"[yellow]warning:[/yellow] the recorded data root {base.data_root} is not here; pass --root to use yours")
+    try:
+        from harness.training.distributed import pick_device
+
+        pick_device(base.device)  # a bad --device fails here, before any work
+    except ValueError as exc:
+        if not dry_run:
+            _fail(str(exc))
+        console.print(f"[yellow]warning:[/yellow] {exc}")  # the dry run may be on another machine than the run
+    if dry_run:
+        runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
+        print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
+        return
     paths = RunPaths(runs_dir, results_dir, leaderboard)
     spec = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if demo_scale == "tiny" else DemoSpec()
     try:

@@ -62,6 +62,12 @@ class LossConfig:
     dice: float = 0.0  # weight of a soft Dice term over the fakes added to L_M (0: the printed BCE alone)
 
 
+#: A loss section recorded with exactly these keys predates ``pairs``/``min_grid``/``dice``; it ran
+#: with every pair of every image, token losses at any grid size and no Dice: rerun it that way.
+RECORDED_BEFORE_PAIRS = {"alpha", "beta", "gamma", "sim_form", "delta"}
+LEGACY_LOSS: dict[str, Any] = {"pairs": "all", "min_grid": 1, "dice": 0.0}
+
+
 @dataclass
 class RunConfig:
     blender: str = "multipart"
@@ -97,6 +103,9 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown run config keys: {', '.join(sorted(unknown))}")
         values = dict(data)
+        loss = values.get("loss")
+        if isinstance(loss, dict) and RECORDED_BEFORE_PAIRS <= set(loss) and "pairs" not in loss:
+            values["loss"] = {**LEGACY_LOSS, **loss}  # a config recorded before these options existed
         for key, kind in nested.items():
             if key in values and isinstance(values[key], dict):
                 values[key] = kind(**values[key])
