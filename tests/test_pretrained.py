@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -93,3 +94,16 @@ def test_harness_run_offline_without_cached_weights_is_one_line_and_exit_2(offli
     assert "Traceback" not in output
     assert "tf_efficientnet_b4.ap_in1k" in output and "--pretrained PATH" in output
     assert not (tmp_path / "cache" / "demo").exists()  # stopped before making any data
+
+
+def test_the_demo_defaults_to_an_offline_imagenet_encoder_with_every_loss_on(tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import build_app
+
+    result = CliRunner().invoke(build_app(), ["run", "--data", "demo", "--dry-run", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.stdout)["runs"][0]["config"]
+    assert (config["backbone"], config["pretrained"], config["img_size"]) == ("mobilenetv2", "imagenet", 128)
+    assert config["img_size"] // 32 >= config["loss"]["min_grid"]  # L_m trains on the demo too
+    assert config["loss"]["dice"] > 0 and config["loss"]["sim_form"] == "proj"

@@ -157,15 +157,15 @@ class DetectorLoss(nn.Module):
     """``DetectorLoss(alpha, beta, gamma, sim_form, delta, pairs, min_grid)(out, labels, masks)``
     -> ``(total, parts)``.
 
-    alpha, beta, gamma weight L_C, L_M, L_m (Eq. 20); delta weights L_t (0: off); dice adds a soft
-    Dice term over the fakes to L_M (0: L_M is the printed BCE alone). ``parts`` holds
+    alpha, beta, gamma weight L_C, L_M, L_m (Eq. 20); delta weights L_t (0: off); dice weights a
+    soft Dice term over the fakes added to L_M (0: L_M is the printed BCE alone). ``parts`` holds
     the detached ``"cls"``, ``"mask"``, ``"local"`` and ``"token"`` values for logging (the token
     terms read 0 when the grid is below ``min_grid``).
     """
 
     def __init__(
         self, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0, sim_form: str = "proj",
-        delta: float = 0.0, pairs: str = "fakes-balanced", min_grid: int = 4, dice: float = 0.0,
+        delta: float = 0.0, pairs: str = "fakes-balanced", min_grid: int = 4, dice: float = 1.0,
     ) -> None:
         super().__init__()
         if sim_form not in SIM_FORMS:

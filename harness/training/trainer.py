@@ -307,6 +307,7 @@ class Trainer:
             "face_detector": self.config.face_detector,
             # preprocessing always uses CropRule's forehead; predict must cut the same way
             "crop": {"size": self.config.crop_size, "margin": self.config.crop_margin, "forehead": CropRule.forehead},
+            "init_weights": self.init_weights,  # what initialised the encoder before training (None: random)
             "run": self.config.to_dict(),
         }
 
