@@ -31,7 +31,12 @@ def register_blenders(register: Register) -> None:
 @hookspec
 def register_backbones(register: Register) -> None:
     """Register encoders: ``factory(pretrained=False, img_size=224, **opts) -> nn.Module`` whose
-    forward returns four NCHW maps at strides 4/8/16/32 and which declares ``channels``."""
+    forward returns four NCHW maps at strides 4/8/16/32 and which declares ``channels``.
+
+    ``pretrained`` is False, ``"imagenet"`` or a weights file path. Optional attributes: ``weights``
+    (``{"source", "file", "sha256"}`` of the file that initialised it, recorded in results; see
+    ``harness.models.pretrained.weights_record``) and ``expects_pretrained`` (True when the method
+    it reproduces starts from ImageNet: training it from scratch then prints a warning)."""
 
 
 @hookspec

@@ -53,10 +53,13 @@ def check_pretrained(config: RunConfig) -> None:
     import harness
     from harness.models.pretrained import PretrainedWeightsError
 
+    from harness.models.detector import DECODER_OPTIONS
+
     if config.pretrained is False:
         return
+    options = {k: v for k, v in config.backbone_options.items() if k not in DECODER_OPTIONS}
     try:
-        harness.plugin("backbone", config.backbone, pretrained=config.pretrained, img_size=config.img_size, **config.backbone_options)
+        harness.plugin("backbone", config.backbone, pretrained=config.pretrained, img_size=config.img_size, **options)
     except (PretrainedWeightsError, FileNotFoundError, ValueError) as exc:
         raise RunError(f"--pretrained {config.pretrained}: {exc}") from exc
 

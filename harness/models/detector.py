@@ -12,6 +12,8 @@ from harness.models.decoder import SwinUnetDecoder
 from harness.models.heads import DetectionHeads
 
 STRIDES = (4, 8, 16, 32)
+#: build_model's own options: they may ride in a run's backbone_options but never reach the plugin
+DECODER_OPTIONS = ("decoder_depths", "decoder_dim")
 
 
 class ModelOutput(NamedTuple):
