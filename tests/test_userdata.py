@@ -38,9 +38,9 @@ def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypa
     """Relative, absolute and symlinked paths, a source column and frames of one video, straight from
     `harness run`; the results land in the run folder's results/, nothing is written elsewhere."""
     train_dir, csv = user_data
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # like a clone: everything the run writes must land in ./runs
     runs = tmp_path / "runs"
-    result = invoke("run", "--train-dir", train_dir, "--test-csv", csv, "--runs-dir", runs, *TINY)
+    result = invoke("run", "--train-dir", train_dir, "--test-csv", csv, *TINY)
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "no validation split" in out and "--selection last" in out
