@@ -122,8 +122,9 @@ class FolderDataset(BaseDataset):
 
     def __init__(self, root: str | Path | None = None, train_dir: str | Path | None = None,
                  test_csv: str | Path | None = None, val_fraction: float = 0.0, name: str = "folder",
-                 allow_missing: bool = False, **_ignored: object) -> None:
+                 allow_missing: bool = False, probe_files: bool = False, **_ignored: object) -> None:
         self.name = name
+        self.probe_files = bool(probe_files)  # check() opens every file (the doctor does; a run does not)
         self.train_dir = Path(train_dir).expanduser() if train_dir else None
         self.test_csv = Path(test_csv).expanduser() if test_csv else None
         try:
@@ -411,16 +412,11 @@ class FolderDataset(BaseDataset):
         report = super().check()
         if not report.found or any("problem(s)" in p or "training files" in p for p in report.problems):
             return report
-        for r in self._index():
-            kind = "fake" if r.label else "real"
-            if r.split == "test":
-                key = f"test/{kind}/source={r.method}"
-                report.counts[key] = report.counts.get(key, 0) + 1
         videos = {r.uid.split(FRAME_SEPARATOR, 1)[0] for r in self._index() if r.split == "test" and FRAME_SEPARATOR in r.uid}
         if videos:
             report.counts["test/frame-videos"] = len(videos)
         unreadable = []
-        for r in self._index():
+        for r in self._index() if self.probe_files else []:
             if r.path.exists():
                 why = probe(r.path)
                 if why is not None:
