@@ -255,3 +255,55 @@ def test_per_source_views_compare_reals_and_fakes_of_one_source():
     views = score_views(data)
     assert views["yt"].ids == ["a", "b"] and views["tv"].ids == ["c", "d"]
     assert views["gan"].ids == ["a", "c", "e", "f"]  # fakes only: against every real
+
+
+# -- the same options on `harness datasets` and `harness preprocess` ------------------------------
+def test_doctor_checks_your_own_data(user_data, tmp_path):
+    train_dir, csv = user_data
+    report = tmp_path / "report.json"
+    ok = invoke("datasets", "--train-dir", train_dir, "--test-csv", csv, "--val-fraction", "0.34", "--json", report)
+    assert ok.exit_code == 0, ok.output
+    (folder,) = json.loads(report.read_text())
+    assert folder["name"] == "folder" and folder["found"] and folder["problems"] == []
+    counts = folder["counts"]
+    assert (counts["train/real"] + counts["val/real"], counts["val/real"] >= 1) == (4, True)
+    assert (counts["test/real/cam"], counts["test/fake/cam"], counts["test/fake/gan"]) == (2, 1, 3)
+    assert counts["test/frame-videos"] == 1
+
+    video(tmp_path / "t" / "a.mp4")
+    (tmp_path / "t" / "broken.mp4").write_bytes(b"not a video at all")
+    (tmp_path / "t" / "list.csv").write_text("a.mp4,0\nbroken.mp4,1\ngone.mp4,1\n")
+    bad = invoke("datasets", "--test-csv", tmp_path / "t" / "list.csv", "--json", report)
+    assert bad.exit_code == 1
+    (folder,) = json.loads(report.read_text())
+    assert folder["counts"]["unreadable"] == 1 and folder["counts"]["missing"] == 1
+    text = " ".join(folder["problems"])
+    assert "broken.mp4" in text and "gone.mp4" in text
+
+    (tmp_path / "t" / "dup.csv").write_text("a.mp4,0\n./a.mp4,0\n")
+    dup = invoke("datasets", "--test-csv", tmp_path / "t" / "dup.csv", "--json", report)
+    assert dup.exit_code == 1 and "dup.csv:2" in json.loads(report.read_text())[0]["problems"][0]
+
+
+def test_preprocess_takes_the_same_options(tmp_path):
+    from harness.data.cache import FaceCache
+
+    video(tmp_path / "reals" / "p1" / "a.mp4", frames=3)
+    video(tmp_path / "reals" / "p2" / "b.mp4", frames=3)
+    video(tmp_path / "t" / "x.mp4", frames=3)
+    (tmp_path / "t" / "t.csv").write_text("x.mp4,fake\n")
+    cache = tmp_path / "cache"
+    common = ("--cache", cache, "--frames", "2", "--crop-size", "64")
+    bad_csv = tmp_path / "t" / "bad.csv"
+    bad_csv.write_text("x.mp4,fake\nx.mp4,real\n")
+    bad = runner.invoke(build_app(), ["preprocess", "--train-dir", str(tmp_path / "reals"), "--test-csv", str(bad_csv),
+                                      *map(str, common)])
+    assert bad.exit_code == 2 and "bad.csv:2" in " ".join(bad.output.split())
+    assert not (cache / "index.sqlite").exists() or not FaceCache(cache).videos()  # nothing preprocessed
+
+    result = invoke("preprocess", "--train-dir", tmp_path / "reals", "--test-csv", tmp_path / "t" / "t.csv",
+                    "--val-fraction", "0.5", *common)
+    assert result.exit_code == 0, result.output
+    with FaceCache(cache) as fc:
+        splits = sorted((v.split, v.label) for v in fc.videos())
+    assert splits == [("test", 1), ("train", 0), ("val", 0)]
