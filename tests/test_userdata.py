@@ -15,8 +15,8 @@ from harness.types import FRAME_SEPARATOR, DatasetLayoutError
 from harness_plugins.datasets.folder import FolderDataset
 
 runner = CliRunner()
-TINY = ("--backbone", "resnet50", "--img-size", "64", "--max-steps", "2", "--batch-size", "4",
-        "--eval-frames", "3", "--workers", "0", "--device", "cpu")
+TINY = ("--backbone", "resnet50", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
+        "--eval-frames", "2", "--workers", "0", "--device", "cpu")
 
 
 def invoke(*args: str):
@@ -34,6 +34,7 @@ def user_data(tmp_path):
     return build_user_data(tmp_path / "mine")
 
 
+@pytest.mark.slow
 def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypatch):
     """Relative, absolute and symlinked paths, a source column and frames of one video, straight from
     `harness run`; the results land in the run folder's results/, nothing is written elsewhere."""
