@@ -27,8 +27,8 @@ def _absolute(path: Path) -> str:
     return os.path.abspath(Path(path).expanduser())
 
 
-def folder_options(train_dir: Path | None = None, test_csv: Path | None = None, val_fraction: float | None = None,
-                   root: Path | None = None) -> dict[str, Any]:
+def folder_options(train_dir: Path | None = None, test_csv: Path | None = None,
+                   val_fraction: float | None = None) -> dict[str, Any]:
     """The folder dataset's options from the CLI values, checked (paths absolute)."""
     options: dict[str, Any] = {}
     if train_dir is not None:
@@ -49,8 +49,6 @@ def folder_options(train_dir: Path | None = None, test_csv: Path | None = None, 
         if train_dir is None:
             raise UserDataError("--val-fraction carves a validation split from --train-dir: give --train-dir too")
         options["val_fraction"] = float(val_fraction)
-    if root is not None and not options:
-        options["root"] = _absolute(root)
     return options
 
 
@@ -59,12 +57,8 @@ def apply_to_run(config: Any, data: str | None, test: str | None, root: Path | N
     """``config`` with the user-data options applied: ``--train-dir`` trains on the folder dataset (unless
     ``--data`` names another), ``--test-csv`` tests on it (added to ``--test`` when that is given)."""
     if train_dir is None and test_csv is None and val_fraction is None:
-        uses_folder = config.train_dataset == FOLDER or FOLDER in config.test_datasets
-        if root is not None and uses_folder and not config.dataset_options.get(FOLDER):
-            # --data folder --root DIR: DIR holds train/ and/or test.csv
-            options = dict(config.dataset_options)
-            options[FOLDER] = folder_options(root=root)
-            return replace(config, dataset_options=options)
+        # --data folder --root DIR: the data root becomes $HARNESS_DATA, where the folder dataset looks
+        # for train/ and test.csv (in DIR itself, then DIR/folder), next to the other datasets' folders
         return config
     if train_dir is not None and data not in (None, FOLDER):
         raise UserDataError(f"--train-dir gives the '{FOLDER}' dataset's training videos, but --data is {data!r}: "
@@ -78,7 +72,6 @@ def apply_to_run(config: Any, data: str | None, test: str | None, root: Path | N
         new["val_fraction"] = float(val_fraction)
     options = dict(config.dataset_options)
     options[FOLDER] = {**options.get(FOLDER, {}), **new}
-    options[FOLDER].pop("root", None) if ("train_dir" in new or "test_csv" in new) else None
     changes: dict[str, Any] = {"dataset_options": options}
     if train_dir is not None:
         changes.update(train_dataset=FOLDER, demo=False)

@@ -89,6 +89,20 @@ def test_val_fraction_carves_identities_and_allows_best_val(user_data, tmp_path)
     again = FolderDataset(train_dir=train_dir, val_fraction=0.34)
     assert [r.uid for r in again.records("val")] == [r.uid for r in val]  # deterministic
 
+    from dataclasses import replace
+
+    from harness.config import RunConfig
+    from harness.pipeline import RunError, training_splits
+
+    config = RunConfig(train_dataset="folder")
+    best = replace(config, train=replace(config.train, selection="best-val"))
+    splits = training_splits(best, {"folder": FolderDataset(train_dir=train_dir, val_fraction=0.34)})
+    assert len(splits.val) == len(val) and any("carved" in n for n in splits.notes)  # recorded in the results
+    with pytest.raises(RunError, match="best-val needs validation data"):
+        training_splits(best, {"folder": FolderDataset(train_dir=train_dir)})
+    last = training_splits(config, {"folder": FolderDataset(train_dir=train_dir)})
+    assert last.val == [] and any("--selection last" in n for n in last.notes)
+
     no_val = invoke("run", "--train-dir", train_dir, "--test-csv", csv, "--selection", "best-val",
                     "--runs-dir", tmp_path / "runs", *TINY)
     assert no_val.exit_code == 2
@@ -102,6 +116,7 @@ def test_run_with_root_holding_train_and_test_csv(tmp_path, monkeypatch):
     """`harness run --data folder --test folder --root DIR` with DIR/train/ and DIR/test.csv."""
     import harness.pipeline as pipeline
 
+    monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "elsewhere"))  # open_datasets points it at --root
     root = tmp_path / "data"
     video(root / "train" / "a.mp4")
     video(root / "clips" / "x.mp4")
