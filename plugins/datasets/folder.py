@@ -69,7 +69,7 @@ class Row:
     """One CSV row, checked."""
 
     number: int
-    text: str
+    given: str  # the path as written in the CSV
     path: Path
     label: int
     source: str | None
@@ -320,7 +320,7 @@ class FolderDataset(BaseDataset):
             problems.append(f"{where}: {path_text!r} is not a video or image file by its extension "
                             "(mp4/avi/mov/mkv/webm or png/jpg/bmp/webp/tif)")
             return None
-        return Row(number, ",".join(cells), Path(os.path.normpath(path)), LABEL_WORDS[label_text.lower()], source,
+        return Row(number, path_text, Path(os.path.normpath(path)), LABEL_WORDS[label_text.lower()], source,
                    values.get("video") or None)
 
     def _conflicts(self, rows: list[Row]) -> list[str]:
@@ -359,8 +359,8 @@ class FolderDataset(BaseDataset):
         out = []
         for row in self.rows:
             group = row.source or (FAKE_GROUP if row.label else REAL_GROUP)
-            name = self._name(row.path, row.path.name if Path(row.text.split(",")[0]).is_absolute() else
-                              os.path.relpath(row.path, absolute(self.test_csv).parent))
+            given = Path(row.given).expanduser()
+            name = self._name(row.path, row.path.name if given.is_absolute() else given.as_posix())
             if row.video is not None:
                 video = f"{safe_name(row.video)}_{_short_hash(csv_key + chr(0) + (row.source or '') + chr(0) + row.video)}"
                 name = f"{video}{FRAME_SEPARATOR}{name}"
@@ -391,17 +391,16 @@ class FolderDataset(BaseDataset):
 
     # -- the doctor --------------------------------------------------------------------------------
     def records(self, split: str) -> Iterator[VideoRecord]:
-        try:
-            return super().records(split)
-        except DatasetLayoutError as exc:
-            if "missing" not in str(exc) or self.test_csv is None or split != "test":
-                raise
+        if split == "test" and self.test_csv is not None and not self.allow_missing:
+            self.require_root()
             missing = [r for r in self._index() if r.split == "test" and not r.path.exists()]
-            shown = "\n  ".join(f"{self.test_csv}:{self.line_of(r)}: {r.path}" for r in missing[:MAX_PROBLEMS])
-            raise DatasetLayoutError(
-                f"dataset {self.name}: {len(missing)} file(s) listed in the test CSV do not exist:\n  {shown}\n"
-                "Fix the paths (relative to the CSV's folder, or absolute), or pass allow_missing=True to skip them."
-            ) from None
+            if missing:  # named with their CSV lines
+                shown = "\n  ".join(f"{self.test_csv}:{self.line_of(r)}: {r.path}" for r in missing[:MAX_PROBLEMS])
+                raise DatasetLayoutError(
+                    f"dataset {self.name}: {len(missing)} file(s) listed in the test CSV do not exist:\n  {shown}\n"
+                    "Fix the paths (relative to the CSV's folder, or absolute), or pass allow_missing=True to skip them."
+                )
+        return super().records(split)
 
     def check(self) -> DatasetReport:
         try:
