@@ -66,6 +66,9 @@ def apply_to_run(config: Any, data: str | None, test: str | None, root: Path | N
     if val_fraction is not None and train_dir is None and config.train_dataset != FOLDER:
         raise UserDataError("--val-fraction carves a validation split from --train-dir: give --train-dir too")
     new = folder_options(train_dir, test_csv, val_fraction if train_dir is not None else None)
+    if train_dir is not None or test_csv is not None:
+        # what the files are now, so an edited CSV or a changed folder is a new run, not "already finished"
+        new["fingerprint"] = fingerprint(new.get("train_dir"), new.get("test_csv"))
     if val_fraction is not None and train_dir is None:
         if not 0.0 <= val_fraction < 1.0:
             raise UserDataError(f"--val-fraction {val_fraction:g}: give a share in [0, 1)")
@@ -79,3 +82,29 @@ def apply_to_run(config: Any, data: str | None, test: str | None, root: Path | N
         tests = list(config.test_datasets) if test else []
         changes["test_datasets"] = tests + [FOLDER] if FOLDER not in tests else tests
     return replace(config, **changes)
+
+
+def fingerprint(train_dir: str | None, test_csv: str | None) -> str:
+    """A short hash of the CSV's bytes and of the training folder's file list (names, sizes, times)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    if test_csv is not None:
+        digest.update(Path(test_csv).read_bytes())
+    if train_dir is not None:
+        seen: set[str] = set()
+        for current, dirs, files in os.walk(train_dir, followlinks=True):
+            real = os.path.realpath(current)
+            if real in seen:  # a symlink loop
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs.sort()
+            for name in sorted(files):
+                try:
+                    stat = os.stat(os.path.join(current, name))
+                except OSError:
+                    continue
+                rel = os.path.relpath(os.path.join(current, name), train_dir)
+                digest.update(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:12]

@@ -52,7 +52,9 @@ def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypa
     validate(results)
     config = results["config"]
     assert (config["train_dataset"], config["test_datasets"]) == ("folder", ["folder"])
-    assert config["dataset_options"]["folder"] == {"train_dir": str(train_dir), "test_csv": str(csv)}
+    folder = dict(config["dataset_options"]["folder"])
+    assert len(folder.pop("fingerprint")) == 12
+    assert folder == {"train_dir": str(train_dir), "test_csv": str(csv)}
     assert results["training"]["train_videos"] == 4  # a1, a2, the symlinked bob/b1 and the photo
     assert results["training"]["val_videos"] == 0 and results["selection_rule"] == "last"
     assert any("no validation split" in n for n in results["training"]["notes"])
@@ -132,6 +134,21 @@ def test_run_with_root_holding_train_and_test_csv(tmp_path, monkeypatch):
     ds = seen["datasets"]["folder"]
     assert [r.path.name for r in ds.records("train")] == ["a.mp4"]
     assert [r.path.name for r in ds.records("test")] == ["x.mp4"]
+
+
+def test_an_edited_csv_is_a_new_run(user_data, tmp_path, monkeypatch):
+    import harness.pipeline as pipeline
+
+    train_dir, csv = user_data
+    started = []
+    monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg.run_key()))
+    for _ in range(2):
+        assert invoke("run", "--train-dir", train_dir, "--test-csv", csv, "--runs-dir", tmp_path / "r").exit_code == 0
+    csv.write_text(csv.read_text().replace("cam/fake_1.mp4,fake", "cam/fake_1.mp4,real"))
+    assert invoke("run", "--train-dir", train_dir, "--test-csv", csv, "--runs-dir", tmp_path / "r").exit_code == 0
+    (train_dir / "alice" / "a3.mp4").write_bytes((train_dir / "alice" / "a1.mp4").read_bytes())
+    assert invoke("run", "--train-dir", train_dir, "--test-csv", csv, "--runs-dir", tmp_path / "r").exit_code == 0
+    assert started[0] == started[1] and len(set(started[1:])) == 3  # same data: same run; edited: new runs
 
 
 def test_user_data_options_are_checked_before_any_work(tmp_path):

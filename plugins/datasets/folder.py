@@ -185,11 +185,18 @@ class FolderDataset(BaseDataset):
 
     # -- ids -------------------------------------------------------------------------------------
     def _name(self, path: Path, shown: str) -> str:
-        """A readable, unique uid name: the file's stem and a hash of where it really is (two CSVs that
-        both list ``real1.mp4`` never share cached faces)."""
+        """A readable, unique uid name: the file's stem and a hash of where it really is and of its size
+        and modification time (two CSVs that both list ``real1.mp4`` never share cached faces, and a
+        file replaced in place is preprocessed again)."""
         stem = shown.replace("\\", "/").rsplit(".", 1)[0].strip("/")
         parts = [safe_name(p) for p in stem.split("/") if p not in ("", ".", "..")][-3:]
-        return f"{'__'.join(parts) or 'item'}_{_short_hash(os.path.realpath(path))}"
+        key = os.path.realpath(path)
+        try:
+            stat = os.stat(key)
+            key += f"|{stat.st_size}|{stat.st_mtime_ns}"
+        except OSError:
+            pass  # missing: reported by records()/check()
+        return f"{'__'.join(parts) or 'item'}_{_short_hash(key)}"
 
     def _uid(self, group: str, name: str) -> str:
         return f"{self.name}/{safe_name(group)}/raw/{name}"
