@@ -55,7 +55,8 @@ def folder_options(train_dir: Path | None = None, test_csv: Path | None = None,
 def apply_to_run(config: Any, data: str | None, test: str | None, root: Path | None, train_dir: Path | None,
                  test_csv: Path | None, val_fraction: float | None) -> Any:
     """``config`` with the user-data options applied: ``--train-dir`` trains on the folder dataset (unless
-    ``--data`` names another), ``--test-csv`` tests on it (added to ``--test`` when that is given)."""
+    ``--data`` names another), ``--test-csv`` tests on it (added to ``--test`` when that is given).
+    ``root`` needs nothing here: the data root reaches the folder dataset through $HARNESS_DATA."""
     if train_dir is None and test_csv is None and val_fraction is None:
         # --data folder --root DIR: the data root becomes $HARNESS_DATA, where the folder dataset looks
         # for train/ and test.csv (in DIR itself, then DIR/folder), next to the other datasets' folders
