@@ -35,7 +35,7 @@ def user_data(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypatch):
+def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypatch, one_thread):
     """Relative, absolute and symlinked paths, a source column and frames of one video, straight from
     `harness run`; the results land in the run folder's results/, nothing is written elsewhere."""
     train_dir, csv = user_data
