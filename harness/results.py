@@ -1,6 +1,7 @@
 """The results file of one run: environment capture, per-group evaluation, validation, writing, loading.
 
-One JSON file per run under ``leaderboards/results/`` named ``<YYYY-MM-DD>_<run_id>.json``, checked
+One JSON file per run named ``<YYYY-MM-DD>_<run_id>.json``, under ``runs/results/`` (what `harness run`
+writes) or ``leaderboards/results/`` (published with `harness leaderboard --publish`), checked
 against ``harness/schemas/results.schema.json``. Metric values are fractions in [0, 1]; NaN (an
 undefined metric) is written as ``null`` so the files stay strict JSON.
 """
