@@ -171,7 +171,10 @@ def run_command(
     preset: Optional[str] = typer.Option(None, help="Blender-option preset(s): base, deform, multipart, full, or 'ablation' (all four, paper Table 4)."),
     data: Optional[str] = typer.Option(None, help="Training dataset plugin (default ffpp, or the --config file's), or 'demo' for the embedded demo (FF++ layout)."),
     test: Optional[str] = typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
-    root: Optional[Path] = typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA)."),
+    root: Optional[Path] = typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA); with --data folder: the folder holding train/ and test.csv."),
+    train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: a folder of REAL videos/images to train on (searched recursively; implies --data folder)."),
+    test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of the training identities (subfolders) held out for validation (--selection best-val)."),
     compression: Optional[str] = typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
     epochs: Optional[int] = typer.Option(None, help="Epochs (paper: 100)."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
@@ -186,8 +189,9 @@ def run_command(
     name: Optional[str] = typer.Option(None, help="A name for the run in the leaderboard."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="Rerun a recorded configuration: runs/<id>/config.json or a results JSON; options given override its values."),
     runs_dir: Path = typer.Option(Path("runs"), help="Where run folders go."),
-    results_dir: Path = typer.Option(Path("leaderboards/results"), help="Where results JSON files go."),
-    leaderboard: Path = typer.Option(Path("leaderboards/LEADERBOARD.md"), help="The markdown rendered after the run."),
+    results_dir: Optional[Path] = typer.Option(None, help="Where results JSON files go (default: RUNS_DIR/results, git-ignored)."),
+    leaderboard: Optional[Path] = typer.Option(None, help="The markdown rendered after the run (default: RUNS_DIR/LEADERBOARD.md)."),
+    publish: bool = typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
     resume: bool = typer.Option(True, help="Continue an interrupted run and skip finished ones."),
     demo_scale: str = typer.Option("default", help="Demo size: default or tiny (tests)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
@@ -197,6 +201,7 @@ def run_command(
     from harness.demo import DemoSpec
     from harness.pipeline import RunError, RunPaths, demo_config, run, run_id
     from harness.types import DatasetLayoutError, DatasetNotFoundError
+    from harness.userdata import UserDataError, apply_to_run
 
     # Options left out keep the --config file's values (or RunConfig's defaults).
     recorded = recorded_config(config_file) if config_file else RunConfig()
@@ -211,6 +216,10 @@ def run_command(
         base = replace(base, test_datasets=_split(test))
     if root:
         base = replace(base, data_root=str(root))
+    try:
+        base = apply_to_run(base, data, test, root, train_dir, test_csv, val_fraction)
+    except UserDataError as exc:
+        _fail(str(exc))
     train_over = {k: v for k, v in {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "selection": selection, "workers": workers}.items() if v is not None}
     if train_over.get("selection") not in (None, "last", "best-val"):
         _fail("--selection must be 'last' or 'best-val' (never test data)")
@@ -269,7 +278,7 @@ def run_command(
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
         return
-    paths = RunPaths(runs_dir, results_dir, leaderboard)
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish)
     spec = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if demo_scale == "tiny" else DemoSpec()
     try:
         for i, cfg in enumerate(configs, 1):

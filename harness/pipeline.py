@@ -5,7 +5,11 @@ Each stage is a function with one job; this module only wires them and keeps the
     runs/<run_id>/config.json       the resolved RunConfig
     runs/<run_id>/train_log.jsonl   one line per step
     runs/<run_id>/checkpoint/       safetensors bundle (see harness/training/checkpoint.py)
-    runs/<run_id>/results.json      the same JSON that goes to leaderboards/results/
+    runs/<run_id>/results.json      the same JSON that goes to runs/results/
+    runs/results/<date>_<run_id>.json and runs/LEADERBOARD.md: this clone's own results and board
+
+A run never changes tracked files: the shipped leaderboards/ change only when a user publishes a
+run (``harness run --publish`` or ``harness leaderboard --publish RUN``, see ``publish``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,20 @@ class RunError(RuntimeError):
     """A run cannot start or continue; the message says why and what to do."""
 
 
+#: where `harness run` writes by default (git-ignored) and where publishing copies to (tracked)
+RUNS_DIR = Path("runs")
+LOCAL_RESULTS = RUNS_DIR / "results"
+LOCAL_LEADERBOARD = RUNS_DIR / "LEADERBOARD.md"
+SHIPPED_RESULTS = Path("leaderboards/results")
+SHIPPED_LEADERBOARD = Path("leaderboards/LEADERBOARD.md")
+
+
 @dataclass
 class RunPaths:
-    runs_dir: Path = Path("runs")
-    results_dir: Path = Path("leaderboards/results")
-    leaderboard: Path = Path("leaderboards/LEADERBOARD.md")
+    runs_dir: Path = RUNS_DIR
+    results_dir: Path = LOCAL_RESULTS
+    leaderboard: Path = LOCAL_LEADERBOARD
+    publish: bool = False  # also copy the results into the shipped leaderboard (publish)
 
 
 def faces_cache_root(config: RunConfig) -> Path:
@@ -69,6 +82,8 @@ def check_pretrained(config: RunConfig) -> None:
 # --------------------------------------------------------------------------------------------
 def dataset_options(config: RunConfig, name: str, demo_dir: Path | None) -> dict[str, Any]:
     options: dict[str, Any] = dict(config.dataset_options.get(name, {}))
+    if name != config.train_dataset:
+        options.pop("val_fraction", None)  # a validation split is carved from the training dataset only
     if name == "ffpp" and demo_dir is not None:
         options.setdefault("root", demo_dir)
         options.setdefault("check_counts", False)
@@ -119,12 +134,46 @@ def _records(dataset: Any, split: str, label: int | None = None) -> list[VideoRe
     return [r for r in dataset.records(split) if label is None or r.label == label]
 
 
-def preprocess_stage(config: RunConfig, datasets: dict[str, Any], show: bool | None) -> tuple[dict[str, Any], float]:
+@dataclass
+class TrainingSplits:
+    """The training dataset's real records for training and for validation, and how they were chosen."""
+
+    train: list[VideoRecord]
+    val: list[VideoRecord]
+    notes: list[str]
+
+
+def training_splits(config: RunConfig, datasets: dict[str, Any]) -> TrainingSplits:
+    """Train and val records of the training dataset. A dataset without a val split trains without
+    validation: fine for ``--selection last`` (said so), an error for ``--selection best-val``."""
+    name = config.train_dataset
+    dataset = datasets[name]
+    train = _records(dataset, "train", 0)
+    has_val = "val" in getattr(dataset, "splits", ("train", "val", "test"))
+    val = _records(dataset, "val", 0) if has_val else []
+    notes = list(getattr(dataset, "notes", []))
+    if not train:
+        raise RunError(f"dataset {name} has no real training videos; point it at a folder of real videos "
+                       "(--train-dir DIR for your own data)")
+    if not val:
+        how = ("pass --val-fraction 0.1 to carve a validation split from the training identities (subfolders)"
+               if name == "folder" else "train on a dataset with a validation split (ffpp)")
+        if config.train.selection == "best-val":
+            raise RunError(f"--selection best-val needs validation data, but dataset {name} has none: {how}, "
+                           "or use --selection last")
+        note = f"dataset {name} has no validation split: the checkpoint is the last epoch (--selection last); {how}"
+        notes.append(note)
+        console.print(f"[yellow]{note}[/yellow]")
+    return TrainingSplits(train, val, notes)
+
+
+def preprocess_stage(config: RunConfig, datasets: dict[str, Any], show: bool | None,
+                     splits: TrainingSplits | None = None) -> tuple[dict[str, Any], float]:
     from harness.data.preprocess import preprocess
 
     start = time.perf_counter()
-    train = datasets[config.train_dataset]
-    records = _records(train, "train", 0) + _records(train, "val", 0)
+    splits = splits or training_splits(config, datasets)
+    records = splits.train + splits.val  # every record is listed (and every label file checked) before any work
     for name in config.test_datasets:
         records += _records(datasets[name], "test")
     frames = {"train": config.train.cache_frames, "val": config.train.cache_frames, "test": config.eval.frames_per_video}
@@ -154,14 +203,31 @@ def training_items(cache: Any, dataset: str, split: str) -> list[Any]:
     return items
 
 
-def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None) -> Any:
+def items_for(cache: Any, records: list[VideoRecord]) -> list[Any]:
+    """Training items for exactly these records (the cache's split column may come from an earlier
+    run with another validation split: the records decide)."""
+    from harness.training.samples import TrainingItem
+
+    items = []
+    for record in records:
+        video = cache.status(record.uid)
+        if video is not None and video.label == 0 and video.status == "done" and video.frames_with_face > 0:
+            items.append(TrainingItem(video.uid, video.frames_with_face))
+    return items
+
+
+def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None,
+                splits: TrainingSplits | None = None) -> Any:
     from harness.data.cache import FaceCache
     from harness.training.trainer import Trainer
 
     cache = FaceCache(faces_cache_root(config))
     try:
-        train_items = training_items(cache, config.train_dataset, "train")
-        val_items = training_items(cache, config.train_dataset, "val")
+        if splits is not None:
+            train_items, val_items = items_for(cache, splits.train), items_for(cache, splits.val)
+        else:
+            train_items = training_items(cache, config.train_dataset, "train")
+            val_items = training_items(cache, config.train_dataset, "val")
     finally:
         cache.close()
     if not train_items:
@@ -184,7 +250,11 @@ def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any]
     try:
         for name in config.test_datasets:
             compression = getattr(datasets[name], "compression", None)
-            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show)
+            uids = {r.uid for r in _records(datasets[name], "test")}
+            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show, uids=uids)
+            notes = [n for n in getattr(datasets[name], "notes", []) if n]
+            if notes:
+                blocks[name]["notes"] = list(dict.fromkeys(notes))
     finally:
         cache.close()
     return blocks, time.perf_counter() - start
@@ -193,7 +263,7 @@ def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any]
 # --------------------------------------------------------------------------------------------
 # Stage 5: results
 # --------------------------------------------------------------------------------------------
-def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, Any], timings: dict[str, float], preprocess_summary: Any) -> dict[str, Any]:
+def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, Any], timings: dict[str, float], preprocess_summary: Any, splits: TrainingSplits | None = None) -> dict[str, Any]:
     import harness
     from harness.results import collect_environment
 
@@ -207,7 +277,7 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
     config_dict["blender_options"] = resolved_options(harness.registry.get("blender", config.blender).factory, config.blender_options)
     config_dict["crop"] = dict(crop) if crop else {"size": config.crop_size, "margin": config.crop_margin}
     config_dict["batch_convention"] = "batch_size images per step = batch_size/2 reals + their self-blended fakes"
-    return {
+    results = {
         "schema_version": 1,
         "run_id": rid,
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
@@ -231,6 +301,10 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "datasets": blocks,
     }
+    if splits is not None:
+        # what the model was trained and validated on (the split a dataset without one got, or lacks)
+        results["training"].update({"train_videos": len(splits.train), "val_videos": len(splits.val), "notes": splits.notes})
+    return results
 
 
 def resolved_options(factory: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -312,16 +386,17 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
 
     timings: dict[str, float] = {}
     datasets = open_datasets(config, demo_dir)
+    splits = training_splits(config, datasets)
     console.rule("[bold]1/4 preprocess")
-    summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show)
+    summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits)
     console.print(_summary_line(summary))
     console.rule("[bold]2/4 train")
-    outcome = train_stage(config, run_dir, resume, show)
+    outcome = train_stage(config, run_dir, resume, show, splits)
     timings["train_s"] = outcome.seconds
     console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
     console.rule("[bold]3/4 evaluate")
     blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show)
-    results = build_results(config, rid, outcome, blocks, timings, summary)
+    results = build_results(config, rid, outcome, blocks, timings, summary, splits)
     if dd.is_main():
         console.rule("[bold]4/4 results")
         path = write_results(results, paths.results_dir)
@@ -329,6 +404,11 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         board = write_leaderboard(paths.results_dir, paths.leaderboard)
         console.print(summary_table(results))
         console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
+        if paths.publish:
+            shipped, shipped_board = publish([path])
+            console.print(f"published to {shipped} and {shipped_board}")
+        elif Path(paths.results_dir) != SHIPPED_RESULTS:
+            console.print(f"[dim]to add it to the shipped leaderboard: harness leaderboard --publish {run_dir}[/dim]")
         if config.demo:
             console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
     return results
@@ -367,3 +447,26 @@ def demo_config(base: RunConfig | None = None) -> RunConfig:
                           lr=5e-4, sam_rho=0.0, max_steps=150, workers=0),
         eval=EvalConfig(frames_per_video=8, bootstrap=200),
     )
+
+
+def publish(sources: list[Path], results_dir: Path = SHIPPED_RESULTS, leaderboard: Path = SHIPPED_LEADERBOARD) -> tuple[Path, Path]:
+    """Copy runs' results (a results JSON, or a run folder holding results.json) into the shipped
+    ``leaderboards/results/`` and re-render ``leaderboards/LEADERBOARD.md``: the one step that changes
+    the tracked leaderboard, taken only when a user asks (``--publish``)."""
+    import json
+
+    from harness.leaderboard import write_leaderboard
+    from harness.results import ResultsError, write_results
+
+    for source in sources:
+        source = Path(source)
+        file = source / "results.json" if source.is_dir() else source
+        if not file.is_file():
+            raise RunError(f"{source}: no results to publish (expected a results JSON or a run folder with results.json; "
+                           "finish the run first)")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+            write_results(data, results_dir)
+        except (ValueError, ResultsError) as exc:
+            raise RunError(f"{file}: not a valid results file, nothing published: {exc}") from exc
+    return Path(results_dir), write_leaderboard(results_dir, leaderboard)

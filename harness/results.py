@@ -1,6 +1,7 @@
 """The results file of one run: environment capture, per-group evaluation, validation, writing, loading.
 
-One JSON file per run under ``leaderboards/results/`` named ``<YYYY-MM-DD>_<run_id>.json``, checked
+One JSON file per run named ``<YYYY-MM-DD>_<run_id>.json``, under ``runs/results/`` (what `harness run`
+writes) or ``leaderboards/results/`` (published with `harness leaderboard --publish`), checked
 against ``harness/schemas/results.schema.json``. Metric values are fractions in [0, 1]; NaN (an
 undefined metric) is written as ``null`` so the files stay strict JSON.
 """
@@ -150,9 +151,12 @@ def _subset(data: ScoreSet, keep: np.ndarray) -> ScoreSet:
 
 
 def score_views(data: ScoreSet) -> dict[str, ScoreSet]:
-    """``all`` plus, for every group holding fakes, that group's fakes with ALL the real items.
+    """``all`` plus one view for every group holding fakes.
 
-    This is the FF++ per-method protocol (DF = every real test video + the Deepfakes fakes).
+    A group holding fakes only is a manipulation method: its fakes with ALL the real items (the FF++
+    per-method protocol: DF = every real test video + the Deepfakes fakes). A group holding reals
+    and fakes is a source (domain, e.g. the ``source`` column of a folder dataset's CSV): its own
+    reals and fakes only, so reals from one source are never compared with fakes from another.
     """
     labels = np.asarray(data.labels).reshape(-1)
     if not len(data.groups) == len(labels) == len(data.ids) == len(np.asarray(data.scores).reshape(-1)):
@@ -164,8 +168,12 @@ def score_views(data: ScoreSet) -> dict[str, ScoreSet]:
     if ALL in set(data.groups):
         raise ValueError(f"ScoreSet ({data.level}): group name {ALL!r} is reserved for the whole set; rename it")
     views = {ALL: data}
+    real_groups = set(groups[labels == 0].tolist())
     for group in sorted(set(groups[labels == 1].tolist())):
-        views[group] = _subset(data, (labels == 0) | ((labels == 1) & (groups == group)))
+        if group in real_groups:
+            views[group] = _subset(data, groups == group)
+        else:
+            views[group] = _subset(data, (labels == 0) | ((labels == 1) & (groups == group)))
     return views
 
 

@@ -51,7 +51,8 @@ class VideoRecord:
     """One video (or image) of a dataset.
 
     uid is unique across every dataset: ``dataset/method/compression/name`` (for example
-    ``ffpp/Deepfakes/c23/000_003``). Frames are aggregated into videos by this id alone.
+    ``ffpp/Deepfakes/c23/000_003``). Frames are aggregated into videos by this id alone (see
+    ``FRAME_SEPARATOR`` for images that are frames of one video).
     """
 
     uid: str
@@ -63,6 +64,16 @@ class VideoRecord:
     compression: str = "raw"
     mask_path: Path | None = None  # a mask video, where the dataset has one
     mask_kind: str = "binary"  # "binary" or "grey" (threshold it)
+
+
+#: A record whose uid reads ``<video uid>@@<frame name>`` is one frame (an image) of the video
+#: ``<video uid>``: evaluation scores all such records together as that one video.
+FRAME_SEPARATOR = "@@"
+
+
+def video_uid(uid: str) -> str:
+    """The video a record's uid belongs to (itself, unless it is a frame: see FRAME_SEPARATOR)."""
+    return uid.split(FRAME_SEPARATOR, 1)[0]
 
 
 class DatasetNotFoundError(RuntimeError):

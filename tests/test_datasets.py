@@ -171,6 +171,46 @@ def test_label_file_outside_root_refused(tmp_path, bad):
         list(CelebDF(root).records("test"))
 
 
+def test_refusal_says_why(tmp_path):
+    root = build_celebdf(tmp_path / "c", lines=[*CELEB_TEST, ("1", "Celeb-real/../../x.mp4")])
+    with pytest.raises(DatasetLayoutError) as info:
+        list(CelebDF(root).records("test"))
+    text = str(info.value)
+    assert "List_of_testing_videos.txt" in text and "only names files inside its dataset" in text
+    assert "Symlinked folders inside the root are fine" in text
+
+
+def _move_behind_symlink(folder: Path, elsewhere: Path) -> None:
+    elsewhere.parent.mkdir(parents=True, exist_ok=True)
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere, target_is_directory=True)
+
+
+def test_symlinked_subfolders_of_official_datasets_are_followed(tmp_path):
+    """Large datasets often live on another disk behind a symlink: a linked subfolder (or root) works."""
+    disk = tmp_path / "other-disk"
+    celeb = build_celebdf(tmp_path / "c")
+    _move_behind_symlink(celeb / "Celeb-synthesis", disk / "Celeb-synthesis")
+    test = list(CelebDF(celeb).records("test"))
+    assert len(test) == len(CELEB_TEST) and all(r.path.exists() for r in test)
+    assert {r.path.parent for r in test if r.label} == {celeb / "Celeb-synthesis"}  # the link's name is kept
+    assert CelebDF(celeb).check().counts["folder/Celeb-synthesis"] == 4
+
+    dfdcp = build_dfdcp(tmp_path / "p")
+    _move_behind_symlink(dfdcp / "method_A", disk / "method_A")
+    assert len(list(DFDCP(dfdcp).records("test"))) == 3
+
+    dfdc = build_dfdc(tmp_path / "d")
+    _move_behind_symlink(dfdc / "test" / "videos", disk / "dfdc-videos")
+    assert len(list(DFDC(dfdc).records("test"))) == len(DFDC_TEST)
+
+    ffpp = build_ffpp(tmp_path / "f", masks=False)
+    _move_behind_symlink(ffpp / "manipulated_sequences" / "Deepfakes", disk / "Deepfakes")
+    assert sum(r.method == "Deepfakes" for r in FFPP(ffpp).records("test")) == 2
+    (tmp_path / "linked-root").symlink_to(ffpp, target_is_directory=True)
+    assert len(list(FFPP(tmp_path / "linked-root").records("test"))) == 2 + 8
+
+
 def test_dfdc_outside_root_refused(tmp_path):
     root = build_dfdc(tmp_path / "d", rows=[("aaaaaaaaaa.mp4", "0"), ("../../../etc/passwd", "1")])
     with pytest.raises(DatasetLayoutError, match="outside the dataset root"):
@@ -215,8 +255,9 @@ def test_folder_dataset(tmp_path):
     assert {r.path.suffix for r in train} == {".mp4", ".png"}
     test = {r.path.name: (r.label, r.method) for r in ds.records("test")}
     assert test == {"real1.mp4": (0, "original"), "f1.mp4": (1, "gan"), "img.png": (0, "original")}
+    # A user's CSV may point anywhere (../ or absolute); a file that is not there is named with its line.
     (csv.parent / "bad.csv").write_text("../../secret.mp4,1\n")
-    with pytest.raises(DatasetLayoutError, match="outside"):
+    with pytest.raises(DatasetLayoutError, match=r"bad.csv:1: .*secret.mp4"):
         list(FolderDataset(test_csv=csv.parent / "bad.csv").records("test"))
     (csv.parent / "bad2.csv").write_text("real1.mp4,maybe\n")
     with pytest.raises(DatasetLayoutError, match="bad2.csv:1"):

@@ -156,3 +156,36 @@ def test_bad_threshold_exits_2_naming_the_option(bundle, media):
 def test_root_cli_mounts_predict():
     result = runner.invoke(build_app(), ["predict", "--help"])
     assert result.exit_code == 0 and "--checkpoint" in result.output and "--explain" in result.output
+
+
+def test_detector_option_overrides_the_checkpoints(bundle, media, monkeypatch):
+    """--detector NAME and --detector-option KEY=VALUE pick the face detector; the report says which."""
+    import harness
+
+    made = []
+    real_plugin = harness.plugin
+
+    def spy(kind, name, **options):
+        if kind == "face_detector":
+            made.append((name, options))
+        return real_plugin(kind, name, **options)
+
+    monkeypatch.setattr(harness, "plugin", spy)
+    result = invoke(media / "face.jpg", "-c", bundle, "--json", "--frames", "1", "--detector", "dlib",
+                    "--detector-option", "upsample=0", "--detector-option", "min_score=-1.5")
+    assert result.exit_code == 0, result.output
+    assert made == [("dlib", {"upsample": 0, "min_score": -1.5})]
+    ckpt = json.loads(result.stdout)["checkpoint"]
+    assert (ckpt["face_detector"], ckpt["face_detector_options"], ckpt["trained_face_detector"]) == (
+        "dlib", {"upsample": 0, "min_score": -1.5}, "dlib")
+    validate(json.loads(result.stdout))
+
+    made.clear()
+    assert invoke(media / "face.jpg", "-c", bundle, "--json", "--frames", "1").exit_code == 0
+    assert made == [("dlib", {})]  # default: the checkpoint's detector
+    typo = invoke(media / "face.jpg", "-c", bundle, "--detector", "dlb")
+    assert typo.exit_code == 2 and "did you mean 'dlib'" in typo.output
+    bad = invoke(media / "face.jpg", "-c", bundle, "--detector-option", "upsample")
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+    wrong = invoke(media / "face.jpg", "-c", bundle, "--detector-option", "colour=1")
+    assert wrong.exit_code == 2 and "does not take the options" in " ".join(wrong.output.split())

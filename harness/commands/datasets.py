@@ -33,9 +33,11 @@ def _data_root(root: Path | None) -> Iterator[None]:
             os.environ["HARNESS_DATA"] = old
 
 
-def collect_reports(root: Path | None = None, names: list[str] | None = None) -> list[DatasetReport]:
+def collect_reports(root: Path | None = None, names: list[str] | None = None,
+                    options: dict[str, dict] | None = None) -> list[DatasetReport]:
     """One ``DatasetReport`` per registered dataset (or per name in ``names``); never raises for a
-    broken plugin: its error becomes the report's problem."""
+    broken plugin: its error becomes the report's problem. ``options``: per dataset name, the
+    options its factory gets (the folder dataset's train_dir/test_csv)."""
     from harness import registry
 
     reports = []
@@ -45,7 +47,10 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None) ->
     with _data_root(root):
         for entry in entries:
             try:
-                dataset = entry.factory()
+                extra = dict((options or {}).get(entry.name, {}))
+                if entry.name == "folder":
+                    extra["probe_files"] = True  # the doctor opens every file of your own data
+                dataset = entry.factory(**extra)
                 reports.append(dataset.check())
             except Exception as exc:  # a plugin bug must not hide the other datasets
                 reports.append(DatasetReport(name=entry.name, found=False, root=None,
@@ -90,9 +95,10 @@ def render(reports: list[DatasetReport], console=None) -> None:
     console.print(table)
 
 
-def datasets_command(root: Path | None = None, names: list[str] | None = None, console=None) -> list[DatasetReport]:
+def datasets_command(root: Path | None = None, names: list[str] | None = None, console=None,
+                     options: dict[str, dict] | None = None) -> list[DatasetReport]:
     """Check every dataset and print the table; returns the reports."""
-    reports = collect_reports(root, names)
+    reports = collect_reports(root, names, options)
     render(reports, console)
     return reports
 
@@ -104,11 +110,31 @@ def register(app: typer.Typer) -> None:
                                             "(default: $HARNESS_DATA, then ./datasets)."),
         name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these datasets (repeatable)."),
         json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the reports as JSON here."),
+        train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: the folder of real training videos/images (checks the folder dataset)."),
+        test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: the test CSV path,label[,source[,video]] (checks the folder dataset)."),
+        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: show the validation split this share carves."),
     ) -> None:
-        """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it."""
-        reports = datasets_command(root, name or None)
+        """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it.
+
+        With --train-dir/--test-csv: your own data, counted per split, label and source, with every
+        missing or unreadable file, duplicate and bad CSV line."""
+        from harness.userdata import UserDataError, folder_options
+
+        options, exit_code = None, 0
+        if train_dir is not None or test_csv is not None or val_fraction is not None:
+            try:
+                options = {"folder": folder_options(train_dir, test_csv, val_fraction)}
+            except UserDataError as exc:
+                typer.secho(f"error: {exc}", fg="red", err=True)
+                raise typer.Exit(2) from None
+            name = name or ["folder"]
+        reports = datasets_command(root, name or None, options=options)
+        if options and any(not r.found or r.problems for r in reports if r.name == "folder"):
+            exit_code = 1  # your own data has problems: scripts can stop here
         if json_out is not None:
             import json
             from dataclasses import asdict
 
             json_out.write_text(json.dumps([asdict(r) for r in reports], indent=2, default=str))
+        if options and exit_code:
+            raise typer.Exit(exit_code)

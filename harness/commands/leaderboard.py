@@ -1,9 +1,16 @@
-"""`harness leaderboard`: render leaderboards/LEADERBOARD.md from the results JSON files."""
+"""`harness leaderboard`: render leaderboards/LEADERBOARD.md from the results JSON files.
+
+`harness run` keeps its results in runs/results/ (git-ignored, with runs/LEADERBOARD.md); the
+shipped leaderboards/ change only here, when a user publishes a run:
+
+    harness leaderboard --publish runs/<run-id>      # copy its results.json in, re-render
+"""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -21,8 +28,25 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(
             False, "--check", help="Write nothing; exit 1 if OUT differs from what the results render to (CI)."
         ),
+        publish: Optional[List[Path]] = typer.Option(
+            None, "--publish", help="Add a run to RESULTS first: its run folder (runs/<id>) or results JSON (repeatable)."
+        ),
     ) -> None:
         """Render the leaderboard markdown from the results files alone (same files, same bytes)."""
+        if publish:
+            from harness.pipeline import RunError
+            from harness.pipeline import publish as publish_runs
+
+            if check:
+                typer.echo("error: --publish writes files; --check only compares", err=True)
+                raise typer.Exit(2)
+            try:
+                folder, board = publish_runs(list(publish), results, out)
+            except RunError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+            typer.echo(f"published {len(publish)} run(s) to {folder}; wrote {board}")
+            return
         from harness.leaderboard import render, write_markdown
         from harness.results import load_results
 

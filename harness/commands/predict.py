@@ -40,6 +40,8 @@ def predict_command(
     top: int = typer.Option(8, "--top", help="Most suspicious frames on the contact sheet."),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON document on stdout (schema: harness/schemas/predict.schema.json)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1 ..."),
+    detector: Optional[str] = typer.Option(None, "--detector", help="Face detector plugin (dlib, retinaface ...; default: the one the checkpoint was trained with)."),
+    detector_option: Optional[List[str]] = typer.Option(None, "--detector-option", help="KEY=VALUE for the face detector (repeatable), e.g. upsample=2 or confidence=0.5."),
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     from harness.predict.inference import Predictor, PredictSetupError
@@ -57,7 +59,8 @@ def predict_command(
 
     try:
         options.check()
-        predictor = Predictor.from_checkpoint(checkpoint, device=device)
+        predictor = Predictor.from_checkpoint(checkpoint, device=device, detector=detector,
+                                              detector_options=parse_options(detector_option or [], "--detector-option"))
     except PredictSetupError as exc:
         setup_failed(str(exc))
 
@@ -78,6 +81,22 @@ def predict_command(
         _table(report, console)
     if report["summary"]["failed"]:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def parse_options(items: list[str], flag: str) -> dict[str, Any]:
+    """``["upsample=2", "device=cpu"]`` -> ``{"upsample": 2, "device": "cpu"}`` (JSON values where they parse)."""
+    from harness.predict.inference import PredictSetupError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise PredictSetupError(f"{flag} {item!r}: give KEY=VALUE, e.g. {flag} upsample=2")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 def _escape(text: str | None) -> str:

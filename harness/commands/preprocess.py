@@ -43,8 +43,13 @@ def parse_frames(text: str) -> int | dict[str, int]:
 def register(app: typer.Typer) -> None:
     @app.command("preprocess")
     def preprocess_cmd(
-        dataset: str = typer.Argument(..., help="Dataset plugin name (ffpp, celebdf, dfdc, dfdcp, folder ...)."),
-        split: list[str] = typer.Option(["test"], "--split", "-s", help="Splits to preprocess (repeatable)."),
+        dataset: Optional[str] = typer.Argument(None, help="Dataset plugin name (ffpp, celebdf, dfdc, dfdcp, folder ...); "
+                                                "folder when --train-dir/--test-csv is given."),
+        split: Optional[list[str]] = typer.Option(None, "--split", "-s", help="Splits to preprocess (repeatable; default test, "
+                                                  "or every split your --train-dir/--test-csv give)."),
+        train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: folder of real training videos/images."),
+        test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: test CSV path,label[,source[,video]]."),
+        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of identities carved for validation."),
         root: Optional[Path] = typer.Option(None, "--root", help="The dataset's own folder."),
         cache: Path = typer.Option(Path(".cache/faces"), "--cache", help="Face cache folder."),
         compression: Optional[str] = typer.Option(None, "--compression", help="FF++: raw (= c0), c23, c40."),
@@ -64,7 +69,26 @@ def register(app: typer.Typer) -> None:
         from harness.data.preprocess import parse_shard, preprocess
         from harness.types import DatasetLayoutError, DatasetNotFoundError
 
-        options = {"root": root}
+        from harness.userdata import UserDataError, folder_options
+
+        options: dict = {"root": root}
+        if train_dir is not None or test_csv is not None or val_fraction is not None:
+            if dataset not in (None, "folder"):
+                typer.secho(f"--train-dir/--test-csv are the folder dataset's options, not {dataset}'s", fg="red", err=True)
+                raise typer.Exit(2)
+            try:
+                options = folder_options(train_dir, test_csv, val_fraction)
+            except UserDataError as exc:
+                typer.secho(str(exc), fg="red", err=True)
+                raise typer.Exit(2) from exc
+            dataset = "folder"
+            if not split:
+                split = ((["train"] + (["val"] if val_fraction else [])) if train_dir is not None else []) + \
+                        (["test"] if test_csv is not None else [])
+        if dataset is None:
+            typer.secho("name a dataset (harness preprocess ffpp ...) or give --train-dir/--test-csv", fg="red", err=True)
+            raise typer.Exit(2)
+        split = split or ["test"]
         if compression:
             options["compression"] = compression
         if methods:
@@ -75,11 +99,9 @@ def register(app: typer.Typer) -> None:
             shard_t = parse_shard(shard)
             data = harness.plugin("dataset", dataset, **options)
 
-            def records():
-                for s in split:
-                    yield from data.records(s)
-
-            summary = preprocess(records(), cache, detector=detector, frames=parse_frames(frames),
+            # every split listed (and every label file checked) before any work
+            records = [r for s in split for r in data.records(s)]
+            summary = preprocess(records, cache, detector=detector, frames=parse_frames(frames),
                                  crop_size=crop_size, margin=margin, workers=workers, shard=shard_t,
                                  fast=not no_fast, retry_failed=retry_failed)
         except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:

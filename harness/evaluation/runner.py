@@ -20,7 +20,7 @@ from harness.config import RunConfig
 from harness.data.crop import resize_crop
 from harness.models.inputs import normalise
 from harness.training import distributed as dd
-from harness.types import MaskSet, ScoreSet
+from harness.types import MaskSet, ScoreSet, video_uid
 from harness.ui import progress
 
 #: Pixel metrics are computed on masks resized to this side: bounded memory on all of FF++.
@@ -68,6 +68,7 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], conf
     video_agg = AGGREGATORS[config.eval.video_aggregation]
     result = VideoScores()
     videos = list(videos)
+    per_video: dict[str, list[float]] = defaultdict(list)  # video uid -> frame scores (frames of one video pooled)
     with progress(disable=None if show is None else not show) as bar:
         task = bar.add_task(label, total=len(videos), info="")
         for video in videos:
@@ -88,9 +89,14 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], conf
             frame_scores = {idx: face_agg(np.array(v)) for idx, v in sorted(per_frame.items())}
             for idx, s in frame_scores.items():
                 result.frame[f"{video.uid}#{idx}"] = s
-            result.video[video.uid] = video_agg(np.array(list(frame_scores.values())))
-            result.label[video.uid] = int(video.label)
-            result.method[video.uid] = video.method
+            # A record that is one frame of a video (uid "<video>@@<frame>") joins its video's score.
+            vid = video_uid(video.uid)
+            per_video[vid].extend(frame_scores.values())
+            for key in {video.uid, vid}:
+                result.label[key] = int(video.label)
+                result.method[key] = video.method
+    for vid, values in per_video.items():
+        result.video[vid] = video_agg(np.array(values))
     return result
 
 
@@ -152,26 +158,31 @@ def compute_metrics(scores: VideoScores, config: RunConfig) -> dict[str, dict[st
     )
 
 
-def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: RunConfig, device: torch.device, compression: str | None, show: bool | None = None) -> dict[str, Any]:
-    """The results block of one test dataset (see harness/schemas/results.schema.json)."""
-    videos = cache.videos(split="test", dataset=dataset)
+def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: RunConfig, device: torch.device, compression: str | None, show: bool | None = None, uids: set[str] | None = None) -> dict[str, Any]:
+    """The results block of one test dataset (see harness/schemas/results.schema.json). ``uids``: only
+    these cached records (the dataset's current test set; the cache may hold older ones)."""
+    videos = [v for v in cache.videos(split="test", dataset=dataset) if uids is None or v.uid in uids]
     scorable = [v for v in videos if v.status == "done"]
-    mine = scorable[dd.rank() :: dd.world_size()]
+    # Each rank scores whole videos: the frames of one video (FRAME_SEPARATOR) stay on one rank.
+    order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in scorable}))}
+    mine = [v for v in scorable if order[video_uid(v.uid)] % dd.world_size() == dd.rank()]
     inner = getattr(model, "module", model)
     part = score_videos(inner, cache, mine, config, device, show, label=f"evaluate {dataset}")
     scores = merge(dd.all_gather_objects(part))
     failed = [v for v in videos if v.status not in ("done", "no_face")]
-    no_face = [v for v in videos if v.status == "no_face" or (v.status == "done" and v.uid not in scores.video)]
+    no_face = [v for v in videos if v.status == "no_face" or (v.status == "done" and v.uid not in scores.label)]
+    all_videos = {video_uid(v.uid) for v in videos}
+    failed_videos = {video_uid(v.uid) for v in failed} - set(scores.video)
     block: dict[str, Any] = {
         "compression": compression,
         "frames_per_video": config.eval.frames_per_video,
         "frame_aggregation": config.eval.frame_aggregation,
         "video_aggregation": config.eval.video_aggregation,
         "counts": {
-            "videos": len(videos),
+            "videos": len(all_videos),
             "videos_scored": len(scores.video),
-            "videos_failed": len(failed),
-            "videos_no_face": len(no_face),
+            "videos_failed": len(failed_videos),
+            "videos_no_face": len(all_videos) - len(scores.video) - len(failed_videos),
             # frame counts come from the cache, for every scorable video (the ranks' shares together)
             "frames": sum(v.frames_sampled for v in scorable),
             "frames_no_face": sum(max(0, v.frames_sampled - v.frames_with_face) for v in scorable),
@@ -180,4 +191,6 @@ def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: R
         "failures": [{"uid": v.uid, "cause": v.cause or v.status} for v in (failed + no_face)[:MAX_LISTED_FAILURES]],
         "groups": compute_metrics(scores, config),
     }
+    if len(all_videos) != len(videos):
+        block["counts"]["frame_records"] = len(videos)  # images that are frames of a listed video
     return block

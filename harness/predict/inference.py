@@ -121,6 +121,8 @@ class Predictor:
         self.model = model.eval()
         self.meta = meta
         self.detector = detector
+        self.detector_name = str(meta.get("face_detector", "dlib"))  # from_checkpoint records an override
+        self.detector_options: dict[str, Any] = {}
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.checkpoint = checkpoint
@@ -138,8 +140,10 @@ class Predictor:
                 raise PredictSetupError(f"checkpoint asks for aggregation {name!r}; known: {', '.join(AGGREGATORS)}")
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 32) -> "Predictor":
-        """Load a run folder, checkpoint folder or model.safetensors (safetensors only: no pickled code)."""
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 32, detector: str | None = None,
+                        detector_options: dict[str, Any] | None = None) -> "Predictor":
+        """Load a run folder, checkpoint folder or model.safetensors (safetensors only: no pickled code).
+        ``detector`` (default: the checkpoint's) and its ``detector_options`` choose the face detector."""
         import harness
         from harness.registry import PluginError
         from harness.training.checkpoint import CheckpointError, load_model, resolve
@@ -152,12 +156,21 @@ class Predictor:
             raise PredictSetupError(str(exc)) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise PredictSetupError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
-        name = meta.get("face_detector", "dlib")
+        trained = meta.get("face_detector", "dlib")
+        name = detector or trained
+        options = dict(detector_options or {})
         try:
-            detector = harness.plugin("face_detector", name)
+            found = harness.plugin("face_detector", name, **options)
         except PluginError as exc:
-            raise PredictSetupError(f"{directory} was preprocessed with face detector {name!r}, which is not usable here: {exc}") from exc
-        return cls(model, meta, detector, dev, batch_size, checkpoint=directory)
+            if detector:
+                raise PredictSetupError(f"--detector {name!r}: {exc}") from exc
+            raise PredictSetupError(f"{directory} was preprocessed with face detector {name!r}, which is not usable here: {exc}; "
+                                    "choose another with --detector NAME") from exc
+        except (TypeError, ValueError) as exc:
+            raise PredictSetupError(f"face detector {name!r} does not take the options {options}: {exc}") from exc
+        predictor = cls(model, meta, found, dev, batch_size, checkpoint=directory)
+        predictor.detector_name, predictor.detector_options = name, options
+        return predictor
 
     # ------------------------------------------------------------------ one file
     def analyse(self, path: str | Path, frames: int = DEFAULT_FRAMES, threshold: float = 0.5) -> MediaResult:

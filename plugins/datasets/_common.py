@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -51,22 +52,34 @@ def not_found(name: str, looked: list[Path], how_to_get: str) -> DatasetNotFound
 
 
 def inside(root: Path, relative: str, label_file: Path) -> Path:
-    """``root/relative``, refusing absolute paths and any path that leaves ``root`` (``..``,
-    symlinks out). Never follows a label file outside the dataset."""
+    """``root/relative`` for an entry of an official label file.
+
+    The check is on the text of the entry, not on where symlinks lead: a dataset folder (or any
+    subfolder, e.g. one on another disk) may be a symlink and is followed. What is refused is an
+    entry that is absolute or climbs out of the root with ``..``: an official label file only names
+    files inside its own dataset, so such an entry means the file was edited or replaced, and
+    following it would let a label file make the harness read (and cache faces from) any file on
+    this machine."""
     text = relative.strip().replace("\\", "/")
     if not text or Path(text).is_absolute() or text.startswith("/") or (len(text) > 1 and text[1] == ":"):
         raise DatasetLayoutError(
-            f"{label_file}: entry {relative!r} is an absolute or empty path; label files must list paths "
-            "relative to the dataset root. Restore the official file."
-        )
-    base = root.resolve()
-    target = (base / text).resolve()
-    if target != base and base not in target.parents:
-        raise DatasetLayoutError(
-            f"{label_file}: entry {relative!r} points outside the dataset root {base}; refusing to follow it. "
+            f"{label_file}: entry {relative!r} is an absolute or empty path; this official label file lists "
+            "paths relative to the dataset root, so the entry means the file was edited or replaced. "
             "Restore the official file."
         )
-    return base / text
+    normal = posixpath.normpath(text)
+    if normal == ".." or normal.startswith("../"):
+        raise DatasetLayoutError(
+            f"{label_file}: entry {relative!r} points outside the dataset root {root}; refusing to follow it "
+            "(an official label file only names files inside its dataset, and following it would read a file "
+            "the dataset does not own). Restore the official file. Symlinked folders inside the root are fine."
+        )
+    return absolute(root) / normal
+
+
+def absolute(path: Path) -> Path:
+    """``path`` made absolute without resolving symlinks (a symlinked data folder keeps its name)."""
+    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def read_json_file(path: Path, fix: str) -> object:
