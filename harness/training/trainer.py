@@ -234,14 +234,14 @@ class Trainer:
         position = (directory, epoch, step_in_epoch, global_step)
         if position == self._saved_at:
             return  # e.g. the end of training right after an epoch-end save: same state
-        ckpt.save_model(directory, self.model, self._meta)
         trainer_state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, **extra}
-        ckpt.save_trainer_state(directory, trainer_state, state)
+        # One folder, written aside and renamed into place: a kill leaves the old step or the new one.
+        ckpt.save_checkpoint(directory, self.model, self._meta, trainer_state, state)
         self._saved_at = position
 
     def _history(self, global_step: int) -> list[dict[str, Any]]:
@@ -260,10 +260,8 @@ class Trainer:
         loaded = ckpt.load_trainer_state(self.checkpoint_dir)
         if loaded is None:
             return None
-        trainer_state, state = loaded
-        from safetensors.torch import load_file
-
-        weights = load_file(str(self.checkpoint_dir / ckpt.MODEL_FILE), device="cpu")
+        trainer_state, state = loaded  # verified: weights, trainer state and state.json share one step
+        weights = ckpt.load_weights(self.checkpoint_dir)
         self.net.load_state_dict(weights)
         self.optimizer.load_state_dict(trainer_state["optimizer"])
         self.scheduler.load_state_dict(trainer_state["scheduler"])
