@@ -150,14 +150,21 @@ class Predictor:
             model, meta = load_model(directory, dev)
         except CheckpointError as exc:
             raise PredictSetupError(str(exc)) from exc
-        except (OSError, ValueError, KeyError) as exc:
-            raise PredictSetupError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # whatever else an unusable bundle raises: one line, never a traceback
+            raise PredictSetupError(f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         name = meta.get("face_detector", "dlib")
         try:
             detector = harness.plugin("face_detector", name)
         except PluginError as exc:
             raise PredictSetupError(f"{directory} was preprocessed with face detector {name!r}, which is not usable here: {exc}") from exc
-        return cls(model, meta, detector, dev, batch_size, checkpoint=directory)
+        except Exception as exc:
+            raise PredictSetupError(f"{directory}: face detector {name!r} cannot start ({type(exc).__name__}: {exc})") from exc
+        try:
+            return cls(model, meta, detector, dev, batch_size, checkpoint=directory)
+        except PredictSetupError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise PredictSetupError(f"{directory / 'model.json'} has a bad field ({type(exc).__name__}: {exc}); copy the checkpoint again") from exc
 
     # ------------------------------------------------------------------ one file
     def analyse(self, path: str | Path, frames: int = DEFAULT_FRAMES, threshold: float = 0.5) -> MediaResult:
