@@ -47,14 +47,15 @@ def plugins_command(
         _fail(str(exc))
     failures = plugin_registry.load_failures()
     if as_json:
-        rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version, "plugin": e.plugin, "description": e.description} for e in entries]
+        rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version, "plugin": e.plugin, "description": e.description, "replaces": e.replaces or None} for e in entries]
         print(json.dumps({"plugins": rows, "failures": [f.__dict__ for f in failures]}, indent=2))
         return
     table = Table(title=f"harness {__version__} plugins")
     for col in ("kind", "name", "version", "package", "plugin", "description"):
         table.add_column(col)
     for e in entries:
-        table.add_row(e.kind, e.name, e.version, e.package, e.plugin, e.description)
+        note = f" [yellow](replaces the {e.replaces})[/yellow]" if e.replaces else ""
+        table.add_row(e.kind, e.name, e.version, e.package, e.plugin, e.description + note)
     console.print(table)
     for f in failures:
         console.print(f"[red]failed:[/red] plugin {f.plugin} ({f.package}) in {f.stage}: {f.error}")
