@@ -102,6 +102,9 @@ def replace_dir(new: Path, path: Path) -> None:
         if old.exists():
             shutil.rmtree(old)
         os.rename(path, old)
+        from harness import faults
+
+        faults.point("files.replace_dir")
     os.rename(new, path)
     fsync_dir(path.parent)
     if old.exists():

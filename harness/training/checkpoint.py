@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from harness import faults
 from harness.files import atomic_write, atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
 
 MODEL_FILE = "model.safetensors"
@@ -72,6 +73,7 @@ def save_checkpoint(
             atomic_write(tmp / TRAINER_STATE, lambda name: torch.save(trainer_state, name))
         if state is not None:
             write_json(tmp / STATE_FILE, state)
+        faults.point("checkpoint.written")
         replace_dir(tmp, directory)
     finally:
         if tmp.exists():

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from harness import __version__
+from harness import __version__, faults
 from harness.config import RunConfig
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
@@ -314,6 +314,7 @@ class Trainer:
                         if dd.is_main():
                             with log_path.open("a") as fh:
                                 fh.write(json.dumps(record) + "\n")
+                            faults.point("train.step")
                         bar.update(task, completed=global_step, info=f"epoch {epoch + 1} loss {values['loss']:.4f}")
                         if bar.disable and dd.is_main() and global_step % max(1, self.total_steps // 10) == 0:
                             # No live bar (CI logs, pipes): a line every 10 % instead.
