@@ -123,7 +123,10 @@ def recover_dir(path: Path) -> list[Path]:
             shutil.rmtree(old, ignore_errors=True)
             removed.append(old)
         else:
-            os.rename(old, path)
+            try:
+                os.rename(old, path)
+            except FileNotFoundError:
+                pass  # another process (a DDP rank) put it back first
     if path.parent.is_dir():
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)

@@ -137,3 +137,21 @@ def test_a_saved_checkpoint_is_readable_by_the_group_under_umask_022(tmp_path):
         os.umask(old)
     for path in [tmp_path / "checkpoint", *(tmp_path / "checkpoint").iterdir()]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path
+
+
+def test_predict_finds_the_previous_checkpoint_of_a_save_killed_between_its_renames(tmp_path):
+    from harness.files import old_dir_for
+
+    model = torch.nn.Linear(2, 2)
+    ckpt.save_checkpoint(tmp_path / "checkpoint", model, {"model": {"backbone": "x"}})
+    os.rename(tmp_path / "checkpoint", old_dir_for(tmp_path / "checkpoint"))  # the state a kill leaves
+    assert ckpt.resolve(tmp_path) == old_dir_for(tmp_path / "checkpoint")
+
+
+def test_a_backbone_hidden_by_harness_plugins_names_the_variable(tmp_path, only_plugins):
+    model = torch.nn.Linear(2, 2)
+    ckpt.save_checkpoint(tmp_path / "checkpoint", model, {"model": {"backbone": "swin"}})
+    only_plugins("multipart")
+    with pytest.raises(ckpt.CheckpointError, match="HARNESS_PLUGINS") as info:
+        ckpt.load_model(tmp_path)
+    assert "not installed" not in str(info.value)

@@ -87,10 +87,16 @@ def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any]) ->
 
 def resolve(path: str | Path) -> Path:
     """A checkpoint folder from a run folder, a checkpoint folder or its model.safetensors file."""
+    from harness.files import old_dir_for
+
     path = Path(path)
     for candidate in (path, path / "checkpoint", path.parent if path.suffix == ".safetensors" else None):
-        if candidate is not None and (candidate / MODEL_FILE).is_file() and (candidate / MODEL_META).is_file():
-            return candidate
+        if candidate is None:
+            continue
+        # a save killed between its two renames leaves the complete previous folder as .<name>.old
+        for folder in (candidate, old_dir_for(candidate)):
+            if (folder / MODEL_FILE).is_file() and (folder / MODEL_META).is_file():
+                return folder
     raise CheckpointError(
         f"no checkpoint at {path}: expected {MODEL_FILE} and {MODEL_META} there or in {path / 'checkpoint'}. "
         "Pass a run folder (runs/<id>) or its checkpoint folder."
@@ -136,9 +142,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     try:
         model = build_model(**kwargs)
     except PluginError as exc:
+        import os
+
+        from harness.registry import ENV_RESTRICT
+
+        where = (f"not loaded here ({ENV_RESTRICT} is set)" if os.environ.get(ENV_RESTRICT) is not None
+                 else "not installed here")
         raise CheckpointError(
-            f"{directory} was trained with backbone {meta['model'].get('backbone')!r}, which is not installed "
-            f"here ({exc}). Install the plugin that provides it."
+            f"{directory} was trained with backbone {meta['model'].get('backbone')!r}, which is {where} ({exc}). "
+            + (f"Unset {ENV_RESTRICT} or add the plugin to it." if "loaded" in where else "Install the plugin that provides it.")
         ) from exc
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(
