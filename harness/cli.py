@@ -43,8 +43,51 @@ def _pretrained_value(value: str) -> bool | str:
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]error:[/bold red] {message}")
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/bold red] {escape(str(message))}", soft_wrap=True)  # one line, whatever the width
     raise typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message is written for the user (what was wrong, what to do)."""
+    from harness.config import ConfigError
+    from harness.data.cache import CacheMismatchError
+    from harness.predict.inference import PredictSetupError
+    from harness.training.checkpoint import CheckpointError
+    from harness.types import DatasetLayoutError, DatasetNotFoundError
+
+    return (plugin_registry.PluginError, ConfigError, CheckpointError, CacheMismatchError, DatasetLayoutError,
+            DatasetNotFoundError, PredictSetupError)
+
+
+def _guard(callback):
+    """The CLI's one rule: a user error is its message and exit code 2, never a traceback."""
+    import functools
+
+    if getattr(callback, "_harness_guarded", False):
+        return callback
+
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, _user_errors()):
+                _fail(str(exc))
+            raise
+
+    guarded._harness_guarded = True
+    return guarded
+
+
+def _guard_all(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        if info.callback is not None:
+            info.callback = _guard(info.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _guard_all(group.typer_instance)
 
 
 @app.command("plugins")
@@ -61,14 +104,15 @@ def plugins_command(
         _fail(str(exc))
     failures = plugin_registry.load_failures()
     if as_json:
-        rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version, "plugin": e.plugin, "description": e.description} for e in entries]
+        rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version, "plugin": e.plugin, "description": e.description, "replaces": e.replaces or None} for e in entries]
         print(json.dumps({"plugins": rows, "failures": [f.__dict__ for f in failures]}, indent=2))
         return
     table = Table(title=f"harness {__version__} plugins")
     for col in ("kind", "name", "version", "package", "plugin", "description"):
         table.add_column(col)
     for e in entries:
-        table.add_row(e.kind, e.name, e.version, e.package, e.plugin, e.description)
+        note = f" [yellow](replaces the {e.replaces})[/yellow]" if e.replaces else ""
+        table.add_row(e.kind, e.name, e.version, e.package, e.plugin, e.description + note)
     console.print(table)
     for f in failures:
         console.print(f"[red]failed:[/red] plugin {f.plugin} ({f.package}) in {f.stage}: {f.error}")
@@ -319,6 +363,7 @@ def _mount_subcommands() -> None:
             impl.function(app=app)
         except Exception as exc:  # one broken plugin must not break the CLI
             console.print(f"[red]plugin {impl.plugin_name} failed to add its commands: {exc}")
+    _guard_all(app)
 
 
 def build_app() -> typer.Typer:

@@ -127,5 +127,21 @@ def save_config(config: RunConfig, path: Path) -> None:
     path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str))
 
 
+class ConfigError(ValueError):
+    """A --config file that cannot be used; the message names the file and the fix."""
+
+
 def load_config(path: Path) -> RunConfig:
-    return RunConfig.from_dict(json.loads(Path(path).read_text()))
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file; pass a RunConfig JSON such as runs/<id>/config.json") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"--config {path} is not a readable JSON file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path} must hold a JSON object (a RunConfig), not {type(data).__name__}")
+    try:
+        return RunConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--config {path}: {exc}; compare with a runs/<id>/config.json this version wrote") from None

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DEMO_VERSION = 3  # bump when the generator changes: the cache folder is keyed by it
+DEMO_VERSION = 4  # bump when the generator changes: the cache folder is keyed by it
 NOT_A_BENCHMARK = "demo data: a smoke test of the pipeline, not a benchmark"
 METHODS = ("Deepfakes", "Face2Face")
 
@@ -246,7 +246,7 @@ def ensure_demo(spec: DemoSpec = DemoSpec(), root: Path | None = None, progress:
         for index in range(spec.n_ids):
             frames, landmarks = frames_of(index)
             cache[index] = (frames, landmarks)  # fakes are made for every pair, as in FF++
-            write_video(real_dir / f"{index:03d}.mp4", frames, fps=25)
+            write_video(real_dir / f"{index:03d}.mp4", frames, fps=25, deterministic=True)
             bar.advance(task)
         for method in METHODS:
             video_dir = root / "manipulated_sequences" / method / "c23" / "videos"
@@ -266,8 +266,8 @@ def ensure_demo(spec: DemoSpec = DemoSpec(), root: Path | None = None, progress:
                             fake, mask = expression_warp(t_frames[t], t_lms[t], strength)
                         fakes.append(fake)
                         masks.append(np.repeat(mask[..., None], 3, axis=2))
-                    write_video(video_dir / f"{target}_{source}.mp4", fakes, fps=25)
-                    write_video(mask_dir / f"{target}_{source}.mp4", masks, fps=25)
+                    write_video(video_dir / f"{target}_{source}.mp4", fakes, fps=25, deterministic=True)
+                    write_video(mask_dir / f"{target}_{source}.mp4", masks, fps=25, deterministic=True)
                     bar.advance(task)
     for split, pairs in splits.items():
         (root / f"{split}.json").write_text(json.dumps(pairs))

@@ -6,7 +6,11 @@ after these specs, exposed through the ``harness`` entry-point group. The built-
 
 Each ``register_*`` hook receives a ``register`` callable::
 
-    register(name: str, factory: Callable[..., T], description: str = "")
+    register(name: str, factory: Callable[..., T], description: str = "", *, replace: bool = False)
+
+Names are unique per kind: registering a name that a built-in or another plugin already has is
+refused (a load failure naming both) unless ``replace=True`` says it is on purpose; `harness
+plugins` then shows what was replaced.
 
 ``factory(**options)`` must return a ready instance of the kind (see ``harness/types.py``).
 """

@@ -366,6 +366,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     """Run every stage; returns the results dict (also written to JSON and rendered)."""
     import json
 
+    from harness import faults
     from harness.files import atomic_write_text
     from harness.leaderboard import write_leaderboard
     from harness.results import write_results
@@ -376,6 +377,8 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     finished = run_dir / "results.json"
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
+        if dd.is_main():  # a run killed after its results but before the leaderboard: render it now
+            write_leaderboard(paths.results_dir, paths.leaderboard)
         return json.loads(finished.read_text())
     check_pretrained(config)  # a missing weights file fails now, not after preprocessing
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -400,6 +403,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     if dd.is_main():
         console.rule("[bold]4/4 results")
         path = write_results(results, paths.results_dir)
+        faults.point("run.results_written")
         atomic_write_text(finished, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
         board = write_leaderboard(paths.results_dir, paths.leaderboard)
         console.print(summary_table(results))

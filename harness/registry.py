@@ -5,7 +5,15 @@ imported and registered with pluggy. One plugin that fails to import, or raises 
 is reported by name (``load_failures()`` and a warning) and the others keep working.
 
 ``HARNESS_PLUGINS`` restricts which entry points load (comma-separated entry-point names; set it
-to an empty string to load none): tests use it to run against a known set.
+to an empty string to load none): tests use it to run against a known set. A name in it that no
+installed entry point has is reported as a load failure, and a lookup of a plugin it leaves out
+names the variable.
+
+Names are unique per kind, whatever the load order: a third-party plugin that registers a name a
+built-in (or another plugin) already has is refused with a load failure, unless it opts in with
+``register(name, factory, description, replace=True)``; the replacement is then shown by
+`harness plugins` (``replaces``). Two plugins that both claim (or both replace) one name are both
+refused until one is uninstalled.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import difflib
 import importlib.metadata as md
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 import pluggy
@@ -23,6 +31,7 @@ from harness import hookspecs
 
 ENTRY_POINT_GROUP = "harness"
 ENV_RESTRICT = "HARNESS_PLUGINS"
+BUILTIN_PACKAGE = "deepfake-harness"  # the distribution whose entry points are the built-ins
 
 #: plugin kind -> the hook that registers it
 KINDS: dict[str, str] = {
@@ -58,6 +67,7 @@ class PluginEntry:
     plugin: str  # entry-point (or module) name that registered it
     package: str  # distribution providing it
     version: str
+    replaces: str = ""  # "<kind> <name> of <plugin> (<package>)" when it replaced one on purpose
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,8 @@ class _State:
         self.registry: dict[str, dict[str, PluginEntry]] | None = None
         self.failures: list[LoadFailure] = []
         self.origin: dict[int, tuple[str, str, str]] = {}  # id(module) -> (plugin, package, version)
+        self.excluded: dict[str, str] = {}  # entry points left out by HARNESS_PLUGINS -> package
+        self.conflicts: dict[tuple[str, str], str] = {}  # (kind, name) nobody got -> why
 
 
 _state = _State()
@@ -104,8 +116,17 @@ def get_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("harness")
     pm.add_hookspecs(hookspecs)
     allowed = _restriction()
-    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+    available = list(md.entry_points(group=ENTRY_POINT_GROUP))
+    if allowed is not None:
+        known = {ep.name for ep in available}
+        for name in sorted(allowed - known):
+            hint = suggest(name, sorted(known))
+            _fail(name, "?", ENV_RESTRICT, LookupError(
+                f"{ENV_RESTRICT}={os.environ.get(ENV_RESTRICT)!r} names {name!r}, which no installed plugin provides"
+                + (f"; did you mean {hint!r}?" if hint else "") + f" Installed: {', '.join(sorted(known))}"))
+    for ep in available:
         if allowed is not None and ep.name not in allowed:
+            _state.excluded[ep.name] = ep.dist.name if ep.dist is not None else "?"
             continue
         dist = ep.dist.name if ep.dist is not None else "?"
         version = ep.dist.version if ep.dist is not None else "?"
@@ -137,11 +158,20 @@ def reset() -> None:
     _state.registry = None
     _state.failures = []
     _state.origin = {}
+    _state.excluded = {}
+    _state.conflicts = {}
+
+
+@dataclass(frozen=True)
+class _Claim:
+    entry: PluginEntry
+    replace: bool
+    hook: str
 
 
 def _build_registry() -> dict[str, dict[str, PluginEntry]]:
     pm = get_plugin_manager()
-    registry: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
+    claims: dict[tuple[str, str], list[_Claim]] = {}
     for kind, hook_name in KINDS.items():
         hook = getattr(pm.hook, hook_name)
         # Call each implementation alone so one raising plugin does not hide the others.
@@ -155,27 +185,69 @@ def _build_registry() -> dict[str, dict[str, PluginEntry]]:
                 factory: Callable[..., Any],
                 description: str = "",
                 *,
+                replace: bool = False,
                 _kind: str = kind,
                 _plugin: str = plugin_name,
                 _package: str = package,
                 _version: str = version,
+                _hook: str = hook_name,
             ) -> None:
-                if name in registry[_kind]:
-                    prior = registry[_kind][name]
-                    warnings.warn(
-                        f"{_kind} {name!r} from plugin {_plugin!r} replaces the one from {prior.plugin!r}",
-                        PluginLoadWarning,
-                        stacklevel=2,
-                    )
-                registry[_kind][name] = PluginEntry(
-                    _kind, name, factory, description, _plugin, _package, _version
-                )
+                entry = PluginEntry(_kind, name, factory, description, _plugin, _package, _version)
+                claims.setdefault((_kind, name), []).append(_Claim(entry, bool(replace), _hook))
 
             try:
                 impl.function(register=register)
             except Exception as exc:
                 _fail(plugin_name, package, hook_name, exc)
+    registry: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
+    for (kind, name), found in sorted(claims.items()):
+        winner = _resolve_claims(kind, name, found)
+        if winner is not None:
+            registry[kind][name] = winner
     return registry
+
+
+def _who(entry: PluginEntry) -> str:
+    return f"plugin {entry.plugin!r} ({entry.package})"
+
+
+def _resolve_claims(kind: str, name: str, found: list[_Claim]) -> PluginEntry | None:
+    """The one entry that gets ``name``, the same whatever order the plugins loaded in; every
+    refused claim is a load failure that says what to do."""
+    label = f"{kind.replace('_', ' ')} {name!r}"
+    builtins = [c for c in found if c.entry.package == BUILTIN_PACKAGE]
+    base = builtins[-1].entry if builtins else None
+    others = sorted((c for c in found if c.entry.package != BUILTIN_PACKAGE), key=lambda c: (c.entry.package, c.entry.plugin))
+    replacers = [c for c in others if c.replace]
+    plain = [c for c in others if not c.replace]
+    refused: list[tuple[_Claim, str]] = []
+    if len(replacers) > 1:
+        both = f"{label} is replaced by both {' and '.join(_who(c.entry) for c in replacers)}; uninstall one of them"
+        refused += [(c, both) for c in replacers]
+        replacers = []
+    winner: PluginEntry | None = None
+    if replacers:
+        chosen = replacers[0].entry
+        prior = base or (plain[0].entry if plain else None)
+        winner = chosen if prior is None else replace(chosen, replaces=f"{label} of {_who(prior)}")
+    elif base is not None:
+        winner = base
+    elif len(plain) == 1:
+        winner, plain = plain[0].entry, []
+    elif len(plain) > 1:
+        clash = f"{label} is registered by both {' and '.join(_who(c.entry) for c in plain)}; uninstall one of them"
+        _state.conflicts[(kind, name)] = clash
+        refused += [(c, clash) for c in plain]
+        plain = []
+    owner = base or (replacers[0].entry if replacers else None)
+    for c in plain:
+        refused.append((c, f"{label} is already provided by {_who(owner)}; rename yours, or register it with "
+                           "replace=True to replace it on purpose (`harness plugins` then shows the replacement)"))
+    if winner is None and refused:
+        _state.conflicts[(kind, name)] = refused[0][1]
+    for c, message in refused:
+        _fail(c.entry.plugin, c.entry.package, c.hook, PluginError(message))
+    return winner
 
 
 def registry() -> dict[str, dict[str, PluginEntry]]:
@@ -230,6 +302,11 @@ def get(kind: str, name: str) -> PluginEntry:
     if hint:
         message += f"; did you mean {hint!r}?"
     message += f" Known: {', '.join(sorted(known)) or '(none loaded)'}."
+    if (kind, name) in _state.conflicts:
+        message = f"no {kind.replace('_', ' ')} named {name!r} is usable: {_state.conflicts[(kind, name)]}."
+    elif _state.excluded and _restriction() is not None:
+        message += (f" {ENV_RESTRICT}={os.environ.get(ENV_RESTRICT)!r} restricts which installed plugins load "
+                    f"(left out: {', '.join(sorted(_state.excluded))}); unset it or add the plugin's entry point to it.")
     broken = [f.plugin for f in _state.failures]
     if broken:
         message += f" Plugins that failed to load: {', '.join(broken)}."

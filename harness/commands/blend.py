@@ -31,28 +31,62 @@ def preview(
     import cv2
 
     import harness
+    from harness.registry import PluginError
     from harness_plugins.blenders.preview import face_from_image, render_preview
 
     names = [b.strip() for b in blender.split(",") if b.strip()]
     if not names:
-        raise typer.BadParameter("name at least one blender, e.g. --blender multipart,sbi", param_hint="--blender")
+        _fail("--blender: name at least one blender, e.g. --blender multipart,sbi")
     try:
-        blenders = {name: harness.plugin("blender", name) for name in names}
-    except KeyError as exc:  # unknown name: the plugin manager's message suggests the close one
-        raise typer.BadParameter(str(exc), param_hint="--blender") from exc
+        blenders = {name: _named(name, harness.plugin("blender", name)) for name in names}
+    except PluginError as exc:  # unknown name: the registry's message suggests the close one
+        _fail(f"--blender: {exc}")
+    except Exception as exc:
+        _fail(f"--blender: a blender could not be built ({type(exc).__name__}: {exc}); check its plugin with `harness plugins`")
     if image is None:
         from harness.data.sample_face import astronaut_face
 
         face, landmarks = astronaut_face(size)
     else:
         if not image.is_file():
-            raise typer.BadParameter(f"{image} is not a file", param_hint="IMAGE")
+            _fail(f"IMAGE {image} is not a file; pass a PNG/JPEG face photo, or nothing for the astronaut face")
         try:
             face, landmarks = face_from_image(str(image), size)
         except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="IMAGE") from exc
-    grid = render_preview(face, landmarks, blenders, n=n, seed=seed)
+            _fail(f"IMAGE {image}: {exc}")
+    try:
+        grid = render_preview(face, landmarks, blenders, n=n, seed=seed)
+    except BlenderFailed as exc:
+        _fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-        raise typer.BadParameter(f"could not write {out}; use a .png path in a writable folder", param_hint="--out")
+        _fail(f"--out: could not write {out}; use a .png path in a writable folder")
     typer.echo(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): {', '.join(names)}, {n} fakes each, seed {seed}")
+
+
+class BlenderFailed(RuntimeError):
+    """A blender raised while making the preview; the message names it."""
+
+
+def _named(name: str, blender):
+    """``blender`` whose errors name it (a plugin bug is reported as one line, not a traceback)."""
+
+    def call(face, landmarks, rng):
+        try:
+            return blender(face, landmarks, rng)
+        except Exception as exc:
+            raise BlenderFailed(
+                f"blender {name!r} failed on the preview face ({type(exc).__name__}: {exc}); "
+                "report it to the plugin's authors, or preview another with --blender"
+            ) from exc
+
+    return call
+
+
+def _fail(message: str) -> None:
+    from rich.markup import escape
+
+    from harness.ui import console
+
+    console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(2)

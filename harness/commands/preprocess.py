@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
         shard: Optional[str] = typer.Option(None, "--shard", help="K/N: this machine's share (K in 0..N-1)."),
         no_fast: bool = typer.Option(False, "--no-fast", help="Full-resolution detection on every frame."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo videos that failed before."),
+        allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed videos missing on disk."),
     ) -> None:
         """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
         import harness
@@ -72,6 +73,8 @@ def register(app: typer.Typer) -> None:
         from harness.userdata import UserDataError, folder_options
 
         options: dict = {"root": root}
+        if allow_missing:
+            options["allow_missing"] = True
         if train_dir is not None or test_csv is not None or val_fraction is not None:
             if dataset not in (None, "folder"):
                 typer.secho(f"--train-dir/--test-csv are the folder dataset's options, not {dataset}'s", fg="red", err=True)
@@ -107,4 +110,8 @@ def register(app: typer.Typer) -> None:
         except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
             typer.secho(str(exc), fg="red", err=True)
             raise typer.Exit(2) from exc
+        except KeyboardInterrupt:
+            typer.secho(f"interrupted: the videos finished so far are kept in {cache}; "
+                        "run the same command again to resume", fg="yellow", err=True)
+            raise typer.Exit(130) from None
         _print_summary(summary)

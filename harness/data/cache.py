@@ -10,12 +10,19 @@ A video's rows are written in one transaction, after its files: a run killed mid
 row for it and the next run redoes it (resumable, idempotent). Several processes may write the
 same cache (WAL journal + busy timeout); the preprocessing parent process is the only writer of a
 local run.
+
+Several preprocessing jobs may share one cache: before working on a video a job *claims* it (a row
+in ``claims`` with its owner, host, pid and a heartbeat) and only the claim's owner writes the
+video's files and rows. A claim whose process is gone (same host) or whose heartbeat is older than
+``claim_stale_seconds()`` (other hosts) is taken over, so a killed job never blocks the others.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -26,6 +33,9 @@ import numpy as np
 
 DB_NAME = "index.sqlite"
 FINAL_STATUSES = ("done", "failed", "no_face")
+# A failure whose cause starts with this is an unexpected exception (a bug, a full disk, a race),
+# not a property of the video: it is not final, the next run tries the video again.
+TRANSIENT_CAUSE_PREFIX = "error:"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,6 +52,10 @@ CREATE TABLE IF NOT EXISTS frames (
     uid TEXT NOT NULL, frame_index INTEGER NOT NULL, faces INTEGER NOT NULL,
     PRIMARY KEY (uid, frame_index)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    uid TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS faces (
     uid TEXT NOT NULL, frame_index INTEGER NOT NULL, face_index INTEGER NOT NULL,
     file TEXT NOT NULL, mask_file TEXT, landmarks BLOB NOT NULL, box TEXT NOT NULL,
@@ -49,6 +63,47 @@ CREATE TABLE IF NOT EXISTS faces (
     PRIMARY KEY (uid, frame_index, face_index)
 );
 """
+
+
+def new_owner() -> str:
+    """A claim owner id for this process: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def owner_host_pid(owner: str) -> tuple[str, int]:
+    host, pid, _ = owner.rsplit(":", 2)
+    return host, int(pid)
+
+
+def claim_stale_seconds() -> float:
+    """A claim from another host with no heartbeat for this long is taken over (HARNESS_CLAIM_STALE_S)."""
+    try:
+        return float(os.environ.get("HARNESS_CLAIM_STALE_S", "600"))
+    except ValueError:
+        return 600.0
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def claim_is_stale(host: str, pid: int, heartbeat: float) -> bool:
+    if host == socket.gethostname():
+        return not pid_alive(int(pid))
+    return time.time() - float(heartbeat) > claim_stale_seconds()
 
 
 class CacheMismatchError(RuntimeError):
@@ -158,8 +213,44 @@ class FaceCache:
 
     # -- writing (preprocessing) ---------------------------------------------------------------
     def final_uids(self) -> set[str]:
+        """Videos that need no more work: done, no face, or failed for a reason of the video's own."""
         marks = ",".join("?" * len(FINAL_STATUSES))
-        return {r[0] for r in self._db.execute(f"SELECT uid FROM videos WHERE status IN ({marks})", FINAL_STATUSES)}
+        rows = self._db.execute(
+            f"SELECT uid FROM videos WHERE status IN ({marks}) AND NOT (status = 'failed' AND cause LIKE ?)",
+            (*FINAL_STATUSES, TRANSIENT_CAUSE_PREFIX + "%"))
+        return {r[0] for r in rows}
+
+    def is_final(self, uid: str) -> bool:
+        row = self._db.execute("SELECT status, cause FROM videos WHERE uid = ?", (uid,)).fetchone()
+        return bool(row) and row[0] in FINAL_STATUSES and not (
+            row[0] == "failed" and str(row[1] or "").startswith(TRANSIENT_CAUSE_PREFIX))
+
+    # -- claims: several jobs on one cache -------------------------------------------------------
+    def claim(self, uid: str, owner: str) -> bool:
+        """Claim ``uid`` for ``owner`` (see ``new_owner``). False when the video is final or another
+        live job holds it; a dead or silent job's claim is taken over."""
+        with self._transaction():
+            if self.is_final(uid):
+                return False
+            row = self._db.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE uid = ?", (uid,)).fetchone()
+            if row is not None and row[0] != owner and not claim_is_stale(*row[1:]):
+                return False
+            host, pid = owner_host_pid(owner)
+            self._db.execute("INSERT OR REPLACE INTO claims (uid, owner, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)",
+                             (uid, owner, host, pid, time.time()))
+            return True
+
+    def claim_holder(self, uid: str) -> str | None:
+        """The owner of a live claim on ``uid`` (None when unclaimed or the claim is stale)."""
+        row = self._db.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE uid = ?", (uid,)).fetchone()
+        return row[0] if row is not None and not claim_is_stale(*row[1:]) else None
+
+    def heartbeat(self, owner: str) -> None:
+        self._db.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), owner))
+
+    def release(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (its videos not finished go back to the pool)."""
+        self._db.execute("DELETE FROM claims WHERE owner = ?", (owner,))
 
     def mark_pending(self, records: list[Any]) -> None:
         now = time.time()
@@ -175,8 +266,10 @@ class FaceCache:
             )
 
     def write_video(self, record: Any, result: dict[str, Any]) -> None:
-        """Store one processed video: its status row, sampled frames and faces, atomically."""
+        """Store one processed video: its status row, sampled frames and faces, atomically (and
+        drop the claim on it, if any, in the same transaction)."""
         with self._transaction():
+            self._db.execute("DELETE FROM claims WHERE uid = ?", (record.uid,))
             self._db.execute("DELETE FROM faces WHERE uid = ?", (record.uid,))
             self._db.execute("DELETE FROM frames WHERE uid = ?", (record.uid,))
             self._db.executemany(

@@ -10,13 +10,19 @@ landmarks + boxes (and the mask crop, when the record has a mask video) in a ``F
   parent is the only SQLite writer;
 * shardable: ``shard=(k, n)`` keeps the records whose stable uid hash is k mod n, so N machines
   (SLURM array, shell loop) split a dataset without talking to each other;
-* corrupt and faceless videos are recorded with their cause and never stop the run.
+* corrupt and faceless videos are recorded with their cause and never stop the run;
+* concurrent: jobs sharing one cache claim each video before working on it (``FaceCache.claim``):
+  a video another live job holds is left to it and waited for at the end, a killed job's claims
+  are taken over, and no job touches the files of a video it has not claimed;
+* no orphans: pool workers die with their parent, even when it is killed with SIGKILL.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import threading
 import time
 import traceback
 from collections import Counter
@@ -27,13 +33,16 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from harness.data.cache import FaceCache, encode_jpeg, encode_mask_png, video_dir_name
+from harness import faults
+from harness.data.cache import FaceCache, encode_jpeg, encode_mask_png, new_owner, video_dir_name
 from harness.data.crop import CropRule, crop_mask, face_crops, landmarks_to_crop, mask_from_frame
 from harness.data.faces import FaceFinder
 from harness.data.video import VideoDecodeError, read_frames_indexed
 from harness.types import VideoRecord
 
 DEFAULT_FRAMES = 32
+HEARTBEAT_SECONDS = 15.0  # how often a job refreshes its claims
+WAIT_POLL_SECONDS = 0.5  # how often a job waiting for another job's videos looks again
 
 
 @dataclass
@@ -103,6 +112,35 @@ def _init_worker(config: dict[str, Any]) -> None:
     _worker["config"] = config
     detector = create("face_detector", config["detector"])
     _worker["finder"] = FaceFinder(detector, fast=config["fast"])
+
+
+def _die_with_parent() -> None:
+    """Make this pool worker exit when its parent dies, whatever killed it: Linux's parent-death
+    signal, and a watchdog thread for the rest (the worker is re-parented, getppid changes)."""
+    import signal
+
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
+
+
+def _init_pool_worker(config: dict[str, Any]) -> None:
+    _die_with_parent()
+    _init_worker(config)
 
 
 def _fail(status: str, cause: str, message: str, t0: float, frames_total: int = 0) -> dict[str, Any]:
@@ -199,6 +237,7 @@ def preprocess(
                     forehead=float(forehead), crop_size=int(crop_size))
     cache = FaceCache(cache_root)
     summary = PreprocessSummary(crop_rule=rule.to_dict(), shard=shard, cache_root=str(cache_root))
+    owner = new_owner()
     try:
         cache.check_crop_rule(rule.to_dict())
         todo, summary.videos, summary.skipped = _select(records, cache, shard, retry_failed)
@@ -208,7 +247,9 @@ def preprocess(
         causes: Counter[str] = Counter()
 
         def store(record: VideoRecord, result: dict[str, Any]) -> None:
+            faults.point("preprocess.before_store")
             cache.write_video(record, result)
+            faults.point("preprocess.stored")
             summary.frames += len(result["frames"])
             summary.frames_with_face += sum(1 for _, n in result["frames"] if n)
             summary.faces += len(result["faces"])
@@ -229,19 +270,61 @@ def preprocess(
         with progress_bar(disable=not progress) as bar:  # the shared stderr bar; shown iff progress
             task = bar.add_task("preprocess", total=len(todo), info="")
 
+            last_beat = [time.monotonic()]
+
             def advance() -> None:
                 bar.advance(task)
+                beat()
 
-            if workers <= 0:
-                _init_worker(config)
-                for record in todo:
-                    store(record, process_video(record))
-                    advance()
-            else:
-                _run_pool(todo, config, workers, store, advance)
+            def beat() -> None:
+                if time.monotonic() - last_beat[0] >= HEARTBEAT_SECONDS:
+                    cache.heartbeat(owner)
+                    last_beat[0] = time.monotonic()
+
+            deferred: list[VideoRecord] = []
+
+            def claimed(records: list[VideoRecord]):
+                """The records this job may work on, claimed one at a time as they are needed."""
+                for record in records:
+                    if cache.claim(record.uid, owner):
+                        yield record
+                    elif cache.is_final(record.uid):
+                        summary.skipped += 1  # another job finished it meanwhile
+                        advance()
+                    else:
+                        deferred.append(record)  # another live job holds it
+
+            def run_batch(records: list[VideoRecord]) -> None:
+                if workers <= 0:
+                    _init_worker(config)
+                    for record in claimed(records):
+                        store(record, process_video(record))
+                        advance()
+                else:
+                    _run_pool(claimed(records), config, workers, store, advance, beat)
+
+            run_batch(todo)
+            told = False
+            while deferred:
+                # Videos another job is working on: wait for it to finish them, or take them over
+                # when it is gone. Never touch their files meanwhile.
+                if not told:
+                    holders = sorted({h for h in (cache.claim_holder(r.uid) for r in deferred) if h})
+                    from harness.ui import console
+
+                    console.print(f"{len(deferred)} video(s) are being preprocessed by another job "
+                                  f"({', '.join(holders) or 'just finished'}); waiting for them")
+                    told = True
+                time.sleep(WAIT_POLL_SECONDS)
+                beat()
+                waiting, deferred[:] = list(deferred), []
+                run_batch(waiting)
         summary.failures_by_cause = dict(causes)
     finally:
-        cache.close()
+        try:
+            cache.release(owner)  # whatever was not finished goes back to the pool
+        finally:
+            cache.close()
     summary.seconds = time.perf_counter() - t_start
     return summary
 
@@ -275,19 +358,24 @@ def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, 
     return todo, total, skipped
 
 
-def _run_pool(todo: list[VideoRecord], config: dict[str, Any], workers: int,
-              store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None]) -> None:
+def _run_pool(todo: Iterable[VideoRecord], config: dict[str, Any], workers: int,
+              store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None],
+              beat: Callable[[], None] = lambda: None) -> None:
+    queue = iter(todo)
+    first = next(queue, None)
+    if first is None:
+        return  # nothing to do: no pool
     with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(config),
-                             initializer=_init_worker, initargs=(config,)) as pool:
-        pending: dict[Future, VideoRecord] = {}
-        queue = iter(todo)
+                             initializer=_init_pool_worker, initargs=(config,)) as pool:
+        pending: dict[Future, VideoRecord] = {pool.submit(process_video, first): first}
         limit = workers * 2  # bounded in-flight work
-        for record in queue:
+        for record in queue if len(pending) < limit else ():
             pending[pool.submit(process_video, record)] = record
             if len(pending) >= limit:
                 break
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
+            beat()
             for future in finished:
                 record = pending.pop(future)
                 store(record, future.result())

@@ -169,9 +169,15 @@ def write_video(
     codec: str = "libx264",
     crf: int = 18,
     pix_fmt: str = "yuv420p",
+    deterministic: bool = False,
 ) -> Path:
     """Write RGB uint8 frames (H, W, 3) to a video with PyAV. H.264 by default; ``codec="mpeg4"``
-    also works. Odd sizes are padded to even (yuv420p needs it). Returns the path."""
+    also works. Odd sizes are padded to even (yuv420p needs it). Returns the path.
+
+    ``deterministic=True`` makes the bytes a function of the frames alone: one encoder thread, and
+    no macroblock-tree / lookahead rate control, whose decisions in libx264 varied with the
+    process's memory (the same frames gave different files, and different decoded pixels, from run
+    to run). It costs a little compression; the demo data uses it."""
     import av
 
     path = Path(path)
@@ -194,6 +200,10 @@ def write_video(
                 stream.pix_fmt = pix_fmt
                 if codec in ("libx264", "h264"):
                     stream.options = {"crf": str(crf), "preset": "veryfast"}
+                    if deterministic:
+                        stream.options = {**stream.options, "threads": "1", "x264-params": "mbtree=0:rc-lookahead=0"}
+                if deterministic:
+                    stream.codec_context.thread_count = 1
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                 container.mux(packet)
         if stream is None:

@@ -154,8 +154,8 @@ class Predictor:
             model, meta = load_model(directory, dev)
         except CheckpointError as exc:
             raise PredictSetupError(str(exc)) from exc
-        except (OSError, ValueError, KeyError) as exc:
-            raise PredictSetupError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # whatever else an unusable bundle raises: one line, never a traceback
+            raise PredictSetupError(f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         trained = meta.get("face_detector", "dlib")
         name = detector or trained
         options = dict(detector_options or {})
@@ -168,7 +168,14 @@ class Predictor:
                                     "choose another with --detector NAME") from exc
         except (TypeError, ValueError) as exc:
             raise PredictSetupError(f"face detector {name!r} does not take the options {options}: {exc}") from exc
-        predictor = cls(model, meta, found, dev, batch_size, checkpoint=directory)
+        except Exception as exc:
+            raise PredictSetupError(f"{directory}: face detector {name!r} cannot start ({type(exc).__name__}: {exc})") from exc
+        try:
+            predictor = cls(model, meta, found, dev, batch_size, checkpoint=directory)
+        except PredictSetupError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise PredictSetupError(f"{directory / 'model.json'} has a bad field ({type(exc).__name__}: {exc}); copy the checkpoint again") from exc
         predictor.detector_name, predictor.detector_options = name, options
         return predictor
 

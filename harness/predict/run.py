@@ -32,6 +32,8 @@ class PredictOptions:
             raise PredictSetupError(f"--mask-kind must be 'binary' or 'grey' (NeuralTextures renders), got {self.mask_kind!r}")
         if self.explain and self.out is None:
             raise PredictSetupError("--explain writes heatmap images: give --out DIR too")
+        if self.out is not None and Path(self.out).exists() and not Path(self.out).is_dir():
+            raise PredictSetupError(f"--out {self.out} is a file; give a folder (it is created if missing, one subfolder per input)")
 
 
 def predict_files(
@@ -70,13 +72,21 @@ def predict_files(
             result = MediaResult(path=path, status="error", error=f"{path}: {type(exc).__name__}: {exc}")
         outputs = localization = None
         if result.ok:
-            if options.out is not None:
-                outputs = write_outputs(result, Path(options.out) / names[path], options.threshold, explainer, options.top)
-            mask_path, problem = find_mask(path, options.mask, single_input=len(files) == 1)
-            if mask_path is not None:
-                localization = localization_scores(result, mask_path, options.mask_kind)
-            elif problem is not None:
-                localization = {"mask": None, "error": problem}
+            try:
+                if options.out is not None:
+                    folder = Path(options.out) / names[path]
+                    outputs = write_outputs(result, folder, options.threshold, explainer, options.top)
+                mask_path, problem = find_mask(path, options.mask, single_input=len(files) == 1)
+                if mask_path is not None:
+                    localization = localization_scores(result, mask_path, options.mask_kind)
+                elif problem is not None:
+                    localization = {"mask": None, "error": problem}
+            except Exception as exc:  # a full disk or an unwritable folder costs this input, not the batch
+                where = f"writing its outputs to {folder}" if options.out is not None and outputs is None else "comparing with its mask"
+                result = MediaResult(path=path, status="error", frames_total=result.frames_total,
+                                     error=f"{path}: scored, but {where} failed ({type(exc).__name__}: {exc}); "
+                                           "check that the folder is writable and has space")
+                outputs = localization = None
         block = media_report(result, outputs, localization)
         blocks.append(block)
         if on_result:

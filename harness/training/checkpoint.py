@@ -7,24 +7,33 @@ A checkpoint folder is a self-contained bundle that `harness predict` loads with
     trainer_state.pt    optimizer / scheduler / RNG state for --resume (torch.load weights_only=True)
     state.json          epoch, step, the selection so far (losses: the run folder's train_log.jsonl)
 
-Every file is written to a temporary name and moved into place, so a crash never leaves half a file.
+Crash consistency by construction: the whole folder is written under a temporary name
+(``.checkpoint.<random>.tmp``) and renamed into place (``harness.files.replace_dir``), so a kill at
+any instant leaves either the previous complete checkpoint or the new one, never a mix. Each file
+also names its step (safetensors metadata ``global_step``, ``trainer_state["global_step"]``,
+``state.json``); resuming verifies they agree and refuses a mixed set (edited or copied by hand)
+with one line. Stale temporaries of a killed save are removed on the next resume.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from harness.files import atomic_write, atomic_write_text
+from harness import faults
+from harness.files import atomic_write, atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
 
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
 TRAINER_STATE = "trainer_state.pt"
 STATE_FILE = "state.json"
+STEP_KEY = "global_step"  # in the safetensors metadata, trainer_state.pt and state.json
 
 
 class CheckpointError(RuntimeError):
@@ -35,25 +44,59 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
-    """Weights + the metadata that rebuilds the model. ``model`` may be wrapped in DDP."""
-    module = getattr(model, "module", model)
+def _write_weights(path: Path, model: torch.nn.Module, step: int | None) -> None:
+    module = getattr(model, "module", model)  # ``model`` may be wrapped in DDP
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    atomic_write(directory / MODEL_FILE, lambda tmp: save_file(tensors, tmp))
-    write_json(directory / MODEL_META, meta)
+    metadata = {STEP_KEY: str(int(step))} if step is not None else None
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def save_trainer_state(directory: Path, trainer_state: dict[str, Any], state: dict[str, Any]) -> None:
-    atomic_write(directory / TRAINER_STATE, lambda tmp: torch.save(trainer_state, tmp))
-    write_json(directory / STATE_FILE, state)  # last: its presence marks a complete checkpoint
+def save_checkpoint(
+    directory: Path,
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    trainer_state: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+) -> None:
+    """Write the bundle into a temporary folder beside ``directory`` and rename it into place.
+
+    With ``state`` (which must hold ``global_step``) the weights and ``trainer_state`` are stamped
+    with that step, so resume can prove that every file belongs to the same step."""
+    directory = Path(directory)
+    step = None if state is None else int(state[STEP_KEY])
+    tmp = temp_dir_next_to(directory)
+    try:
+        _write_weights(tmp / MODEL_FILE, model, step)
+        write_json(tmp / MODEL_META, meta)
+        if trainer_state is not None:
+            trainer_state = {**trainer_state, STEP_KEY: step}
+            atomic_write(tmp / TRAINER_STATE, lambda name: torch.save(trainer_state, name))
+        if state is not None:
+            write_json(tmp / STATE_FILE, state)
+        faults.point("checkpoint.written")
+        replace_dir(tmp, directory)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
+    """Weights + the metadata that rebuilds the model (a predict-only bundle), written atomically."""
+    save_checkpoint(directory, model, meta)
 
 
 def resolve(path: str | Path) -> Path:
     """A checkpoint folder from a run folder, a checkpoint folder or its model.safetensors file."""
+    from harness.files import old_dir_for
+
     path = Path(path)
     for candidate in (path, path / "checkpoint", path.parent if path.suffix == ".safetensors" else None):
-        if candidate is not None and (candidate / MODEL_FILE).is_file() and (candidate / MODEL_META).is_file():
-            return candidate
+        if candidate is None:
+            continue
+        # a save killed between its two renames leaves the complete previous folder as .<name>.old
+        for folder in (candidate, old_dir_for(candidate)):
+            if (folder / MODEL_FILE).is_file() and (folder / MODEL_META).is_file():
+                return folder
     raise CheckpointError(
         f"no checkpoint at {path}: expected {MODEL_FILE} and {MODEL_META} there or in {path / 'checkpoint'}. "
         "Pass a run folder (runs/<id>) or its checkpoint folder."
@@ -61,11 +104,34 @@ def resolve(path: str | Path) -> Path:
 
 
 def load_meta(directory: Path) -> dict[str, Any]:
-    return json.loads((Path(directory) / MODEL_META).read_text())
+    path = Path(directory) / MODEL_META
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is unreadable or not JSON ({type(exc).__name__}); copy the checkpoint again from the run folder") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not meta["model"].get("backbone"):
+        raise CheckpointError(f"{path} does not describe a model (it needs a \"model\" object with a \"backbone\"); "
+                              "copy the checkpoint again from the run folder")
+    return meta
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors' own error type; a truncated copy, a foreign file
+        raise CheckpointError(
+            f"{path} is truncated or not a safetensors file ({_reason(exc)}); copy it again from the run folder"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the model from its bundle and load the weights (safetensors: no code runs)."""
+    """Rebuild the model from its bundle and load the weights (safetensors: no code runs).
+    Every way the bundle can be unusable is a CheckpointError with a one-line message."""
     from harness.models import build_model
     from harness.registry import PluginError
 
@@ -76,12 +142,30 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     try:
         model = build_model(**kwargs)
     except PluginError as exc:
+        import os
+
+        from harness.registry import ENV_RESTRICT
+
+        where = (f"not loaded here ({ENV_RESTRICT} is set)" if os.environ.get(ENV_RESTRICT) is not None
+                 else "not installed here")
         raise CheckpointError(
-            f"{directory} was trained with backbone {meta['model'].get('backbone')!r}, which is not installed "
-            f"here ({exc}). Install the plugin that provides it."
+            f"{directory} was trained with backbone {meta['model'].get('backbone')!r}, which is {where} ({exc}). "
+            + (f"Unset {ENV_RESTRICT} or add the plugin to it." if "loaded" in where else "Install the plugin that provides it.")
         ) from exc
-    state = load_file(str(directory / MODEL_FILE), device="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{directory / MODEL_META} asks for a model this harness cannot build ({_reason(exc)}); "
+            "it was written by another harness or plugin version, or edited: use a matching version or copy it again"
+        ) from exc
+    state = _read_weights(directory / MODEL_FILE)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), _reason(exc))
+        raise CheckpointError(
+            f"{directory / MODEL_FILE} does not fit the model in {MODEL_META} ({first[:200]}); "
+            "the two files come from different checkpoints: copy the folder again"
+        ) from exc
     if missing or unexpected:
         raise CheckpointError(
             f"{directory / MODEL_FILE} does not fit the model in {MODEL_META}: "
@@ -90,10 +174,59 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     return model.to(device).eval(), meta
 
 
+def _weights_step(path: Path) -> int | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            value = (handle.metadata() or {}).get(STEP_KEY)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path} is truncated or not a safetensors file ({_reason(exc)}); "
+            "rerun with --no-resume to start over"
+        ) from exc
+    return int(value) if value is not None and str(value).lstrip("-").isdigit() else None
+
+
 def load_trainer_state(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(trainer_state, state) of a complete checkpoint, or None when there is none to resume."""
+    """(trainer_state, state) of a complete checkpoint, or None when there is none to resume.
+
+    Finishes an interrupted save first (``recover_dir``). Raises CheckpointError, one line, when the
+    files are unreadable or do not all belong to the same step."""
     directory = Path(directory)
+    recover_dir(directory)
     if not (directory / STATE_FILE).is_file() or not (directory / TRAINER_STATE).is_file():
         return None
-    trainer_state = torch.load(directory / TRAINER_STATE, map_location="cpu", weights_only=True)
-    return trainer_state, json.loads((directory / STATE_FILE).read_text())
+    fix = "rerun with --no-resume to start over"
+    try:
+        state = json.loads((directory / STATE_FILE).read_text())
+        step = int(state[STEP_KEY])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{directory / STATE_FILE} is unreadable ({_reason(exc)}); {fix}") from exc
+    try:
+        trainer_state = torch.load(directory / TRAINER_STATE, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError) as exc:
+        # torch's message would suggest weights_only=False: never, for a file that failed the check
+        raise CheckpointError(
+            f"{directory / TRAINER_STATE} is corrupt or holds more than tensors and plain values "
+            f"({type(exc).__name__}); it is not loaded. {fix[0].upper()}{fix[1:]}"
+        ) from exc
+    if not isinstance(trainer_state, dict):
+        raise CheckpointError(f"{directory / TRAINER_STATE} is not a harness trainer state; {fix}")
+    steps = {
+        MODEL_FILE: _weights_step(directory / MODEL_FILE),
+        TRAINER_STATE: trainer_state.get(STEP_KEY),
+        STATE_FILE: step,
+    }
+    if len(set(steps.values())) != 1:
+        found = ", ".join(f"{name}: {'no step' if s is None else f'step {s}'}" for name, s in steps.items())
+        raise CheckpointError(
+            f"{directory} mixes files of different steps ({found}), so it cannot resume exactly; {fix} "
+            "or put back a complete checkpoint folder"
+        )
+    return trainer_state, state
+
+
+def load_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint folder (safetensors; a bad file is a CheckpointError)."""
+    return _read_weights(Path(directory) / MODEL_FILE)

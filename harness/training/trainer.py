@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from harness import __version__
+from harness import __version__, faults
 from harness.config import RunConfig
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
@@ -317,14 +317,14 @@ class Trainer:
         position = (directory, epoch, step_in_epoch, global_step)
         if position == self._saved_at:
             return  # e.g. the end of training right after an epoch-end save: same state
-        ckpt.save_model(directory, self.model, self._meta)
         trainer_state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, **extra}
-        ckpt.save_trainer_state(directory, trainer_state, state)
+        # One folder, written aside and renamed into place: a kill leaves the old step or the new one.
+        ckpt.save_checkpoint(directory, self.model, self._meta, trainer_state, state)
         self._saved_at = position
 
     def _history(self, global_step: int) -> list[dict[str, Any]]:
@@ -343,10 +343,8 @@ class Trainer:
         loaded = ckpt.load_trainer_state(self.checkpoint_dir)
         if loaded is None:
             return None
-        trainer_state, state = loaded
-        from safetensors.torch import load_file
-
-        weights = load_file(str(self.checkpoint_dir / ckpt.MODEL_FILE), device="cpu")
+        trainer_state, state = loaded  # verified: weights, trainer state and state.json share one step
+        weights = ckpt.load_weights(self.checkpoint_dir)
         self.net.load_state_dict(weights)
         self.optimizer.load_state_dict(trainer_state["optimizer"])
         self.scheduler.load_state_dict(trainer_state["scheduler"])
@@ -399,6 +397,7 @@ class Trainer:
                         if dd.is_main():
                             with log_path.open("a") as fh:
                                 fh.write(json.dumps(record) + "\n")
+                            faults.point("train.step")
                         bar.update(task, completed=global_step, info=f"epoch {epoch + 1} loss {values['loss']:.4f}")
                         if bar.disable and dd.is_main() and global_step % max(1, self.total_steps // 10) == 0:
                             # No live bar (CI logs, pipes): a line every 10 % instead.

@@ -102,9 +102,14 @@ class FFPP(BaseDataset):
         return (path / "original_sequences").is_dir() or (path / "manipulated_sequences").is_dir()
 
     def _level_dir(self, parent: Path) -> Path:
-        """parent/<compression>, accepting c0 for raw on disk."""
-        if self.compression == "raw" and not (parent / "raw").is_dir() and (parent / "c0").is_dir():
-            return parent / "c0"
+        """parent/<compression>, accepting c0 for raw and any letter case on disk (C23, RAW)."""
+        if (parent / self.compression).is_dir():
+            return parent / self.compression
+        names = {"raw", "c0"} if self.compression == "raw" else {self.compression}
+        if parent.is_dir():
+            for child in sorted(parent.iterdir()):
+                if child.is_dir() and child.name.lower() in names:
+                    return child
         return parent / self.compression
 
     def _layout_problems(self) -> list[str]:
@@ -127,8 +132,11 @@ class FFPP(BaseDataset):
                 mdir = manip / method
                 if mdir.is_dir() and not self._level_dir(mdir).is_dir():
                     levels = sorted(p.name for p in mdir.iterdir() if p.is_dir() and p.name != "masks")
+                    usable = sorted({canonical_compression(n) for n in levels if n.lower() in COMPRESSIONS + ("c0",)})
+                    advice = (f"; or use what is there: --compression {' / '.join(usable)} (harness run, harness preprocess)"
+                              if usable else "")
                     problems.append(f"{mdir} has no {self.compression}/ folder (has: {', '.join(levels) or 'nothing'}); "
-                                    f"download -c {self.compression} or pass compression=one of those")
+                                    f"download it with -c {self.compression}" + advice)
         youtube = root / "original_sequences" / "youtube"
         if (root / "original_sequences").is_dir() and not self._level_dir(youtube).is_dir():
             problems.append(f"missing folder {self._level_dir(youtube) / 'videos'} (the real videos at {self.compression})")
