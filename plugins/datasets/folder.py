@@ -170,9 +170,9 @@ class FolderDataset(BaseDataset):
 
     def require_root(self) -> Path:
         if self.train_dir is None and self.test_csv is None:
-            where = "".join(f"\n  {p}" for p in self.searched)
+            where = ", ".join(str(p) for p in self.searched)  # one line: the CLI's rule for user errors
             raise DatasetNotFoundError(
-                f"dataset {self.name!r} is not configured" + (f"; no train/ folder or test.csv in:{where}" if where else "")
+                f"dataset {self.name!r} is not configured" + (f"; no train/ folder or test.csv in {where}" if where else "")
                 + f". {HOW_TO_GET}"
             )
         if self.train_dir is not None and not self.train_dir.is_dir():
