@@ -293,7 +293,7 @@ def _mount_subcommands() -> None:
     if _mounted:
         return
     _mounted = True
-    for module_name in ("blend", "datasets", "preprocess", "leaderboard", "predict"):
+    for module_name in ("blend", "datasets", "preprocess", "leaderboard", "predict", "report"):
         try:
             module = importlib.import_module(f"harness.commands.{module_name}")
         except ModuleNotFoundError as exc:

@@ -5,7 +5,10 @@ Each stage is a function with one job; this module only wires them and keeps the
     runs/<run_id>/config.json       the resolved RunConfig
     runs/<run_id>/train_log.jsonl   one line per step
     runs/<run_id>/checkpoint/       safetensors bundle (see harness/training/checkpoint.py)
+    runs/<run_id>/scores/, examples/ per-video test scores and localization examples (harness/plots.py)
+    runs/<run_id>/figures/          ROC/PR curves, score histograms, training curves, examples
     runs/<run_id>/results.json      the same JSON that goes to leaderboards/results/
+    runs/<run_id>/report.md         one page: setup, numbers, figures (`harness report RUN` redraws)
 """
 
 from __future__ import annotations
@@ -170,7 +173,7 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | Non
     return trainer.fit(resume=resume)
 
 
-def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None) -> tuple[dict[str, Any], float]:
+def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
     from harness.data.cache import FaceCache
     from harness.evaluation.runner import evaluate_dataset
     from harness.training import distributed as dd
@@ -184,7 +187,7 @@ def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any]
     try:
         for name in config.test_datasets:
             compression = getattr(datasets[name], "compression", None)
-            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show)
+            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show, run_dir)
     finally:
         cache.close()
     return blocks, time.perf_counter() - start
@@ -320,18 +323,40 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     timings["train_s"] = outcome.seconds
     console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
     console.rule("[bold]3/4 evaluate")
-    blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show)
+    blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, run_dir)
     results = build_results(config, rid, outcome, blocks, timings, summary)
     if dd.is_main():
         console.rule("[bold]4/4 results")
+        figures = draw_figures(run_dir, results)
+        if figures:
+            results["figures"] = figures
         path = write_results(results, paths.results_dir)
         atomic_write_text(finished, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
         board = write_leaderboard(paths.results_dir, paths.leaderboard)
         console.print(summary_table(results))
+        if figures:
+            from harness.plots import write_report
+
+            console.print(f"report: {write_report(run_dir, redraw=False)}")
         console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
         if config.demo:
             console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
     return results
+
+
+def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
+    """Draw the run's figures (harness/plots.py) from its folder; ``{"run_dir", "report", "files"}``
+    for results.json (the leaderboard links them), None when drawing failed: a figure never fails a run."""
+    from harness.plots import REPORT_FILE, draw_run, figure_index
+
+    try:
+        draw_run(run_dir, results)
+    except Exception as exc:  # noqa: BLE001 - the numbers are already computed; say why, keep them
+        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {exc}); "
+                      f"retry with `harness report {run_dir}`")
+        return None
+    files = [f for group in figure_index(run_dir).values() for f in group]
+    return {"run_dir": run_dir.as_posix(), "report": REPORT_FILE, "files": files}
 
 
 def _summary_line(summary: Any) -> str:

@@ -335,7 +335,7 @@ class Trainer:
         if log.is_file():
             for line in log.read_text().splitlines():
                 record = json.loads(line)
-                if record["step"] <= global_step:
+                if "loss" in record and record["step"] <= global_step:  # not validation lines
                     loss[record["step"]] = round(record["loss"], 6)
         return [{"step": step, "loss": loss[step]} for step in sorted(loss)]
 
