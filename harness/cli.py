@@ -190,6 +190,7 @@ def run_command(
     leaderboard: Path = typer.Option(Path("leaderboards/LEADERBOARD.md"), help="The markdown rendered after the run."),
     resume: bool = typer.Option(True, help="Continue an interrupted run and skip finished ones."),
     demo_scale: str = typer.Option("default", help="Demo size: default or tiny (tests)."),
+    logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
@@ -241,8 +242,13 @@ def run_command(
         for kind, names in (("blender", blenders), ("backbone", backbones)):
             for n in names:
                 plugin_registry.get(kind, n)  # fail fast, with a suggestion, before any work
-    except plugin_registry.PluginError as exc:
-        _fail(str(exc))
+        from harness.training.loggers import check_loggers
+
+        check_loggers(_split(logger or ""))  # an unknown or uninstalled --logger, too
+    except (plugin_registry.PluginError, RuntimeError) as exc:
+        from rich.markup import escape
+
+        _fail(escape(str(exc)))  # keeps "deepfake-harness[tensorboard]" as typed
 
     configs = []
     for b, bb, p, s in itertools.product(blenders, backbones, presets, seeds):
@@ -275,7 +281,7 @@ def run_command(
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
-            run(cfg, paths, resume=resume, demo_spec=spec if is_demo else None)
+            run(cfg, paths, resume=resume, demo_spec=spec if is_demo else None, loggers=_split(logger or ""))
     except (RunError, DatasetNotFoundError, DatasetLayoutError, plugin_registry.PluginError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

@@ -157,7 +157,7 @@ def training_items(cache: Any, dataset: str, split: str) -> list[Any]:
     return items
 
 
-def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None) -> Any:
+def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None, loggers: list[str] | None = None) -> Any:
     from harness.data.cache import FaceCache
     from harness.training.trainer import Trainer
 
@@ -169,7 +169,7 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | Non
         cache.close()
     if not train_items:
         raise RunError(f"no face was found in any training video of {config.train_dataset}; see the preprocessing summary")
-    trainer = Trainer(config, run_dir, faces_cache_root(config), train_items, val_items, show_progress=show)
+    trainer = Trainer(config, run_dir, faces_cache_root(config), train_items, val_items, show_progress=show, loggers=loggers)
     return trainer.fit(resume=resume)
 
 
@@ -291,8 +291,10 @@ def _fmt(metric: dict[str, Any] | None) -> str:
 # --------------------------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------------------------
-def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None) -> dict[str, Any]:
-    """Run every stage; returns the results dict (also written to JSON and rendered)."""
+def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None) -> dict[str, Any]:
+    """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
+    training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
+    results, so they are not part of the config or the run id."""
     import json
 
     from harness.files import atomic_write_text
@@ -307,6 +309,16 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
         return json.loads(finished.read_text())
     check_pretrained(config)  # a missing weights file fails now, not after preprocessing
+    try:
+        from harness.training.loggers import check_loggers
+
+        check_loggers(loggers)  # an unknown or uninstalled logger too
+    except ImportError as exc:
+        raise RunError(str(exc)) from exc
+    except RuntimeError as exc:
+        if exc.__class__.__name__.endswith("Unavailable"):
+            raise RunError(str(exc)) from exc
+        raise
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.json")
     if config.demo:
@@ -319,7 +331,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show)
     console.print(_summary_line(summary))
     console.rule("[bold]2/4 train")
-    outcome = train_stage(config, run_dir, resume, show)
+    outcome = train_stage(config, run_dir, resume, show, loggers)
     timings["train_s"] = outcome.seconds
     console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
     console.rule("[bold]3/4 evaluate")
