@@ -89,6 +89,7 @@ FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
     "img_size": ("img_size",),
     "pretrained": ("pretrained",),
     "device": ("device",),
+    "face_detector": ("face_detector",),
     "train.epochs": ("epochs",),
     "train.max_steps": ("max_steps",),
     "train.batch_size": ("batch_size",),
@@ -190,6 +191,7 @@ def run_command(
     leaderboard: Path = typer.Option(Path("leaderboards/LEADERBOARD.md"), help="The markdown rendered after the run."),
     resume: bool = typer.Option(True, help="Continue an interrupted run and skip finished ones."),
     demo_scale: str = typer.Option("default", help="Demo size: default or tiny (tests)."),
+    face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
     logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
 ) -> None:
@@ -228,6 +230,8 @@ def run_command(
         base = replace(base, img_size=img_size)
     if pretrained:
         base = replace(base, pretrained=_pretrained_value(pretrained))
+    if face_detector:
+        base = replace(base, face_detector=face_detector)
 
     presets: list[str | None] = [None]
     if preset:
@@ -239,7 +243,7 @@ def run_command(
     blenders = _split(blender or "") or [base.blender]
     backbones = _split(backbone or "") or [base.backbone]
     try:
-        for kind, names in (("blender", blenders), ("backbone", backbones)):
+        for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [base.face_detector])):
             for n in names:
                 plugin_registry.get(kind, n)  # fail fast, with a suggestion, before any work
         from harness.training.loggers import check_loggers
