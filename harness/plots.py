@@ -304,7 +304,9 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
                   "| Dataset | Group | n | Video AUC | Video AP | Frame AUC | Pixel IoU |",
                   "|---|---|---:|---:|---:|---:|---:|"]
         for dataset, block in results.get("datasets", {}).items():
-            for group, metrics in block.get("groups", {}).items():
+            groups = block.get("groups", {})
+            for group in sorted(groups, key=lambda g: (g != ALL, g)):  # "all" first, as in the legends
+                metrics = groups[group]
                 video, frame, pixel = metrics.get("video", {}), metrics.get("frame", {}), metrics.get("pixel", {})
                 n = (video.get("auc") or {}).get("n")
                 lines.append(f"| {escape(dataset)} | {escape(group)} | {'-' if n is None else n} | {_pct(video.get('auc'))} | "
