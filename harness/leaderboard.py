@@ -17,6 +17,7 @@ import html
 import json
 import math
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -409,7 +410,33 @@ def _all_metrics(runs: list[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def _run_lines(run: Mapping[str, Any]) -> list[str]:
+def _figure_links(run: Mapping[str, Any], link_from: Path | None) -> str:
+    """Markdown links to the run's report and figures (recorded in results["figures"] by the run),
+    relative to the leaderboard's folder ``link_from``; "" when the run recorded none."""
+    import os
+    from urllib.parse import quote
+
+    figures = run.get("figures")
+    if not isinstance(figures, Mapping) or not isinstance(figures.get("run_dir"), str):
+        return ""
+    base = Path(figures["run_dir"])
+
+    def href(name: str) -> str:
+        target = base / name
+        if link_from is not None and not target.is_absolute():
+            target = Path(os.path.relpath(target, link_from))
+        return quote(target.as_posix())
+
+    links = []
+    if isinstance(figures.get("report"), str):
+        links.append(f"[report]({href(figures['report'])})")
+    for name in figures.get("files", []):
+        if isinstance(name, str):
+            links.append(f"[{escape(Path(name).stem.replace('_', ' '))}]({href(name)})")
+    return "  - figures: " + ", ".join(links) if links else ""
+
+
+def _run_lines(run: Mapping[str, Any], link_from: Path | None = None) -> list[str]:
     """The provenance of one run as a nested list item."""
     cfg, git, hw = run.get("config", {}), run.get("git", {}), run.get("hardware", {})
     seeds, timings, versions = run.get("seeds", {}), run.get("timings", {}), run.get("versions", {})
@@ -437,15 +464,18 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
             f"{escape(p.get('kind'))} {escape(p.get('name'))} ({escape(p.get('package'))} {escape(p.get('version'))})"
             for p in plugins
         ))
+    figures = _figure_links(run, link_from)
+    if figures:
+        lines.append(figures)
     return lines
 
 
-def _runs_section(runs: list[Mapping[str, Any]]) -> list[str]:
+def _runs_section(runs: list[Mapping[str, Any]], link_from: Path | None = None) -> list[str]:
     lines = ["## Runs", ""]
     if not runs:
         return lines + ["*No results files yet. Run `harness run`, then `harness leaderboard`.*", ""]
     for run in runs:
-        lines += _run_lines(run)
+        lines += _run_lines(run, link_from)
     return lines + [""]
 
 
@@ -538,9 +568,10 @@ def load_reference(path: Path = REFERENCE_PATH) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def render(results: list[dict[str, Any]], reference: Mapping[str, Any] | None = None) -> str:
+def render(results: list[dict[str, Any]], reference: Mapping[str, Any] | None = None, link_from: Path | None = None) -> str:
     """The leaderboard markdown of ``results`` (validated results dicts). ``reference=None`` uses the
-    shipped reference rows; pass ``{"rows": []}`` for none. Same input, same bytes."""
+    shipped reference rows; pass ``{"rows": []}`` for none. ``link_from``: the folder the markdown is
+    written to, so links to run figures are relative to it. Same input, same bytes."""
     if reference is None:
         reference = load_reference()
     runs = _with_display_names(sorted(results, key=_sort_key))
@@ -556,7 +587,7 @@ def render(results: list[dict[str, Any]], reference: Mapping[str, Any] | None = 
     ]
     for section in (_table1, _table2, _table3, _table4):
         lines += section(runs, reference)
-    for plain in (_seed_spread, _localization, _all_metrics, _runs_section, _caveats):
+    for plain in (_seed_spread, _localization, _all_metrics, partial(_runs_section, link_from=link_from), _caveats):
         lines += plain(runs)
     while lines and lines[-1] == "":
         lines.pop()
@@ -565,7 +596,7 @@ def render(results: list[dict[str, Any]], reference: Mapping[str, Any] | None = 
 
 def write_leaderboard(results_dir: Path, out: Path) -> Path:
     """Render every valid results file of ``results_dir`` into ``out`` (written atomically)."""
-    return write_markdown(render(load_results(Path(results_dir))), Path(out))
+    return write_markdown(render(load_results(Path(results_dir)), link_from=Path(out).parent), Path(out))
 
 
 def write_markdown(text: str, out: Path) -> Path:

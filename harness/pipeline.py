@@ -5,7 +5,10 @@ Each stage is a function with one job; this module only wires them and keeps the
     runs/<run_id>/config.json       the resolved RunConfig
     runs/<run_id>/train_log.jsonl   one line per step
     runs/<run_id>/checkpoint/       safetensors bundle (see harness/training/checkpoint.py)
+    runs/<run_id>/scores/, examples/ per-video test scores and localization examples (harness/plots.py)
+    runs/<run_id>/figures/          ROC/PR curves, score histograms, training curves, examples
     runs/<run_id>/results.json      the same JSON that goes to runs/results/
+    runs/<run_id>/report.md         one page: setup, numbers, figures (`harness report RUN` redraws)
     runs/results/<date>_<run_id>.json and runs/LEADERBOARD.md: this clone's own results and board
 
 A run never changes tracked files: the shipped leaderboards/ change only when a user publishes a
@@ -217,7 +220,7 @@ def items_for(cache: Any, records: list[VideoRecord]) -> list[Any]:
 
 
 def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None,
-                splits: TrainingSplits | None = None) -> Any:
+                splits: TrainingSplits | None = None, loggers: list[str] | None = None) -> Any:
     from harness.data.cache import FaceCache
     from harness.training.trainer import Trainer
 
@@ -232,11 +235,11 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | Non
         cache.close()
     if not train_items:
         raise RunError(f"no face was found in any training video of {config.train_dataset}; see the preprocessing summary")
-    trainer = Trainer(config, run_dir, faces_cache_root(config), train_items, val_items, show_progress=show)
+    trainer = Trainer(config, run_dir, faces_cache_root(config), train_items, val_items, show_progress=show, loggers=loggers)
     return trainer.fit(resume=resume)
 
 
-def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None) -> tuple[dict[str, Any], float]:
+def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
     from harness.data.cache import FaceCache
     from harness.evaluation.runner import evaluate_dataset
     from harness.training import distributed as dd
@@ -251,7 +254,7 @@ def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any]
         for name in config.test_datasets:
             compression = getattr(datasets[name], "compression", None)
             uids = {r.uid for r in _records(datasets[name], "test")}
-            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show, uids=uids)
+            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show, uids=uids, run_dir=run_dir)
             notes = [n for n in getattr(datasets[name], "notes", []) if n]
             if notes:
                 blocks[name]["notes"] = list(dict.fromkeys(notes))
@@ -362,8 +365,10 @@ def _fmt(metric: dict[str, Any] | None) -> str:
 # --------------------------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------------------------
-def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None) -> dict[str, Any]:
-    """Run every stage; returns the results dict (also written to JSON and rendered)."""
+def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None) -> dict[str, Any]:
+    """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
+    training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
+    results, so they are not part of the config or the run id."""
     import json
 
     from harness import faults
@@ -381,6 +386,16 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
             write_leaderboard(paths.results_dir, paths.leaderboard)
         return json.loads(finished.read_text())
     check_pretrained(config)  # a missing weights file fails now, not after preprocessing
+    try:
+        from harness.training.loggers import check_loggers
+
+        check_loggers(loggers)  # an unknown or uninstalled logger too
+    except ImportError as exc:
+        raise RunError(str(exc)) from exc
+    except RuntimeError as exc:
+        if exc.__class__.__name__.endswith("Unavailable"):
+            raise RunError(str(exc)) from exc
+        raise
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.json")
     if config.demo:
@@ -394,19 +409,26 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits)
     console.print(_summary_line(summary))
     console.rule("[bold]2/4 train")
-    outcome = train_stage(config, run_dir, resume, show, splits)
+    outcome = train_stage(config, run_dir, resume, show, splits, loggers)
     timings["train_s"] = outcome.seconds
     console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
     console.rule("[bold]3/4 evaluate")
-    blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show)
+    blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, run_dir)
     results = build_results(config, rid, outcome, blocks, timings, summary, splits)
     if dd.is_main():
         console.rule("[bold]4/4 results")
+        figures = draw_figures(run_dir, results)
+        if figures:
+            results["figures"] = figures
         path = write_results(results, paths.results_dir)
         faults.point("run.results_written")
         atomic_write_text(finished, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
         board = write_leaderboard(paths.results_dir, paths.leaderboard)
         console.print(summary_table(results))
+        if figures:
+            from harness.plots import write_report
+
+            console.print(f"report: {write_report(run_dir, redraw=False)}")
         console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
         if paths.publish:
             shipped, shipped_board = publish([path])
@@ -416,6 +438,21 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         if config.demo:
             console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
     return results
+
+
+def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
+    """Draw the run's figures (harness/plots.py) from its folder; ``{"run_dir", "report", "files"}``
+    for results.json (the leaderboard links them), None when drawing failed: a figure never fails a run."""
+    from harness.plots import REPORT_FILE, draw_run, figure_index
+
+    try:
+        draw_run(run_dir, results)
+    except Exception as exc:  # noqa: BLE001 - the numbers are already computed; say why, keep them
+        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {exc}); "
+                      f"retry with `harness report {run_dir}`")
+        return None
+    files = [f for group in figure_index(run_dir).values() for f in group]
+    return {"run_dir": run_dir.as_posix(), "report": REPORT_FILE, "files": files}
 
 
 def _summary_line(summary: Any) -> str:

@@ -27,7 +27,7 @@ def test_plugins_lists_every_kind_as_json():
     assert result.exit_code == 0
     rows = json.loads(result.stdout)["plugins"]
     kinds = {r["kind"] for r in rows}
-    assert kinds == {"blender", "backbone", "evaluator", "dataset", "face_detector"}
+    assert kinds == {"blender", "backbone", "evaluator", "dataset", "face_detector", "logger"}
     multipart = next(r for r in rows if r["name"] == "multipart")
     assert multipart["package"] == "deepfake-harness" and multipart["version"]
 
@@ -156,6 +156,14 @@ def test_demo_run_end_to_end_with_the_example_plugin(example_site, tmp_path):
     assert "pixel" in block["groups"]["Deepfakes"]
     text = board.read_text()
     assert "blur" in text and "video-level" in text.lower()
+    # Figures drawn during the run from the run folder's files, linked from results and leaderboard.
+    run_dir = tmp_path / "runs" / results["run_id"]
+    for name in ("training.png", "roc_ffpp.png", "roc_ffpp.svg", "pr_ffpp.png", "scores_ffpp.png", "examples_ffpp.png"):
+        assert (run_dir / "figures" / name).stat().st_size > 1000, name
+    assert (run_dir / "scores" / "ffpp.csv").read_text().count("\n") == 1 + block["counts"]["videos_scored"]
+    assert "figures/roc_ffpp.png" in results["figures"]["files"]
+    assert "](figures/examples_ffpp.png)" in (run_dir / "report.md").read_text()
+    assert f"runs/{results['run_id']}/figures/roc_ffpp.png" in text
     assert "not a benchmark" in proc.stderr + text
     # Same command again: the finished run is recognised, not redone.
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)

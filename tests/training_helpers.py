@@ -35,7 +35,7 @@ def tiny_config(backbone_options: dict | None = None, **train: object) -> RunCon
     )
 
 
-def trainer_for(config: RunConfig, run_dir: Path, cache: Path):
+def trainer_for(config: RunConfig, run_dir: Path, cache: Path, **options):
     from harness.data.cache import FaceCache
     from harness.pipeline import training_items
     from harness.training.trainer import Trainer
@@ -45,4 +45,4 @@ def trainer_for(config: RunConfig, run_dir: Path, cache: Path):
         train, val = training_items(fc, "ffpp", "train"), training_items(fc, "ffpp", "val")
     finally:
         fc.close()
-    return Trainer(config, run_dir, cache, train, val, show_progress=False)
+    return Trainer(config, run_dir, cache, train, val, show_progress=False, **options)

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
                     raise typer.Exit(2) from None
             for warning in caught:  # invalid results files: named and skipped
                 typer.echo(f"warning: {warning.message}", err=True)
-        text = render(runs)
+        text = render(runs, link_from=out.parent)
         if check:
             current = out.read_text(encoding="utf-8") if out.is_file() else None
             if current != text:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import cv2
@@ -26,6 +27,9 @@ from harness.ui import progress
 #: Pixel metrics are computed on masks resized to this side: bounded memory on all of FF++.
 MASK_EVAL_SIZE = 64
 MAX_LISTED_FAILURES = 50
+#: Localization examples kept per dataset: this many most and least confident test fakes, at this side.
+EXAMPLES_PER_END = 4
+EXAMPLE_SIZE = 96
 
 AGGREGATORS: dict[str, Callable[[np.ndarray], float]] = {
     "mean": lambda v: float(np.mean(v)),
@@ -43,6 +47,27 @@ class VideoScores:
     label: dict[str, int] = field(default_factory=dict)
     method: dict[str, str] = field(default_factory=dict)
     masks: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (method, pred, truth)
+    #: the EXAMPLES_PER_END highest- and lowest-scored fake videos: (score, uid, method, crop, truth | None, P_M)
+    examples: list[tuple[float, str, str, np.ndarray, np.ndarray | None, np.ndarray]] = field(default_factory=list)
+
+
+def keep_extremes(examples: list[Any], k: int = EXAMPLES_PER_END) -> list[Any]:
+    """The k lowest- and k highest-scored of ``examples`` (score first), sorted by score: memory
+    stays bounded however many fakes a test set holds."""
+    ranked = sorted(examples, key=lambda e: (e[0], e[1]))
+    return ranked if len(ranked) <= 2 * k else ranked[:k] + ranked[-k:]
+
+
+def _example(score: float, video: Any, face: Any, crop: np.ndarray, pm: np.ndarray) -> tuple[Any, ...]:
+    """One localization example at EXAMPLE_SIZE: the face crop, its ground-truth mask (None when the
+    dataset has none) and P_M, as uint8."""
+    size = (EXAMPLE_SIZE, EXAMPLE_SIZE)
+    image = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    pred = (255 * np.clip(cv2.resize(pm.astype(np.float32), size, interpolation=cv2.INTER_AREA), 0, 1)).astype(np.uint8)
+    truth = None
+    if face.mask is not None:
+        truth = (cv2.resize(face.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5).astype(np.uint8) * 255
+    return (score, video.uid, video.method, image, truth, pred)
 
 
 @torch.no_grad()
@@ -92,6 +117,11 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], conf
             # A record that is one frame of a video (uid "<video>@@<frame>") joins its video's score.
             vid = video_uid(video.uid)
             per_video[vid].extend(frame_scores.values())
+            if video.label == 1:  # its most fake-looking face stands for the record in the examples
+                best = int(np.argmax(probs))
+                record_score = video_agg(np.array(list(frame_scores.values())))
+                result.examples.append(_example(record_score, video, faces[best], crops[best], pred_masks[best]))
+                result.examples = keep_extremes(result.examples)
             for key in {video.uid, vid}:
                 result.label[key] = int(video.label)
                 result.method[key] = video.method
@@ -108,6 +138,7 @@ def merge(parts: list[VideoScores]) -> VideoScores:
         out.label.update(p.label)
         out.method.update(p.method)
         out.masks.extend(p.masks)
+        out.examples = keep_extremes(out.examples + p.examples)
     return out
 
 
@@ -158,9 +189,60 @@ def compute_metrics(scores: VideoScores, config: RunConfig) -> dict[str, dict[st
     )
 
 
-def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: RunConfig, device: torch.device, compression: str | None, show: bool | None = None, uids: set[str] | None = None) -> dict[str, Any]:
+def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]:
+    """What the figures are drawn from, in the run folder: ``scores/<dataset>.csv`` (one row per
+    scored video: uid, label, group, score) and ``examples/<dataset>.npz`` (the localization
+    examples: frames, truth, has_truth, pred, scores, uids, groups)."""
+    import csv
+    import io
+
+    from harness.files import atomic_write_text
+
+    safe = safe_name(dataset)
+    out = []
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["uid", "label", "group", "score"])
+    for uid in sorted(scores.video):
+        writer.writerow([uid, scores.label[uid], scores.method[uid], repr(float(scores.video[uid]))])
+    path = run_dir / "scores" / f"{safe}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, buf.getvalue())
+    out.append(path)
+    if scores.examples:
+        ex = keep_extremes(scores.examples)
+        blank = np.zeros((EXAMPLE_SIZE, EXAMPLE_SIZE), np.uint8)
+        path = run_dir / "examples" / f"{safe}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path,
+            frames=np.stack([e[3] for e in ex]),
+            truth=np.stack([blank if e[4] is None else e[4] for e in ex]),
+            has_truth=np.array([e[4] is not None for e in ex]),
+            pred=np.stack([e[5] for e in ex]),
+            scores=np.array([e[0] for e in ex], np.float64),
+            uids=np.array([e[1] for e in ex], dtype=str),
+            groups=np.array([e[2] for e in ex], dtype=str),
+        )
+        out.append(path)
+    return out
+
+
+def safe_name(name: str) -> str:
+    """A dataset or group name as a file name (plugin names are free text)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
+
+
+def evaluate_dataset(
+    model: torch.nn.Module, cache: Any, dataset: str, config: RunConfig, device: torch.device, compression: str | None,
+    show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None,
+) -> dict[str, Any]:
     """The results block of one test dataset (see harness/schemas/results.schema.json). ``uids``: only
-    these cached records (the dataset's current test set; the cache may hold older ones)."""
+    these cached records (the dataset's current test set; the cache may hold older ones). With
+    ``run_dir``, the per-video scores and localization examples are written there too (see
+    ``write_scores``), so figures can be drawn from the run folder alone."""
     videos = [v for v in cache.videos(split="test", dataset=dataset) if uids is None or v.uid in uids]
     scorable = [v for v in videos if v.status == "done"]
     # Each rank scores whole videos: the frames of one video (FRAME_SEPARATOR) stay on one rank.
@@ -169,6 +251,8 @@ def evaluate_dataset(model: torch.nn.Module, cache: Any, dataset: str, config: R
     inner = getattr(model, "module", model)
     part = score_videos(inner, cache, mine, config, device, show, label=f"evaluate {dataset}")
     scores = merge(dd.all_gather_objects(part))
+    if run_dir is not None and dd.is_main():
+        write_scores(scores, dataset, Path(run_dir))
     failed = [v for v in videos if v.status not in ("done", "no_face")]
     no_face = [v for v in videos if v.status == "no_face" or (v.status == "done" and v.uid not in scores.label)]
     all_videos = {video_uid(v.uid) for v in videos}

@@ -26,7 +26,7 @@ class _ClassifierView(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.model.encoder(x)
-        logit, _, _ = self.model.heads(self.tap(features[-1]))
+        logit = self.model.heads(self.tap(features[-1]))["logit"]  # the heads return a dict
         return logit[:, None]  # (N, 1): grad-cam indexes a class axis
 
 

@@ -81,7 +81,7 @@ def _lr_lambda(config: RunConfig, total_steps: int):
     return factor
 
 
-LOG_FILE = "train_log.jsonl"  # one JSON line per optimizer step, in the run folder
+from harness.training.loggers import LOG_FILE  # noqa: E402 - train_log.jsonl, read back by _history
 
 #: below these spreads across validation images the classifier sees one image (see collapse_warning)
 FEATURE_SPREAD_FLOOR = 0.02
@@ -139,8 +139,10 @@ class Trainer:
         train_items: list[TrainingItem],
         val_items: list[TrainingItem],
         show_progress: bool | None = None,
+        loggers: list[str] | str | None = None,
     ) -> None:
         import harness
+        from harness.training.loggers import make_loggers
         from harness.models import build_model
         from harness.models.losses import DetectorLoss, token_losses_active
         from harness.models.sam import SAM
@@ -153,6 +155,8 @@ class Trainer:
         self.device = dd.pick_device(config.device)
         dd.init_from_env(self.device)
         self.world, self.rank = dd.world_size(), dd.rank()
+        # train_log.jsonl always, then e.g. TensorBoard (--logger); only the main process logs
+        self.loggers = make_loggers(loggers, self.run_dir, config) if dd.is_main() else []
 
         torch.manual_seed(config.seed)
         self.model_kwargs = dict(
@@ -335,7 +339,7 @@ class Trainer:
         if log.is_file():
             for line in log.read_text().splitlines():
                 record = json.loads(line)
-                if record["step"] <= global_step:
+                if "loss" in record and record["step"] <= global_step:  # not validation lines
                     loss[record["step"]] = round(record["loss"], 6)
         return [{"step": step, "loss": loss[step]} for step in sorted(loss)]
 
@@ -366,7 +370,6 @@ class Trainer:
         resumed_from = global_step
         if state and dd.is_main():
             console.print(f"resuming from step {global_step} (epoch {epoch + 1}, batch {step_in_epoch})")
-        log_path = self.run_dir / LOG_FILE
         done_this_call = 0
         interrupted = False
         with progress(disable=None if self.show_progress is None else not self.show_progress) as bar:
@@ -394,9 +397,8 @@ class Trainer:
                         done_this_call += 1
                         record = {"step": global_step, "epoch": epoch + 1, "lr": self.scheduler.get_last_lr()[0], **values}
                         history.append({"step": global_step, "loss": round(values["loss"], 6)})
+                        self._log(record)
                         if dd.is_main():
-                            with log_path.open("a") as fh:
-                                fh.write(json.dumps(record) + "\n")
                             faults.point("train.step")
                         bar.update(task, completed=global_step, info=f"epoch {epoch + 1} loss {values['loss']:.4f}")
                         if bar.disable and dd.is_main() and global_step % max(1, self.total_steps // 10) == 0:
@@ -412,6 +414,7 @@ class Trainer:
                     if step_in_epoch >= sampler.steps():
                         epoch, step_in_epoch = epoch + 1, 0
                     self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
+                    self._close_loggers()
                     if interrupted:
                         console.print(f"[yellow]interrupted: checkpoint saved at step {global_step}; rerun with --resume to continue")
                         raise KeyboardInterrupt
@@ -422,7 +425,10 @@ class Trainer:
                         best = self._validate_and_select(epoch, global_step, best)
                     self._save(self.checkpoint_dir, epoch, 0, global_step, {"best": best})
         final_auc = self.validate() if cfg.selection == "last" else None
+        if final_auc is not None:
+            self._log({"step": global_step, "epoch": epoch, "val_auc": final_auc})
         self._report_validation(final_auc)
+        self._close_loggers()
         self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
         if cfg.selection == "best-val" and best.get("path"):
             chosen = Path(best["path"])
@@ -433,6 +439,14 @@ class Trainer:
         outcome = TrainOutcome(chosen, global_step, epoch, time.perf_counter() - start, cfg.selection, best, history, resumed_from)
         outcome.init_weights, outcome.collapse = self.init_weights, self.last_spread
         return outcome
+
+    def _log(self, record: dict[str, Any]) -> None:
+        for logger in self.loggers:
+            logger.log(record)
+
+    def _close_loggers(self) -> None:
+        for logger in self.loggers:
+            logger.close()
 
     def _report_validation(self, auc: float | None) -> None:
         if self.last_spread is None or not dd.is_main():
@@ -449,6 +463,7 @@ class Trainer:
         auc = self.validate()
         if auc is None:
             return best
+        self._log({"step": step, "epoch": epoch, "val_auc": auc})
         if dd.is_main():
             console.print(f"epoch {epoch}: validation AUC on self-blends {auc:.4f}")
         if auc > best.get("val_auc", -1):

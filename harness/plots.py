@@ -1,0 +1,332 @@
+"""Figures of a run, drawn from the files in its run folder alone (so they can be redrawn later):
+
+    results.json               metrics with their bootstrap CIs (legends)
+    train_log.jsonl            one line per step (loss terms, lr) and per validation (val_auc)
+    scores/<dataset>.csv       one row per scored test video: uid, label, group, score
+    examples/<dataset>.npz     the most and least confident test fakes: frame, truth mask, P_M
+
+They go to ``runs/<id>/figures/``: ``roc_<dataset>`` and ``pr_<dataset>`` (PNG + SVG, one curve per
+group), ``scores_<dataset>.png`` (real/fake score histograms), ``training.png`` and
+``examples_<dataset>.png``. ``write_report`` puts them with the run's numbers in ``report.md``.
+Matplotlib runs headless (``Figure`` + Agg, never pyplot's global state).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FIGURES_DIR = "figures"
+REPORT_FILE = "report.md"
+#: keys of a train_log.jsonl line that are not plotted as a loss term
+NOT_LOSS_TERMS = {"step", "epoch", "lr", "val_auc", "time"}
+#: the results' "all" group (every item of a dataset)
+ALL = "all"
+
+
+@dataclass
+class Scores:
+    """One test dataset's per-video scores, as ``scores/<dataset>.csv`` holds them."""
+
+    uids: list[str] = field(default_factory=list)
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    groups: list[str] = field(default_factory=list)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def views(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{group: (labels, scores)}``: "all", and per fake group its fakes with every real (the
+        results' per-method protocol)."""
+        out = {ALL: (self.labels, self.scores)}
+        groups = np.asarray(self.groups, dtype=object)
+        for g in sorted(set(groups[self.labels == 1].tolist())):
+            keep = (self.labels == 0) | ((self.labels == 1) & (groups == g))
+            out[g] = (self.labels[keep], self.scores[keep])
+        return out
+
+
+def read_scores(path: Path) -> Scores:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return Scores(
+        [r["uid"] for r in rows],
+        np.array([int(r["label"]) for r in rows], dtype=int),
+        [r["group"] for r in rows],
+        np.array([float(r["score"]) for r in rows], dtype=np.float64),
+    )
+
+
+def read_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(step records, validation records) of a train_log.jsonl; a step logged twice (redone after a
+    resume) keeps its last record."""
+    steps: dict[int, dict[str, Any]] = {}
+    vals: dict[int, dict[str, Any]] = {}
+    if not path.is_file():
+        return [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if "val_auc" in record:
+            vals[int(record.get("step", 0))] = record
+        elif "loss" in record:
+            steps[int(record["step"])] = record
+    return [steps[k] for k in sorted(steps)], [vals[k] for k in sorted(vals)]
+
+
+def _metric(results: dict[str, Any] | None, dataset: str, group: str, name: str) -> dict[str, Any] | None:
+    if not results:
+        return None
+    return results.get("datasets", {}).get(dataset, {}).get("groups", {}).get(group, {}).get("video", {}).get(name)
+
+
+def _pct(metric: dict[str, Any] | None, fallback: float | None = None) -> str:
+    """``97.1 [95.0, 99.0]`` from a results metric (value and CI), else the fallback value alone."""
+    if metric and metric.get("value") is not None and metric["value"] == metric["value"]:
+        low, high = metric.get("ci_low"), metric.get("ci_high")
+        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None else ""
+        return f"{100 * metric['value']:.1f}{ci}"
+    return "-" if fallback is None or fallback != fallback else f"{100 * fallback:.1f}"
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save(fig: Any, path: Path, svg: bool = False) -> list[Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    out = [path]
+    if svg:
+        import matplotlib
+
+        # text stays text (searchable, editable); a fixed salt: same data, same bytes
+        with matplotlib.rc_context({"svg.hashsalt": "harness", "svg.fonttype": "none"}):
+            fig.savefig(path.with_suffix(".svg"), metadata={"Date": None, "Creator": None})
+        out.append(path.with_suffix(".svg"))
+    return out
+
+
+def _title(dataset: str, results: dict[str, Any] | None) -> str:
+    name = (results or {}).get("name", "")
+    return f"{dataset}" + (f" - {name}" if name else "")
+
+
+def draw_curves(dataset: str, scores: Scores, results: dict[str, Any] | None, out_dir: Path) -> list[Path]:
+    """ROC and PR curves, one per group, the AUC / AP and their 95 % CI in the legend."""
+    from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+
+    out: list[Path] = []
+    views = {g: v for g, v in scores.views().items() if len(set(v[0].tolist())) == 2}
+    for kind in ("roc", "pr"):
+        fig = _figure(5.5, 4.6)
+        ax = fig.subplots()
+        for group, (y, s) in views.items():
+            n = len(y)
+            if kind == "roc":
+                fpr, tpr, _ = roc_curve(y, s)
+                value = _pct(_metric(results, dataset, group, "auc"), roc_auc_score(y, s))
+                ax.plot(fpr, tpr, lw=2 if group == ALL else 1.2, label=f"{group}: AUC {value} (n={n})")
+            else:
+                precision, recall, _ = precision_recall_curve(y, s)
+                value = _pct(_metric(results, dataset, group, "ap"))
+                ax.step(recall, precision, where="post", lw=2 if group == ALL else 1.2, label=f"{group}: AP {value} (n={n})")
+        if kind == "roc":
+            ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+            ax.set(xlabel="false positive rate", ylabel="true positive rate")
+        else:
+            ax.set(xlabel="recall", ylabel="precision")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), title=f"{'ROC' if kind == 'roc' else 'Precision-recall'} (video level): {_title(dataset, results)}")
+        ax.title.set_fontsize(9)
+        if views:
+            ax.legend(fontsize=7, loc="lower right" if kind == "roc" else "lower left", title="95% bootstrap CI", title_fontsize=7)
+        ax.grid(alpha=0.3)
+        out += _save(fig, out_dir / f"{kind}_{dataset}.png", svg=True)
+    return out
+
+
+def draw_histogram(dataset: str, scores: Scores, results: dict[str, Any] | None, out_dir: Path) -> list[Path]:
+    """Video scores of the reals and of each fake group, on shared bins over [0, 1]."""
+    fig = _figure(5.5, 3.8)
+    ax = fig.subplots()
+    bins = np.linspace(0, 1, 26)
+    groups = np.asarray(scores.groups, dtype=object)
+    real = scores.scores[scores.labels == 0]
+    ax.hist(real, bins=bins, alpha=0.6, label=f"real (n={len(real)})", color="tab:blue")
+    for i, g in enumerate(sorted(set(groups[scores.labels == 1].tolist()))):
+        fake = scores.scores[(scores.labels == 1) & (groups == g)]
+        ax.hist(fake, bins=bins, alpha=0.5, histtype="stepfilled", label=f"fake {g} (n={len(fake)})", color=f"C{i + 1}")
+    ax.set(xlabel="video score (fake probability)", ylabel="videos", xlim=(0, 1), title=f"Score histogram: {_title(dataset, results)}")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir / f"scores_{dataset}.png")
+
+
+def draw_training(steps: list[dict[str, Any]], vals: list[dict[str, Any]], out_dir: Path, title: str = "") -> list[Path]:
+    """Each loss term, the learning rate and the validation AUC against the optimizer step."""
+    terms = [k for k in steps[0] if k not in NOT_LOSS_TERMS and isinstance(steps[0][k], (int, float))] if steps else []
+    panels = terms + (["lr"] if steps and "lr" in steps[0] else []) + (["val_auc"] if vals else [])
+    if not panels:
+        return []
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = _figure(3.4 * cols, 2.4 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
+    x = [r["step"] for r in steps]
+    for ax, key in zip(axes, panels):
+        if key == "val_auc":
+            ax.plot([r["step"] for r in vals], [r["val_auc"] for r in vals], marker="o", color="tab:green")
+            ax.set(title="validation AUC (self-blends)", ylim=(0, 1.02))
+        else:
+            y = [r.get(key, float("nan")) for r in steps]
+            ax.plot(x, y, lw=0.8, alpha=0.5 if key != "lr" else 1.0, color="tab:orange" if key == "lr" else "tab:blue")
+            if key != "lr" and len(y) >= 10:  # a moving average over ~5 % of the steps
+                w = max(2, len(y) // 20)
+                smooth = np.convolve(np.nan_to_num(np.asarray(y, float)), np.ones(w) / w, mode="valid")
+                ax.plot(x[w - 1 :], smooth, lw=1.5, color="tab:blue")
+            ax.set(title={"lr": "learning rate", "loss": "loss (total)"}.get(key, f"loss term: {key}"))
+        ax.title.set_fontsize(9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(f"Training: {title}", fontsize=10)
+    return _save(fig, out_dir / "training.png")
+
+
+def draw_examples(dataset: str, path: Path, results: dict[str, Any] | None, out_dir: Path) -> list[Path]:
+    """Columns: the most confident test fakes (highest score) then the least; rows: face crop,
+    ground-truth mask (where the dataset has one), P_M."""
+    with np.load(path, allow_pickle=False) as data:
+        frames, truth, has_truth, pred = data["frames"], data["truth"], data["has_truth"], data["pred"]
+        scores, groups = data["scores"], data["groups"]
+    order = np.argsort(-scores, kind="stable")  # most confident first
+    n = len(order)
+    if n == 0:
+        return []
+    fig = _figure(1.45 * n + 0.6, 4.9)
+    axes = np.asarray(fig.subplots(3, n, squeeze=False))
+    half = (n + 1) // 2
+    for col, i in enumerate(order):
+        which = "most" if col < half else "least"
+        axes[0, col].imshow(frames[i])
+        axes[0, col].set_title(f"{which} confident\n{groups[i]} {scores[i]:.2f}", fontsize=7)
+        if has_truth[i]:
+            axes[1, col].imshow(truth[i], cmap="gray", vmin=0, vmax=255)
+        else:
+            axes[1, col].text(0.5, 0.5, "no mask", ha="center", va="center", fontsize=7, transform=axes[1, col].transAxes)
+        axes[2, col].imshow(pred[i], cmap="inferno", vmin=0, vmax=255)
+        for row in range(3):
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+    for row, label in enumerate(("face", "truth", "P_M")):
+        axes[row, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle(f"Localization examples (test fakes): {_title(dataset, results)}", fontsize=9)
+    return _save(fig, out_dir / f"examples_{dataset}.png")
+
+
+def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]:
+    """Draw every figure the run folder has the data for into ``run_dir/figures``; returns the
+    files written (PNG first, then SVG where written). ``results`` defaults to results.json."""
+    run_dir = Path(run_dir)
+    if results is None and (run_dir / "results.json").is_file():
+        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    out_dir = run_dir / FIGURES_DIR
+    written: list[Path] = []
+    steps, vals = read_log(run_dir / "train_log.jsonl")
+    written += draw_training(steps, vals, out_dir, (results or {}).get("name", ""))
+    for path in sorted((run_dir / "scores").glob("*.csv")):
+        scores = read_scores(path)
+        written += draw_curves(path.stem, scores, results, out_dir)
+        written += draw_histogram(path.stem, scores, results, out_dir)
+    for path in sorted((run_dir / "examples").glob("*.npz")):
+        written += draw_examples(path.stem, path, results, out_dir)
+    return written
+
+
+def figure_index(run_dir: Path) -> dict[str, list[str]]:
+    """``{dataset or "training": [PNG paths relative to the run folder]}`` of the figures present,
+    in display order (training, then per dataset ROC, PR, scores, examples)."""
+    out_dir = Path(run_dir) / FIGURES_DIR
+    index: dict[str, list[str]] = {}
+    if (out_dir / "training.png").is_file():
+        index["training"] = [f"{FIGURES_DIR}/training.png"]
+    datasets = sorted({p.stem.split("_", 1)[1] for p in out_dir.glob("*_*.png")})
+    for dataset in datasets:
+        files = [f"{FIGURES_DIR}/{kind}_{dataset}.png" for kind in ("roc", "pr", "scores", "examples")]
+        present = [f for f in files if (Path(run_dir) / f).is_file()]
+        if present:
+            index[dataset] = present
+    return index
+
+
+def write_report(run_dir: Path, redraw: bool = True) -> Path:
+    """``run_dir/report.md``: one page with the run's setup, numbers and figures (redrawn first)."""
+    from harness.files import atomic_write_text
+    from harness.leaderboard import escape
+
+    run_dir = Path(run_dir)
+    results_path = run_dir / "results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else None
+    if redraw:
+        draw_run(run_dir, results)
+    cfg = (results or {}).get("config")
+    if cfg is None and (run_dir / "config.json").is_file():
+        cfg = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    cfg = cfg or {}
+    name = (results or {}).get("name") or cfg.get("name") or run_dir.name
+    lines = [f"# Run report: {escape(name)}", ""]
+    if results and results.get("demo"):
+        lines += [f"> {escape(results.get('note') or 'demo data: not a benchmark')}", ""]
+    lines += [
+        f"- run: `{escape(run_dir.name)}`" + (f", finished {escape(results.get('created'))}" if results else " (no results.json: not finished)"),
+        f"- blender {escape(cfg.get('blender', '?'))}, backbone {escape(cfg.get('backbone', '?'))}, "
+        f"pretrained {escape(json.dumps(cfg.get('pretrained')))}, {escape(cfg.get('img_size', '?'))} px, "
+        f"face detector {escape(cfg.get('face_detector', '?'))}",
+        f"- trained on {escape(cfg.get('train_dataset', '?'))}, seed {escape(cfg.get('seed', '?'))}",
+    ]
+    if results:
+        tr = results.get("training", {})
+        lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
+                     + (f"; final loss {tr['final_loss']:.4f}" if isinstance(tr.get("final_loss"), (int, float)) else ""))
+    lines.append("")
+    if results:
+        lines += ["## Numbers", "", "Percentages, stratified bootstrap 95 % CI in brackets; n = videos.", "",
+                  "| Dataset | Group | n | Video AUC | Video AP | Frame AUC | Pixel IoU |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for dataset, block in results.get("datasets", {}).items():
+            groups = block.get("groups", {})
+            for group in sorted(groups, key=lambda g: (g != ALL, g)):  # "all" first, as in the legends
+                metrics = groups[group]
+                video, frame, pixel = metrics.get("video", {}), metrics.get("frame", {}), metrics.get("pixel", {})
+                n = (video.get("auc") or {}).get("n")
+                lines.append(f"| {escape(dataset)} | {escape(group)} | {'-' if n is None else n} | {_pct(video.get('auc'))} | "
+                             f"{_pct(video.get('ap'))} | {_pct(frame.get('auc'))} | {_pct(pixel.get('iou'))} |")
+            c = block.get("counts", {})
+            lines.append("")
+            lines.append(f"{escape(dataset)}: {c.get('videos_scored', '?')} of {c.get('videos', '?')} videos scored, "
+                         f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.")
+            lines.append("")
+    index = figure_index(run_dir)
+    if index:
+        lines += ["## Figures", ""]
+        titles = {"roc": "ROC", "pr": "Precision-recall", "scores": "Score histogram", "examples": "Localization examples"}
+        for key, files in index.items():
+            lines += [f"### {'Training' if key == 'training' else escape(key)}", ""]
+            for f in files:
+                kind = Path(f).stem.split("_", 1)[0]
+                lines += [f"![{titles.get(kind, 'Training curves')}]({f})", ""]
+    else:
+        lines += ["*No figures: the run folder has no train_log.jsonl, scores/ or examples/ yet.*", ""]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return atomic_write_text(run_dir / REPORT_FILE, "\n".join(lines) + "\n")

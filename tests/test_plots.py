@@ -1,0 +1,142 @@
+"""Run figures and `harness report`: drawn from the run folder's files alone, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from harness.cli import build_app
+from harness.evaluation.runner import EXAMPLE_SIZE, VideoScores, keep_extremes, write_scores
+from harness.plots import read_log, read_scores
+from test_results_factory import ffpp_entry, make_results
+
+runner = CliRunner()
+METHODS = ("Deepfakes", "Face2Face")
+
+
+def invoke(*args: str):
+    return runner.invoke(build_app(), list(args), catch_exceptions=False)
+
+
+def fake_run(tmp_path: Path, with_examples: bool = True) -> Path:
+    """A finished run folder as `harness run` leaves it: config, log, results, scores, examples."""
+    run = tmp_path / "runs" / "demo-run-0123456789"
+    run.mkdir(parents=True)
+    results = make_results("demo-run-0123456789", "multipart+mobilenetv2", datasets={"ffpp": ffpp_entry(0.93, 0.88, 0.9, 0.85)})
+    results["datasets"]["ffpp"]["groups"]["all"]["video"]["auc"] = {"value": 0.93, "ci_low": 0.88, "ci_high": 0.97, "n": 12}
+    (run / "results.json").write_text(json.dumps(results))
+    (run / "config.json").write_text(json.dumps(results["config"]))
+    lines = [{"step": s, "epoch": 1, "lr": 5e-4 * (1 - s / 40), "loss": 2.0 - s / 30, "cls": 0.7 - s / 100,
+              "mask": 0.5, "local": 0.3, "token": 0.0} for s in range(1, 41)]
+    lines.insert(20, {"step": 20, "epoch": 1, "val_auc": 0.7})
+    lines.append({"step": 40, "epoch": 2, "val_auc": 0.9})
+    (run / "train_log.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    rng = np.random.default_rng(0)
+    scores = VideoScores()
+    for i in range(12):
+        label = int(i >= 4)
+        uid = f"ffpp/{'real' if not label else METHODS[i % 2]}/{i:03d}"
+        scores.video[uid] = float(np.clip(0.3 + 0.5 * label + rng.normal(0, 0.15), 0, 1))
+        scores.label[uid] = label
+        scores.method[uid] = "original" if not label else METHODS[i % 2]
+        if label and with_examples:
+            crop = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+            truth = np.zeros((EXAMPLE_SIZE, EXAMPLE_SIZE), np.uint8)
+            truth[20:70, 20:70] = 255
+            pm = rng.integers(0, 255, (EXAMPLE_SIZE, EXAMPLE_SIZE), dtype=np.uint8)
+            crop = crop[:EXAMPLE_SIZE, :EXAMPLE_SIZE]
+            scores.examples.append((scores.video[uid], uid, scores.method[uid], crop, truth if i % 2 else None, pm))
+            scores.examples = keep_extremes(scores.examples, k=3)
+    write_scores(scores, "ffpp", run)
+    return run
+
+
+def test_examples_keep_only_the_most_and_least_confident():
+    examples = [(float(s), f"v{s}") for s in np.random.default_rng(1).permutation(100)]
+    kept = [e[0] for e in keep_extremes(examples, k=4)]
+    assert kept == [0, 1, 2, 3, 96, 97, 98, 99]
+
+
+def test_scores_file_round_trips(tmp_path):
+    run = fake_run(tmp_path)
+    scores = read_scores(run / "scores" / "ffpp.csv")
+    assert len(scores.uids) == 12 and scores.labels.sum() == 8
+    views = scores.views()
+    assert set(views) == {"all", *METHODS}
+    assert len(views["Deepfakes"][0]) == 4 + 4  # every real + its own fakes
+    with np.load(run / "examples" / "ffpp.npz") as data:
+        assert data["frames"].shape == (6, EXAMPLE_SIZE, EXAMPLE_SIZE, 3)  # 3 most + 3 least confident
+        assert data["has_truth"].any() and not data["has_truth"].all()
+    steps, vals = read_log(run / "train_log.jsonl")
+    assert len(steps) == 40 and [v["val_auc"] for v in vals] == [0.7, 0.9]
+
+
+def test_report_redraws_every_figure_from_the_run_folder(tmp_path):
+    run = fake_run(tmp_path)
+    result = invoke("report", str(run))
+    assert result.exit_code == 0, result.output
+    figures = run / "figures"
+    expected = ["training.png", "roc_ffpp.png", "pr_ffpp.png", "scores_ffpp.png", "examples_ffpp.png"]
+    for name in expected:
+        with Image.open(figures / name) as img:
+            img.verify()
+        with Image.open(figures / name) as img:
+            assert img.format == "PNG" and img.width >= 300 and img.height >= 250, (name, img.size)
+    # The legends carry the AUC with the CI from results.json (SVG keeps text as text).
+    roc = (figures / "roc_ffpp.svg").read_text()
+    assert "AUC 93.0 [88.0, 97.0]" in roc and "Deepfakes" in roc and "Face2Face" in roc
+    report = (run / "report.md").read_text()
+    assert report.startswith("# Run report: multipart+mobilenetv2")
+    for name in expected:
+        assert f"](figures/{name})" in report
+    assert "| ffpp | all | 12 | 93.0 [88.0, 97.0] |" in report
+
+
+def test_report_is_reproducible_and_accepts_a_run_id(tmp_path):
+    run = fake_run(tmp_path)
+    assert invoke("report", str(run)).exit_code == 0
+    first = {p.name: p.read_bytes() for p in (run / "figures").iterdir()}
+    result = invoke("report", run.name, "--runs-dir", str(run.parent))
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.read_bytes() for p in (run / "figures").iterdir()} == first
+
+
+def test_report_on_a_run_without_scores_draws_the_training_curves_only(tmp_path):
+    run = tmp_path / "half-done"
+    run.mkdir()
+    (run / "train_log.jsonl").write_text("".join(json.dumps({"step": s, "epoch": 1, "lr": 1e-3, "loss": 1.0 / s}) + "\n" for s in range(1, 6)))
+    result = invoke("report", str(run))
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (run / "figures").iterdir()] == ["training.png"]
+    assert "not finished" in (run / "report.md").read_text()
+
+
+def test_report_refuses_what_is_not_a_run_folder(tmp_path):
+    result = runner.invoke(build_app(), ["report", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "no run folder" in result.output
+    result = runner.invoke(build_app(), ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a run folder" in result.output
+
+
+def test_leaderboard_links_each_runs_figures(tmp_path, monkeypatch):
+    """Links are relative to the leaderboard's folder (run_dir is recorded relative to where the run ran)."""
+    from harness.results import write_results
+
+    monkeypatch.chdir(tmp_path)
+    results = make_results("r-figs", "figs <b>", datasets={"ffpp": ffpp_entry()})
+    results["figures"] = {"run_dir": "runs/r-figs", "report": "report.md",
+                          "files": ["figures/training.png", "figures/roc_ffpp.png"]}
+    write_results(results, tmp_path / "results")
+    out = Path("leaderboards") / "LEADERBOARD.md"
+    result = invoke("leaderboard", "--results", str(tmp_path / "results"), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    line = next(l for l in text.splitlines() if l.startswith("  - figures:"))
+    assert line == ("  - figures: [report](../runs/r-figs/report.md), [training](../runs/r-figs/figures/training.png), "
+                    "[roc ffpp](../runs/r-figs/figures/roc_ffpp.png)")
+    assert "figs &lt;b&gt;" in text
