@@ -421,9 +421,11 @@ def _figure_links(run: Mapping[str, Any], link_from: Path | None) -> str:
         return ""
     base = Path(figures["run_dir"])
 
+    shipped = figures.get("relative_to") == "leaderboard"  # published: copied next to the board
+
     def href(name: str) -> str:
         target = base / name
-        if link_from is not None and not target.is_absolute():
+        if link_from is not None and not target.is_absolute() and not shipped:
             target = Path(os.path.relpath(target, link_from))
         return quote(target.as_posix())
 

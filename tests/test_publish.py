@@ -57,3 +57,24 @@ def test_publish_copies_a_run_and_renders_the_board(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     bad = invoke("leaderboard", "--results", shipped, "--out", board, "--publish", tmp_path / "bad.json")
     assert bad.exit_code == 2 and "nothing published" in bad.output
+
+
+def test_published_figures_are_copied_next_to_the_board_and_linked_from_it(tmp_path):
+    run_dir = tmp_path / "runs" / "r-fig"
+    (run_dir / "figures").mkdir(parents=True)
+    (run_dir / "figures" / "roc_celebdf.png").write_bytes(b"\x89PNG fake")
+    (run_dir / "report.md").write_text("# report\n![roc](figures/roc_celebdf.png)\n")
+    results = make_results("r-fig", "figured run", datasets={"celebdf": dataset_entry({"all": 0.8}, compression=None)})
+    results["figures"] = {"run_dir": "runs/r-fig", "report": "report.md", "files": ["figures/roc_celebdf.png", "figures/missing.png"]}
+    (run_dir / "results.json").write_text(json.dumps(results))
+    shipped, board = tmp_path / "lb" / "results", tmp_path / "lb" / "LEADERBOARD.md"
+    shipped.mkdir(parents=True)
+    out = invoke("leaderboard", "--results", shipped, "--out", board, "--publish", run_dir)
+    assert out.exit_code == 0, out.output
+    copied = tmp_path / "lb" / "figures" / "r-fig"
+    assert (copied / "figures" / "roc_celebdf.png").read_bytes() == b"\x89PNG fake"
+    assert (copied / "report.md").is_file()
+    text = board.read_text()
+    assert "(figures/r-fig/report.md)" in text and "(figures/r-fig/figures/roc_celebdf.png)" in text
+    assert "missing" not in text  # only files that exist are shipped and linked
+    assert invoke("leaderboard", "--results", shipped, "--out", board, "--check").exit_code == 0
