@@ -303,9 +303,7 @@ def run_command(
 
         check_loggers(_split(logger or ""))  # an unknown or uninstalled --logger, too
     except (plugin_registry.PluginError, RuntimeError) as exc:
-        from rich.markup import escape
-
-        _fail(escape(str(exc)))  # keeps "deepfake-harness[tensorboard]" as typed
+        _fail(str(exc))  # _fail escapes markup: "deepfake-harness[tensorboard]" stays as typed
 
     configs = []
     for b, bb, p, s in itertools.product(blenders, backbones, presets, seeds):
