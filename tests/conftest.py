@@ -56,6 +56,18 @@ def fresh_plugins():
     plugins.reset()
 
 
+@pytest.fixture(scope="module")
+def face_detector_plugin_only():
+    """For a whole module: only the dlib face detector loads (the torch-heavy plugins are not needed)."""
+    from harness import registry
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_PLUGINS", "dlib_faces")
+        registry.reset()
+        yield
+    registry.reset()
+
+
 @pytest.fixture
 def only_plugins(fresh_plugins, monkeypatch: pytest.MonkeyPatch):
     """``only_plugins("multipart,sbi")``: load just these entry points (HARNESS_PLUGINS) in this test."""

@@ -17,16 +17,7 @@ from harness_plugins.datasets.ffpp import FFPP
 FRAMES = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _light_plugins():
-    """Only the face detector: the torch-heavy plugins are not needed here (faster tests)."""
-    from harness import registry
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_PLUGINS", "dlib_faces")
-        registry.reset()
-        yield
-    registry.reset()
+pytestmark = pytest.mark.usefixtures("face_detector_plugin_only")
 
 
 @pytest.fixture(scope="module")

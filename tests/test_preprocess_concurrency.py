@@ -20,15 +20,7 @@ from harness_plugins.datasets.ffpp import FFPP
 FRAMES = 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _light_plugins():
-    from harness import registry
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_PLUGINS", "dlib_faces")
-        registry.reset()
-        yield
-    registry.reset()
+pytestmark = pytest.mark.usefixtures("face_detector_plugin_only")
 
 
 @pytest.fixture(scope="module")

