@@ -91,6 +91,13 @@ def hf_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
+def _hub_files(cfg: dict[str, Any]) -> tuple[str, str | None, list[str]]:
+    """(repo, revision, file names to try) of a timm pretrained config's Hugging Face weights."""
+    repo, _, revision = cfg["hf_hub_id"].partition("@")
+    names = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else ["model.safetensors", "pytorch_model.bin"]
+    return repo, revision or None, names
+
+
 def timm_cached_file(model: Any) -> Path | None:
     """The timm model's pretrained weights in the local Hugging Face or torch hub cache, if there."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
@@ -98,10 +105,9 @@ def timm_cached_file(model: Any) -> Path | None:
     if hub_id:
         from huggingface_hub import try_to_load_from_cache
 
-        repo, _, revision = hub_id.partition("@")
-        names = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else ["model.safetensors", "pytorch_model.bin"]
+        repo, revision, names = _hub_files(cfg)
         for name in names:
-            found = try_to_load_from_cache(repo, name, cache_dir=hf_cache_dir(), revision=revision or None)
+            found = try_to_load_from_cache(repo, name, cache_dir=hf_cache_dir(), revision=revision)
             if isinstance(found, str) and Path(found).is_file():
                 return Path(found)
     url = cfg.get("url")
@@ -119,12 +125,11 @@ def _download(model: Any) -> Path:
     if cfg.get("hf_hub_id"):
         from huggingface_hub import hf_hub_download
 
-        repo, _, revision = cfg["hf_hub_id"].partition("@")
-        names = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else ["model.safetensors", "pytorch_model.bin"]
+        repo, revision, names = _hub_files(cfg)
         last: Exception | None = None
         for name in names:
             try:
-                return Path(hf_hub_download(repo, name, cache_dir=hf_cache_dir(), revision=revision or None))
+                return Path(hf_hub_download(repo, name, cache_dir=hf_cache_dir(), revision=revision))
             except Exception as exc:  # the next file name, then a clear error
                 last = exc
         raise PretrainedWeightsError(f"could not download {repo}: {last}")
