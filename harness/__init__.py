@@ -14,9 +14,6 @@ from typing import Any
 
 from harness.hookspecs import hookimpl
 from harness.registry import PluginEntry
-from harness.training.loggers import ensure_kind as _ensure_logger_kind
-
-_ensure_logger_kind()  # the "logger" kind (hook register_loggers) next to registry.KINDS' built-in kinds
 
 __version__ = "0.1.0"
 __all__ = ["hookimpl", "plugin", "plugins", "__version__"]
@@ -24,7 +21,7 @@ __all__ = ["hookimpl", "plugin", "plugins", "__version__"]
 
 def plugin(kind: str, name: str, **options: Any) -> Any:
     """A ready instance of the plugin ``name`` of ``kind`` (blender, backbone, evaluator, dataset,
-    face_detector), built with ``options``. Unknown names raise with the closest known name."""
+    face_detector, logger), built with ``options``. Unknown names raise with the closest known name."""
     from harness import registry as _plugins
 
     return _plugins.create(kind, name, **options)

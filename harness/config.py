@@ -11,15 +11,6 @@ from typing import Any
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
 PAPER_TEST_DATASETS = ("ffpp", "celebdf", "dfdc", "dfdcp")
 
-#: Named ablation presets (paper Table 4): blender options for multi-part x local deformation.
-ABLATION_PRESETS: dict[str, dict[str, bool]] = {
-    "base": {"multi_part": False, "local_deformation": False},
-    "deform": {"multi_part": False, "local_deformation": True},
-    "multipart": {"multi_part": True, "local_deformation": False},
-    "full": {"multi_part": True, "local_deformation": True},
-}
-
-
 @dataclass
 class TrainConfig:
     epochs: int = 100

@@ -1,8 +1,19 @@
-"""Plugin loading and the registries of blenders, backbones, evaluators, datasets and face detectors.
+"""Plugin loading and the registries of every plugin kind.
 
-Built-in and third-party plugins load the same way: every entry point of the ``harness`` group is
-imported and registered with pluggy. One plugin that fails to import, or raises inside its hook,
-is reported by name (``load_failures()`` and a warning) and the others keep working.
+Built-in and third-party plugins load the same way, through entry points. A plugin module is
+imported only when a kind it declares is needed, so `harness --help` imports no blender and no
+torch:
+
+* group ``harness.<kind>s`` (``harness.blenders``, ``harness.backbones``, ``harness.evaluators``,
+  ``harness.datasets``, ``harness.face_detectors``, ``harness.loggers``, ``harness.commands``):
+  the module is imported when that kind is first looked up, and only its hook for that kind is
+  asked;
+* group ``harness``: the module is imported whenever any kind is needed (simplest to declare,
+  slowest to start).
+
+One plugin that fails to import, or raises inside its hook, is reported by name
+(``load_failures()`` and a warning) and the others keep working. The core's own commands
+(``DEFAULT_PLUGINS``) are registered like plugins, always, whatever ``HARNESS_PLUGINS`` says.
 
 ``HARNESS_PLUGINS`` restricts which entry points load (comma-separated entry-point names; set it
 to an empty string to load none): tests use it to run against a known set. A name in it that no
@@ -13,23 +24,25 @@ Names are unique per kind, whatever the load order: a third-party plugin that re
 built-in (or another plugin) already has is refused with a load failure, unless it opts in with
 ``register(name, factory, description, replace=True)``; the replacement is then shown by
 `harness plugins` (``replaces``). Two plugins that both claim (or both replace) one name are both
-refused until one is uninstalled.
+refused until one is uninstalled. What each kind must provide is checked by
+``harness.contracts`` when it registers (a class) and when it is first built (any factory).
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.metadata as md
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 import pluggy
 
 from harness import hookspecs
 
-ENTRY_POINT_GROUP = "harness"
+ENTRY_POINT_GROUP = "harness"  # modules loaded for every kind
 ENV_RESTRICT = "HARNESS_PLUGINS"
 BUILTIN_PACKAGE = "deepfake-harness"  # the distribution whose entry points are the built-ins
 
@@ -40,7 +53,26 @@ KINDS: dict[str, str] = {
     "evaluator": "register_evaluators",
     "dataset": "register_datasets",
     "face_detector": "register_face_detectors",
+    "logger": "register_loggers",
 }
+COMMAND = "command"  # the kind whose hook (register_commands) adds CLI subcommands
+
+#: The core's own subcommands: registered as plugins of the CLI, exactly like a third party's.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "harness.commands.run",
+    "harness.commands.plugins",
+    "harness.commands.blend",
+    "harness.commands.datasets",
+    "harness.commands.preprocess",
+    "harness.commands.leaderboard",
+    "harness.commands.predict",
+    "harness.commands.report",
+)
+
+
+def kind_group(kind: str) -> str:
+    """The entry-point group of the plugins that declare ``kind`` (``harness.blenders`` ...)."""
+    return f"{ENTRY_POINT_GROUP}.{kind}s"
 
 
 class PluginError(RuntimeError):
@@ -68,6 +100,7 @@ class PluginEntry:
     package: str  # distribution providing it
     version: str
     replaces: str = ""  # "<kind> <name> of <plugin> (<package>)" when it replaced one on purpose
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # what register() got besides
 
 
 @dataclass(frozen=True)
@@ -78,14 +111,27 @@ class LoadFailure:
     error: str
 
 
+ALL_KINDS = "*"  # a module from the ``harness`` group, or registered in-process: asked for every kind
+
+
+@dataclass
+class _Origin:
+    plugin: str  # entry-point (or module) name
+    package: str
+    version: str
+    kinds: set[str] = field(default_factory=set)  # the kinds it declared, or {ALL_KINDS}
+
+
 class _State:
     def __init__(self) -> None:
         self.pm: pluggy.PluginManager | None = None
-        self.registry: dict[str, dict[str, PluginEntry]] | None = None
+        self.groups: set[str] = set()  # entry-point groups already imported
+        self.kinds: dict[str, dict[str, PluginEntry]] = {}  # kind -> name -> entry, built on first use
         self.failures: list[LoadFailure] = []
-        self.origin: dict[int, tuple[str, str, str]] = {}  # id(module) -> (plugin, package, version)
+        self.origin: dict[int, _Origin] = {}  # id(module) -> where it came from
         self.excluded: dict[str, str] = {}  # entry points left out by HARNESS_PLUGINS -> package
         self.conflicts: dict[tuple[str, str], str] = {}  # (kind, name) nobody got -> why
+        self.checked_restriction = False
 
 
 _state = _State()
@@ -109,57 +155,124 @@ def _fail(plugin: str, package: str, stage: str, exc: BaseException) -> None:
     )
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, loading entry points on first use."""
-    if _state.pm is not None:
-        return _state.pm
-    pm = pluggy.PluginManager("harness")
-    pm.add_hookspecs(hookspecs)
+def _harness_entry_points() -> list[md.EntryPoint]:
+    """Every entry point of the harness groups (metadata only: nothing is imported)."""
+    groups = [ENTRY_POINT_GROUP] + [kind_group(k) for k in (*KINDS, COMMAND)]
+    return [ep for g in groups for ep in md.entry_points(group=g)]
+
+
+def _check_restriction() -> None:
+    """A name in HARNESS_PLUGINS that no installed entry point has is a load failure (once)."""
     allowed = _restriction()
-    available = list(md.entry_points(group=ENTRY_POINT_GROUP))
-    if allowed is not None:
-        known = {ep.name for ep in available}
-        for name in sorted(allowed - known):
-            hint = suggest(name, sorted(known))
-            _fail(name, "?", ENV_RESTRICT, LookupError(
-                f"{ENV_RESTRICT}={os.environ.get(ENV_RESTRICT)!r} names {name!r}, which no installed plugin provides"
-                + (f"; did you mean {hint!r}?" if hint else "") + f" Installed: {', '.join(sorted(known))}"))
-    for ep in available:
-        if allowed is not None and ep.name not in allowed:
-            _state.excluded[ep.name] = ep.dist.name if ep.dist is not None else "?"
-            continue
+    if _state.checked_restriction or allowed is None:
+        return
+    _state.checked_restriction = True
+    known = sorted({ep.name for ep in _harness_entry_points()})
+    for name in sorted(allowed - set(known)):
+        hint = suggest(name, known)
+        _fail(name, "?", ENV_RESTRICT, LookupError(
+            f"{ENV_RESTRICT}={os.environ.get(ENV_RESTRICT)!r} names {name!r}, which no installed plugin provides"
+            + (f"; did you mean {hint!r}?" if hint else "") + f" Installed: {', '.join(known)}"))
+
+
+def _manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with the core's own command modules registered."""
+    if _state.pm is None:
+        pm = pluggy.PluginManager("harness")
+        pm.add_hookspecs(hookspecs)
+        _state.pm = pm
+        for module_name in DEFAULT_PLUGINS:
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:  # reported like a broken plugin: the other commands still work
+                _fail(module_name, BUILTIN_PACKAGE, "import", exc)
+                continue
+            pm.register(module, name=module_name)
+            _state.origin[id(module)] = _Origin(module_name, BUILTIN_PACKAGE, _own_version(), {COMMAND})
+    return _state.pm
+
+
+def _own_version() -> str:
+    try:
+        return md.version(BUILTIN_PACKAGE)
+    except md.PackageNotFoundError:
+        return "?"
+
+
+def _load_group(group: str, kind: str) -> None:
+    """Import and register the entry points of ``group`` (once), noting that they declare ``kind``."""
+    pm = _manager()
+    if group in _state.groups:
+        return
+    _state.groups.add(group)
+    _check_restriction()
+    allowed = _restriction()
+    for ep in md.entry_points(group=group):
         dist = ep.dist.name if ep.dist is not None else "?"
-        version = ep.dist.version if ep.dist is not None else "?"
-        if pm.has_plugin(ep.name):
-            continue  # the same distribution seen twice on sys.path
+        if allowed is not None and ep.name not in allowed:
+            _state.excluded[ep.name] = dist
+            continue
+        known = pm.get_plugin(ep.name)
+        if known is not None:  # the same module declared for a second kind (or seen twice on sys.path)
+            _state.origin.setdefault(id(known), _Origin(ep.name, dist, "?")).kinds.add(kind)
+            continue
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the harness down
             _fail(ep.name, dist, "import", exc)
             continue
-        _state.origin[id(module)] = (ep.name, dist, version)
-    _state.pm = pm
-    return pm
+        version = ep.dist.version if ep.dist is not None else "?"
+        _state.origin[id(module)] = _Origin(ep.name, dist, version, {kind})
+
+
+def _load_kind(kind: str) -> pluggy.PluginManager:
+    """The plugin manager with every module that may provide ``kind`` imported."""
+    _load_group(ENTRY_POINT_GROUP, ALL_KINDS)
+    _load_group(kind_group(kind), kind)
+    return _manager()
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager with every plugin of every kind imported."""
+    for kind in (*KINDS, COMMAND):
+        _load_kind(kind)
+    return _manager()
+
+
+def command_hooks() -> list[tuple[str, str, Callable[..., Any]]]:
+    """``(plugin, package, register_commands)`` of the core's commands and of each plugin that
+    declares commands, importing nothing else."""
+    pm = _load_kind(COMMAND)
+    out = []
+    for impl in pm.hook.register_commands.get_hookimpls():
+        origin = _state.origin.get(id(impl.plugin), _Origin(impl.plugin_name, "?", "?", {ALL_KINDS}))
+        if COMMAND in origin.kinds or ALL_KINDS in origin.kinds:
+            out.append((origin.plugin, origin.package, impl.function))
+    return out
+
+
+def command_failure(plugin: str, package: str, exc: BaseException) -> None:
+    """A plugin's register_commands raised: reported like any plugin failure."""
+    _fail(plugin, package, "register_commands", exc)
 
 
 def register_module(module: Any, name: str | None = None) -> None:
-    """Register an already-imported plugin module (notebooks, tests). Rebuilds the registry."""
-    pm = get_plugin_manager()
+    """Register an already-imported plugin module (notebooks, tests), for every kind it implements."""
+    pm = _manager()
     name = name or getattr(module, "__name__", repr(module))
     pm.register(module, name=name)
-    _state.origin[id(module)] = (name, "(registered in-process)", "-")
-    _state.registry = None
+    _state.origin[id(module)] = _Origin(name, "(registered in-process)", "-", {ALL_KINDS})
+    _state.kinds = {}
 
 
 def reset() -> None:
     """Forget everything loaded (tests; after installing a plugin in-process)."""
-    _state.pm = None
-    _state.registry = None
-    _state.failures = []
-    _state.origin = {}
-    _state.excluded = {}
-    _state.conflicts = {}
+    global _state
+    _state = _State()
+    from harness import contracts
+
+    contracts.forget()
 
 
 @dataclass(frozen=True)
@@ -169,42 +282,45 @@ class _Claim:
     hook: str
 
 
-def _build_registry() -> dict[str, dict[str, PluginEntry]]:
-    pm = get_plugin_manager()
+def _claims(kind: str) -> dict[tuple[str, str], list[_Claim]]:
+    """What each plugin declaring ``kind`` registers, one plugin at a time so that one raising
+    plugin does not hide the others."""
+    from harness import contracts
+
+    hook_name = KINDS[kind]
     claims: dict[tuple[str, str], list[_Claim]] = {}
-    for kind, hook_name in KINDS.items():
-        hook = getattr(pm.hook, hook_name)
-        # Call each implementation alone so one raising plugin does not hide the others.
-        for impl in hook.get_hookimpls():
-            plugin_name, package, version = _state.origin.get(
-                id(impl.plugin), (impl.plugin_name, "?", "?")
-            )
+    for impl in getattr(_load_kind(kind).hook, hook_name).get_hookimpls():
+        origin = _state.origin.get(id(impl.plugin), _Origin(impl.plugin_name, "?", "?", {ALL_KINDS}))
+        if kind not in origin.kinds and ALL_KINDS not in origin.kinds:
+            continue  # loaded for another kind: the answer must not depend on what loaded first
 
-            def register(
-                name: str,
-                factory: Callable[..., Any],
-                description: str = "",
-                *,
-                replace: bool = False,
-                _kind: str = kind,
-                _plugin: str = plugin_name,
-                _package: str = package,
-                _version: str = version,
-                _hook: str = hook_name,
-            ) -> None:
-                entry = PluginEntry(_kind, name, factory, description, _plugin, _package, _version)
-                claims.setdefault((_kind, name), []).append(_Claim(entry, bool(replace), _hook))
-
+        def register(name: str, factory: Callable[..., Any], description: str = "", *,
+                     replace: bool = False, _origin: _Origin = origin, **extra: Any) -> None:
+            entry = PluginEntry(kind, name, factory, description, _origin.plugin, _origin.package,
+                                _origin.version, extra=dict(extra))
             try:
-                impl.function(register=register)
-            except Exception as exc:
-                _fail(plugin_name, package, hook_name, exc)
-    registry: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
-    for (kind, name), found in sorted(claims.items()):
-        winner = _resolve_claims(kind, name, found)
-        if winner is not None:
-            registry[kind][name] = winner
-    return registry
+                contracts.check_registration(entry)  # a class missing a method is refused here
+            except PluginError as exc:  # only this one: the plugin's other registrations stand
+                _fail(_origin.plugin, _origin.package, hook_name, exc)
+                return
+            claims.setdefault((kind, name), []).append(_Claim(entry, bool(replace), hook_name))
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            _fail(origin.plugin, origin.package, hook_name, exc)
+    return claims
+
+
+def _kind_registry(kind: str) -> dict[str, PluginEntry]:
+    if kind not in _state.kinds:
+        found: dict[str, PluginEntry] = {}
+        for (_, name), claimed in sorted(_claims(kind).items()):
+            winner = _resolve_claims(kind, name, claimed)
+            if winner is not None:
+                found[name] = winner
+        _state.kinds[kind] = found
+    return _state.kinds[kind]
 
 
 def _who(entry: PluginEntry) -> str:
@@ -251,13 +367,17 @@ def _resolve_claims(kind: str, name: str, found: list[_Claim]) -> PluginEntry | 
 
 
 def registry() -> dict[str, dict[str, PluginEntry]]:
-    if _state.registry is None:
-        _state.registry = _build_registry()
-    return _state.registry
+    """Every kind's registry (imports every plugin: `harness plugins`; prefer ``entries(kind)``)."""
+    return {kind: _kind_registry(kind) for kind in KINDS}
 
 
-def load_failures() -> list[LoadFailure]:
-    registry()
+def load_failures(kind: str | None = None) -> list[LoadFailure]:
+    """What failed to load, after loading the plugins of ``kind`` (default: of every kind)."""
+    if kind:
+        _kind_registry(_check_kind(kind))
+    else:
+        registry()
+        get_plugin_manager()
     return list(_state.failures)
 
 
@@ -272,9 +392,8 @@ def _check_kind(kind: str) -> str:
 
 def entries(kind: str | None = None) -> list[PluginEntry]:
     """Every registered implementation, optionally of one kind, sorted by kind then name."""
-    reg = registry()
     kinds = [_check_kind(kind)] if kind else list(KINDS)
-    return [reg[k][n] for k in kinds for n in sorted(reg[k])]
+    return [e for k in kinds for _, e in sorted(_kind_registry(k).items())]
 
 
 def provenance(used: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
@@ -294,7 +413,7 @@ def suggest(name: str, choices: list[str]) -> str | None:
 def get(kind: str, name: str) -> PluginEntry:
     """Look up one implementation; unknown names fail with the closest known name."""
     kind = _check_kind(kind)
-    known = registry()[kind]
+    known = _kind_registry(kind)
     if name in known:
         return known[name]
     hint = suggest(name, list(known))
@@ -313,6 +432,10 @@ def get(kind: str, name: str) -> PluginEntry:
     raise UnknownPluginError(message)
 
 
-def create(kind: str, name: str, **options: Any) -> Any:
-    """A ready instance of plugin ``name`` of ``kind`` built with ``options``."""
-    return get(kind, name).factory(**options)
+def create(kind: str, name: str, *args: Any, **options: Any) -> Any:
+    """A ready instance of plugin ``name`` of ``kind`` built with ``options``; the first instance
+    of each plugin is checked against its kind's contract (``harness.contracts``)."""
+    from harness import contracts
+
+    entry = get(kind, name)
+    return contracts.check_instance(entry, entry.factory(*args, **options))

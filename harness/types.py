@@ -1,16 +1,21 @@
 """The data contracts between the harness core and its plugins.
 
-Every plugin kind exchanges these small, plain types with the core, so a plugin author reads this
-file and `hookspecs.py` and knows everything the core will hand over and expect back.
+Every plugin kind exchanges these small, plain types with the core, and each kind has one
+Protocol here (``Blender``, ``Backbone``, ``Dataset``, ``FaceDetector``, ``Evaluator``,
+``TrainLogger``), plus the optional capabilities a plugin may add (``PairBlender``,
+``TwoStageDetector`` ...). ``harness.contracts`` checks them when a plugin registers and when it
+is first built. A plugin author reads this file and `hookspecs.py` and knows everything the core
+will hand over and expect back. Importing it costs no numpy and no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterator, Literal, NotRequired, Protocol, Sequence, TypedDict, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: `harness plugins` and `--help` stay free of numpy and torch
+    import numpy as np
 
 Split = Literal["train", "val", "test"]
 
@@ -41,6 +46,13 @@ class Blender(Protocol):
     """`blender(face_rgb_uint8, landmarks68_xy, rng) -> BlendResult`. No hidden global randomness."""
 
     def __call__(self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> BlendResult: ...
+
+
+class PairBlender(Blender, Protocol):
+    """Capability ``pair``: the blender also returns the augmented real its fake was made from, so
+    a training pair differs only inside the mask (SBI's convention)."""
+
+    def pair(self, face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, BlendResult]: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,6 +118,13 @@ class Dataset(Protocol):
     def records(self, split: str) -> Iterator[VideoRecord]: ...
 
 
+class SplitDataset(Dataset, Protocol):
+    """Capability ``splits``: the splits it has (a dataset without ``val`` gets one carved from
+    its training identities), ``notes`` to show with its results and the ``compression`` used."""
+
+    splits: Sequence[str]
+
+
 # --------------------------------------------------------------------------------------------
 # Face detection
 # --------------------------------------------------------------------------------------------
@@ -118,12 +137,22 @@ class Face:
     landmarks: np.ndarray | None  # (68, 2) float32, frame pixels
 
 
-class FaceDetector(Protocol):
-    name: str
+Box = tuple[float, float, float, float]
 
+
+class FaceDetector(Protocol):
     def detect(self, frame: np.ndarray) -> list[Face]:
         """RGB uint8 frame -> faces, largest first."""
         ...
+
+
+class TwoStageDetector(FaceDetector, Protocol):
+    """Capability ``two_stage``: boxes and landmarks separately, so preprocessing can track a face
+    between frames and search a small window instead of the whole frame."""
+
+    def boxes(self, frame: np.ndarray) -> list[tuple[Box, float]]: ...
+
+    def landmarks(self, frame: np.ndarray, box: Box) -> np.ndarray: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,6 +190,15 @@ class MaskSet:
     groups: list[str]
 
 
+@dataclass(frozen=True)
+class EvalContext:
+    """What the run tells every evaluator factory: ``factory(context)``."""
+
+    n_boot: int = 1000  # bootstrap resamples for the confidence intervals
+    threshold: float = 0.5  # decision threshold of the threshold metrics (accuracy ...)
+    seed: int = 0
+
+
 class Evaluator(Protocol):
     name: str
     needs: str  # "scores" or "masks"
@@ -171,6 +209,33 @@ class Evaluator(Protocol):
 # --------------------------------------------------------------------------------------------
 # Backbones
 # --------------------------------------------------------------------------------------------
-# A backbone is a torch.nn.Module with `channels: tuple[int, int, int, int]` and
-# `strides == (4, 8, 16, 32)`, whose forward(x: N,3,H,W) returns four NCHW feature maps at those
-# strides. Declared here in words to keep this module importable without torch.
+class Backbone(Protocol):
+    """A ``torch.nn.Module`` whose ``forward(x: N,3,H,W)`` returns four NCHW feature maps at
+    ``strides == (4, 8, 16, 32)`` with ``channels`` channels each; the shared UNet decoder fits any
+    such encoder. (Annotated without torch, to keep this module light.)"""
+
+    channels: tuple[int, int, int, int]
+    strides: tuple[int, int, int, int]
+
+    def forward(self, x: Any) -> Sequence[Any]: ...
+
+
+class PretrainedBackbone(Backbone, Protocol):
+    """Capability ``weights``: the ``{"source", "file", "sha256"}`` of the file that initialised
+    it (recorded in results), and ``expects_pretrained``: the method it reproduces starts from
+    ImageNet, so training it from scratch prints a warning."""
+
+    weights: dict[str, str] | None
+    expects_pretrained: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Training loggers
+# --------------------------------------------------------------------------------------------
+class TrainLogger(Protocol):
+    """Built by ``factory(run_dir, config)``; a record is ``{"step", "epoch", scalar: value ...}``.
+    A factory may have ``check()``, raising with what to install before any work starts."""
+
+    def log(self, record: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...

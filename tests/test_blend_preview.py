@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from harness.commands.blend import app
+from harness.commands.blend import blend_app as app
 from harness.data.sample_face import astronaut_face
 from harness_plugins.blenders.multipart import MultipartBlender
 from harness.data.sample_face import crop_face

@@ -27,12 +27,18 @@ def test_every_package_folder_is_declared_in_pyproject():
     assert found == declared
 
 
-def test_builtin_entry_points_import():
-    eps = [ep for ep in md.entry_points(group="harness") if ep.dist and ep.dist.name == "deepfake-harness"]
-    assert len(eps) >= 12
-    for ep in eps:
-        module = importlib.import_module(ep.value)
-        assert any(name.startswith("register_") for name in dir(module)), ep.value
+def test_builtin_entry_points_import_and_implement_the_kind_they_declare():
+    from harness.registry import KINDS, kind_group
+
+    found = 0
+    for kind, hook in KINDS.items():
+        for ep in md.entry_points(group=kind_group(kind)):
+            if ep.dist and ep.dist.name == "deepfake-harness":
+                found += 1
+                assert hasattr(importlib.import_module(ep.value), hook), f"{ep.value} is declared a {kind} plugin"
+    assert found >= 15
+    # every built-in declares its kind: none sits in the catch-all group that loads for every kind
+    assert not [ep for ep in md.entry_points(group="harness") if ep.dist and ep.dist.name == "deepfake-harness"]
 
 
 def test_run_config_round_trips(tmp_path):

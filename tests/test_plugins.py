@@ -13,12 +13,14 @@ import harness
 from harness import registry as plugins
 
 
-def write_dist(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-    """Make an installed-looking distribution (dist-info + modules) under ``site``."""
+def write_dist(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str],
+               group: str = "harness") -> None:
+    """Make an installed-looking distribution (dist-info + modules) under ``site``, its entry
+    points in ``group`` (``harness``: every kind; ``harness.blenders`` ...: one kind)."""
     dist = site / f"{name.replace('-', '_')}-1.2.3.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    lines = ["[harness]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    lines = [f"[{group}]"] + [f"{k} = {v}" for k, v in entry_points.items()]
     (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
     for module, source in modules.items():
         (site / f"{module}.py").write_text(source)
@@ -94,7 +96,7 @@ def test_broken_plugins_are_named_and_others_still_work(fake_site):
     write_dist(fake_site, "tplug-bad-hook", {"badhook": "tplug_badhook"}, {"tplug_badhook": RAISES_IN_HOOK})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        names = {e.name for e in harness.plugins("blender")}
+        names = {e.name for e in harness.plugins()}
     messages = " ".join(str(w.message) for w in caught)
     assert "badimport" in messages and "tplug-bad-import" in messages
     assert "badhook" in messages and "boom in hook" in messages
@@ -108,3 +110,102 @@ def test_env_var_restricts_loaded_plugins(fake_site, monkeypatch):
     monkeypatch.setenv("HARNESS_PLUGINS", "good,sbi")
     assert {e.name for e in harness.plugins("blender")} == {"copyblend", "sbi"}
     assert harness.plugins("backbone") == []
+
+
+TRACKED = '''
+import sys
+from harness.api import hookimpl
+
+sys.modules.setdefault("tplug_imports", []).append(__name__)  # what was imported, in order
+
+class Noise:
+    def __call__(self, face, landmarks, rng):
+        raise NotImplementedError
+
+@hookimpl
+def register_blenders(register):
+    register("noise", Noise, "test blender")
+
+@hookimpl
+def register_datasets(register):
+    register("sneaky", object, "declared only as a blender plugin: never listed")
+'''
+
+
+def test_a_plugin_is_imported_only_when_its_kind_is_needed(fake_site):
+    write_dist(fake_site, "tplug-lazy", {"lazy": "tplug_lazy"}, {"tplug_lazy": TRACKED}, group="harness.blenders")
+    sys.modules.pop("tplug_imports", None)
+    assert "folder" in {e.name for e in harness.plugins("dataset")}
+    assert "tplug_lazy" not in sys.modules  # datasets asked: a blender plugin stays unimported
+    assert "noise" in {e.name for e in harness.plugins("blender")}
+    assert sys.modules["tplug_imports"] == ["tplug_lazy"]
+    # The hook of a kind it did not declare is never asked, whatever loaded first.
+    assert "sneaky" not in {e.name for e in harness.plugins("dataset")}
+    entry = plugins.get("blender", "noise")
+    assert (entry.plugin, entry.package, entry.version) == ("lazy", "tplug-lazy", "1.2.3")
+
+
+MISSING_METHOD = '''
+from harness.api import hookimpl
+
+class NotABlender:
+    def blend(self, face, landmarks, rng):  # should be __call__
+        return face
+
+class NoRecords:
+    name = "norecords"
+    def check(self):
+        return None
+
+@hookimpl
+def register_blenders(register):
+    register("wrongshape", NotABlender, "a blender without __call__")
+
+@hookimpl
+def register_datasets(register):
+    register("norecords", lambda **kw: NoRecords(), "a dataset whose instances lack records()")
+
+@hookimpl
+def register_evaluators(register):
+    register("badopt", object, "a misspelt register option", presets={})
+'''
+
+
+def test_a_plugin_breaking_its_contract_is_named_with_the_missing_member(fake_site):
+    write_dist(fake_site, "tplug-contract", {"contract": "tplug_contract"}, {"tplug_contract": MISSING_METHOD})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        blenders = {e.name for e in harness.plugins("blender")}
+        harness.plugins("evaluator")
+    assert "wrongshape" not in blenders  # refused as it registered: a class is checked at once
+    failure = next(f for f in plugins.load_failures() if "wrongshape" in f.error)
+    assert failure.plugin == "contract" and "`__call__`" in failure.error and "harness.api.Blender" in failure.error
+    assert any("badopt" in f.error and "presets" in f.error for f in plugins.load_failures())
+    # A factory function is checked on its first instance, before the core touches it.
+    with pytest.raises(plugins.PluginError, match=r"dataset 'norecords' of plugin 'contract' \(tplug-contract\).*`records`"):
+        harness.plugin("dataset", "norecords")
+
+
+def test_capabilities_are_named_not_probed(fresh_plugins):
+    from harness import contracts
+
+    multipart = harness.plugin("blender", "multipart")
+    assert contracts.capable(multipart, "blender", "pair")
+    assert contracts.capabilities(harness.plugin("face_detector", "dlib"), "face_detector") == ["two_stage"]
+
+    class PlainDetector:
+        def detect(self, frame):
+            return []
+
+    assert not contracts.capable(PlainDetector(), "face_detector", "two_stage")
+    with pytest.raises(KeyError, match="pair"):
+        contracts.capable(multipart, "blender", "teleport")
+
+
+def test_blender_presets_are_registered_by_the_blender(fresh_plugins):
+    from harness.commands.run import blender_presets
+
+    presets = blender_presets("multipart")
+    assert presets["full"] == {"multi_part": True, "local_deformation": True}
+    assert list(presets) == ["base", "deform", "multipart", "full"]
+    assert blender_presets("sbi") == {}

@@ -142,17 +142,27 @@ def test_data_demo_over_a_file_keeps_its_sizes_and_reports_the_datasets(recorded
 
 def test_a_sweep_over_a_recorded_config_expands(recorded):
     config, path = recorded
-    runs, said = dry_run("--config", str(path), "--backbone", "swin,resnet50", "--preset", "base,full", "--seed", "1,2")
+    runs, said = dry_run("--config", str(path), "--blender", "multipart", "--backbone", "swin,resnet50",
+                         "--preset", "base,full", "--seed", "1,2")
     resolved = [RunConfig.from_dict(r["config"]) for r in runs]
     assert [(c.backbone, c.name, c.seed) for c in resolved] == [
         (b, f"published-{p}", s) for b in ("swin", "resnet50") for p in ("base", "full") for s in (1, 2)
     ]
-    assert all(c.blender == "sbi" and c.blender_options["wobble"] == 0.02 and c.img_size == 96 for c in resolved)
+    assert all(c.blender == "multipart" and c.blender_options["wobble"] == 0.02 and c.img_size == 96 for c in resolved)
+    assert [c.blender_options["local_deformation"] for c in resolved[:4]] == [False, False, True, True]
     assert [r["run_id"] for r in runs] == [run_id(c) for c in resolved]
     assert len({r["run_id"] for r in runs}) == 8
     assert "overriding backbone: resnet50 -> swin, resnet50 (from --backbone)" in said
     assert "overriding seed: 7 -> 1, 2 (from --seed)" in said
     assert "overriding name: published -> published-base, published-full (from --preset)" in said
+    assert "overriding blender: sbi -> multipart (from --blender)" in said
+
+
+def test_a_preset_the_blender_did_not_register_is_refused(recorded):
+    _, path = recorded
+    result = invoke("run", "--config", str(path), "--preset", "full", "--dry-run")  # the recorded blender is sbi
+    assert result.exit_code == 2
+    assert "unknown preset 'full' for blender 'sbi' Presets: (none registered)" in result.output
 
 
 def test_a_published_results_file_reruns_as_the_published_run(tmp_path, monkeypatch):

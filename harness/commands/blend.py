@@ -7,15 +7,17 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Inspect self-blending generators (preview grids of fakes and their masks).", no_args_is_help=True)
+from harness.hookspecs import hookimpl
+
+blend_app = typer.Typer(help="Inspect self-blending generators (preview grids of fakes and their masks).", no_args_is_help=True)
 
 
-@app.callback()
+@blend_app.callback()
 def _main() -> None:
     """Inspect self-blending generators."""
 
 
-@app.command()
+@blend_app.command()
 def preview(
     image: Optional[Path] = typer.Argument(
         None, help="A face photo (PNG/JPEG); the largest face is found with dlib and cropped. "
@@ -90,3 +92,8 @@ def _fail(message: str) -> None:
 
     console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
+    app.add_typer(blend_app, name="blend")

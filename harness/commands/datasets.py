@@ -13,6 +13,8 @@ from typing import Iterator, Optional
 
 import typer
 
+from harness.hookspecs import hookimpl
+
 from harness.types import DatasetReport
 
 
@@ -103,7 +105,8 @@ def datasets_command(root: Path | None = None, names: list[str] | None = None, c
     return reports
 
 
-def register(app: typer.Typer) -> None:
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
     @app.command("datasets")
     def datasets(
         root: Optional[Path] = typer.Option(None, "--root", help="Data root holding one folder per dataset "

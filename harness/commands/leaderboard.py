@@ -14,11 +14,14 @@ from typing import List, Optional
 
 import typer
 
+from harness.hookspecs import hookimpl
+
 DEFAULT_RESULTS = Path("leaderboards/results")
 DEFAULT_OUT = Path("leaderboards/LEADERBOARD.md")
 
 
-def register(app: typer.Typer) -> None:
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
     """Add the ``leaderboard`` command to the ``harness`` CLI."""
 
     @app.command("leaderboard")

@@ -14,6 +14,8 @@ from typing import Any, List, Optional
 
 import typer
 
+from harness.hookspecs import hookimpl
+
 EXIT_SOME_FAILED = 1
 EXIT_SETUP = 2
 
@@ -131,6 +133,7 @@ def _table(report: dict[str, Any], console: Any) -> None:
             console.print(f"[yellow]mask:[/yellow] {_escape(f['path'])}: {_escape(loc['error'])}", soft_wrap=True)
 
 
-def register(app: typer.Typer) -> None:
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
     """Add `predict` to the root `harness` app (called by harness/cli.py)."""
     app.command("predict")(predict_command)

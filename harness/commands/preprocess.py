@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from harness.hookspecs import hookimpl
+
 
 def _print_summary(summary, console=None) -> None:
     from rich.console import Console
@@ -40,7 +42,8 @@ def parse_frames(text: str) -> int | dict[str, int]:
     return out
 
 
-def register(app: typer.Typer) -> None:
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
     @app.command("preprocess")
     def preprocess_cmd(
         dataset: Optional[str] = typer.Argument(None, help="Dataset plugin name (ffpp, celebdf, dfdc, dfdcp, folder ...); "

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
+from harness.hookspecs import hookimpl
 
-def register(app: typer.Typer) -> None:
+
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
     """Add the ``report`` command to the ``harness`` CLI."""
 
     @app.command("report")

@@ -157,19 +157,13 @@ def score_set(level: str, scores: VideoScores) -> ScoreSet:
 
 
 def make_evaluators(config: RunConfig) -> list[Any]:
-    """Every registered evaluator, given the run's bootstrap size and threshold where it takes them."""
-    import inspect
+    """Every registered evaluator, each built by ``factory(context)`` with the run's bootstrap size,
+    threshold and seed (harness.types.EvalContext)."""
+    from harness import registry
+    from harness.types import EvalContext
 
-    import harness
-
-    wanted = {"n_boot": config.eval.bootstrap, "threshold": config.eval.threshold}
-    evaluators = []
-    for entry in harness.plugins("evaluator"):
-        params = inspect.signature(entry.factory).parameters
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        options = {k: v for k, v in wanted.items() if takes_any or k in params}
-        evaluators.append(entry.factory(**options))
-    return evaluators
+    context = EvalContext(n_boot=config.eval.bootstrap, threshold=config.eval.threshold, seed=config.seed)
+    return [registry.create("evaluator", entry.name, context) for entry in registry.entries("evaluator")]
 
 
 def compute_metrics(scores: VideoScores, config: RunConfig) -> dict[str, dict[str, Any]]:

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable
+
+from harness.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
 
 LOG_FILE = "train_log.jsonl"  # one JSON line per optimizer step (and per validation), in the run folder
 KIND = "logger"
-
-
-class TrainLogger(Protocol):
-    def log(self, record: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class JsonlLogger:
@@ -42,18 +38,6 @@ class JsonlLogger:
         pass
 
 
-def ensure_kind() -> None:
-    """Make the registry know the ``logger`` kind (harness/registry.py lists the built-in kinds)."""
-    from harness import registry
-
-    kinds = getattr(registry, "KINDS", None)
-    if isinstance(kinds, dict) and KIND not in kinds:
-        kinds[KIND] = "register_loggers"
-        state = getattr(registry, "_state", None)
-        if state is not None and hasattr(state, "registry"):
-            state.registry = None  # rebuilt with the new kind on next use
-
-
 def _split(names: Iterable[str] | str | None) -> list[str]:
     if names is None:
         return []
@@ -67,7 +51,6 @@ def check_loggers(names: Iterable[str] | str | None) -> list[str]:
     factory's optional ``check()`` raises with what to install): called before any data work."""
     from harness import registry
 
-    ensure_kind()
     out = []
     for name in _split(names):
         if name == "jsonl":
@@ -84,9 +67,8 @@ def make_loggers(names: Iterable[str] | str | None, run_dir: Path, config: Any) 
     """The JSONL logger first, then each named logger plugin, built for ``run_dir``."""
     from harness import registry
 
-    ensure_kind()
     try:
-        jsonl = registry.get(KIND, "jsonl").factory(run_dir, config)
+        jsonl = registry.create(KIND, "jsonl", run_dir, config)
     except registry.PluginError:  # a restricted plugin set (HARNESS_PLUGINS): the log is still kept
         jsonl = JsonlLogger(run_dir, config)
-    return [jsonl] + [registry.get(KIND, n).factory(run_dir, config) for n in check_loggers(names)]
+    return [jsonl] + [registry.create(KIND, n, run_dir, config) for n in check_loggers(names)]

@@ -28,9 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import hookimpl
-from harness.hookspecs import Register
-from harness.types import BlendResult
+from harness.api import BlendResult, Register, hookimpl
 
 from .augment import CopyAugment
 from .blend_ops import composite, mask_box
@@ -223,10 +221,20 @@ class MultipartBlender:
         return source, BlendResult(image=fake, mask=mask, record=record)
 
 
+#: `harness run --preset NAME` (or `ablation`: all four, the paper's Table 4): multi-part x local deformation.
+PRESETS: dict[str, dict[str, bool]] = {
+    "base": {"multi_part": False, "local_deformation": False},
+    "deform": {"multi_part": False, "local_deformation": True},
+    "multipart": {"multi_part": True, "local_deformation": False},
+    "full": {"multi_part": True, "local_deformation": True},
+}
+
+
 @hookimpl
 def register_blenders(register: Register) -> None:
     register(
         "multipart",
         MultipartBlender,
         "multi-part local-deformation self-blend (Xu et al. 2025): eyes/nose/mouth/face mosaics + Eq. 1-2 warps",
+        presets=PRESETS,
     )

@@ -22,9 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from harness import hookimpl
-from harness.hookspecs import Register
-from harness.types import BlendResult
+from harness.api import BlendResult, Register, hookimpl
 
 from .augment import CopyAugment
 from .blend_ops import composite, mask_box

@@ -12,8 +12,7 @@ import posixpath
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from harness.registry import suggest
-from harness.types import DatasetLayoutError, DatasetNotFoundError, DatasetReport, VideoRecord
+from harness.api import DatasetLayoutError, DatasetNotFoundError, DatasetReport, VideoRecord, suggest
 
 ENV_DATA = "HARNESS_DATA"
 SPLITS = ("train", "val", "test")

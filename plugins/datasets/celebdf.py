@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import hookimpl
-from harness.types import DatasetLayoutError, DatasetReport, VideoRecord
+from harness.api import DatasetLayoutError, DatasetReport, VideoRecord, hookimpl
 
 from ._common import BaseDataset, close_name, inside
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from harness import hookimpl
-from harness.types import DatasetLayoutError, VideoRecord
+from harness.api import DatasetLayoutError, VideoRecord, hookimpl
 
 from ._common import BaseDataset, inside, read_json_file
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import hookimpl
-from harness.types import DatasetLayoutError, VideoRecord
+from harness.api import DatasetLayoutError, VideoRecord, hookimpl
 
 from ._common import BaseDataset, inside, read_json_file
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from harness import hookimpl
-from harness.types import DatasetLayoutError, DatasetReport, VideoRecord
+from harness.api import DatasetLayoutError, DatasetReport, VideoRecord, hookimpl
 
 from ._common import BaseDataset, close_name, read_json_file
 

@@ -41,11 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-from harness import hookimpl
-from harness.data.cache import safe_name
-from harness.data.video import is_image, is_media
-from harness.registry import suggest
-from harness.types import FRAME_SEPARATOR, DatasetLayoutError, DatasetNotFoundError, DatasetReport, VideoRecord
+from harness.api import DatasetLayoutError, DatasetNotFoundError, DatasetReport, FRAME_SEPARATOR, VideoRecord, hookimpl, is_image, is_media, safe_name, suggest
 
 from ._common import ENV_DATA, BaseDataset, absolute, candidate_roots
 

@@ -13,10 +13,8 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-from sklearn import metrics as skm
 
-from harness import hookimpl
-from harness.types import Metric, ScoreSet
+from harness.api import EvalContext, Metric, ScoreSet, hookimpl
 
 from ._counts import (
     CountMetric,
@@ -33,8 +31,15 @@ from ._counts import (
 )
 
 
+
+def _skm() -> Any:
+    """scikit-learn's metrics, imported on first use (1 s of imports `harness plugins` does not need)."""
+    from sklearn import metrics
+
+    return metrics
+
 def _sk_eer(labels: np.ndarray, scores: np.ndarray) -> float:
-    fpr, tpr, _ = skm.roc_curve(labels, scores)
+    fpr, tpr, _ = _skm().roc_curve(labels, scores)
     return eer_from_roc(fpr, tpr)
 
 
@@ -114,13 +119,13 @@ def _fixed(metric: CountMetric) -> Callable[[np.ndarray], CountMetric]:
 
 def auc(n_boot: int = 1000, confidence: float = 0.95) -> ScoreEvaluator:
     """ROC AUC (ties count half)."""
-    return ScoreEvaluator("auc", skm.roc_auc_score, _fixed(auc_from_counts), n_boot=n_boot, confidence=confidence)
+    return ScoreEvaluator("auc", _skm().roc_auc_score, _fixed(auc_from_counts), n_boot=n_boot, confidence=confidence)
 
 
 def ap(n_boot: int = 1000, confidence: float = 0.95) -> ScoreEvaluator:
     """Average precision with fake as the positive class."""
     return ScoreEvaluator(
-        "ap", skm.average_precision_score, _fixed(ap_from_counts), n_boot=n_boot, confidence=confidence
+        "ap", _skm().average_precision_score, _fixed(ap_from_counts), n_boot=n_boot, confidence=confidence
     )
 
 
@@ -133,7 +138,7 @@ def accuracy(n_boot: int = 1000, confidence: float = 0.95, threshold: float = 0.
     """Accuracy when score >= threshold means fake. Defined on one-class input too."""
 
     def point(labels: np.ndarray, scores: np.ndarray) -> float:
-        return skm.accuracy_score(labels, (scores >= threshold).astype(np.int64))
+        return _skm().accuracy_score(labels, (scores >= threshold).astype(np.int64))
 
     return ScoreEvaluator(
         "accuracy",
@@ -145,9 +150,21 @@ def accuracy(n_boot: int = 1000, confidence: float = 0.95, threshold: float = 0.
     )
 
 
+def _from_context(make: Callable[..., ScoreEvaluator], **fields: str) -> Callable[..., ScoreEvaluator]:
+    """The registered factory: ``factory(context)`` reads the run's bootstrap size (and threshold)."""
+
+    def factory(context: EvalContext | None = None, **options: Any) -> ScoreEvaluator:
+        context = context or EvalContext()
+        return make(**{"n_boot": context.n_boot, **{arg: getattr(context, f) for arg, f in fields.items()}, **options})
+
+    factory.__doc__ = make.__doc__
+    return factory
+
+
 @hookimpl
 def register_evaluators(register: Callable[..., None]) -> None:
-    register("auc", auc, "ROC AUC of fake-vs-real scores with a stratified bootstrap 95% CI")
-    register("ap", ap, "average precision (fake = positive) with a stratified bootstrap 95% CI")
-    register("eer", eer, "equal error rate (lower is better) with a stratified bootstrap 95% CI")
-    register("accuracy", accuracy, "accuracy at score >= 0.5 = fake, with a stratified bootstrap 95% CI")
+    register("auc", _from_context(auc), "ROC AUC of fake-vs-real scores with a stratified bootstrap 95% CI")
+    register("ap", _from_context(ap), "average precision (fake = positive) with a stratified bootstrap 95% CI")
+    register("eer", _from_context(eer), "equal error rate (lower is better) with a stratified bootstrap 95% CI")
+    register("accuracy", _from_context(accuracy, threshold="threshold"),
+             "accuracy at score >= the run's threshold (0.5) = fake, with a stratified bootstrap 95% CI")

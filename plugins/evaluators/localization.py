@@ -12,12 +12,11 @@ so a runner can stream them instead of building one huge MaskSet; ``__call__`` i
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from harness import hookimpl
-from harness.types import MaskSet, Metric
+from harness.api import EvalContext, MaskSet, Metric, hookimpl
 
 from ._counts import auc_from_counts, check_bootstrap, metric_dict, percentile_ci
 
@@ -151,10 +150,16 @@ class LocalizationEvaluator:
         return result
 
 
+def from_context(context: EvalContext | None = None, **options: Any) -> LocalizationEvaluator:
+    """The registered factory: the run's bootstrap size and threshold (P_M >= threshold is fake)."""
+    context = context or EvalContext()
+    return LocalizationEvaluator(**{"n_boot": context.n_boot, "threshold": context.threshold, **options})
+
+
 @hookimpl
 def register_evaluators(register: Callable[..., None]) -> None:
     register(
         "localization",
-        LocalizationEvaluator,
+        from_context,
         "pixel AUC, IoU and F1 of P_M (>= 0.5) against the dataset's masks, bootstrap CIs over frames",
     )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from harness import hookimpl
-from harness.training.loggers import JsonlLogger
+from harness.api import JsonlLogger, hookimpl
 
 
 @hookimpl

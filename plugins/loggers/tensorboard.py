@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness import hookimpl
+from harness.api import hookimpl
 
 LOG_DIR = "tensorboard"
 #: record keys that are not scalars to plot

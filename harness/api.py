@@ -1,0 +1,98 @@
+"""The stable plugin API: the one module a plugin imports from the harness.
+
+Everything a blender, backbone, evaluator, dataset, face detector, logger or command needs from
+the core is here; the rest of ``harness`` may move between versions. The names listed in
+``__all__`` keep their meaning within a major version (README, "Writing a plugin").
+
+Importing this module costs no numpy and no torch: the helpers that need them (``auto_window``,
+``weights_record`` ...) are imported when first accessed. Access them inside the function that
+needs them (or in the module your factory imports), not at your plugin module's top, and
+`harness --help` and `harness plugins` stay instant with your plugin installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from harness.hookspecs import Register, hookimpl
+from harness.registry import PluginError, suggest
+from harness.types import (
+    FAKE,
+    FRAME_SEPARATOR,
+    REAL,
+    Backbone,
+    Blender,
+    BlendResult,
+    Box,
+    Dataset,
+    DatasetLayoutError,
+    DatasetNotFoundError,
+    DatasetReport,
+    EvalContext,
+    Evaluator,
+    Face,
+    FaceDetector,
+    MaskSet,
+    Metric,
+    PairBlender,
+    PretrainedBackbone,
+    ScoreSet,
+    SplitDataset,
+    TrainLogger,
+    TwoStageDetector,
+    VideoRecord,
+    video_uid,
+)
+
+#: name -> "module:attribute", imported on first access (these pull in numpy, OpenCV or torch)
+_LAZY: dict[str, str] = {
+    # datasets
+    "safe_name": "harness.data.cache:safe_name",
+    "is_image": "harness.data.video:is_image",
+    "is_media": "harness.data.video:is_media",
+    # backbones: the feature contract the shared decoder checks, and the input normalisation
+    "STRIDES": "harness.models.detector:STRIDES",
+    "MEAN": "harness.models.inputs:MEAN",
+    "STD": "harness.models.inputs:STD",
+    "auto_window": "harness.models.decoder:auto_window",
+    # pretrained weights: cache-first lookup, the record results keep, safe loading
+    "PretrainedWeightsError": "harness.models.pretrained:PretrainedWeightsError",
+    "packaged_file": "harness.models.pretrained:packaged_file",
+    "wants_imagenet": "harness.models.pretrained:wants_imagenet",
+    "weights_record": "harness.models.pretrained:weights_record",
+    "is_local_file": "harness.models.pretrained:is_local_file",
+    "timm_imagenet_file": "harness.models.pretrained:timm_imagenet_file",
+    "load_weights_file": "harness.models.weights:load_weights_file",
+    "read_state_dict": "harness.models.weights:read_state_dict",
+    # loggers
+    "JsonlLogger": "harness.training.loggers:JsonlLogger",
+}
+
+__all__ = [
+    # hooks
+    "hookimpl", "Register", "PluginError", "suggest",
+    # contracts (harness/types.py) and their data
+    "Blender", "PairBlender", "BlendResult",
+    "Backbone", "PretrainedBackbone",
+    "Dataset", "SplitDataset", "DatasetReport", "VideoRecord", "DatasetLayoutError", "DatasetNotFoundError",
+    "FRAME_SEPARATOR", "REAL", "FAKE", "video_uid",
+    "FaceDetector", "TwoStageDetector", "Face", "Box",
+    "Evaluator", "EvalContext", "Metric", "ScoreSet", "MaskSet",
+    "TrainLogger",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"harness.api has no {name!r}; the plugin API is: {', '.join(sorted(__all__))}")
+    module, attribute = target.split(":")
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,48 @@
+"""`harness plugins`: what is installed, read without building anything."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from harness import registry
+from harness.hookspecs import hookimpl
+
+
+def plugins_command(
+    kind: Optional[str] = typer.Option(None, help="Only this kind: blender, backbone, evaluator, dataset, face_detector, logger."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """List every installed plugin: name, kind, version and the package that provides it."""
+    from rich.table import Table
+
+    from harness import __version__
+    from harness.cli import fail
+    from harness.ui import console
+
+    try:
+        entries = registry.entries(kind)
+    except registry.PluginError as exc:
+        fail(str(exc))
+    failures = registry.load_failures(kind)
+    if as_json:
+        rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version, "plugin": e.plugin,
+                 "description": e.description, "replaces": e.replaces or None} for e in entries]
+        print(json.dumps({"plugins": rows, "failures": [f.__dict__ for f in failures]}, indent=2))
+        return
+    table = Table(title=f"harness {__version__} plugins")
+    for col in ("kind", "name", "version", "package", "plugin", "description"):
+        table.add_column(col)
+    for e in entries:
+        note = f" [yellow](replaces the {e.replaces})[/yellow]" if e.replaces else ""
+        table.add_row(e.kind, e.name, e.version, e.package, e.plugin, e.description + note)
+    console.print(table)
+    for f in failures:
+        console.print(f"[red]failed:[/red] plugin {f.plugin} ({f.package}) in {f.stage}: {f.error}")
+
+
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
+    app.command("plugins")(plugins_command)

