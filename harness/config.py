@@ -8,8 +8,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness.defaults import defaults
+
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
-PAPER_TEST_DATASETS = ("ffpp", "celebdf", "dfdc", "dfdcp")
+PAPER_TEST_DATASETS = defaults().test_datasets
 
 @dataclass
 class TrainConfig:
@@ -61,18 +63,18 @@ LEGACY_LOSS: dict[str, Any] = {"pairs": "all", "min_grid": 1, "dice": 0.0}
 
 @dataclass
 class RunConfig:
-    blender: str = "multipart"
+    blender: str = defaults().blender
     blender_options: dict[str, Any] = field(default_factory=dict)
-    backbone: str = "swin"
+    backbone: str = defaults().backbone
     backbone_options: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False
     img_size: int = 224
-    train_dataset: str = "ffpp"
+    train_dataset: str = defaults().train_dataset
     test_datasets: list[str] = field(default_factory=lambda: list(PAPER_TEST_DATASETS))
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_root: str | None = None
     compression: str = "c23"
-    face_detector: str = "dlib"
+    face_detector: str = defaults().face_detector
     crop_size: int = 256
     crop_margin: float = 0.3
     seed: int = 0

@@ -1,18 +1,24 @@
 """The hooks a harness plugin can implement.
 
-A plugin is a module (or package) with functions decorated by ``@harness.hookimpl`` and named
-after these specs, exposed through the ``harness`` entry-point group. The built-in plugins in
-``plugins/`` (import package ``harness_plugins``) are loaded exactly the same way.
+A plugin is a module (or package) with functions decorated by ``@hookimpl`` (from
+``harness.api``, the one module a plugin imports) and named after these specs, exposed through an
+entry point in the group of each kind it provides (``harness.blenders``, ``harness.backbones``,
+``harness.evaluators``, ``harness.datasets``, ``harness.face_detectors``, ``harness.loggers``,
+``harness.commands``) or in the ``harness`` group (imported for every kind). The built-in plugins
+in ``plugins/`` (import package ``harness_plugins``) and the core's own commands load the same way.
 
 Each ``register_*`` hook receives a ``register`` callable::
 
     register(name: str, factory: Callable[..., T], description: str = "", *, replace: bool = False)
 
-Names are unique per kind: registering a name that a built-in or another plugin already has is
-refused (a load failure naming both) unless ``replace=True`` says it is on purpose; `harness
-plugins` then shows what was replaced.
+(a blender may add ``presets={name: options}``: `harness run --preset NAME`). Names are unique
+per kind: registering a name that a built-in or another plugin already has is refused (a load
+failure naming both) unless ``replace=True`` says it is on purpose; `harness plugins` then shows
+what was replaced.
 
-``factory(**options)`` must return a ready instance of the kind (see ``harness/types.py``).
+``factory(**options)`` must return a ready instance of the kind: the kind's Protocol in
+``harness/types.py``, checked by ``harness/contracts.py`` when the plugin registers (a class) and
+on its first instance.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ Register = Callable[..., None]
 
 @hookspec
 def register_blenders(register: Register) -> None:
-    """Register self-blending generators: ``factory(**opts)(face, landmarks68, rng) -> BlendResult``."""
+    """Register self-blending generators: ``factory(**opts)(face, landmarks68, rng) -> BlendResult``;
+    capability ``pair(face, landmarks68, rng) -> (augmented real, BlendResult)``; option presets with
+    ``register(name, factory, description, presets={"full": {...}})``."""
 
 
 @hookspec
@@ -45,7 +53,9 @@ def register_backbones(register: Register) -> None:
 
 @hookspec
 def register_evaluators(register: Register) -> None:
-    """Register metrics: ``factory(**opts)(ScoreSet | MaskSet, rng) -> {metric: Metric}``."""
+    """Register metrics: ``factory(context: EvalContext) -> Evaluator`` with ``name``, ``needs``
+    (``"scores"`` or ``"masks"``) and ``__call__(ScoreSet | MaskSet, rng) -> {metric: Metric}``; the
+    context holds the run's bootstrap size, decision threshold and seed."""
 
 
 @hookspec

@@ -9,8 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from harness import hookimpl
-from harness.types import BlendResult
+from harness.api import BlendResult, hookimpl  # harness.api: the one module a plugin imports
 
 
 class BlurEllipseBlender:

@@ -103,7 +103,7 @@ def recorded_config(path: Path) -> RunConfig:
         if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
             # What build_results adds to the config block is derived from it, not a setting.
             data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
-            data["blender_options"] = _set_options(data.get("blender", "multipart"), data.get("blender_options", {}))
+            data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
         return RunConfig.from_dict(data)
     except OSError as exc:
         fail(f"--config {path}: {exc.strerror or exc}")

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.defaults import defaults
 from harness.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
 
 LOG_FILE = "train_log.jsonl"  # one JSON line per optimizer step (and per validation), in the run folder
@@ -53,7 +54,7 @@ def check_loggers(names: Iterable[str] | str | None) -> list[str]:
 
     out = []
     for name in _split(names):
-        if name == "jsonl":
+        if name == defaults().run_log:
             continue  # always on
         entry = registry.get(KIND, name)
         check = getattr(entry.factory, "check", None)
@@ -68,7 +69,7 @@ def make_loggers(names: Iterable[str] | str | None, run_dir: Path, config: Any) 
     from harness import registry
 
     try:
-        jsonl = registry.create(KIND, "jsonl", run_dir, config)
+        jsonl = registry.create(KIND, defaults().run_log, run_dir, config)
     except registry.PluginError:  # a restricted plugin set (HARNESS_PLUGINS): the log is still kept
         jsonl = JsonlLogger(run_dir, config)
     return [jsonl] + [registry.create(KIND, n, run_dir, config) for n in check_loggers(names)]
