@@ -65,6 +65,9 @@ _LAZY: dict[str, str] = {
     "timm_imagenet_file": "harness.models.pretrained:timm_imagenet_file",
     "load_weights_file": "harness.models.weights:load_weights_file",
     "read_state_dict": "harness.models.weights:read_state_dict",
+    # face detectors: the two-stage base (boxes from a subclass, 68 landmarks on each) and the input check
+    "LandmarkedDetector": "harness.data.landmarks:LandmarkedDetector",
+    "check_frame": "harness.data.landmarks:check_frame",
     # loggers
     "JsonlLogger": "harness.training.loggers:JsonlLogger",
 }

@@ -1,11 +1,14 @@
 """Render the leaderboard markdown from results JSON files alone, deterministically.
 
-Tables follow the paper: Table 1 (FF++ per method), Table 2 (cross-dataset), Table 3 (backbones),
-Table 4 (ablation of the multi-part blender's switches), then localization numbers, every metric
-per group, each run's provenance and the counts/caveats. Cells read ``99.1 [98.2, 99.8]``: the
-value and its bootstrap 95 % CI in percent. Numbers reported by papers come from
-``harness/reference/paper_results.json`` and are shown as marked reference rows, never mixed in
-as measurements. Every name a user chose (runs, plugins, datasets, groups) is escaped.
+Which tables there are, which datasets and groups they show and which metrics make which column
+is data, not code: ``harness/reference/protocol.json`` lays out the paper's tables (Table 1: FF++
+per method, Table 2: cross-dataset, Table 3: backbones, Table 4: ablation), read through
+``harness.leaderboard_protocol``; this module names no dataset, blender or metric. After the
+tables come localization numbers, every metric per group, each run's provenance and the
+counts/caveats. Cells read ``99.1 [98.2, 99.8]``: the value and its bootstrap 95 % CI in percent.
+Numbers reported by papers come from ``harness/reference/paper_results.json`` and are shown as
+marked reference rows, never mixed in as measurements. Every name a user chose (runs, plugins,
+datasets, groups) is escaped.
 
 The same results give the same bytes: runs are sorted by (name, created, run_id), dicts are walked
 in sorted order, and nothing depends on the clock or the file system order.
@@ -17,41 +20,15 @@ import html
 import json
 import math
 from collections import Counter
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 from harness.files import atomic_write_text
+from harness.leaderboard_protocol import OPTION_PREFIX, BoardProtocol, TableSpec, load_protocol
 from harness.results import ALL, load_results
 
 REFERENCE_PATH = Path(__file__).parent / "reference" / "paper_results.json"
 
-FFPP = "ffpp"
-#: FF++ group name -> the paper's column name
-FFPP_METHODS: tuple[tuple[str, str], ...] = (
-    ("Deepfakes", "FF++ DF"),
-    ("Face2Face", "FF++ F2F"),
-    ("FaceSwap", "FF++ FS"),
-    ("NeuralTextures", "FF++ NT"),
-)
-#: cross-dataset name -> the paper's column name (Table 2)
-CROSS_DATASETS: tuple[tuple[str, str], ...] = (("celebdf", "CDF"), ("dfdcp", "DFDCP"), ("dfdc", "DFDC"))
-DATASET_TITLES = {
-    "ffpp": "FaceForensics++",
-    "celebdf": "Celeb-DF v2",
-    "dfdcp": "DFDC-Preview",
-    "dfdc": "DFDC",
-}
-#: the paper's blender and its two ablation switches (Table 4)
-PAPER_BLENDER = "multipart"
-ABLATION_SWITCHES: tuple[tuple[str, str], ...] = (
-    ("multi_part", "Multi-Part"),
-    ("local_deformation", "Local Displacement Deformation"),
-)
-#: metrics stored as fractions and printed as percentages; others print as plain numbers
-PERCENT_METRICS = {"auc", "ap", "eer", "accuracy", "pixel_auc", "iou", "f1"}
-SCORE_COLUMNS = (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("accuracy", "Acc@0.5"))
-PIXEL_COLUMNS = (("pixel_auc", "Pixel AUC"), ("iou", "IoU@0.5"), ("f1", "F1@0.5"))
 LEVELS = ("video", "frame")
 LEVEL_TEXT = {
     "video": "Video-level",
@@ -78,14 +55,17 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def format_metric(metric: Mapping[str, Any] | None, name: str) -> str:
-    """``99.1 [98.2, 99.8]`` (percent metrics) or ``0.123 [0.100, 0.150]``; ``n/a`` when undefined."""
+def format_metric(metric: Mapping[str, Any] | None, name: str, percent: Collection[str] | None = None) -> str:
+    """``99.1 [98.2, 99.8]`` (percent metrics) or ``0.123 [0.100, 0.150]``; ``n/a`` when undefined.
+
+    ``percent``: the metrics printed as percentages; default: the shipped protocol's."""
     if not metric:
         return MISSING
     value = _number(metric.get("value"))
     if value is None:
         return "n/a"
-    scale, spec = (100.0, ".1f") if name in PERCENT_METRICS else (1.0, ".3g")
+    percent = load_protocol().percent if percent is None else percent
+    scale, spec = (100.0, ".1f") if name in percent else (1.0, ".3g")
     text = format(value * scale, spec)
     low, high = _number(metric.get("ci_low")), _number(metric.get("ci_high"))
     if low is not None and high is not None:
@@ -110,6 +90,12 @@ def _options_text(options: Mapping[str, Any]) -> str:
     if not options:
         return ""
     return ", ".join(f"{escape(k)}={escape(json.dumps(options[k], sort_keys=True))}" for k in sorted(options))
+
+
+def _first_n(metrics: Mapping[str, Any]) -> str:
+    """The sample count of a level's metrics (they share it), or ``-``."""
+    n = next((m.get("n") for m in metrics.values() if isinstance(m, Mapping)), None)
+    return MISSING if n is None else str(n)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -178,8 +164,8 @@ def _compression_text(compression: str | None) -> str:
     return "compression not recorded" if compression is None else f"compression {escape(compression)}"
 
 
-def _has_level(run: Mapping[str, Any], dataset: str, groups: Iterable[str], level: str) -> bool:
-    return any(_metric(run, dataset, g, level, "auc") for g in groups)
+def _has_level(run: Mapping[str, Any], dataset: str, groups: Iterable[str], level: str, metric: str) -> bool:
+    return any(_metric(run, dataset, g, level, metric) for g in groups)
 
 
 def _switch(run: Mapping[str, Any], key: str) -> Any:
@@ -192,12 +178,59 @@ def _switch_cell(value: Any) -> str:
     return "✓" if value else ""
 
 
+def _field(run: Mapping[str, Any], name: str) -> Any:
+    """A protocol field of a run: ``option:KEY`` (a blender option) or a config key."""
+    if name.startswith(OPTION_PREFIX):
+        return _switch(run, name[len(OPTION_PREFIX):])
+    return run.get("config", {}).get(name)
+
+
+def _lead_cell(run: Mapping[str, Any], name: str) -> str:
+    if name == "method":
+        return _run_label(run)
+    if name.startswith(OPTION_PREFIX):
+        return _switch_cell(_field(run, name))
+    return escape(run["config"][name])
+
+
+def _select(runs: list[Mapping[str, Any]], table: TableSpec) -> list[Mapping[str, Any]]:
+    """The runs ``table`` shows, in its order (``order_by`` fields, then name/created/run id).
+    An ``option:`` field orders off before on ("default" counts as on, like a missing switch)."""
+    def wanted(run: Mapping[str, Any]) -> bool:
+        return all(str(_field(run, k)) == v for k, v in table.select_equal) and all(
+            _field(run, k) is not False for k in table.select_not_false
+        )
+
+    def order(run: Mapping[str, Any]) -> tuple[Any, ...]:
+        keys = tuple(
+            _field(run, k) is not False if k.startswith(OPTION_PREFIX) else str(_field(run, k)) for k in table.order_by
+        )
+        return keys + _sort_key(run)
+
+    return sorted((r for r in runs if wanted(r)), key=order)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reference rows
+# ------------------------------------------------------------------------------------------------
 def _reference_label(row: Mapping[str, Any]) -> str:
     return f"{escape(row.get('label', '?'))} *(reported, {escape(row.get('cite', '?'))})*"
 
 
-def _reference_rows(reference: Mapping[str, Any], table: str, level: str) -> list[Mapping[str, Any]]:
-    return [r for r in reference.get("rows", []) if r.get("table") == table and r.get("level", "video") == level]
+def _reference_lead_cell(row: Mapping[str, Any], name: str) -> str:
+    if name == "method":
+        return _reference_label(row)
+    if name.startswith(OPTION_PREFIX):
+        return _switch_cell(row.get("options", {}).get(name[len(OPTION_PREFIX):], False))
+    return escape(row.get(name, ""))
+
+
+def _reference_rows(reference: Mapping[str, Any], table: TableSpec, level: str) -> list[Mapping[str, Any]]:
+    return [
+        r for r in reference.get("rows", [])
+        if r.get("table") == table.id and r.get("level", "video") == level
+        and r.get("metric", table.metric[0]) == table.metric[0]
+    ]
 
 
 def _reference_notes(reference: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> list[str]:
@@ -216,198 +249,178 @@ def _reference_notes(reference: Mapping[str, Any], rows: list[Mapping[str, Any]]
 
 
 # ------------------------------------------------------------------------------------------------
-# Sections
+# The protocol's tables
 # ------------------------------------------------------------------------------------------------
-def _ffpp_subtables(
+def _table_head(table: TableSpec) -> list[str]:
+    return [table.title, ""] + [line for text in table.intro for line in (text, "")]
+
+
+def _heading(table: TableSpec, level: str, protocol: BoardProtocol, where: str = "") -> str:
+    metric, title = table.metric
+    unit = " (%)" if metric in protocol.percent else ""
+    return f"#### {LEVEL_TEXT[level]} {title}{unit}, {table.where}" + (f", {where}" if where else "")
+
+
+def _group_subtable(
     runs: list[Mapping[str, Any]],
     reference: Mapping[str, Any],
-    table: str,
-    lead_columns: list[str],
-    lead_cells: Callable[[Mapping[str, Any]], list[str]],
-    ref_cells: Callable[[Mapping[str, Any]], list[str]],
+    table: TableSpec,
+    protocol: BoardProtocol,
+    key: tuple[str, str | None],
 ) -> list[str]:
-    """One sub-table per (level, FF++ compression): the level and compression go in the heading."""
-    groups = [g for g, _ in FFPP_METHODS]
-    keys = sorted(
-        {
-            (LEVELS.index(level), _compression(r, FFPP) or "")
-            for r in runs
-            for level in LEVELS
-            if _has_level(r, FFPP, groups, level)
-        }
-    )
-    refs = _reference_rows(reference, table, "video")
-    if not keys and refs:
-        keys = [(0, None)]
-    lines: list[str] = []
-    header = lead_columns + [title for _, title in FFPP_METHODS]
-    for level_index, compression in keys:
-        level = LEVELS[level_index]
-        rows = []
-        for run in runs:
-            if (_compression(run, FFPP) or "") == compression and _has_level(run, FFPP, groups, level):
-                cells = [format_metric(_metric(run, FFPP, g, level, "auc"), "auc") for g in groups]
-                rows.append(lead_cells(run) + cells)
-        shown = refs if level == "video" else []
-        rows += [ref_cells(r) + [_reported(r.get("values", {}).get(g)) for g in groups] for r in shown]
-        where = "as reported" if compression is None else _compression_text(compression or None)
-        lines.append(f"#### {LEVEL_TEXT[level]} AUC (%), FF++ test set, {where}")
-        lines.append("")
-        lines += _table(header, rows, text_columns=len(lead_columns))
-        lines += _reference_notes(reference, list(shown))
-    if not lines:
-        lines = ["*No FF++ results yet.*", ""]
-    return lines
+    """One (level, compression) sub-table of a ``groups`` table; compression ``None``: reference
+    rows alone ("as reported")."""
+    level, compression = key
+    dataset, metric = str(table.dataset), table.metric[0]
+    groups = [g for g, _ in table.columns]
+    rows = [
+        [_lead_cell(run, f) for _, f in table.lead]
+        + [format_metric(_metric(run, dataset, g, level, metric), metric, protocol.percent) for g in groups]
+        for run in runs
+        if (_compression(run, dataset) or "") == compression and _has_level(run, dataset, groups, level, metric)
+    ]
+    refs = _reference_rows(reference, table, level)
+    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(g)) for g in groups]
+             for r in refs]
+    where = "as reported" if compression is None else _compression_text(compression or None)
+    header = [title for title, _ in table.lead] + [title for _, title in table.columns]
+    lines = [_heading(table, level, protocol, where), ""]
+    return lines + _table(header, rows, text_columns=len(table.lead)) + _reference_notes(reference, refs)
 
 
-def _table1(runs: list[Mapping[str, Any]], reference: Mapping[str, Any]) -> list[str]:
-    lines = ["## Table 1: in-dataset evaluation on FF++", ""]
-    lines.append("Per method: all real test videos against that method's fakes. Training uses real videos only.")
-    lines.append("")
-    return lines + _ffpp_subtables(
-        runs,
-        reference,
-        "ffpp",
-        ["Method", "Blender", "Backbone"],
-        lambda r: [_run_label(r), escape(r["config"]["blender"]), escape(r["config"]["backbone"])],
-        lambda ref: [_reference_label(ref), escape(ref.get("blender", "")), escape(ref.get("backbone", ""))],
-    )
+def _groups_table(
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol
+) -> list[str]:
+    """One sub-table per (level, compression) of the table's dataset: both go in the heading."""
+    runs = _select(runs, table)
+    dataset, groups = str(table.dataset), [g for g, _ in table.columns]
+    found = {
+        (LEVELS.index(level), _compression(r, dataset) or "")
+        for r in runs
+        for level in LEVELS
+        if _has_level(r, dataset, groups, level, table.metric[0])
+    }
+    keys: list[tuple[str, str | None]] = [(LEVELS[i], c) for i, c in sorted(found)]
+    if not keys:  # no runs yet: the reported numbers alone
+        keys = [(level, None) for level in LEVELS if _reference_rows(reference, table, level)]
+    lines = [line for key in keys for line in _group_subtable(runs, reference, table, protocol, key)]
+    return _table_head(table) + (lines or [table.empty, ""])
 
 
-def _table2(runs: list[Mapping[str, Any]], reference: Mapping[str, Any]) -> list[str]:
-    lines = ["## Table 2: cross-dataset evaluation (trained on FF++)", ""]
-    names = [d for d, _ in CROSS_DATASETS]
-    for level in LEVELS:
-        rows_runs = [r for r in runs if any(_metric(r, d, ALL, level, "auc") for d in names)]
-        refs = _reference_rows(reference, "cross", level)
-        if not rows_runs and not (refs and level == "video"):
-            continue
-        header = ["Method", "Blender", "Backbone"]
-        for dataset, title in CROSS_DATASETS:
-            seen = sorted({_compression(r, dataset) for r in rows_runs if dataset in r.get("datasets", {})} - {None})
-            header.append(title + (f" ({escape('/'.join(seen))})" if seen else ""))
-        rows = []
-        for run in rows_runs:
-            cells = [format_metric(_metric(run, d, ALL, level, "auc"), "auc") for d in names]
-            rows.append([_run_label(run), escape(run["config"]["blender"]), escape(run["config"]["backbone"])] + cells)
-        for ref in refs:
-            rows.append(
-                [_reference_label(ref), escape(ref.get("blender", "")), escape(ref.get("backbone", ""))]
-                + [_reported(ref.get("values", {}).get(d)) for d in names]
-            )
-        lines += [f"#### {LEVEL_TEXT[level]} AUC (%), whole test sets", ""]
-        lines += _table(header, rows, text_columns=3)
-        lines += _reference_notes(reference, refs)
-    if len(lines) == 2:
-        lines += ["*No cross-dataset results yet.*", ""]
-    return lines
+def _dataset_column(runs: list[Mapping[str, Any]], dataset: str, title: str) -> str:
+    """A dataset's column title, with the compressions its runs were tested at."""
+    seen = sorted({_compression(r, dataset) for r in runs if dataset in r.get("datasets", {})} - {None})
+    return title + (f" ({escape('/'.join(seen))})" if seen else "")
 
 
-def _is_full_method(run: Mapping[str, Any]) -> bool:
-    return run["config"]["blender"] == PAPER_BLENDER and all(_switch(run, k) is not False for k, _ in ABLATION_SWITCHES)
+def _datasets_subtable(
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, level: str
+) -> list[str]:
+    """One level of a ``datasets`` table: a column per dataset, its ``all`` group."""
+    names, metric = [d for d, _ in table.columns], table.metric[0]
+    runs = [r for r in runs if any(_metric(r, d, ALL, level, metric) for d in names)]
+    refs = _reference_rows(reference, table, level)
+    if not runs and not refs:
+        return []
+    header = [title for title, _ in table.lead] + [_dataset_column(runs, d, title) for d, title in table.columns]
+    rows = [
+        [_lead_cell(run, f) for _, f in table.lead]
+        + [format_metric(_metric(run, d, ALL, level, metric), metric, protocol.percent) for d in names]
+        for run in runs
+    ]
+    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(d)) for d in names]
+             for r in refs]
+    lines = [_heading(table, level, protocol), ""]
+    return lines + _table(header, rows, text_columns=len(table.lead)) + _reference_notes(reference, refs)
 
 
-def _table3(runs: list[Mapping[str, Any]], reference: Mapping[str, Any]) -> list[str]:
-    lines = ["## Table 3: backbones on FF++ (the paper's blender, both switches on)", ""]
-    chosen = sorted((r for r in runs if _is_full_method(r)), key=lambda r: (str(r["config"]["backbone"]), _sort_key(r)))
-    return lines + _ffpp_subtables(
-        chosen,
-        reference,
-        "backbones",
-        ["Backbone", "Method"],
-        lambda r: [escape(r["config"]["backbone"]), _run_label(r)],
-        lambda ref: [escape(ref.get("backbone", "")), _reference_label(ref)],
-    )
+def _datasets_table(
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol
+) -> list[str]:
+    runs = _select(runs, table)
+    lines = [line for level in LEVELS for line in _datasets_subtable(runs, reference, table, protocol, level)]
+    return _table_head(table) + (lines or [table.empty, ""])
 
 
-def _table4(runs: list[Mapping[str, Any]], reference: Mapping[str, Any]) -> list[str]:
-    lines = ["## Table 4: ablation on FF++ (multi-part off/on x local displacement deformation off/on)", ""]
-    lines += [f"Runs of the `{PAPER_BLENDER}` blender; a switch not recorded in the run's blender options reads "
-              "\"default\".", ""]
-
-    def order(run: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(_switch(run, k) is not False for k, _ in ABLATION_SWITCHES) + _sort_key(run)
-
-    chosen = sorted((r for r in runs if r["config"]["blender"] == PAPER_BLENDER), key=order)
-    switch_titles = [title for _, title in ABLATION_SWITCHES]
-    return lines + _ffpp_subtables(
-        chosen,
-        reference,
-        "ablation",
-        switch_titles + ["Method", "Backbone"],
-        lambda r: [_switch_cell(_switch(r, k)) for k, _ in ABLATION_SWITCHES]
-        + [_run_label(r), escape(r["config"]["backbone"])],
-        lambda ref: [_switch_cell(ref.get("options", {}).get(k, False)) for k, _ in ABLATION_SWITCHES]
-        + [_reference_label(ref), escape(ref.get("backbone", ""))],
-    )
+TABLE_RENDERERS = {"groups": _groups_table, "datasets": _datasets_table}
 
 
-def _group_order(groups: Iterable[str]) -> list[str]:
-    known = [g for g, _ in FFPP_METHODS]
+# ------------------------------------------------------------------------------------------------
+# Sections after the tables
+# ------------------------------------------------------------------------------------------------
+def _group_order(groups: Iterable[str], protocol: BoardProtocol) -> list[str]:
+    known = protocol.groups
     groups = set(groups)
     return [g for g in known if g in groups] + sorted(groups - set(known) - {ALL}) + ([ALL] if ALL in groups else [])
 
 
-def _dataset_order(names: Iterable[str]) -> list[str]:
-    known = [FFPP] + [d for d, _ in CROSS_DATASETS]
+def _dataset_order(names: Iterable[str], protocol: BoardProtocol) -> list[str]:
+    known = list(protocol.titles)
     names = set(names)
     return [d for d in known if d in names] + sorted(names - set(known))
 
 
-def _dataset_title(name: str) -> str:
-    return escape(DATASET_TITLES.get(name, name))
+def _dataset_title(name: str, protocol: BoardProtocol) -> str:
+    return escape(protocol.titles.get(name, name))
 
 
-def _localization(runs: list[Mapping[str, Any]]) -> list[str]:
+def _localization_rows(run: Mapping[str, Any], dataset: str, protocol: BoardProtocol) -> list[list[str]]:
+    groups = run.get("datasets", {}).get(dataset, {}).get("groups", {})
+    rows = []
+    for group in _group_order((g for g, lv in groups.items() if "pixel" in lv), protocol):
+        pixel = groups[group]["pixel"]
+        cells = [format_metric(pixel.get(k), k, protocol.percent) for k, _ in protocol.pixel_columns]
+        rows.append([_run_label(run), escape(group)] + cells + [_first_n(pixel)])
+    return rows
+
+
+def _localization(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[str]:
     lines = ["## Localization: predicted mask P_M against the forgery masks", ""]
     lines += ["Pixel level, fake frames that have a mask. Pixel AUC over all pixels; IoU and F1 of P_M >= 0.5, "
               "averaged over frames. The paper shows localization only as pictures, so there are no reference rows.", ""]
     datasets = _dataset_order({d for r in runs for d, e in r.get("datasets", {}).items()
-                               if any("pixel" in lv for lv in e.get("groups", {}).values())})
+                               if any("pixel" in lv for lv in e.get("groups", {}).values())}, protocol)
+    header = ["Method", "Group"] + [t for _, t in protocol.pixel_columns] + ["Frames"]
     for dataset in datasets:
-        rows = []
-        for run in runs:
-            groups = run.get("datasets", {}).get(dataset, {}).get("groups", {})
-            for group in _group_order(g for g, lv in groups.items() if "pixel" in lv):
-                pixel = groups[group]["pixel"]
-                n = next((m.get("n") for m in pixel.values() if isinstance(m, Mapping)), None)
-                cells = [format_metric(pixel.get(k), k) for k, _ in PIXEL_COLUMNS]
-                rows.append([_run_label(run), escape(group)] + cells + [MISSING if n is None else str(n)])
+        rows = [row for run in runs for row in _localization_rows(run, dataset, protocol)]
         compressions = sorted({str(_compression(r, dataset)) for r in runs if dataset in r.get("datasets", {})})
-        lines += [f"#### {_dataset_title(dataset)} (%), compression {escape('/'.join(compressions))}", ""]
-        lines += _table(["Method", "Group"] + [t for _, t in PIXEL_COLUMNS] + ["Frames"], rows, text_columns=2)
+        lines += [f"#### {_dataset_title(dataset, protocol)} (%), compression {escape('/'.join(compressions))}", ""]
+        lines += _table(header, rows, text_columns=2)
     if not datasets:
-        lines += ["*No localization results yet (they need a dataset with masks, e.g. FF++).*", ""]
+        lines += [protocol.text("no_localization", "*No localization results yet (they need a dataset with masks).*"), ""]
     return lines
 
 
-def _all_metrics(runs: list[Mapping[str, Any]]) -> list[str]:
+def _metric_rows(run: Mapping[str, Any], dataset: str, extra: list[str], protocol: BoardProtocol) -> list[list[str]]:
+    """One row per (group, level) of ``run`` on ``dataset``: the score columns, then ``extra``."""
+    groups = run.get("datasets", {}).get(dataset, {}).get("groups", {})
+    names = [k for k, _ in protocol.score_columns] + extra
+    rows = []
+    for group in _group_order(groups, protocol):
+        for level in LEVELS:
+            metrics = groups[group].get(level)
+            if metrics:
+                cells = [format_metric(metrics.get(k), k, protocol.percent) for k in names]
+                rows.append([_run_label(run), escape(group), level] + cells + [_first_n(metrics)])
+    return rows
+
+
+def _metrics_table(runs: list[Mapping[str, Any]], dataset: str, protocol: BoardProtocol) -> list[str]:
+    extra = sorted(
+        {name for r in runs for lv in r.get("datasets", {}).get(dataset, {}).get("groups", {}).values()
+         for level in LEVELS for name in lv.get(level, {})} - {k for k, _ in protocol.score_columns}
+    )
+    header = ["Method", "Group", "Level"] + [t for _, t in protocol.score_columns] + [escape(e) for e in extra] + ["n"]
+    rows = [row for run in runs for row in _metric_rows(run, dataset, extra, protocol)]
+    return [f"#### {_dataset_title(dataset, protocol)}", ""] + _table(header, rows, text_columns=3) if rows else []
+
+
+def _all_metrics(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[str]:
     lines = ["## All detection metrics", ""]
     lines += ["Per dataset and group (`all`, or one method's fakes against all reals). EER in % (lower is better).", ""]
-    datasets = _dataset_order({d for r in runs for d in r.get("datasets", {})})
-    for dataset in datasets:
-        extra = sorted(
-            {name for r in runs for lv in r.get("datasets", {}).get(dataset, {}).get("groups", {}).values()
-             for level in LEVELS for name in lv.get(level, {})} - {k for k, _ in SCORE_COLUMNS}
-        )
-        header = ["Method", "Group", "Level"] + [t for _, t in SCORE_COLUMNS] + [escape(e) for e in extra] + ["n"]
-        rows = []
-        for run in runs:
-            groups = run.get("datasets", {}).get(dataset, {}).get("groups", {})
-            for group in _group_order(groups):
-                for level in LEVELS:
-                    metrics = groups[group].get(level)
-                    if not metrics:
-                        continue
-                    n = next((m.get("n") for m in metrics.values() if isinstance(m, Mapping)), None)
-                    cells = [format_metric(metrics.get(k), k) for k, _ in SCORE_COLUMNS]
-                    cells += [format_metric(metrics.get(e), e) for e in extra]
-                    rows.append([_run_label(run), escape(group), level] + cells + [MISSING if n is None else str(n)])
-        if rows:
-            lines += [f"#### {_dataset_title(dataset)}", ""] + _table(header, rows, text_columns=3)
-    if len(lines) == 4:
-        lines += ["*No results yet.*", ""]
-    return lines
+    datasets = _dataset_order({d for r in runs for d in r.get("datasets", {})}, protocol)
+    tables = [line for dataset in datasets for line in _metrics_table(runs, dataset, protocol)]
+    return lines + (tables or ["*No results yet.*", ""])
 
 
 def _figure_links(run: Mapping[str, Any], link_from: Path | None) -> str:
@@ -481,8 +494,26 @@ def _runs_section(runs: list[Mapping[str, Any]], link_from: Path | None = None) 
     return lines + [""]
 
 
-def _seed_spread(runs: list[Mapping[str, Any]]) -> list[str]:
-    """Mean, sample standard deviation and range of each video-level AUC over the seeds of one setup:
+def _spread_rows(group: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[list[str]]:
+    """Mean, SD and range of each video-level metric value the seeds of one setup all have."""
+    metric, first = protocol.spread[0], group[0]
+    label = _run_label(first, distinct=False)
+    seeds = ", ".join(escape(_seed(r)) for r in group)
+    rows = []
+    for dataset in _dataset_order(first.get("datasets", {}), protocol):
+        for split in _group_order(first["datasets"][dataset].get("groups", {}), protocol):
+            values = [_number((_metric(r, dataset, split, "video", metric) or {}).get("value")) for r in group]
+            if any(v is None for v in values):
+                continue  # a seed without this number: no spread to show
+            mean = sum(values) / len(values)
+            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            rows.append([label, _dataset_title(dataset, protocol), escape(split), seeds, f"{100 * mean:.1f}",
+                         f"{100 * sd:.1f}", f"{100 * min(values):.1f} to {100 * max(values):.1f}"])
+    return rows
+
+
+def _seed_spread(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[str]:
+    """Mean, sample standard deviation and range of each video-level metric over the seeds of one setup:
     the bootstrap CI covers test-set sampling, this covers training randomness."""
     setups: dict[str, list[Mapping[str, Any]]] = {}
     for run in runs:
@@ -490,24 +521,12 @@ def _seed_spread(runs: list[Mapping[str, Any]]) -> list[str]:
     rows = []
     for key in sorted(setups, key=lambda k: _sort_key(setups[k][0])):
         group = sorted(setups[key], key=lambda r: (0, _seed(r), "") if isinstance(_seed(r), int) else (1, 0, str(_seed(r))))
-        if len({str(_seed(r)) for r in group}) < 2:
-            continue
-        first = group[0]
-        label = _run_label(first, distinct=False)
-        seeds = ", ".join(escape(_seed(r)) for r in group)
-        for dataset in _dataset_order(first.get("datasets", {})):
-            for split in _group_order(first["datasets"][dataset].get("groups", {})):
-                values = [_number((_metric(r, dataset, split, "video", "auc") or {}).get("value")) for r in group]
-                if any(v is None for v in values):
-                    continue  # a seed without this number: no spread to show
-                mean = sum(values) / len(values)
-                sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-                rows.append([label, _dataset_title(dataset), escape(split), seeds, f"{100 * mean:.1f}",
-                             f"{100 * sd:.1f}", f"{100 * min(values):.1f} to {100 * max(values):.1f}"])
+        if len({str(_seed(r)) for r in group}) >= 2:
+            rows += _spread_rows(group, protocol)
     if not rows:
         return []
     lines = ["## Spread over training seeds", "",
-             "Runs with the same configuration and name but different seeds. Video-level AUC (%): mean, sample "
+             f"Runs with the same configuration and name but different seeds. Video-level {protocol.spread[1]} (%): mean, sample "
              "standard deviation and range over the seeds. This spread comes from training; the brackets in the "
              "tables above come from resampling the test set.", ""]
     return lines + _table(["Method", "Dataset", "Group", "Seeds", "Mean", "SD", "Range"], rows, text_columns=4)
@@ -518,37 +537,44 @@ def _seconds(value: Any) -> str:
     return MISSING if number is None else f"{number:.0f} s"
 
 
-def _caveats(runs: list[Mapping[str, Any]]) -> list[str]:
+COUNT_KEYS = ("videos", "videos_scored", "videos_failed", "videos_no_face", "frames", "frames_no_face")
+
+
+def _count_row(run: Mapping[str, Any], dataset: str, entry: Mapping[str, Any], protocol: BoardProtocol) -> list[str]:
+    counts = entry.get("counts", {})
+    aggregation = f"video {escape(entry.get('video_aggregation'))}, frame {escape(entry.get('frame_aggregation'))}"
+    return [_run_label(run), _dataset_title(dataset, protocol), escape(entry.get("compression") or "-"),
+            aggregation, escape(entry.get("frames_per_video"))] + [escape(counts.get(k, MISSING)) for k in COUNT_KEYS]
+
+
+def _count_notes(run: Mapping[str, Any], dataset: str, entry: Mapping[str, Any], protocol: BoardProtocol) -> list[str]:
+    """The videos not scored (the first few) and every undefined metric of one run on one dataset."""
+    where = f"{_run_label(run)}, {_dataset_title(dataset, protocol)}"
+    notes = []
+    failures = entry.get("failures", [])
+    if failures:
+        shown = "; ".join(f"{escape(f.get('uid'))} ({escape(f.get('cause'))})" for f in failures[:MAX_FAILURES_SHOWN])
+        hidden = len(failures) - MAX_FAILURES_SHOWN
+        more = f" and {hidden} more listed in the results file" if hidden > 0 else ""
+        notes.append(f"- {where}: not scored: {shown}{more}")
+    for group in _group_order(entry.get("groups", {}), protocol):
+        for level in ("video", "frame", "pixel"):
+            undefined = [(name, m) for name, m in sorted(entry["groups"][group].get(level, {}).items())
+                         if isinstance(m, Mapping) and m.get("undefined")]
+            notes += [f"- {where}, {escape(group)}, {level} {escape(name)}: undefined ({escape(m['undefined'])})"
+                      for name, m in undefined]
+    return notes
+
+
+def _caveats(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[str]:
     lines = ["## Counts and caveats", ""]
     lines += ["Videos or frames without a face, and videos that failed to decode, are counted here, never scored "
               "0.5 or dropped silently.", ""]
     header = ["Method", "Dataset", "Compression", "Aggregation", "Frames/video", "Videos", "Scored", "Failed",
               "No face (videos)", "Frames", "No face (frames)"]
-    rows, notes = [], []
-    for run in runs:
-        for dataset in _dataset_order(run.get("datasets", {})):
-            entry = run["datasets"][dataset]
-            counts = entry.get("counts", {})
-            aggregation = (f"video {escape(entry.get('video_aggregation'))}, "
-                           f"frame {escape(entry.get('frame_aggregation'))}")
-            rows.append([_run_label(run), _dataset_title(dataset), escape(entry.get("compression") or "-"),
-                         aggregation, escape(entry.get("frames_per_video"))]
-                        + [escape(counts.get(k, MISSING)) for k in ("videos", "videos_scored", "videos_failed",
-                                                                    "videos_no_face", "frames", "frames_no_face")])
-            failures = entry.get("failures", [])
-            if failures:
-                shown = "; ".join(
-                    f"{escape(f.get('uid'))} ({escape(f.get('cause'))})" for f in failures[:MAX_FAILURES_SHOWN]
-                )
-                hidden = len(failures) - MAX_FAILURES_SHOWN
-                more = f" and {hidden} more listed in the results file" if hidden > 0 else ""
-                notes.append(f"- {_run_label(run)}, {_dataset_title(dataset)}: not scored: {shown}{more}")
-            for group in _group_order(entry.get("groups", {})):
-                for level in ("video", "frame", "pixel"):
-                    for name, metric in sorted(entry["groups"][group].get(level, {}).items()):
-                        if isinstance(metric, Mapping) and metric.get("undefined"):
-                            notes.append(f"- {_run_label(run)}, {_dataset_title(dataset)}, {escape(group)}, {level} "
-                                         f"{escape(name)}: undefined ({escape(metric['undefined'])})")
+    pairs = [(run, dataset) for run in runs for dataset in _dataset_order(run.get("datasets", {}), protocol)]
+    rows = [_count_row(run, d, run["datasets"][d], protocol) for run, d in pairs]
+    notes = [note for run, d in pairs for note in _count_notes(run, d, run["datasets"][d], protocol)]
     if rows:
         lines += _table(header, rows, text_columns=4)
     demo = [r for r in runs if r.get("demo")]
@@ -570,35 +596,45 @@ def load_reference(path: Path = REFERENCE_PATH) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def render(results: list[dict[str, Any]], reference: Mapping[str, Any] | None = None, link_from: Path | None = None) -> str:
+INTRO = (
+    "# Leaderboard",
+    "",
+    "<!-- Generated by `harness leaderboard` from leaderboards/results/*.json. Do not edit by hand. -->",
+    "",
+    "{n} run(s). Cells are percentages with the stratified bootstrap 95 % confidence interval in "
+    "brackets: `value [low, high]`. Rows in italics marked *(reported, ...)* are numbers printed by papers, "
+    "not measured here. Video-level scores aggregate a video's frame scores (how: see Counts and caveats).",
+    "",
+)
+
+
+def render(
+    results: list[dict[str, Any]],
+    reference: Mapping[str, Any] | None = None,
+    link_from: Path | None = None,
+    protocol: BoardProtocol | None = None,
+) -> str:
     """The leaderboard markdown of ``results`` (validated results dicts). ``reference=None`` uses the
     shipped reference rows; pass ``{"rows": []}`` for none. ``link_from``: the folder the markdown is
-    written to, so links to run figures are relative to it. Same input, same bytes."""
-    if reference is None:
-        reference = load_reference()
+    written to, so links to run figures are relative to it. ``protocol``: the tables and names
+    (default: the shipped ``protocol.json``). Same input, same bytes."""
+    reference = load_reference() if reference is None else reference
+    protocol = load_protocol() if protocol is None else protocol
     runs = _with_display_names(sorted(results, key=_sort_key))
-    lines = [
-        "# Leaderboard",
-        "",
-        "<!-- Generated by `harness leaderboard` from leaderboards/results/*.json. Do not edit by hand. -->",
-        "",
-        f"{len(runs)} run(s). Cells are percentages with the stratified bootstrap 95 % confidence interval in "
-        "brackets: `value [low, high]`. Rows in italics marked *(reported, ...)* are numbers printed by papers, "
-        "not measured here. Video-level scores aggregate a video's frame scores (how: see Counts and caveats).",
-        "",
-    ]
-    for section in (_table1, _table2, _table3, _table4):
-        lines += section(runs, reference)
-    for plain in (_seed_spread, _localization, _all_metrics, partial(_runs_section, link_from=link_from), _caveats):
-        lines += plain(runs)
+    lines = [line.format(n=len(runs)) for line in INTRO]
+    for table in protocol.tables:
+        lines += TABLE_RENDERERS[table.kind](runs, reference, table, protocol)
+    lines += _seed_spread(runs, protocol) + _localization(runs, protocol) + _all_metrics(runs, protocol)
+    lines += _runs_section(runs, link_from) + _caveats(runs, protocol)
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
 
 
-def write_leaderboard(results_dir: Path, out: Path) -> Path:
+def write_leaderboard(results_dir: Path, out: Path, protocol: BoardProtocol | None = None) -> Path:
     """Render every valid results file of ``results_dir`` into ``out`` (written atomically)."""
-    return write_markdown(render(load_results(Path(results_dir)), link_from=Path(out).parent), Path(out))
+    text = render(load_results(Path(results_dir)), link_from=Path(out).parent, protocol=protocol)
+    return write_markdown(text, Path(out))
 
 
 def write_markdown(text: str, out: Path) -> Path:

@@ -269,16 +269,10 @@ def figure_index(run_dir: Path) -> dict[str, list[str]]:
     return index
 
 
-def write_report(run_dir: Path, redraw: bool = True) -> Path:
-    """``run_dir/report.md``: one page with the run's setup, numbers and figures (redrawn first)."""
-    from harness.files import atomic_write_text
+def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
+    """The report's title and the run's setup (from results.json, else config.json)."""
     from harness.leaderboard import escape
 
-    run_dir = Path(run_dir)
-    results_path = run_dir / "results.json"
-    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else None
-    if redraw:
-        draw_run(run_dir, results)
     cfg = (results or {}).get("config")
     if cfg is None and (run_dir / "config.json").is_file():
         cfg = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -298,35 +292,59 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
         tr = results.get("training", {})
         lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
                      + (f"; final loss {tr['final_loss']:.4f}" if isinstance(tr.get("final_loss"), (int, float)) else ""))
-    lines.append("")
+    return lines + [""]
+
+
+def _report_dataset(dataset: str, block: dict[str, Any]) -> list[str]:
+    """One dataset's table rows (a row per group, "all" first) and its counts line."""
+    from harness.leaderboard import escape
+
+    lines = []
+    groups = block.get("groups", {})
+    for group in sorted(groups, key=lambda g: (g != ALL, g)):  # "all" first, as in the legends
+        metrics = groups[group]
+        video, frame, pixel = metrics.get("video", {}), metrics.get("frame", {}), metrics.get("pixel", {})
+        n = (video.get("auc") or {}).get("n")
+        lines.append(f"| {escape(dataset)} | {escape(group)} | {'-' if n is None else n} | {_pct(video.get('auc'))} | "
+                     f"{_pct(video.get('ap'))} | {_pct(frame.get('auc'))} | {_pct(pixel.get('iou'))} |")
+    c = block.get("counts", {})
+    return lines + ["", f"{escape(dataset)}: {c.get('videos_scored', '?')} of {c.get('videos', '?')} videos scored, "
+                    f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.", ""]
+
+
+def _report_figures(run_dir: Path) -> list[str]:
+    from harness.leaderboard import escape
+
+    index = figure_index(run_dir)
+    if not index:
+        return ["*No figures: the run folder has no train_log.jsonl, scores/ or examples/ yet.*", ""]
+    lines = ["## Figures", ""]
+    titles = {"roc": "ROC", "pr": "Precision-recall", "scores": "Score histogram", "examples": "Localization examples"}
+    for key, files in index.items():
+        lines += [f"### {'Training' if key == 'training' else escape(key)}", ""]
+        for f in files:
+            kind = Path(f).stem.split("_", 1)[0]
+            lines += [f"![{titles.get(kind, 'Training curves')}]({f})", ""]
+    return lines
+
+
+def write_report(run_dir: Path, redraw: bool = True) -> Path:
+    """``run_dir/report.md``: one page with the run's setup, numbers and figures (redrawn first)."""
+    from harness.files import atomic_write_text
+
+    run_dir = Path(run_dir)
+    results_path = run_dir / "results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else None
+    if redraw:
+        draw_run(run_dir, results)
+    lines = _report_setup(run_dir, results)
     if results:
         lines += ["## Numbers", "", "Percentages, stratified bootstrap 95 % CI in brackets; n = videos.", "",
                   "| Dataset | Group | n | Video AUC | Video AP | Frame AUC | Pixel IoU |",
                   "|---|---|---:|---:|---:|---:|---:|"]
         for dataset, block in results.get("datasets", {}).items():
-            groups = block.get("groups", {})
-            for group in sorted(groups, key=lambda g: (g != ALL, g)):  # "all" first, as in the legends
-                metrics = groups[group]
-                video, frame, pixel = metrics.get("video", {}), metrics.get("frame", {}), metrics.get("pixel", {})
-                n = (video.get("auc") or {}).get("n")
-                lines.append(f"| {escape(dataset)} | {escape(group)} | {'-' if n is None else n} | {_pct(video.get('auc'))} | "
-                             f"{_pct(video.get('ap'))} | {_pct(frame.get('auc'))} | {_pct(pixel.get('iou'))} |")
-            c = block.get("counts", {})
-            lines.append("")
-            lines.append(f"{escape(dataset)}: {c.get('videos_scored', '?')} of {c.get('videos', '?')} videos scored, "
-                         f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.")
-            lines.append("")
-    index = figure_index(run_dir)
-    if index:
-        lines += ["## Figures", ""]
-        titles = {"roc": "ROC", "pr": "Precision-recall", "scores": "Score histogram", "examples": "Localization examples"}
-        for key, files in index.items():
-            lines += [f"### {'Training' if key == 'training' else escape(key)}", ""]
-            for f in files:
-                kind = Path(f).stem.split("_", 1)[0]
-                lines += [f"![{titles.get(kind, 'Training curves')}]({f})", ""]
-    else:
-        lines += ["*No figures: the run folder has no train_log.jsonl, scores/ or examples/ yet.*", ""]
+            lines += _report_dataset(dataset, block)
+    lines += _report_figures(run_dir)
     while lines and lines[-1] == "":
         lines.pop()
     return atomic_write_text(run_dir / REPORT_FILE, "\n".join(lines) + "\n")

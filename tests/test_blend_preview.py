@@ -8,10 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.commands.blend import blend_app as app
-from harness.data.sample_face import astronaut_face
+from harness.data.sample_face import astronaut_face, crop_face
+from harness.preview import _BAND, _GAP, caption, face_from_image, render_preview
 from harness_plugins.blenders.multipart import MultipartBlender
-from harness.data.sample_face import crop_face
-from harness_plugins.blenders.preview import _BAND, _GAP, caption, render_preview
 from harness_plugins.blenders.sbi import SBIBlender
 
 
@@ -107,3 +106,73 @@ def test_crop_face_moves_landmarks_with_the_pixels() -> None:
     # centred across, so the 100 px wide landmarks sit (180 - 100) / 2 px in from the left edge.
     assert crop_lm[:, 0].min() == pytest.approx((180 - 100) / 2 * 128 / 180, abs=0.5)
     assert crop_lm[:, 0].max() - crop_lm[:, 0].min() == pytest.approx(100 * 128 / 180, abs=0.5)
+
+
+def test_render_preview_takes_registered_blender_names(only_blenders) -> None:
+    face, lm = astronaut_face(64)
+    by_name = render_preview(face, lm, ["sbi"], n=1, seed=3)
+    assert np.array_equal(by_name, render_preview(face, lm, {"sbi": SBIBlender()}, n=1, seed=3))
+
+
+class _FixedDetector:
+    """A face detector plugin that 'finds' the astronaut's landmarks wherever it is asked."""
+
+    name = "fixed"
+    calls: list[str] = []
+
+    def __init__(self, tag: str = "default") -> None:
+        self.tag = tag
+
+    def detect(self, frame: np.ndarray):
+        from harness.data.sample_face import astronaut_landmarks
+        from harness.types import Face
+
+        _FixedDetector.calls.append(self.tag)
+        return [Face(box=(0.0, 0.0, 1.0, 1.0), score=1.0, landmarks=astronaut_landmarks())]
+
+
+@pytest.fixture
+def fixed_detector(only_plugins, monkeypatch: pytest.MonkeyPatch):
+    """Only sbi loads, plus a face detector "fixed" registered by a test module; the run config's
+    default detector is "fixed"."""
+    import dataclasses
+    import sys
+    import types
+
+    import harness.config
+    from harness import hookimpl, registry
+
+    only_plugins("sbi")
+    module = types.ModuleType("fixed_detector_plugin")
+
+    @hookimpl
+    def register_face_detectors(register):
+        register("fixed", _FixedDetector, "test detector")
+
+    module.register_face_detectors = register_face_detectors
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    registry.register_module(module, "fixed_detector_plugin")
+    @dataclasses.dataclass
+    class FixedConfig(harness.config.RunConfig):
+        face_detector: str = "fixed"
+
+    monkeypatch.setattr(harness.config, "RunConfig", FixedConfig)
+    _FixedDetector.calls.clear()
+    yield
+
+
+def test_face_from_image_defaults_to_the_run_configs_detector(tmp_path, fixed_detector) -> None:
+    from skimage import data
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    face, lm = face_from_image(str(photo), 64)
+    assert _FixedDetector.calls == ["default"] and face.shape == (64, 64, 3)
+    assert np.allclose(lm, astronaut_face(64)[1])
+    face_from_image(str(photo), 64, detector=_FixedDetector("given"))
+    assert _FixedDetector.calls[-1] == "given"
+    result = CliRunner().invoke(app, ["preview", str(photo), "--out", str(tmp_path / "g.png"), "--n", "1", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    assert "sbi, 1 fakes each" in result.output  # the default: every registered blender
+    unknown = CliRunner().invoke(app, ["preview", str(photo), "--out", str(tmp_path / "g.png"), "--detector", "fixd"])
+    assert unknown.exit_code == 2 and "did you mean 'fixed'" in _text(unknown.output)

@@ -20,42 +20,28 @@ def _main() -> None:
 @blend_app.command()
 def preview(
     image: Optional[Path] = typer.Argument(
-        None, help="A face photo (PNG/JPEG); the largest face is found with dlib and cropped. "
+        None, help="A face photo (PNG/JPEG); the largest face is found with --detector and cropped. "
         "Default: the public-domain astronaut face from scikit-image."
     ),
     out: Path = typer.Option(Path("blend_preview.png"), "--out", "-o", help="Where to write the PNG grid."),
-    blender: str = typer.Option("multipart,sbi", "--blender", "-b", help="Comma-separated blender names."),
+    blender: Optional[str] = typer.Option(
+        None, "--blender", "-b", help="Comma-separated blender names. Default: every registered blender."
+    ),
     n: int = typer.Option(4, "--n", min=1, max=16, help="Fakes per blender."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the grid is reproducible)."),
     size: int = typer.Option(256, "--size", min=64, max=1024, help="Face crop size in pixels."),
+    detector: Optional[str] = typer.Option(
+        None, "--detector", help="Face detector plugin for IMAGE. Default: the one a run uses (see `harness run --face-detector`)."
+    ),
 ) -> None:
     """Write a PNG grid like the paper's Fig. 7: the source face, fakes of each blender, masks under them."""
     import cv2
 
-    import harness
-    from harness.registry import PluginError
-    from harness_plugins.blenders.preview import face_from_image, render_preview
+    from harness.preview import render_preview
 
-    names = [b.strip() for b in blender.split(",") if b.strip()]
-    if not names:
-        _fail("--blender: name at least one blender, e.g. --blender multipart,sbi")
-    try:
-        blenders = {name: _named(name, harness.plugin("blender", name)) for name in names}
-    except PluginError as exc:  # unknown name: the registry's message suggests the close one
-        _fail(f"--blender: {exc}")
-    except Exception as exc:
-        _fail(f"--blender: a blender could not be built ({type(exc).__name__}: {exc}); check its plugin with `harness plugins`")
-    if image is None:
-        from harness.data.sample_face import astronaut_face
-
-        face, landmarks = astronaut_face(size)
-    else:
-        if not image.is_file():
-            _fail(f"IMAGE {image} is not a file; pass a PNG/JPEG face photo, or nothing for the astronaut face")
-        try:
-            face, landmarks = face_from_image(str(image), size)
-        except ValueError as exc:
-            _fail(f"IMAGE {image}: {exc}")
+    names = _blender_names(blender)
+    blenders = _build_blenders(names)
+    face, landmarks = _face(image, size, detector)
     try:
         grid = render_preview(face, landmarks, blenders, n=n, seed=seed)
     except BlenderFailed as exc:
@@ -64,6 +50,55 @@ def preview(
     if not cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
         _fail(f"--out: could not write {out}; use a .png path in a writable folder")
     typer.echo(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): {', '.join(names)}, {n} fakes each, seed {seed}")
+
+
+def _blender_names(blender: Optional[str]) -> list[str]:
+    """The names of ``--blender``, or every registered blender when it is not given."""
+    if blender is None:
+        from harness import registry
+
+        names = [entry.name for entry in registry.entries("blender")]
+        if not names:
+            _fail("--blender: no blender plugin is loaded; see `harness plugins`")
+        return names
+    names = [b.strip() for b in blender.split(",") if b.strip()]
+    if not names:
+        _fail("--blender: name at least one blender, e.g. --blender NAME1,NAME2 (see `harness plugins`)")
+    return names
+
+
+def _build_blenders(names: list[str]) -> dict:
+    """The named blenders from the registry, each wrapped so its errors name it."""
+    from harness.preview import blenders_by_name
+    from harness.registry import PluginError
+
+    try:
+        return {name: _named(name, blender) for name, blender in blenders_by_name(names).items()}
+    except PluginError as exc:  # unknown name: the registry's message suggests the close one
+        _fail(f"--blender: {exc}")
+    except Exception as exc:
+        _fail(f"--blender: a blender could not be built ({type(exc).__name__}: {exc}); check its plugin with `harness plugins`")
+    raise AssertionError  # _fail exits
+
+
+def _face(image: Optional[Path], size: int, detector: Optional[str]) -> tuple:
+    """The face crop and its landmarks: the astronaut, or the largest face ``detector`` finds in IMAGE."""
+    if image is None:
+        from harness.data.sample_face import astronaut_face
+
+        return astronaut_face(size)
+    if not image.is_file():
+        _fail(f"IMAGE {image} is not a file; pass a PNG/JPEG face photo, or nothing for the astronaut face")
+    from harness.preview import face_from_image
+    from harness.registry import PluginError
+
+    try:
+        return face_from_image(str(image), size, detector)
+    except PluginError as exc:
+        _fail(f"--detector: {exc}")
+    except ValueError as exc:
+        _fail(f"IMAGE {image}: {exc}")
+    raise AssertionError  # _fail exits
 
 
 class BlenderFailed(RuntimeError):

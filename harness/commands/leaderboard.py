@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -34,45 +34,77 @@ def register_commands(app: typer.Typer) -> None:
         publish: Optional[List[Path]] = typer.Option(
             None, "--publish", help="Add a run to RESULTS first: its run folder (runs/<id>) or results JSON (repeatable)."
         ),
+        protocol: Optional[List[Path]] = typer.Option(
+            None, "--protocol", help="A protocol JSON file merged over the shipped one: dataset display names, groups, "
+            "tables of its own (repeatable; see harness/reference/protocol.json).",
+        ),
     ) -> None:
         """Render the leaderboard markdown from the results files alone (same files, same bytes)."""
         if publish:
-            from harness.pipeline import RunError
-            from harness.pipeline import publish as publish_runs
-
             if check:
                 typer.echo("error: --publish writes files; --check only compares", err=True)
                 raise typer.Exit(2)
-            try:
-                folder, board = publish_runs(list(publish), results, out)
-            except RunError as exc:
-                typer.echo(f"error: {exc}", err=True)
-                raise typer.Exit(2) from None
-            typer.echo(f"published {len(publish)} run(s) to {folder}; wrote {board}")
+            if protocol:
+                typer.echo("error: --publish renders the shipped layout; re-render with --protocol after it", err=True)
+                raise typer.Exit(2)
+            _publish(list(publish), results, out)
             return
         from harness.leaderboard import render, write_markdown
-        from harness.results import load_results
 
-        if not results.is_dir() and results == DEFAULT_RESULTS:
-            # A fresh checkout has no runs yet: render the reference rows alone.
-            runs: list = []
-        else:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    runs = load_results(results)
-                except FileNotFoundError as exc:
-                    typer.echo(f"error: {exc}", err=True)
-                    raise typer.Exit(2) from None
-            for warning in caught:  # invalid results files: named and skipped
-                typer.echo(f"warning: {warning.message}", err=True)
-        text = render(runs, link_from=out.parent)
+        runs = _load_runs(results)
+        text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []))
         if check:
-            current = out.read_text(encoding="utf-8") if out.is_file() else None
-            if current != text:
-                typer.echo(f"{out} is out of date; run `harness leaderboard --results {results} --out {out}`", err=True)
-                raise typer.Exit(1)
-            typer.echo(f"{out} is up to date ({len(runs)} run(s))")
+            _check(text, results, out, len(runs))
             return
         write_markdown(text, out)
         typer.echo(f"wrote {out} ({len(runs)} run(s))")
+
+
+def _publish(runs: List[Path], results: Path, out: Path) -> None:
+    from harness.pipeline import RunError
+    from harness.pipeline import publish as publish_runs
+
+    try:
+        folder, board = publish_runs(runs, results, out)
+    except RunError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"published {len(runs)} run(s) to {folder}; wrote {board}")
+
+
+def _protocol(extra: List[Path]) -> Any:
+    """The shipped protocol with the ``--protocol`` files merged over it; a bad file exits 2."""
+    from harness.leaderboard_protocol import ProtocolError, load_protocol
+
+    try:
+        return load_protocol(extra)
+    except ProtocolError as exc:
+        typer.echo(f"error: --protocol: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _load_runs(results: Path) -> list:
+    """The valid results files of ``results``; invalid ones are named on stderr and skipped."""
+    from harness.results import load_results
+
+    if not results.is_dir() and results == DEFAULT_RESULTS:
+        return []  # a fresh checkout has no runs yet: render the reference rows alone
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            runs = load_results(results)
+        except FileNotFoundError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    return runs
+
+
+def _check(text: str, results: Path, out: Path, n_runs: int) -> None:
+    """Exit 1 when ``out`` is not exactly ``text`` (CI: the shipped board is stale)."""
+    current = out.read_text(encoding="utf-8") if out.is_file() else None
+    if current != text:
+        typer.echo(f"{out} is out of date; run `harness leaderboard --results {results} --out {out}`", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{out} is up to date ({n_runs} run(s))")

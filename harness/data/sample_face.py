@@ -1,11 +1,25 @@
 """A real, public-domain face for demos, previews and tests: scikit-image's astronaut photo
-(Eileen Collins, NASA), with its 68 landmarks found by dlib."""
+(Eileen Collins, NASA), with its 68 landmarks.
+
+The landmarks are data (``harness/reference/sample_face_landmarks.json``, in photo pixels), found
+once by the dlib face-detector plugin; the file says how. The core needs no detector for them, and
+``tests/test_sample_face.py`` checks that dlib still finds the same points.
+
+The crop here is not ``harness.data.crop``'s ``CropRule`` (that one extends the box's top by a
+forehead share and cuts with edge reflection-101; this one shifts the centre up by a tenth of the
+height): switching would change every pixel of the sample face that tests and the demo depend on,
+so it waits for the CropRule rework.
+"""
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+
+LANDMARKS_PATH = Path(__file__).resolve().parents[1] / "reference" / "sample_face_landmarks.json"
 
 
 def crop_face(image: np.ndarray, landmarks: np.ndarray, size: int = 256, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -25,6 +39,14 @@ def crop_face(image: np.ndarray, landmarks: np.ndarray, size: int = 256, margin:
     return crop, ((lm - [left, top]) * scale).astype(np.float32)
 
 
+def astronaut_landmarks(path: Path = LANDMARKS_PATH) -> np.ndarray:
+    """The astronaut's 68 landmarks (float32, photo pixels) as stored, dlib's point order."""
+    points = np.asarray(json.loads(Path(path).read_text(encoding="utf-8"))["landmarks"], np.float32)
+    if points.shape != (68, 2):
+        raise ValueError(f"{path}: expected 68 (x, y) landmarks, got an array of shape {points.shape}")
+    return points
+
+
 @lru_cache(maxsize=4)
 def astronaut_face(size: int = 256, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
     """A square RGB uint8 face crop of ``size`` px and its 68 landmarks in crop pixels.
@@ -34,14 +56,8 @@ def astronaut_face(size: int = 256, margin: float = 0.25) -> tuple[np.ndarray, n
     """
     from skimage import data
 
-    from harness_plugins.faces.dlib_faces import DlibFaceDetector
-
     photo = np.ascontiguousarray(data.astronaut())
-    faces = DlibFaceDetector(upsample=0).detect(photo)
-    if not faces or faces[0].landmarks is None:
-        raise RuntimeError("dlib found no face in skimage.data.astronaut(); is dlib installed correctly?")
-    lm = max(faces, key=lambda f: f.score).landmarks  # the mission patch also looks like a face
-    crop, landmarks = crop_face(photo, lm, size, margin)
+    crop, landmarks = crop_face(photo, astronaut_landmarks(), size, margin)
     crop.setflags(write=False)
     landmarks.setflags(write=False)
     return crop, landmarks

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import hookimpl
-from harness.types import Face
+from harness.api import check_frame, hookimpl
+from harness.api import LandmarkedDetector as CoreLandmarkedDetector
 
 LANDMARK_FILE = "shape_predictor_68_face_landmarks.dat"
 CNN_FILE = "mmod_human_face_detector.dat"
@@ -103,32 +103,20 @@ def landmarks_for_box(frame: np.ndarray, box: tuple[float, float, float, float])
     return np.array([(p.x + rx0, p.y + ry0) for p in shape.parts()], dtype=np.float32)
 
 
-def check_frame(frame: np.ndarray) -> np.ndarray:
-    """``frame`` as a contiguous array; anything but an RGB uint8 (H, W, 3) frame is refused."""
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
-    return np.ascontiguousarray(frame)
-
-
-class LandmarkedDetector:
-    """Shared second half of a detector: dlib's 68 landmarks on each box a subclass's ``boxes``
-    finds, and ``detect`` = boxes + landmarks, largest face first."""
-
-    def boxes(self, frame: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
-        raise NotImplementedError
+class DlibLandmarks(CoreLandmarkedDetector):
+    """The second half of a two-stage detector: dlib's 68 landmarks on each box a subclass's
+    ``boxes`` finds (the core's ``LandmarkedDetector`` supplies ``detect``)."""
 
     def landmarks(self, frame: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         """68 landmarks (float32, frame pixels) inside ``box``."""
         return landmarks_for_box(frame, box)
 
-    def detect(self, frame: np.ndarray) -> list[Face]:
-        frame = check_frame(frame)
-        faces = [Face(box=b, score=s, landmarks=self.landmarks(frame, b)) for b, s in self.boxes(frame)]
-        faces.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
-        return faces
+
+#: the old name: a detector base with dlib's landmarks (plugins written against it keep working)
+LandmarkedDetector = DlibLandmarks
 
 
-class DlibFaceDetector(LandmarkedDetector):
+class DlibFaceDetector(DlibLandmarks):
     """HOG face detector + 68 landmarks. ``upsample`` finds faces smaller than ~80 px.
 
     Besides ``detect`` it offers the two halves separately, ``boxes`` (HOG only) and
@@ -157,7 +145,7 @@ class DlibFaceDetector(LandmarkedDetector):
         ]
 
 
-class DlibCnnFaceDetector(LandmarkedDetector):
+class DlibCnnFaceDetector(DlibLandmarks):
     """dlib's CNN (MMOD) face detector + 68 landmarks: faces down to ~40 px (``upsample=1``) and in
     low light, at a CPU cost far above HOG's; weights from the face-recognition-models wheel.
 
@@ -212,7 +200,7 @@ def brighten(frame: np.ndarray, target: float = 110.0, denoise: float = 1.2) -> 
     return np.ascontiguousarray(cv2.GaussianBlur(out, (0, 0), denoise) if denoise > 0 else out)
 
 
-class DlibFallbackDetector(LandmarkedDetector):
+class DlibFallbackDetector(DlibLandmarks):
     """HOG first; where it finds nothing (a whole frame or a tracked region): HOG again on a
     brightened frame when the frame is dark (mean brightness under ``dark_below``), then dlib's CNN
     (upsampled ``cnn_upsample`` times, on the frame shrunk to ``cnn_max_side`` px at most). A video

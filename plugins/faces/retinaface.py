@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import hookimpl
-from harness_plugins.faces.dlib_faces import LandmarkedDetector  # dlib landmarks on our boxes
+from harness.api import LandmarkedDetector, hookimpl
 
 WEIGHTS_FILE = "retinaface_resnet50_2020-07-20-f168fae3c.zip"
 WEIGHTS_URL = "https://github.com/ternaus/retinaface/releases/download/0.01/" + WEIGHTS_FILE
@@ -107,6 +106,12 @@ class RetinaFaceDetector(LandmarkedDetector):
             if len(box) == 4 and item.get("score", -1) >= 0:
                 out.append((tuple(float(v) for v in box), float(item["score"])))
         return out
+
+    def landmarks(self, frame: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+        """dlib's 68 landmarks fitted on a RetinaFace box (the dlib plugin's shape predictor)."""
+        from harness_plugins.faces.dlib_faces import landmarks_for_box
+
+        return landmarks_for_box(frame, box)
 
 
 @hookimpl

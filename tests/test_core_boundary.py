@@ -1,0 +1,80 @@
+"""The core (``harness/``) imports no built-in plugin: plugins build on the core, never the other way.
+
+Checked on the source with ``ast``: ``import harness_plugins...``, ``from harness_plugins... import``
+and any string literal naming a ``harness_plugins`` module (``importlib.import_module(...)``,
+``__import__(...)``) count. Docstrings and comments may mention the package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+CORE = Path(__file__).resolve().parents[1] / "harness"
+PLUGINS = "harness_plugins"
+
+
+def _is_plugin_module(name: str | None) -> bool:
+    return bool(name) and (name == PLUGINS or name.startswith(PLUGINS + "."))
+
+
+def _docstring_ids(tree: ast.AST) -> set[int]:
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body
+        and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def plugin_imports(source: str) -> list[str]:
+    """``line: what`` for every reference to a plugin module in ``source``."""
+    tree = ast.parse(source)
+    docstrings = _docstring_ids(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"{node.lineno}: import {a.name}" for a in node.names if _is_plugin_module(a.name)]
+        elif isinstance(node, ast.ImportFrom) and _is_plugin_module(node.module):
+            found.append(f"{node.lineno}: from {node.module} import ...")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+              and _is_plugin_module(node.value.strip())):
+            found.append(f"{node.lineno}: {node.value!r}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import harness_plugins.faces.dlib_faces",
+        "import os, harness_plugins as hp",
+        "from harness_plugins.blenders.preview import render_preview",
+        "from harness_plugins import faces",
+        "def f():\n    from harness_plugins.faces import dlib_faces\n",
+        "import importlib\nimportlib.import_module('harness_plugins.faces.dlib_faces')",
+        "__import__('harness_plugins')",
+    ],
+)
+def test_every_form_of_plugin_import_is_caught(source: str) -> None:
+    assert plugin_imports(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '"""Plugins live in ``harness_plugins``."""',
+        "import harness_pluginsx",
+        "from harness.registry import create  # not harness_plugins",
+        "x = 'see harness_plugins.faces for an example'",
+    ],
+)
+def test_mentions_are_not_imports(source: str) -> None:
+    assert not plugin_imports(source)
+
+
+def test_the_core_imports_no_plugin() -> None:
+    files = sorted(CORE.rglob("*.py"))
+    assert len(files) > 20
+    found = {str(p.relative_to(CORE.parent)): plugin_imports(p.read_text(encoding="utf-8")) for p in files}
+    assert {path: hits for path, hits in found.items() if hits} == {}
