@@ -242,8 +242,8 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | Non
 def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
     from harness.data.cache import FaceCache
     from harness.evaluation.runner import evaluate_dataset
-    from harness.training import distributed as dd
-    from harness.training.checkpoint import load_model
+    from harness import runtime as dd
+    from harness.models.bundle import load_model
 
     start = time.perf_counter()
     device = dd.pick_device(config.device)
@@ -375,7 +375,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     from harness.files import atomic_write_text
     from harness.leaderboard import write_leaderboard
     from harness.results import write_results
-    from harness.training import distributed as dd
+    from harness import runtime as dd
 
     rid = run_id(config)
     run_dir = paths.runs_dir / rid

@@ -250,13 +250,15 @@ def test_suspicious_frames_are_ordered_by_score(oracle, media):
     assert [fr.index for fr, _ in picks][0] == result.frames[1].index and len(picks) == 2
 
 
-def test_unusable_device_is_a_setup_error():
+def test_unusable_device_is_a_setup_error(tmp_path):
+    """One pick_device (harness.runtime) for training and predict; predict says it as a setup error."""
     from harness.predict import PredictSetupError
-    from harness.predict.inference import pick_device
+    from harness.runtime import pick_device
 
     assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto", per_rank=False).index is None  # predict's auto: plain cuda or cpu
     with pytest.raises(PredictSetupError, match="--device"):
-        pick_device("toaster")
+        Predictor.from_checkpoint(tmp_path, device="toaster")
     if not torch.cuda.is_available():
         with pytest.raises(PredictSetupError, match="no CUDA"):
-            pick_device("cuda")
+            Predictor.from_checkpoint(tmp_path, device="cuda")

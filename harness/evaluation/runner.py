@@ -20,7 +20,7 @@ import torch
 from harness.config import RunConfig
 from harness.data.crop import resize_crop
 from harness.models.inputs import normalise
-from harness.training import distributed as dd
+from harness import runtime as dd
 from harness.types import MaskSet, ScoreSet, video_uid
 from harness.ui import progress
 
@@ -175,7 +175,7 @@ def make_evaluators(config: RunConfig) -> list[Any]:
 def compute_metrics(scores: VideoScores, config: RunConfig) -> dict[str, dict[str, Any]]:
     """{group: {"video": {...}, "frame": {...}, "pixel": {...}}}: "all", and per fake method its
     fakes against every real video (the FF++ per-method protocol)."""
-    from harness.results import evaluate_groups
+    from harness.evaluation.groups import evaluate_groups
 
     masks = None
     if scores.masks:

@@ -22,7 +22,7 @@ import torch
 from harness.data.crop import CropRule, face_crops, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
 from harness.evaluation.runner import AGGREGATORS, predict_faces
-from harness.training import distributed as dd
+from harness import runtime as dd
 
 Box = tuple[float, float, float, float]
 
@@ -75,16 +75,6 @@ class MediaResult:
     @property
     def frames_with_face(self) -> int:
         return sum(1 for f in self.frames if f.faces)
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` -> cuda when present, else cpu; an unusable choice is a PredictSetupError."""
-    try:
-        dev = dd.pick_device(device)
-    except ValueError as exc:
-        raise PredictSetupError(str(exc)) from exc
-    # one process: auto is plain "cuda" (the current GPU, as reported), not torchrun's cuda:LOCAL_RANK
-    return torch.device(dev.type) if device == "auto" else dev
 
 
 def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -146,9 +136,13 @@ class Predictor:
         ``detector`` (default: the checkpoint's) and its ``detector_options`` choose the face detector."""
         import harness
         from harness.registry import PluginError
-        from harness.training.checkpoint import CheckpointError, load_model, resolve
+        from harness.models.bundle import CheckpointError, load_model, resolve
 
-        dev = pick_device(device)
+        try:
+            # one process: auto is plain "cuda" (the current GPU, as reported), not torchrun's cuda:LOCAL_RANK
+            dev = dd.pick_device(device, per_rank=False)
+        except ValueError as exc:
+            raise PredictSetupError(str(exc)) from exc
         try:
             directory = resolve(path)
             model, meta = load_model(directory, dev)

@@ -23,7 +23,7 @@ from harness import __version__, faults
 from harness.config import RunConfig
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
-from harness.training import distributed as dd
+from harness import runtime as dd
 from harness.training.samples import SelfBlendDataset, TrainingItem, collate_pairs, quiet_worker
 from harness.ui import console, progress
 
