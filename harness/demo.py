@@ -16,12 +16,13 @@ Deterministic from a seed. Demo numbers are a smoke test of the loop, never a be
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from harness.files import cache_home  # noqa: F401 - also imported from here by older code
 
 DEMO_VERSION = 4  # bump when the generator changes: the cache folder is keyed by it
 NOT_A_BENCHMARK = "demo data: a smoke test of the pipeline, not a benchmark"
@@ -42,15 +43,6 @@ class DemoSpec:
     @property
     def n_ids(self) -> int:
         return 2 * (self.train_pairs + self.val_pairs + self.test_pairs)
-
-
-def cache_home() -> Path:
-    """Root of the harness's caches: $HARNESS_CACHE, else $XDG_CACHE_HOME/harness, else ~/.cache/harness."""
-    env = os.environ.get("HARNESS_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "harness"
 
 
 def demo_root(spec: DemoSpec = DemoSpec()) -> Path:

@@ -87,6 +87,18 @@ def oracle():
     return Predictor(ColourOracle(), META, harness.plugin("face_detector", "dlib"), "cpu")
 
 
+def test_predictor_cuts_with_the_checkpoints_crop_rule():
+    """The crop rule travels in the checkpoint: a recorded forehead is used; an old record without
+    one gets the old default."""
+    from harness.data.crop import CropRule
+
+    detector = object()
+    new = Predictor(ColourOracle(), {**META, "crop": CropRule(crop_size=96, forehead=0.5).to_dict()}, detector, "cpu")
+    assert new.crop == CropRule(crop_size=96, forehead=0.5)
+    old = Predictor(ColourOracle(), META, detector, "cpu")
+    assert old.crop == CropRule(crop_size=128) and old.crop.forehead == 0.2
+
+
 # ------------------------------------------------------------------------------------------------
 # Geometry
 # ------------------------------------------------------------------------------------------------

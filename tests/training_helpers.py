@@ -17,13 +17,14 @@ TINY = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=1, frames=4, size=160)
 def build_cache(root: Path) -> Path:
     """Demo reals (train + val) preprocessed into a face cache under ``root``; returns the cache root."""
     import harness
+    from harness.data.crop import CropRule
     from harness.data.preprocess import preprocess
 
     data = ensure_demo(TINY, root=root / "demo", progress=False)
     ffpp = harness.plugin("dataset", "ffpp", root=data, check_counts=False, methods=["Deepfakes", "Face2Face"])
     records = [r for split in ("train", "val") for r in ffpp.records(split) if r.label == 0]
     cache = root / "faces"
-    preprocess(records, cache, frames=4, crop_size=96, progress=False)
+    preprocess(records, cache, frames=4, rule=CropRule(crop_size=96), progress=False)
     return cache
 
 

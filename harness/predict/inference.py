@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.data.crop import CropRule, face_crops, resize_crop
+from harness.data.crop import CropRule, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
 from harness.evaluation.runner import AGGREGATORS, predict_faces
 from harness import runtime as dd
@@ -117,11 +117,8 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.checkpoint = checkpoint
         self.img_size = int(meta.get("img_size") or meta.get("model", {}).get("img_size", 224))
-        crop = meta.get("crop") or {}
-        # the training crop rule; CropRule's defaults for checkpoints that did not record a field
-        self.crop_size = int(crop.get("size", CropRule.crop_size))
-        self.margin = float(crop.get("margin", CropRule.margin))
-        self.forehead = float(crop.get("forehead", CropRule.forehead))
+        # the training crop rule, as the checkpoint recorded it (old defaults for fields it lacks)
+        self.crop = CropRule.from_dict(meta.get("crop"), detector=str(meta.get("face_detector", "dlib")))
         evaluation = (meta.get("run") or {}).get("eval") or {}
         self.frame_aggregation = str(evaluation.get("frame_aggregation", "max"))
         self.video_aggregation = str(evaluation.get("video_aggregation", "mean"))
@@ -213,7 +210,7 @@ class Predictor:
         for index, frame in decoded:
             fr = FrameResult(index=int(index), frame=frame)
             # preprocessing's crop rule, then evaluation's resize to the model input
-            for face, box, crop in face_crops(finder.find(frame), frame, self.crop_size, self.margin, self.forehead):
+            for face, box, crop in self.crop.crops(finder.find(frame), frame):
                 fr.faces.append(
                     FaceResult(
                         box=tuple(float(v) for v in face.box),

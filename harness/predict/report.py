@@ -60,7 +60,7 @@ def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
         "face_detector": getattr(predictor, "detector_name", None) or meta.get("face_detector", "dlib"),
         "face_detector_options": dict(getattr(predictor, "detector_options", None) or {}),
         "trained_face_detector": meta.get("face_detector", "dlib"),
-        "crop": {"size": predictor.crop_size, "margin": predictor.margin, "forehead": predictor.forehead},
+        "crop": {"size": predictor.crop.crop_size, "margin": predictor.crop.margin, "forehead": predictor.crop.forehead},
         "plugins": meta.get("plugins", []),
         "harness_version": meta.get("harness_version"),
     }
