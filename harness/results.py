@@ -176,18 +176,24 @@ def validate(results: Mapping[str, Any], source: str = "results") -> None:
 def _inverted_intervals(results: Mapping[str, Any]) -> list[str]:
     """Metrics whose ci_low exceeds ci_high (something the schema cannot express)."""
     found = []
-    datasets = results.get("datasets")
-    for dataset, entry in (datasets.items() if isinstance(datasets, Mapping) else ()):
-        groups = entry.get("groups") if isinstance(entry, Mapping) else None
-        for group, levels in (groups.items() if isinstance(groups, Mapping) else ()):
-            for level, metrics in (levels.items() if isinstance(levels, Mapping) else ()):
-                for name, metric in (metrics.items() if isinstance(metrics, Mapping) else ()):
-                    low = metric.get("ci_low") if isinstance(metric, Mapping) else None
-                    high = metric.get("ci_high") if isinstance(metric, Mapping) else None
-                    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
-                        where = f"datasets/{dataset}/groups/{group}/{level}/{name}"
-                        found.append(f"  - {where}: ci_low {low} > ci_high {high}")
+    for where, metric in _metrics(results):
+        low, high = metric.get("ci_low"), metric.get("ci_high")
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+            found.append(f"  - {where}: ci_low {low} > ci_high {high}")
     return found
+
+
+def _metrics(results: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """(``datasets/<d>/groups/<g>/<level>/<name>``, metric) for every metric object of a results dict,
+    skipping whatever is not shaped as the schema says (validation reports that)."""
+    def items(value: Any) -> Iterable[tuple[str, Any]]:
+        return value.items() if isinstance(value, Mapping) else ()
+
+    groups = ((d, g, levels) for d, entry in items(results.get("datasets"))
+              for g, levels in items(entry.get("groups") if isinstance(entry, Mapping) else None))
+    metrics = ((f"datasets/{d}/groups/{g}/{level}/{name}", metric)
+               for d, g, levels in groups for level, named in items(levels) for name, metric in items(named))
+    return [(where, metric) for where, metric in metrics if isinstance(metric, Mapping)]
 
 
 def __getattr__(name: str) -> Any:
