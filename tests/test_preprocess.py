@@ -169,3 +169,17 @@ def test_an_open_cache_is_used_and_left_open(tmp_path, records):
     with FaceCache(tmp_path / "open") as cache:
         summary = preprocess(records[:1], cache, CropRule(crop_size=32), frames=1, progress=False)
         assert summary.cache_root == str(tmp_path / "open") and len(cache.videos()) == 1  # still open
+
+
+def test_crop_rule_cut_matches_the_crop_functions():
+    from harness.data.crop import crop_box, crop_image, landmarks_to_crop
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    landmarks = rng.uniform(40, 90, (68, 2)).astype(np.float32)
+    rule = CropRule(margin=0.2, forehead=0.1, crop_size=48)
+    crop, lm = rule.cut(frame, landmarks)
+    box = crop_box(landmarks, margin=0.2, forehead=0.1)
+    assert rule.box(landmarks) == box
+    assert np.array_equal(crop, crop_image(frame, box, 48)) and np.allclose(lm, landmarks_to_crop(landmarks, box, 48))
+    assert rule.cut(frame, landmarks, size=32)[0].shape == (32, 32, 3)
