@@ -38,7 +38,6 @@ def tiny_config(backbone_options: dict | None = None, **train: object) -> RunCon
 
 def trainer_for(config: RunConfig, run_dir: Path, cache: Path, **options):
     from harness.data.cache import FaceCache
-    from harness.pipeline import training_items
     from harness.data.crop import CropRule
     from harness.training.trainer import Trainer, TrainSpec
 
