@@ -50,11 +50,10 @@ def _evaluate(trainer, cache_root: Path, config) -> dict[str, float]:
     from harness.evaluation.runner import evaluate_dataset
 
     val_auc = trainer.validate()
-    cache = FaceCache(cache_root)
-    try:
-        block = evaluate_dataset(trainer.net.eval(), cache, "ffpp", config, trainer.device, None, False)
-    finally:
-        cache.close()
+    from harness.evaluation.runner import EvalSetup
+
+    with FaceCache(cache_root) as cache:
+        block = evaluate_dataset(trainer.net.eval(), cache, "ffpp", EvalSetup.from_run(config), trainer.device, None, False)
     groups = {g: m for g, m in block["groups"].items() if g != "all"}
     video = [m["video"]["auc"]["value"] for m in groups.values()]
     iou = [m["pixel"]["iou"]["value"] for m in groups.values() if m.get("pixel", {}).get("iou")]
@@ -68,22 +67,20 @@ def _evaluate(trainer, cache_root: Path, config) -> dict[str, float]:
 
 
 def run_one(backbone: str, loss: str, at: list[int], img_size: int, workdir: Path) -> list[dict]:
-    from harness.demo import DemoSpec, ensure_demo
-    from harness.pipeline import faces_cache_root, open_datasets, preprocess_stage, training_items
-    from harness.data.cache import FaceCache
-    from harness.training.trainer import Trainer
+    from harness import demo
+    from harness.data.cache import FaceCache, faces_cache_root
+    from harness.pipeline import crop_rule, items_for, open_datasets, preprocess_stage, training_splits
+    from harness.training.trainer import Trainer, TrainSpec
 
     config = _config(backbone, loss, max(at), img_size)
-    datasets = open_datasets(config, ensure_demo(DemoSpec(), progress=False))
-    preprocess_stage(config, datasets, False)
-    cache_root = faces_cache_root(config)
-    cache = FaceCache(cache_root)
-    try:
-        train, val = training_items(cache, "ffpp", "train"), training_items(cache, "ffpp", "val")
-    finally:
-        cache.close()
+    datasets = open_datasets(config, demo.dataset_options(demo.ensure_demo(demo.DemoSpec(), progress=False)))
+    splits, rule = training_splits(config, datasets), crop_rule(config)
+    cache_root = faces_cache_root(rule)
+    with FaceCache(cache_root) as cache:
+        preprocess_stage(config, datasets, False, splits, cache, rule)
+        train, val = items_for(cache, splits.train), items_for(cache, splits.val)
     run_dir = workdir / f"{backbone}-{loss}"
-    trainer = Trainer(config, run_dir, cache_root, train, val, show_progress=False)
+    trainer = Trainer(TrainSpec.from_run(config, rule), run_dir, cache_root, train, val, show_progress=False)
     rows, done, start = [], 0, time.perf_counter()
     for step in sorted(at):
         trainer.fit(resume=done > 0, checkpoint_every=10**9, stop_after=step - done)

@@ -40,17 +40,19 @@ def main() -> None:
     from harness.data.cache import FaceCache
     from harness.data.preprocess import preprocess
     from harness.demo import METHODS, DemoSpec, ensure_demo
-    from harness.evaluation.runner import score_videos
-    from harness.pipeline import training_items
+    from harness.data.crop import CropRule
+    from harness.evaluation.runner import EvalSetup, score_videos
+    from harness.pipeline import items_for
     from harness.training.samples import collate_pairs, quiet_worker
-    from harness.training.trainer import EpochBatches, Trainer
+    from harness.training.trainer import EpochBatches, Trainer, TrainSpec
 
     data = ensure_demo(DemoSpec(), progress=False)
     ffpp = harness.plugin("dataset", "ffpp", root=data, check_counts=False, methods=list(METHODS))
     records = [r for r in ffpp.records("train") if r.label == 0] + list(ffpp.records("test"))
     cache_root = workdir / "faces"
     t0 = time.perf_counter()
-    summary = preprocess(records, cache_root, frames={"train": 12, "test": 8}, crop_size=256, progress=False)
+    rule = CropRule(crop_size=256)
+    summary = preprocess(records, cache_root, rule, frames={"train": 12, "test": 8}, progress=False)
     print(f"preprocess: {summary.frames} frames in {time.perf_counter() - t0:.1f}s")
 
     config = RunConfig(
@@ -59,8 +61,8 @@ def main() -> None:
         eval=EvalConfig(batch_size=32),
     )
     cache = FaceCache(cache_root)
-    items = training_items(cache, "ffpp", "train")
-    trainer = Trainer(config, workdir / "run", cache_root, items, [], show_progress=False)
+    items = items_for(cache, [r for r in records if r.split == "train"])
+    trainer = Trainer(TrainSpec.from_run(config, rule), workdir / "run", cache_root, items, [], show_progress=False)
 
     pairs = args.batch_size // 2
     fixed = collate_pairs([trainer.train_set[i] for i in range(pairs)])
@@ -97,7 +99,7 @@ def main() -> None:
     test_videos = [v for v in cache.videos(split="test") if v.status == "done"]
     model = trainer.model
     t0 = time.perf_counter()
-    scores = score_videos(model, cache, test_videos, config, trainer.device, show=False)
+    scores = score_videos(model, cache, test_videos, EvalSetup.from_run(config), trainer.device, show=False)
     eval_s = time.perf_counter() - t0
     faces = sum(len(cache.faces(v.uid)) for v in test_videos)
     cache.close()

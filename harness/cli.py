@@ -39,7 +39,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from harness.config import ConfigError
     from harness.data.cache import CacheMismatchError
     from harness.predict.inference import PredictSetupError
-    from harness.training.checkpoint import CheckpointError
+    from harness.models.bundle import CheckpointError
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
     return (plugin_registry.PluginError, ConfigError, CheckpointError, CacheMismatchError, DatasetLayoutError,

@@ -16,16 +16,20 @@ Deterministic from a seed. Demo numbers are a smoke test of the loop, never a be
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from harness.files import cache_home  # noqa: F401 - also imported from here by older code
+
 DEMO_VERSION = 4  # bump when the generator changes: the cache folder is keyed by it
 NOT_A_BENCHMARK = "demo data: a smoke test of the pipeline, not a benchmark"
 METHODS = ("Deepfakes", "Face2Face")
+#: the dataset plugin whose layout the demo tree copies (it reads the demo like the real thing)
+DATASET = "ffpp"
 
 
 @dataclass(frozen=True)
@@ -44,18 +48,10 @@ class DemoSpec:
         return 2 * (self.train_pairs + self.val_pairs + self.test_pairs)
 
 
-def cache_home() -> Path:
-    """Root of the harness's caches: $HARNESS_CACHE, else $XDG_CACHE_HOME/harness, else ~/.cache/harness."""
-    env = os.environ.get("HARNESS_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "harness"
-
-
-def demo_root(spec: DemoSpec = DemoSpec()) -> Path:
+def demo_root(spec: DemoSpec = DemoSpec(), home: Path | None = None) -> Path:
+    """Where the demo tree of ``spec`` lives under the cache home (``home``, else ``cache_home()``)."""
     key = f"v{DEMO_VERSION}-n{spec.n_ids}-f{spec.frames}-s{spec.size}-seed{spec.seed}"
-    return cache_home() / "demo" / key
+    return Path(home if home is not None else cache_home()).expanduser() / "demo" / key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,62 +213,73 @@ def _pairs(spec: DemoSpec) -> dict[str, list[list[str]]]:
 
 def ensure_demo(spec: DemoSpec = DemoSpec(), root: Path | None = None, progress: bool = True) -> Path:
     """Generate the demo tree once (idempotent: a finished tree is reused) and return its root."""
-    from harness.data.video import write_video
-
     root = Path(root) if root is not None else demo_root(spec)
     done = root / ".complete"
     if done.is_file():
         return root
     root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(spec.seed)
-    photo = _Photo()
-    identities = [_identity(rng) for _ in range(spec.n_ids)]
-    splits = _pairs(spec)
-    real_dir = root / "original_sequences" / "youtube" / "c23" / "videos"
-    real_dir.mkdir(parents=True, exist_ok=True)
-
-    def frames_of(index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        frame_rng = np.random.default_rng([spec.seed, index])
-        rendered = [_render(photo, photo.face, identities[index], t, spec.size, frame_rng) for t in range(spec.frames)]
-        return [f for f, _ in rendered], [lm for _, lm in rendered]
-
-    all_pairs = [pair for split in ("train", "val", "test") for pair in splits[split]]
-    jobs = spec.n_ids + 2 * len(METHODS) * len(all_pairs)
-    from harness.ui import progress as progress_bar
-
-    with progress_bar(transient=True, disable=not progress) as bar:  # the shared stderr bar
-        task = bar.add_task("generating demo dataset", total=jobs, info="")
-        cache: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        for index in range(spec.n_ids):
-            frames, landmarks = frames_of(index)
-            cache[index] = (frames, landmarks)  # fakes are made for every pair, as in FF++
-            write_video(real_dir / f"{index:03d}.mp4", frames, fps=25, deterministic=True)
-            bar.advance(task)
-        for method in METHODS:
-            video_dir = root / "manipulated_sequences" / method / "c23" / "videos"
-            mask_dir = root / "manipulated_sequences" / method / "masks" / "videos"
-            video_dir.mkdir(parents=True, exist_ok=True)
-            mask_dir.mkdir(parents=True, exist_ok=True)
-            for a, b in all_pairs:
-                for target, source in ((a, b), (b, a)):
-                    t_frames, t_lms = cache[int(target)]
-                    s_frames, s_lms = cache[int(source)]
-                    fakes, masks = [], []
-                    for t in range(spec.frames):
-                        if method == "Deepfakes":
-                            fake, mask = face_swap(t_frames[t], t_lms[t], s_frames[t], s_lms[t])
-                        else:
-                            strength = 0.9 + 0.3 * np.sin(0.5 * t)
-                            fake, mask = expression_warp(t_frames[t], t_lms[t], strength)
-                        fakes.append(fake)
-                        masks.append(np.repeat(mask[..., None], 3, axis=2))
-                    write_video(video_dir / f"{target}_{source}.mp4", fakes, fps=25, deterministic=True)
-                    write_video(mask_dir / f"{target}_{source}.mp4", masks, fps=25, deterministic=True)
-                    bar.advance(task)
-    for split, pairs in splits.items():
+    _write_tree(spec, root, progress)
+    for split, pairs in _pairs(spec).items():
         (root / f"{split}.json").write_text(json.dumps(pairs))
     (root / "README.txt").write_text(
         f"{NOT_A_BENCHMARK}.\nGenerated by harness.demo (version {DEMO_VERSION}) from skimage.data.astronaut().\n"
     )
     done.write_text(json.dumps({"version": DEMO_VERSION, "spec": spec.__dict__}))
     return root
+
+
+def dataset_options(root: Path) -> dict[str, dict[str, Any]]:
+    """The options that point dataset plugin ``DATASET`` at a demo tree: per dataset name, as
+    ``RunConfig.dataset_options`` holds them (the demo has two methods and none of FF++'s counts)."""
+    return {DATASET: {"root": root, "check_counts": False, "methods": list(METHODS)}}
+
+
+Frames = tuple[list[np.ndarray], list[np.ndarray]]  # one identity's frames and their landmarks
+
+
+def _write_tree(spec: DemoSpec, root: Path, progress: bool) -> None:
+    """Every real video, then every fake of every pair and method with its mask video."""
+    from harness.data.video import write_video
+    from harness.ui import progress as progress_bar
+
+    rng = np.random.default_rng(spec.seed)
+    photo = _Photo()
+    identities = [_identity(rng) for _ in range(spec.n_ids)]
+    splits = _pairs(spec)
+    all_pairs = [pair for split in ("train", "val", "test") for pair in splits[split]]
+    real_dir = root / "original_sequences" / "youtube" / "c23" / "videos"
+    real_dir.mkdir(parents=True, exist_ok=True)
+    with progress_bar(transient=True, disable=not progress) as bar:  # the shared stderr bar
+        task = bar.add_task("generating demo dataset", total=spec.n_ids + 2 * len(METHODS) * len(all_pairs), info="")
+        rendered: dict[int, Frames] = {}  # fakes are made for every pair, as in FF++
+        for index in range(spec.n_ids):
+            frame_rng = np.random.default_rng([spec.seed, index])
+            frames = [_render(photo, photo.face, identities[index], t, spec.size, frame_rng) for t in range(spec.frames)]
+            rendered[index] = ([f for f, _ in frames], [lm for _, lm in frames])
+            write_video(real_dir / f"{index:03d}.mp4", rendered[index][0], fps=25, deterministic=True)
+            bar.advance(task)
+        for method in METHODS:
+            for target, source in ((a, b) for pair in all_pairs for a, b in (pair, pair[::-1])):
+                _write_fake(root, method, target, source, rendered, spec.frames)
+                bar.advance(task)
+
+
+def _write_fake(root: Path, method: str, target: str, source: str, rendered: dict[int, Frames], n_frames: int) -> None:
+    """The fake of ``target`` made with ``source`` by ``method``, and its mask video."""
+    from harness.data.video import write_video
+
+    video_dir = root / "manipulated_sequences" / method / "c23" / "videos"
+    mask_dir = root / "manipulated_sequences" / method / "masks" / "videos"
+    video_dir.mkdir(parents=True, exist_ok=True)
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    (t_frames, t_lms), (s_frames, s_lms) = rendered[int(target)], rendered[int(source)]
+    fakes, masks = [], []
+    for t in range(n_frames):
+        if method == "Deepfakes":
+            fake, mask = face_swap(t_frames[t], t_lms[t], s_frames[t], s_lms[t])
+        else:
+            fake, mask = expression_warp(t_frames[t], t_lms[t], 0.9 + 0.3 * np.sin(0.5 * t))
+        fakes.append(fake)
+        masks.append(np.repeat(mask[..., None], 3, axis=2))
+    write_video(video_dir / f"{target}_{source}.mp4", fakes, fps=25, deterministic=True)
+    write_video(mask_dir / f"{target}_{source}.mp4", masks, fps=25, deterministic=True)

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file.
+"""Where the harness keeps files (``cache_home``) and atomic file writes: a reader (or a crash)
+never sees half a file.
 
 Files and folders are created with the permissions the user's umask gives (0644 / 0755 under the
 usual 022), like ``open()`` and ``mkdir`` would: a temporary file from ``tempfile`` is 0600, which
@@ -12,6 +13,16 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+
+def cache_home() -> Path:
+    """Root of the harness's caches (face caches, the demo data): $HARNESS_CACHE, else
+    $XDG_CACHE_HOME/harness, else ~/.cache/harness. The one place this is decided."""
+    env = os.environ.get("HARNESS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "harness"
 
 
 def current_umask() -> int:

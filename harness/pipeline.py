@@ -17,7 +17,6 @@ run (``harness run --publish`` or ``harness leaderboard --publish RUN``, see ``p
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, replace
@@ -25,10 +24,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness import demo
 from harness.config import RunConfig, save_config
-from harness.demo import METHODS as DEMO_METHODS
-from harness.demo import NOT_A_BENCHMARK, DemoSpec, cache_home, ensure_demo
+from harness.data.crop import CropRule
+from harness.demo import NOT_A_BENCHMARK, DemoSpec
 from harness.types import DatasetNotFoundError, VideoRecord
+from harness import runtime as dd
 from harness.ui import console
 
 
@@ -50,12 +51,13 @@ class RunPaths:
     results_dir: Path = LOCAL_RESULTS
     leaderboard: Path = LOCAL_LEADERBOARD
     publish: bool = False  # also copy the results into the shipped leaderboard (publish)
+    cache_dir: Path | None = None  # the cache home (face caches below it); None: harness.files.cache_home()
 
 
-def faces_cache_root(config: RunConfig) -> Path:
-    """One face cache per detector and crop rule, shared by every run that uses them."""
-    key = f"{config.face_detector}-crop{config.crop_size}-m{config.crop_margin:g}"
-    return cache_home() / "faces" / key
+def crop_rule(config: RunConfig) -> CropRule:
+    """The run's crop rule, built once from its configuration; it keys the face cache and travels in
+    the checkpoint to predict."""
+    return CropRule.for_detector(config.face_detector, crop_size=config.crop_size, margin=config.crop_margin)
 
 
 def run_id(config: RunConfig) -> str:
@@ -83,38 +85,50 @@ def check_pretrained(config: RunConfig) -> None:
 # --------------------------------------------------------------------------------------------
 # Stage 1: datasets
 # --------------------------------------------------------------------------------------------
-def dataset_options(config: RunConfig, name: str, demo_dir: Path | None) -> dict[str, Any]:
+def dataset_options(config: RunConfig, name: str, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The options dataset plugin ``name`` is opened with: the config's, then ``extra``'s (e.g. the
+    demo's root) where the config sets nothing, and the run's compression where the plugin takes one."""
     options: dict[str, Any] = dict(config.dataset_options.get(name, {}))
     if name != config.train_dataset:
         options.pop("val_fraction", None)  # a validation split is carved from the training dataset only
-    if name == "ffpp" and demo_dir is not None:
-        options.setdefault("root", demo_dir)
-        options.setdefault("check_counts", False)
-        options.setdefault("methods", list(DEMO_METHODS))
-    if name in ("ffpp",):
+    for key, value in (extra or {}).get(name, {}).items():
+        options.setdefault(key, value)
+    if _takes_option("dataset", name, "compression"):
         options.setdefault("compression", config.compression)
     return options
 
 
-def open_datasets(config: RunConfig, demo_dir: Path | None) -> dict[str, Any]:
-    """Instantiate the train and test dataset plugins; every missing one is reported before failing."""
-    import harness
+def _takes_option(kind: str, name: str, option: str) -> bool:
+    import inspect
 
-    if config.data_root:
-        # A data root holds one folder per dataset: the plugins look under $HARNESS_DATA/<folder>.
-        os.environ["HARNESS_DATA"] = str(Path(config.data_root).expanduser())
+    from harness.registry import PluginError, get
+
+    try:
+        return option in inspect.signature(get(kind, name).factory).parameters
+    except (PluginError, TypeError, ValueError):
+        return False  # an unknown plugin is reported when it is opened
+
+
+def open_datasets(config: RunConfig, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Instantiate the train and test dataset plugins; every missing one is reported before failing.
+    ``extra``: options per dataset name used where the config gives none (``harness.demo.dataset_options``)."""
+    import harness
+    from harness.data.roots import data_root
+
     names = [config.train_dataset] + [n for n in config.test_datasets if n != config.train_dataset]
     opened: dict[str, Any] = {}
     missing: list[str] = []
-    for name in names:
-        try:
-            dataset = harness.plugin("dataset", name, **dataset_options(config, name, demo_dir))
-            report = dataset.check()
-            if not report.found:
-                raise DatasetNotFoundError(_not_found_text(report))
-            opened[name] = dataset
-        except DatasetNotFoundError as exc:
-            missing.append(f"[bold]{name}[/bold]: {exc}")
+    # A data root holds one folder per dataset: the plugins look under $HARNESS_DATA/<folder> when opened.
+    with data_root(config.data_root):
+        for name in names:
+            try:
+                dataset = harness.plugin("dataset", name, **dataset_options(config, name, extra))
+                report = dataset.check()
+                if not report.found:
+                    raise DatasetNotFoundError(_not_found_text(report))
+                opened[name] = dataset
+            except DatasetNotFoundError as exc:
+                missing.append(f"[bold]{name}[/bold]: {exc}")
     if missing:
         text = "\n".join(missing)
         raise RunError(
@@ -160,7 +174,7 @@ def training_splits(config: RunConfig, datasets: dict[str, Any]) -> TrainingSpli
                        "(--train-dir DIR for your own data)")
     if not val:
         how = ("pass --val-fraction 0.1 to carve a validation split from the training identities (subfolders)"
-               if name == "folder" else "train on a dataset with a validation split (ffpp)")
+               if _takes_option("dataset", name, "val_fraction") else "train on a dataset with a validation split (ffpp)")
         if config.train.selection == "best-val":
             raise RunError(f"--selection best-val needs validation data, but dataset {name} has none: {how}, "
                            "or use --selection last")
@@ -170,42 +184,24 @@ def training_splits(config: RunConfig, datasets: dict[str, Any]) -> TrainingSpli
     return TrainingSplits(train, val, notes)
 
 
-def preprocess_stage(config: RunConfig, datasets: dict[str, Any], show: bool | None,
-                     splits: TrainingSplits | None = None) -> tuple[dict[str, Any], float]:
+def preprocess_stage(config: RunConfig, datasets: dict[str, Any], show: bool | None, splits: TrainingSplits,
+                     cache: Any, rule: CropRule) -> tuple[Any, float]:
+    """Fill the run's face ``cache`` (open, the run's one) with the faces of every record, cut by ``rule``."""
     from harness.data.preprocess import preprocess
 
     start = time.perf_counter()
-    splits = splits or training_splits(config, datasets)
     records = splits.train + splits.val  # every record is listed (and every label file checked) before any work
     for name in config.test_datasets:
         records += _records(datasets[name], "test")
     frames = {"train": config.train.cache_frames, "val": config.train.cache_frames, "test": config.eval.frames_per_video}
-    summary = preprocess(
-        records,
-        faces_cache_root(config),
-        detector=config.face_detector,
-        frames=frames,
-        crop_size=config.crop_size,
-        margin=config.crop_margin,
-        workers=config.train.workers,
-        progress=show if show is not None else True,
-    )
+    summary = preprocess(records, cache, rule, frames=frames, workers=config.train.workers,
+                         progress=show if show is not None else True)
     return summary, time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------
 # Stage 3 + 4: training and evaluation
 # --------------------------------------------------------------------------------------------
-def training_items(cache: Any, dataset: str, split: str) -> list[Any]:
-    from harness.training.samples import TrainingItem
-
-    items = []
-    for video in cache.videos(split=split, dataset=dataset):
-        if video.label == 0 and video.status == "done" and video.frames_with_face > 0:
-            items.append(TrainingItem(video.uid, video.frames_with_face))
-    return items
-
-
 def items_for(cache: Any, records: list[VideoRecord]) -> list[Any]:
     """Training items for exactly these records (the cache's split column may come from an earlier
     run with another validation split: the records decide)."""
@@ -219,47 +215,37 @@ def items_for(cache: Any, records: list[VideoRecord]) -> list[Any]:
     return items
 
 
-def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None,
-                splits: TrainingSplits | None = None, loggers: list[str] | None = None) -> Any:
-    from harness.data.cache import FaceCache
-    from harness.training.trainer import Trainer
+def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | None, splits: TrainingSplits,
+                cache: Any, rule: CropRule, loggers: list[str] | None = None) -> Any:
+    """Train on the real faces of ``splits`` in ``cache``; the trainer sees only its part of the config."""
+    from harness.training.trainer import Trainer, TrainSpec
 
-    cache = FaceCache(faces_cache_root(config))
-    try:
-        if splits is not None:
-            train_items, val_items = items_for(cache, splits.train), items_for(cache, splits.val)
-        else:
-            train_items = training_items(cache, config.train_dataset, "train")
-            val_items = training_items(cache, config.train_dataset, "val")
-    finally:
-        cache.close()
+    train_items, val_items = items_for(cache, splits.train), items_for(cache, splits.val)
     if not train_items:
         raise RunError(f"no face was found in any training video of {config.train_dataset}; see the preprocessing summary")
-    trainer = Trainer(config, run_dir, faces_cache_root(config), train_items, val_items, show_progress=show, loggers=loggers)
+    trainer = Trainer(TrainSpec.from_run(config, rule), run_dir, cache.root, train_items, val_items,
+                      show_progress=show, loggers=loggers)
     return trainer.fit(resume=resume)
 
 
-def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
-    from harness.data.cache import FaceCache
-    from harness.evaluation.runner import evaluate_dataset
-    from harness.training import distributed as dd
-    from harness.training.checkpoint import load_model
+def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, cache: Any,
+                   run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
+    """Score every test dataset's cached faces with the checkpoint; one results block per dataset."""
+    from harness.evaluation.runner import EvalSetup, evaluate_dataset
+    from harness.models.bundle import load_model
 
     start = time.perf_counter()
     device = dd.pick_device(config.device)
     model, _ = load_model(checkpoint, device)
-    cache = FaceCache(faces_cache_root(config))
+    setup = EvalSetup.from_run(config)
     blocks = {}
-    try:
-        for name in config.test_datasets:
-            compression = getattr(datasets[name], "compression", None)
-            uids = {r.uid for r in _records(datasets[name], "test")}
-            blocks[name] = evaluate_dataset(model, cache, name, config, device, compression, show, uids=uids, run_dir=run_dir)
-            notes = [n for n in getattr(datasets[name], "notes", []) if n]
-            if notes:
-                blocks[name]["notes"] = list(dict.fromkeys(notes))
-    finally:
-        cache.close()
+    for name in config.test_datasets:
+        compression = getattr(datasets[name], "compression", None)
+        uids = {r.uid for r in _records(datasets[name], "test")}
+        blocks[name] = evaluate_dataset(model, cache, name, setup, device, compression, show, uids=uids, run_dir=run_dir)
+        notes = [n for n in getattr(datasets[name], "notes", []) if n]
+        if notes:
+            blocks[name]["notes"] = list(dict.fromkeys(notes))
     return blocks, time.perf_counter() - start
 
 
@@ -371,11 +357,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     results, so they are not part of the config or the run id."""
     import json
 
-    from harness import faults
-    from harness.files import atomic_write_text
     from harness.leaderboard import write_leaderboard
-    from harness.results import write_results
-    from harness.training import distributed as dd
 
     rid = run_id(config)
     run_dir = paths.runs_dir / rid
@@ -385,59 +367,85 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         if dd.is_main():  # a run killed after its results but before the leaderboard: render it now
             write_leaderboard(paths.results_dir, paths.leaderboard)
         return json.loads(finished.read_text())
-    check_pretrained(config)  # a missing weights file fails now, not after preprocessing
+    _check_before_work(config, loggers)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.json")
+    extra = None
+    if config.demo:
+        console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+        spec = demo_spec or DemoSpec()
+        tree = demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False)
+        extra = demo.dataset_options(tree)
+    results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers)
+    if dd.is_main():
+        _write_outputs(config, results, run_dir, paths)
+    return results
+
+
+def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
+    """Missing weights files and unknown or uninstalled loggers fail now, not after preprocessing."""
+    check_pretrained(config)
     try:
         from harness.training.loggers import check_loggers
 
-        check_loggers(loggers)  # an unknown or uninstalled logger too
+        check_loggers(loggers)
     except ImportError as exc:
         raise RunError(str(exc)) from exc
     except RuntimeError as exc:
         if exc.__class__.__name__.endswith("Unavailable"):
             raise RunError(str(exc)) from exc
         raise
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.json")
+
+
+def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, Any], cache_dir: Path | None,
+                resume: bool, show: bool | None, loggers: list[str] | None) -> dict[str, Any]:
+    """Preprocess, train, evaluate with the run's one crop rule and one open face cache."""
+    from harness.data.cache import FaceCache, faces_cache_root
+
+    rule = crop_rule(config)
+    timings: dict[str, float] = {}
+    splits = training_splits(config, datasets)
+    with FaceCache(faces_cache_root(rule, cache_dir)) as cache:
+        console.rule("[bold]1/4 preprocess")
+        summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits, cache, rule)
+        console.print(_summary_line(summary))
+        console.rule("[bold]2/4 train")
+        outcome = train_stage(config, run_dir, resume, show, splits, cache, rule, loggers)
+        timings["train_s"] = outcome.seconds
+        console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
+        console.rule("[bold]3/4 evaluate")
+        blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir)
+    return build_results(config, rid, outcome, blocks, timings, summary, splits)
+
+
+def _write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, paths: RunPaths) -> None:
+    """Figures, results JSON (runs/results and the run folder), leaderboard, report; publish if asked."""
+    from harness import faults
+    from harness.files import atomic_write_text
+    from harness.leaderboard import write_leaderboard
+    from harness.results import write_results
+
+    console.rule("[bold]4/4 results")
+    figures = draw_figures(run_dir, results)
+    if figures:
+        results["figures"] = figures
+    path = write_results(results, paths.results_dir)
+    faults.point("run.results_written")
+    atomic_write_text(run_dir / "results.json", path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
+    board = write_leaderboard(paths.results_dir, paths.leaderboard)
+    console.print(summary_table(results))
+    if figures:
+        from harness.plots import write_report
+
+        console.print(f"report: {write_report(run_dir, redraw=False)}")
+    console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
+    if paths.publish:
+        shipped, shipped_board = publish([path])
+        console.print(f"published to {shipped} and {shipped_board}")
+    elif Path(paths.results_dir) != SHIPPED_RESULTS:
+        console.print(f"[dim]to add it to the shipped leaderboard: harness leaderboard --publish {run_dir}[/dim]")
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
-    demo_dir = ensure_demo(demo_spec or DemoSpec(), progress=show is not False) if config.demo else None
-
-    timings: dict[str, float] = {}
-    datasets = open_datasets(config, demo_dir)
-    splits = training_splits(config, datasets)
-    console.rule("[bold]1/4 preprocess")
-    summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits)
-    console.print(_summary_line(summary))
-    console.rule("[bold]2/4 train")
-    outcome = train_stage(config, run_dir, resume, show, splits, loggers)
-    timings["train_s"] = outcome.seconds
-    console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
-    console.rule("[bold]3/4 evaluate")
-    blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, run_dir)
-    results = build_results(config, rid, outcome, blocks, timings, summary, splits)
-    if dd.is_main():
-        console.rule("[bold]4/4 results")
-        figures = draw_figures(run_dir, results)
-        if figures:
-            results["figures"] = figures
-        path = write_results(results, paths.results_dir)
-        faults.point("run.results_written")
-        atomic_write_text(finished, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
-        board = write_leaderboard(paths.results_dir, paths.leaderboard)
-        console.print(summary_table(results))
-        if figures:
-            from harness.plots import write_report
-
-            console.print(f"report: {write_report(run_dir, redraw=False)}")
-        console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
-        if paths.publish:
-            shipped, shipped_board = publish([path])
-            console.print(f"published to {shipped} and {shipped_board}")
-        elif Path(paths.results_dir) != SHIPPED_RESULTS:
-            console.print(f"[dim]to add it to the shipped leaderboard: harness leaderboard --publish {run_dir}[/dim]")
-        if config.demo:
-            console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
-    return results
 
 
 def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
@@ -479,8 +487,8 @@ def demo_config(base: RunConfig | None = None) -> RunConfig:
     return replace(
         base,
         demo=True,
-        train_dataset="ffpp",
-        test_datasets=["ffpp"],
+        train_dataset=demo.DATASET,
+        test_datasets=[demo.DATASET],
         backbone="mobilenetv2",
         pretrained="imagenet",
         img_size=128,

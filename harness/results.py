@@ -1,4 +1,5 @@
-"""The results file of one run: environment capture, per-group evaluation, validation, writing, loading.
+"""The results file of one run: environment capture, validation, writing, loading (group metrics:
+harness/evaluation/groups.py).
 
 One JSON file per run named ``<YYYY-MM-DD>_<run_id>.json``, under ``runs/results/`` (what `harness run`
 writes) or ``leaderboards/results/`` (published with `harness leaderboard --publish`), checked
@@ -16,15 +17,12 @@ import platform
 import re
 import subprocess
 import warnings
-import zlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from harness.files import atomic_write_text
-from harness.types import MaskSet, Metric, ScoreSet
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 SCHEMA_VERSION = 1
@@ -137,99 +135,13 @@ def collect_environment() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------
-# Evaluation per group ("all" and each fake method against all reals)
-# ------------------------------------------------------------------------------------------------
-def _subset(data: ScoreSet, keep: np.ndarray) -> ScoreSet:
-    index = np.flatnonzero(keep)
-    return ScoreSet(
-        level=data.level,
-        ids=[data.ids[i] for i in index],
-        labels=np.asarray(data.labels)[index],
-        scores=np.asarray(data.scores)[index],
-        groups=[data.groups[i] for i in index],
-    )
-
-
-def score_views(data: ScoreSet) -> dict[str, ScoreSet]:
-    """``all`` plus one view for every group holding fakes.
-
-    A group holding fakes only is a manipulation method: its fakes with ALL the real items (the FF++
-    per-method protocol: DF = every real test video + the Deepfakes fakes). A group holding reals
-    and fakes is a source (domain, e.g. the ``source`` column of a folder dataset's CSV): its own
-    reals and fakes only, so reals from one source are never compared with fakes from another.
-    """
-    labels = np.asarray(data.labels).reshape(-1)
-    if not len(data.groups) == len(labels) == len(data.ids) == len(np.asarray(data.scores).reshape(-1)):
-        raise ValueError(
-            f"ScoreSet ({data.level}): ids, labels, scores and groups must have one entry per item "
-            f"(got {len(data.ids)}, {len(labels)}, {np.asarray(data.scores).size}, {len(data.groups)})"
-        )
-    groups = np.asarray(data.groups, dtype=object)
-    if ALL in set(data.groups):
-        raise ValueError(f"ScoreSet ({data.level}): group name {ALL!r} is reserved for the whole set; rename it")
-    views = {ALL: data}
-    real_groups = set(groups[labels == 0].tolist())
-    for group in sorted(set(groups[labels == 1].tolist())):
-        if group in real_groups:
-            views[group] = _subset(data, groups == group)
-        else:
-            views[group] = _subset(data, (labels == 0) | ((labels == 1) & (groups == group)))
-    return views
-
-
-def _rng(seed: int, *key: str) -> np.random.Generator:
-    # One stream per (level, group, metric): a result does not depend on which other evaluators ran.
-    return np.random.default_rng([seed, zlib.crc32("/".join(key).encode())])
-
-
-def evaluate_groups(
-    evaluators: Iterable[Any],
-    seed: int,
-    *,
-    video: ScoreSet | None = None,
-    frame: ScoreSet | None = None,
-    masks: MaskSet | None = None,
-) -> dict[str, dict[str, dict[str, Metric]]]:
-    """The ``groups`` part of a dataset's results: ``{group: {"video"|"frame"|"pixel": {metric: Metric}}}``.
-
-    Score evaluators (``needs == "scores"``) run on the video and frame ScoreSets per group; mask
-    evaluators (``needs == "masks"``) on the MaskSet per group. Seeds are derived per level, group
-    and evaluator from ``seed`` (the run's bootstrap seed), so the numbers are reproducible.
-    """
-    evaluators = list(evaluators)
-    out: dict[str, dict[str, dict[str, Metric]]] = {}
-    for level, data in (("video", video), ("frame", frame)):
-        if data is None:
-            continue
-        for group, view in score_views(data).items():
-            metrics = out.setdefault(group, {}).setdefault(level, {})
-            for ev in evaluators:
-                if ev.needs == "scores":
-                    metrics.update(ev(view, _rng(seed, level, group, ev.name)))
-    if masks is not None:
-        names = [ALL] + sorted(set(masks.groups))
-        for ev in evaluators:
-            if ev.needs != "masks":
-                continue
-            for group in names:
-                keep = [i for i, g in enumerate(masks.groups) if group == ALL or g == group]
-                view = MaskSet(
-                    [masks.predicted[i] for i in keep],
-                    [masks.truth[i] for i in keep],
-                    [masks.groups[i] for i in keep],
-                )
-                metrics = out.setdefault(group, {}).setdefault("pixel", {})
-                metrics.update(ev(view, _rng(seed, "pixel", group, ev.name)))
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
 # Validation, writing, loading
 # ------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     """The results JSON schema shipped with the harness."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    from harness.schema_check import load_schema
+
+    return load_schema(SCHEMA_PATH.name)
 
 
 def to_json_ready(value: Any) -> Any:
@@ -251,21 +163,9 @@ def to_json_ready(value: Any) -> Any:
 
 def validate(results: Mapping[str, Any], source: str = "results") -> None:
     """Check a results dict against the schema; raise ResultsError listing every problem by field."""
-    try:
-        import jsonschema
-    except ImportError as exc:  # pragma: no cover - jsonschema is a declared dependency
-        raise ImportError(
-            "validating results needs the 'jsonschema' package: pip install jsonschema"
-        ) from exc
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(to_json_ready(results)), key=lambda e: list(map(str, e.absolute_path)))
-    problems = []
-    for error in errors[:20]:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        problems.append(f"  - {where}: {error.message}")
-    if len(errors) > 20:
-        problems.append(f"  ... and {len(errors) - 20} more")
-    problems += _inverted_intervals(results)
+    from harness.schema_check import describe, schema_errors
+
+    problems = describe(schema_errors(to_json_ready(results), SCHEMA_PATH.name)) + _inverted_intervals(results)
     if problems:
         raise ResultsError(
             f"{source} does not match the results schema ({SCHEMA_PATH.name}, version {SCHEMA_VERSION}):\n"
@@ -276,18 +176,33 @@ def validate(results: Mapping[str, Any], source: str = "results") -> None:
 def _inverted_intervals(results: Mapping[str, Any]) -> list[str]:
     """Metrics whose ci_low exceeds ci_high (something the schema cannot express)."""
     found = []
-    datasets = results.get("datasets")
-    for dataset, entry in (datasets.items() if isinstance(datasets, Mapping) else ()):
-        groups = entry.get("groups") if isinstance(entry, Mapping) else None
-        for group, levels in (groups.items() if isinstance(groups, Mapping) else ()):
-            for level, metrics in (levels.items() if isinstance(levels, Mapping) else ()):
-                for name, metric in (metrics.items() if isinstance(metrics, Mapping) else ()):
-                    low = metric.get("ci_low") if isinstance(metric, Mapping) else None
-                    high = metric.get("ci_high") if isinstance(metric, Mapping) else None
-                    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
-                        where = f"datasets/{dataset}/groups/{group}/{level}/{name}"
-                        found.append(f"  - {where}: ci_low {low} > ci_high {high}")
+    for where, metric in _metrics(results):
+        low, high = metric.get("ci_low"), metric.get("ci_high")
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+            found.append(f"  - {where}: ci_low {low} > ci_high {high}")
     return found
+
+
+def _metrics(results: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """(``datasets/<d>/groups/<g>/<level>/<name>``, metric) for every metric object of a results dict,
+    skipping whatever is not shaped as the schema says (validation reports that)."""
+    def items(value: Any) -> Iterable[tuple[str, Any]]:
+        return value.items() if isinstance(value, Mapping) else ()
+
+    groups = ((d, g, levels) for d, entry in items(results.get("datasets"))
+              for g, levels in items(entry.get("groups") if isinstance(entry, Mapping) else None))
+    metrics = ((f"datasets/{d}/groups/{g}/{level}/{name}", metric)
+               for d, g, levels in groups for level, named in items(levels) for name, metric in items(named))
+    return [(where, metric) for where, metric in metrics if isinstance(metric, Mapping)]
+
+
+def __getattr__(name: str) -> Any:
+    """The group metrics moved to harness.evaluation.groups; old imports keep working."""
+    if name in ("evaluate_groups", "score_views"):
+        from harness.evaluation import groups
+
+        return getattr(groups, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def results_filename(results: Mapping[str, Any]) -> str:

@@ -9,15 +9,24 @@ import torch
 import torch.nn.functional as F
 
 from harness.models import DetectorLoss, ModelOutput
+from harness.models import losses as L
 from harness.models.losses import (
     classification_loss,
     dice_loss,
-    local_diversity_loss,
     mask_loss,
     similarity_target,
-    token_loss,
     token_targets,
 )
+
+
+def local_diversity_loss(out, masks, sim_form="proj", labels=None, pairs="all"):
+    """L_m (Eq. 18) alone, as DetectorLoss computes it (test helper: the loss computes gt once)."""
+    return L._local_from_gt(out, L._token_gt(out, masks), sim_form, labels, pairs)
+
+
+def token_loss(out, masks):
+    """L_t alone, as DetectorLoss computes it."""
+    return L._token_from_gt(out, L._token_gt(out, masks))
 
 
 def _bce(p: float, y: float) -> float:

@@ -87,6 +87,18 @@ def oracle():
     return Predictor(ColourOracle(), META, harness.plugin("face_detector", "dlib"), "cpu")
 
 
+def test_predictor_cuts_with_the_checkpoints_crop_rule():
+    """The crop rule travels in the checkpoint: a recorded forehead is used; an old record without
+    one gets the old default."""
+    from harness.data.crop import CropRule
+
+    detector = object()
+    new = Predictor(ColourOracle(), {**META, "crop": CropRule(crop_size=96, forehead=0.5).to_dict()}, detector, "cpu")
+    assert new.crop == CropRule(crop_size=96, forehead=0.5)
+    old = Predictor(ColourOracle(), META, detector, "cpu")
+    assert old.crop == CropRule(crop_size=128) and old.crop.forehead == 0.2
+
+
 # ------------------------------------------------------------------------------------------------
 # Geometry
 # ------------------------------------------------------------------------------------------------
@@ -250,13 +262,15 @@ def test_suspicious_frames_are_ordered_by_score(oracle, media):
     assert [fr.index for fr, _ in picks][0] == result.frames[1].index and len(picks) == 2
 
 
-def test_unusable_device_is_a_setup_error():
+def test_unusable_device_is_a_setup_error(tmp_path):
+    """One pick_device (harness.runtime) for training and predict; predict says it as a setup error."""
     from harness.predict import PredictSetupError
-    from harness.predict.inference import pick_device
+    from harness.runtime import pick_device
 
     assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto", per_rank=False).index is None  # predict's auto: plain cuda or cpu
     with pytest.raises(PredictSetupError, match="--device"):
-        pick_device("toaster")
+        Predictor.from_checkpoint(tmp_path, device="toaster")
     if not torch.cuda.is_available():
         with pytest.raises(PredictSetupError, match="no CUDA"):
-            pick_device("cuda")
+            Predictor.from_checkpoint(tmp_path, device="cuda")

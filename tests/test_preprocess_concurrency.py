@@ -15,6 +15,7 @@ import pytest
 import harness.data.preprocess as pre
 from fixtures.builders import build_ffpp
 from harness.data.cache import FaceCache, new_owner, video_dir_name
+from harness.data.crop import CropRule
 from harness_plugins.datasets.ffpp import FFPP
 
 FRAMES = 2
@@ -88,7 +89,7 @@ def test_a_job_waits_for_another_jobs_video_never_touches_it_and_takes_it_over_w
 
     monkeypatch.setattr(pre.time, "sleep", sleep)
     result = {}
-    job = threading.Thread(target=lambda: result.update(s=pre.preprocess(records, root, frames=FRAMES, crop_size=64, progress=False)))
+    job = threading.Thread(target=lambda: result.update(s=pre.preprocess(records, root, frames=FRAMES, rule=CropRule(crop_size=64), progress=False)))
     try:
         job.start()
         assert waiting.wait(300), "the job never started waiting"

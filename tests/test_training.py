@@ -86,3 +86,13 @@ def test_validation_warns_when_the_classifier_input_has_collapsed(cache, tmp_pat
     assert "feature collapse" in err and err.count("warning:") == 1
     trainer.validate()  # said once per run, not at every validation
     assert "feature collapse" not in capsys.readouterr().err
+
+
+def test_the_checkpoint_records_the_runs_crop_rule(cache, tmp_path):
+    """The run's one CropRule goes into model.json whole, where predict reads it back."""
+    from harness.data.crop import CropRule
+
+    meta = trainer_for(tiny_config(), tmp_path / "meta", cache)._meta
+    assert meta["crop"] == CropRule(crop_size=96).to_dict() and meta["face_detector"] == "dlib"
+    assert CropRule.from_dict(meta["crop"]) == CropRule(crop_size=96)
+    assert meta["run"]["eval"]["frame_aggregation"] == "max"  # predict's aggregation settings travel too

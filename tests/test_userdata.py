@@ -263,7 +263,6 @@ def test_frames_are_scored_as_one_video(monkeypatch):
     import numpy as np
 
     import harness.evaluation.runner as R
-    from harness.config import RunConfig
 
     faces = {"d/m/raw/v@@1": [0.2], "d/m/raw/v@@2": [0.6], "d/m/raw/w": [0.9]}
     monkeypatch.setattr(R, "predict_faces", lambda model, crops, *a: (np.array([c[0, 0, 0] / 100 for c in crops]), np.zeros((len(crops), 4, 4))))
@@ -271,7 +270,7 @@ def test_frames_are_scored_as_one_video(monkeypatch):
     cache = SimpleNamespace(faces=lambda uid: [SimpleNamespace(image=np.full((2, 2, 3), int(faces[uid][0] * 100), np.uint8),
                                                                frame_index=0, face_index=0, mask=None)])
     videos = [SimpleNamespace(uid=u, label=1, method="m") for u in faces]
-    scores = R.score_videos(None, cache, videos, RunConfig(), None, show=False)
+    scores = R.score_videos(None, cache, videos, R.EvalSetup(), None, show=False)
     assert sorted(scores.video) == ["d/m/raw/v", "d/m/raw/w"]
     assert scores.video["d/m/raw/v"] == pytest.approx(0.4) and scores.video["d/m/raw/w"] == pytest.approx(0.9)
     assert len(scores.frame) == 3 and R.score_set("frame", scores).labels.tolist() == [1, 1, 1]

@@ -6,33 +6,14 @@ next to the protocol's, what is missing or wrong, and how to obtain it.
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
+from harness.data.roots import data_root
 from harness.hookspecs import hookimpl
-
 from harness.types import DatasetReport
-
-
-@contextmanager
-def _data_root(root: Path | None) -> Iterator[None]:
-    """Point every plugin at ``root`` through $HARNESS_DATA (works for third-party plugins too)."""
-    if root is None:
-        yield
-        return
-    old = os.environ.get("HARNESS_DATA")
-    os.environ["HARNESS_DATA"] = str(root)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("HARNESS_DATA", None)
-        else:
-            os.environ["HARNESS_DATA"] = old
 
 
 def collect_reports(root: Path | None = None, names: list[str] | None = None,
@@ -46,7 +27,7 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
     entries = registry.entries("dataset")
     if names:
         entries = [registry.get("dataset", n) for n in names]
-    with _data_root(root):
+    with data_root(root):
         for entry in entries:
             try:
                 extra = dict((options or {}).get(entry.name, {}))

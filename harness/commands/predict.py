@@ -30,6 +30,7 @@ def _frame_line(block: dict[str, Any], limit: int = 32) -> str:
     return " ".join(scores) + more
 
 
+# Long only by its typer option declarations (one per line); the body is short.
 def predict_command(
     paths: List[Path] = typer.Argument(..., help="Videos, images, or folders of them (searched recursively)."),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder, its checkpoint folder, or model.safetensors."),

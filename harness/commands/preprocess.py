@@ -42,6 +42,35 @@ def parse_frames(text: str) -> int | dict[str, int]:
     return out
 
 
+def _dataset_choice(dataset: str | None, split: list[str] | None, root: Path | None, train_dir: Path | None,
+                    test_csv: Path | None, val_fraction: float | None, allow_missing: bool) -> tuple[str, list[str], dict]:
+    """(dataset name, splits, plugin options) from the command line: a named dataset, or the folder
+    dataset of --train-dir/--test-csv. Exits with code 2 on a contradiction."""
+    from harness.userdata import UserDataError, folder_options
+
+    options: dict = {"root": root}
+    if allow_missing:
+        options["allow_missing"] = True
+    if train_dir is not None or test_csv is not None or val_fraction is not None:
+        if dataset not in (None, "folder"):
+            typer.secho(f"--train-dir/--test-csv are the folder dataset's options, not {dataset}'s", fg="red", err=True)
+            raise typer.Exit(2)
+        try:
+            options = folder_options(train_dir, test_csv, val_fraction)
+        except UserDataError as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(2) from exc
+        dataset = "folder"
+        if not split:
+            split = ((["train"] + (["val"] if val_fraction else [])) if train_dir is not None else []) + \
+                    (["test"] if test_csv is not None else [])
+    if dataset is None:
+        typer.secho("name a dataset (harness preprocess ffpp ...) or give --train-dir/--test-csv", fg="red", err=True)
+        raise typer.Exit(2)
+    return dataset, split or ["test"], options
+
+
+# register and preprocess_cmd are long only by the typer option declarations (one per line).
 @hookimpl
 def register_commands(app: typer.Typer) -> None:
     @app.command("preprocess")
@@ -54,7 +83,10 @@ def register_commands(app: typer.Typer) -> None:
         test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: test CSV path,label[,source[,video]]."),
         val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of identities carved for validation."),
         root: Optional[Path] = typer.Option(None, "--root", help="The dataset's own folder."),
-        cache: Path = typer.Option(Path(".cache/faces"), "--cache", help="Face cache folder."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help="Face cache folder itself (default: the one `harness run` "
+                                             "reads for this detector and crop rule, under the cache home)."),
+        cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home, as for `harness run` (default: "
+                                                 "$HARNESS_CACHE, else ~/.cache/harness); the face cache is a folder below it."),
         compression: Optional[str] = typer.Option(None, "--compression", help="FF++: raw (= c0), c23, c40."),
         methods: Optional[str] = typer.Option(None, "--methods", help="FF++: comma-separated methods."),
         splits_dir: Optional[Path] = typer.Option(None, "--splits", help="FF++: folder with train/val/test.json."),
@@ -70,45 +102,22 @@ def register_commands(app: typer.Typer) -> None:
     ) -> None:
         """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
         import harness
+        from harness.data.cache import faces_cache_root
+        from harness.data.crop import CropRule
         from harness.data.preprocess import parse_shard, preprocess
         from harness.types import DatasetLayoutError, DatasetNotFoundError
 
-        from harness.userdata import UserDataError, folder_options
-
-        options: dict = {"root": root}
-        if allow_missing:
-            options["allow_missing"] = True
-        if train_dir is not None or test_csv is not None or val_fraction is not None:
-            if dataset not in (None, "folder"):
-                typer.secho(f"--train-dir/--test-csv are the folder dataset's options, not {dataset}'s", fg="red", err=True)
-                raise typer.Exit(2)
-            try:
-                options = folder_options(train_dir, test_csv, val_fraction)
-            except UserDataError as exc:
-                typer.secho(str(exc), fg="red", err=True)
-                raise typer.Exit(2) from exc
-            dataset = "folder"
-            if not split:
-                split = ((["train"] + (["val"] if val_fraction else [])) if train_dir is not None else []) + \
-                        (["test"] if test_csv is not None else [])
-        if dataset is None:
-            typer.secho("name a dataset (harness preprocess ffpp ...) or give --train-dir/--test-csv", fg="red", err=True)
-            raise typer.Exit(2)
-        split = split or ["test"]
-        if compression:
-            options["compression"] = compression
-        if methods:
-            options["methods"] = methods
-        if splits_dir:
-            options["splits"] = splits_dir
+        dataset, split, options = _dataset_choice(dataset, split, root, train_dir, test_csv, val_fraction, allow_missing)
+        options.update({k: v for k, v in (("compression", compression), ("methods", methods), ("splits", splits_dir)) if v})
         try:
             shard_t = parse_shard(shard)
+            rule = CropRule.for_detector(detector, crop_size=crop_size, margin=margin)
+            cache = cache if cache is not None else faces_cache_root(rule, cache_dir)  # where `harness run` reads
             data = harness.plugin("dataset", dataset, **options)
 
             # every split listed (and every label file checked) before any work
             records = [r for s in split for r in data.records(s)]
-            summary = preprocess(records, cache, detector=detector, frames=parse_frames(frames),
-                                 crop_size=crop_size, margin=margin, workers=workers, shard=shard_t,
+            summary = preprocess(records, cache, rule=rule, frames=parse_frames(frames), workers=workers, shard=shard_t,
                                  fast=not no_fast, retry_failed=retry_failed)
         except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
             typer.secho(str(exc), fg="red", err=True)

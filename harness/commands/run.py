@@ -221,7 +221,7 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
 
 
 def _check_device(device: str, dry_run: bool) -> None:
-    from harness.training.distributed import pick_device
+    from harness.runtime import pick_device
 
     try:
         pick_device(device)  # a bad --device fails here, before any work
@@ -283,6 +283,7 @@ def run_command(
     face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
     logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home (face caches, demo data); default $HARNESS_CACHE, else ~/.cache/harness. `harness preprocess --cache-dir` fills the same caches."),
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
     from harness.config import RunConfig
@@ -308,7 +309,7 @@ def run_command(
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
         return
-    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish)
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""))
 
 

@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.data.crop import CropRule
+from harness.files import cache_home
+
 DB_NAME = "index.sqlite"
 FINAL_STATUSES = ("done", "failed", "no_face")
 # A failure whose cause starts with this is an unexpected exception (a bug, a full disk, a race),
@@ -63,6 +66,12 @@ CREATE TABLE IF NOT EXISTS faces (
     PRIMARY KEY (uid, frame_index, face_index)
 );
 """
+
+
+def faces_cache_root(rule: CropRule, home: str | Path | None = None) -> Path:
+    """The face cache of ``rule`` under the cache home (``home``, else ``harness.files.cache_home()``):
+    one per detector and crop rule, shared by `harness run` and `harness preprocess`."""
+    return Path(home if home is not None else cache_home()).expanduser() / "faces" / rule.cache_key()
 
 
 def new_owner() -> str:
@@ -196,14 +205,15 @@ class FaceCache:
     def set_meta(self, key: str, value: Any) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
-    def check_crop_rule(self, rule: dict[str, Any]) -> None:
-        """Record the crop rule on first use; refuse a different one later."""
+    def check_crop_rule(self, rule: CropRule) -> None:
+        """Record the crop rule on first use; refuse a different one later (a field the cache did not
+        record counts as the value the harness used then)."""
         stored = self.meta("crop_rule")
         if stored is None:
-            self.set_meta("crop_rule", rule)
-        elif stored != rule:
+            self.set_meta("crop_rule", rule.to_dict())
+        elif CropRule.from_dict(stored) != rule:
             raise CacheMismatchError(
-                f"the face cache at {self.root} was made with crop rule {stored}, not {rule}; "
+                f"the face cache at {self.root} was made with crop rule {stored}, not {rule.to_dict()}; "
                 "use another cache folder (--cache DIR) or the same detector/margin/crop size"
             )
 

@@ -8,8 +8,8 @@ outside the frame are filled by edge reflection, so a face at the border keeps i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -19,22 +19,84 @@ GREY_THRESHOLD = 0.05
 BINARY_THRESHOLD = 0.5
 
 
+#: the rule's values before it recorded them: a checkpoint or cache without a field gets these
+DEFAULT_MARGIN = 0.3
+DEFAULT_FOREHEAD = 0.2
+DEFAULT_CROP_SIZE = 256
+DEFAULT_LANDMARK_MODEL = "dlib shape_predictor_68_face_landmarks"
+#: older checkpoints wrote {"size", "margin", "forehead"}
+_ALIASES = {"size": "crop_size"}
+
+
 @dataclass(frozen=True)
 class CropRule:
-    """How crops were made: goes into results JSON next to the scores."""
+    """How crops are made: built once per run from its configuration, it keys the face cache, is
+    recorded in the cache, the checkpoint and the results, and predict reads it back (it travels
+    with the model as timm's ``pretrained_cfg`` does)."""
 
     detector: str = "dlib"
-    landmark_model: str = "dlib shape_predictor_68_face_landmarks"
-    margin: float = 0.3
-    forehead: float = 0.2
-    crop_size: int = 256
+    landmark_model: str = DEFAULT_LANDMARK_MODEL
+    margin: float = DEFAULT_MARGIN
+    forehead: float = DEFAULT_FOREHEAD
+    crop_size: int = DEFAULT_CROP_SIZE
     square: bool = True
+
+    def __post_init__(self) -> None:
+        if self.crop_size < 16:
+            raise ValueError(f"crop_size must be >= 16 px, got {self.crop_size}")
+        if self.margin < 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if self.forehead < 0:
+            raise ValueError(f"forehead must be >= 0, got {self.forehead}")
+
+    @classmethod
+    def for_detector(cls, detector: str = "dlib", crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
+                     forehead: float = DEFAULT_FOREHEAD) -> "CropRule":
+        """The rule for face-detector plugin ``detector``, naming the landmark model it fits."""
+        from harness.registry import get
+
+        factory = get("face_detector", detector).factory
+        landmark_model = str(getattr(factory, "landmark_model", DEFAULT_LANDMARK_MODEL))
+        return cls(detector=detector, landmark_model=landmark_model, margin=float(margin),
+                   forehead=float(forehead), crop_size=int(crop_size))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, detector: str | None = None) -> "CropRule":
+        """The rule a checkpoint, cache or results file recorded: a missing field gets the value the
+        harness used before recording it; unknown fields are ignored. ``detector`` fills in a
+        record without one (old checkpoints named it beside the crop)."""
+        data = {_ALIASES.get(k, k): v for k, v in dict(data or {}).items()}
+        if detector is not None:
+            data.setdefault("detector", detector)
+        kinds = {f.name: f.type for f in fields(cls)}
+        casts = {"str": str, "float": float, "int": int, "bool": bool}
+        return cls(**{k: casts[kinds[k]](v) for k, v in data.items() if k in kinds})
 
-def crop_box(landmarks: np.ndarray, margin: float = 0.3, forehead: float = 0.2) -> tuple[float, float, float, float]:
+    def cache_key(self) -> str:
+        """The face-cache folder name of this rule. The forehead is written only when it is not the
+        default, so caches made before it was part of the key keep their folder."""
+        key = f"{self.detector}-crop{self.crop_size}-m{self.margin:g}"
+        return key if self.forehead == DEFAULT_FOREHEAD else f"{key}-fh{self.forehead:g}"
+
+    def box(self, landmarks: np.ndarray) -> tuple[float, float, float, float]:
+        """The square crop box of one face's landmarks, in frame pixels."""
+        return crop_box(landmarks, margin=self.margin, forehead=self.forehead)
+
+    def cut(self, frame: np.ndarray, landmarks: np.ndarray, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The crop of one face (at ``size``, default ``crop_size``) and its landmarks in crop pixels."""
+        size = int(size or self.crop_size)
+        box = self.box(landmarks)
+        return crop_image(frame, box, size), landmarks_to_crop(landmarks, box, size)
+
+    def crops(self, faces: Iterable[Any], frame: np.ndarray) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
+        """(face, box, crop) for each face of ``frame`` with landmarks: see ``face_crops``."""
+        return face_crops(faces, frame, self.crop_size, self.margin, self.forehead)
+
+
+def crop_box(landmarks: np.ndarray, margin: float = DEFAULT_MARGIN, forehead: float = DEFAULT_FOREHEAD) -> tuple[float, float, float, float]:
     """The square crop box (x0, y0, x1, y1) in frame pixels for one face's (68, 2) landmarks."""
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim != 2 or lm.shape[1] != 2 or len(lm) == 0:
@@ -80,8 +142,8 @@ def _crop_area(frame: np.ndarray, box: tuple[float, float, float, float], size: 
     return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def face_crops(faces: Iterable[Any], frame: np.ndarray, size: int, margin: float = 0.3,
-               forehead: float = 0.2) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
+def face_crops(faces: Iterable[Any], frame: np.ndarray, size: int, margin: float = DEFAULT_MARGIN,
+               forehead: float = DEFAULT_FOREHEAD) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
     """(face, box, crop) for each detected face of ``frame`` that has landmarks, in order.
 
     The one place faces become crops, so preprocessing (training, evaluation) and predict cut alike."""

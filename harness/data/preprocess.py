@@ -29,13 +29,13 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from harness import faults
 from harness.data.cache import FaceCache, encode_jpeg, encode_mask_png, new_owner, video_dir_name
-from harness.data.crop import CropRule, crop_mask, face_crops, landmarks_to_crop, mask_from_frame
+from harness.data.crop import CropRule, crop_mask, landmarks_to_crop, mask_from_frame
 from harness.data.faces import FaceFinder
 from harness.data.video import VideoDecodeError, read_frames_indexed
 from harness.types import VideoRecord
@@ -163,19 +163,11 @@ def process_video(record: VideoRecord) -> dict[str, Any]:
 
 
 def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0: float) -> dict[str, Any]:
-    root = Path(config["cache_root"])
-    size, margin, forehead = config["crop_size"], config["margin"], config["forehead"]
+    rule = CropRule.from_dict(config["rule"])
     frames, total = read_frames_indexed(record.path, count=frames_for(record.split, config["frames"]))
-    masks: dict[int, np.ndarray] = {}
-    cause = message = None
-    if record.mask_path is not None:
-        try:
-            found, _ = read_frames_indexed(record.mask_path, indices=[i for i, _ in frames])
-            masks = {i: mask_from_frame(m, record.mask_kind) for i, m in found}
-        except VideoDecodeError as exc:
-            cause, message = "mask_unreadable", str(exc)  # the faces are still usable
+    masks, cause, message = _read_masks(record, [i for i, _ in frames])
     vdir = video_dir_name(record.uid)
-    out_dir = root / vdir
+    out_dir = Path(config["cache_root"]) / vdir
     if out_dir.exists():
         shutil.rmtree(out_dir)  # leftovers of a killed run
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,18 +175,11 @@ def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0
     frame_rows: list[tuple[int, int]] = []
     face_rows: list[dict[str, Any]] = []
     for index, frame in frames:
-        crops = list(face_crops(finder.find(frame), frame, size, margin, forehead))
+        crops = list(rule.crops(finder.find(frame), frame))
         frame_rows.append((index, len(crops)))
         for face_index, (face, box, image) in enumerate(crops):
-            name = f"{index:06d}_{face_index:02d}"
-            (out_dir / f"{name}.jpg").write_bytes(encode_jpeg(image))
-            row = dict(frame_index=index, face_index=face_index, file=f"{vdir}/{name}.jpg", mask_file=None,
-                       landmarks=landmarks_to_crop(face.landmarks, box, size), box=face.box, crop_box=box,
-                       score=face.score)
-            if index in masks and masks[index].shape[:2] == frame.shape[:2]:
-                (out_dir / f"{name}_mask.png").write_bytes(encode_mask_png(crop_mask(masks[index], box, size)))
-                row["mask_file"] = f"{vdir}/{name}_mask.png"
-            elif index in masks and cause is None:
+            row, fits = _write_face(out_dir, vdir, rule, (index, face_index), face, box, image, frame, masks.get(index))
+            if not fits and cause is None:
                 cause, message = "mask_size_mismatch", f"{record.mask_path}: mask frames are not the video's size"
             face_rows.append(row)
     status = "done" if face_rows else "no_face"
@@ -205,135 +190,157 @@ def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0
                 seconds=time.perf_counter() - t0)
 
 
+def _read_masks(record: VideoRecord, indices: list[int]) -> tuple[dict[int, np.ndarray], str | None, str | None]:
+    """The record's mask frames at ``indices`` (none without a mask video), and the cause when the
+    mask video is unreadable: the faces are still usable then."""
+    if record.mask_path is None:
+        return {}, None, None
+    try:
+        found, _ = read_frames_indexed(record.mask_path, indices=indices)
+    except VideoDecodeError as exc:
+        return {}, "mask_unreadable", str(exc)
+    return {i: mask_from_frame(m, record.mask_kind) for i, m in found}, None, None
+
+
+def _write_face(out_dir: Path, vdir: str, rule: CropRule, at: tuple[int, int], face: Any, box: Any, image: np.ndarray,
+                frame: np.ndarray, mask: np.ndarray | None) -> tuple[dict[str, Any], bool]:
+    """Write one face's crop (and mask crop) files; its index row and whether its mask fit the frame."""
+    index, face_index = at
+    name = f"{index:06d}_{face_index:02d}"
+    (out_dir / f"{name}.jpg").write_bytes(encode_jpeg(image))
+    row = dict(frame_index=index, face_index=face_index, file=f"{vdir}/{name}.jpg", mask_file=None,
+               landmarks=landmarks_to_crop(face.landmarks, box, rule.crop_size), box=face.box, crop_box=box,
+               score=face.score)
+    if mask is None:
+        return row, True
+    if mask.shape[:2] != frame.shape[:2]:
+        return row, False
+    (out_dir / f"{name}_mask.png").write_bytes(encode_mask_png(crop_mask(mask, box, rule.crop_size)))
+    row["mask_file"] = f"{vdir}/{name}_mask.png"
+    return row, True
+
+
 # --------------------------------------------------------------------------------------------
 # Parent side
 # --------------------------------------------------------------------------------------------
 def preprocess(
     records: Iterable[VideoRecord],
-    cache_root: Path,
-    detector: str = "dlib",
+    cache: FaceCache | str | Path,
+    rule: CropRule = CropRule(),
     frames: int | dict[str, int] = DEFAULT_FRAMES,
-    crop_size: int = 256,
-    margin: float = 0.3,
     workers: int = 0,
     shard: tuple[int, int] | None = None,
     progress: bool = True,
-    forehead: float = 0.2,
     fast: bool = True,
     retry_failed: bool = False,
 ) -> PreprocessSummary:
-    """Preprocess ``records`` into the face cache at ``cache_root`` (see module docstring).
+    """Preprocess ``records`` into the face ``cache`` with crop ``rule`` (see module docstring).
 
-    workers=0 runs in this process. Returns what this run did; ``FaceCache(cache_root).summary()``
-    has the totals.
+    ``cache``: an open FaceCache (the caller's, left open) or its folder (opened and closed here).
+    workers=0 runs in this process. Returns what this run did; ``cache.summary()`` has the totals.
     """
     t_start = time.perf_counter()
-    if crop_size < 16:
-        raise ValueError(f"crop_size must be >= 16 px, got {crop_size}")
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    landmark_model = _landmark_model(detector)
-    rule = CropRule(detector=detector, landmark_model=landmark_model, margin=float(margin),
-                    forehead=float(forehead), crop_size=int(crop_size))
-    cache = FaceCache(cache_root)
-    summary = PreprocessSummary(crop_rule=rule.to_dict(), shard=shard, cache_root=str(cache_root))
+    owned = not isinstance(cache, FaceCache)
+    cache = FaceCache(cache) if owned else cache
+    summary = PreprocessSummary(crop_rule=rule.to_dict(), shard=shard, cache_root=str(cache.root))
     owner = new_owner()
     try:
-        cache.check_crop_rule(rule.to_dict())
+        cache.check_crop_rule(rule)
         todo, summary.videos, summary.skipped = _select(records, cache, shard, retry_failed)
         cache.mark_pending(todo)
-        config = dict(cache_root=str(cache_root), detector=detector, frames=frames, crop_size=int(crop_size),
-                      margin=float(margin), forehead=float(forehead), fast=fast)
-        causes: Counter[str] = Counter()
-
-        def store(record: VideoRecord, result: dict[str, Any]) -> None:
-            faults.point("preprocess.before_store")
-            cache.write_video(record, result)
-            faults.point("preprocess.stored")
-            summary.frames += len(result["frames"])
-            summary.frames_with_face += sum(1 for _, n in result["frames"] if n)
-            summary.faces += len(result["faces"])
-            if result["status"] == "done":
-                summary.done += 1
-            elif result["status"] == "no_face":
-                summary.no_face += 1
-            else:
-                summary.failed += 1
-            if result.get("cause"):
-                causes[result["cause"]] += 1
-                if len(summary.failures) < 20:
-                    summary.failures.append({"uid": record.uid, "cause": result["cause"],
-                                             "message": result.get("message") or ""})
-
+        config = dict(cache_root=str(cache.root), detector=rule.detector, rule=rule.to_dict(), frames=frames, fast=fast)
         from harness.ui import progress as progress_bar
 
         with progress_bar(disable=not progress) as bar:  # the shared stderr bar; shown iff progress
-            task = bar.add_task("preprocess", total=len(todo), info="")
-
-            last_beat = [time.monotonic()]
-
-            def advance() -> None:
-                bar.advance(task)
-                beat()
-
-            def beat() -> None:
-                if time.monotonic() - last_beat[0] >= HEARTBEAT_SECONDS:
-                    cache.heartbeat(owner)
-                    last_beat[0] = time.monotonic()
-
-            deferred: list[VideoRecord] = []
-
-            def claimed(records: list[VideoRecord]):
-                """The records this job may work on, claimed one at a time as they are needed."""
-                for record in records:
-                    if cache.claim(record.uid, owner):
-                        yield record
-                    elif cache.is_final(record.uid):
-                        summary.skipped += 1  # another job finished it meanwhile
-                        advance()
-                    else:
-                        deferred.append(record)  # another live job holds it
-
-            def run_batch(records: list[VideoRecord]) -> None:
-                if workers <= 0:
-                    _init_worker(config)
-                    for record in claimed(records):
-                        store(record, process_video(record))
-                        advance()
-                else:
-                    _run_pool(claimed(records), config, workers, store, advance, beat)
-
-            run_batch(todo)
-            told = False
-            while deferred:
-                # Videos another job is working on: wait for it to finish them, or take them over
-                # when it is gone. Never touch their files meanwhile.
-                if not told:
-                    holders = sorted({h for h in (cache.claim_holder(r.uid) for r in deferred) if h})
-                    from harness.ui import console
-
-                    console.print(f"{len(deferred)} video(s) are being preprocessed by another job "
-                                  f"({', '.join(holders) or 'just finished'}); waiting for them")
-                    told = True
-                time.sleep(WAIT_POLL_SECONDS)
-                beat()
-                waiting, deferred[:] = list(deferred), []
-                run_batch(waiting)
-        summary.failures_by_cause = dict(causes)
+            job = _Job(cache, owner, summary, config, workers, bar, bar.add_task("preprocess", total=len(todo), info=""))
+            job.run(todo)
+        summary.failures_by_cause = dict(job.causes)
     finally:
         try:
             cache.release(owner)  # whatever was not finished goes back to the pool
         finally:
-            cache.close()
+            if owned:
+                cache.close()
     summary.seconds = time.perf_counter() - t_start
     return summary
 
 
-def _landmark_model(detector: str) -> str:
-    from harness.registry import get
+class _Job:
+    """One preprocess call's work on a shared cache: claim, process, store, wait for other jobs."""
 
-    factory = get("face_detector", detector).factory
-    return str(getattr(factory, "landmark_model", "dlib shape_predictor_68_face_landmarks"))
+    def __init__(self, cache: FaceCache, owner: str, summary: PreprocessSummary, config: dict[str, Any],
+                 workers: int, bar: Any, task: Any) -> None:
+        self.cache, self.owner, self.summary, self.config, self.workers = cache, owner, summary, config, workers
+        self.bar, self.task = bar, task
+        self.causes: Counter[str] = Counter()
+        self.deferred: list[VideoRecord] = []  # held by another live job: waited for at the end
+        self.last_beat = time.monotonic()
+
+    def run(self, todo: list[VideoRecord]) -> None:
+        self.run_batch(todo)
+        told = False
+        while self.deferred:
+            # Videos another job is working on: wait for it to finish them, or take them over
+            # when it is gone. Never touch their files meanwhile.
+            if not told:
+                self._tell_waiting()
+                told = True
+            time.sleep(WAIT_POLL_SECONDS)
+            self.beat()
+            waiting, self.deferred = self.deferred, []
+            self.run_batch(waiting)
+
+    def _tell_waiting(self) -> None:
+        from harness.ui import console
+
+        holders = sorted({h for h in (self.cache.claim_holder(r.uid) for r in self.deferred) if h})
+        console.print(f"{len(self.deferred)} video(s) are being preprocessed by another job "
+                      f"({', '.join(holders) or 'just finished'}); waiting for them")
+
+    def run_batch(self, records: list[VideoRecord]) -> None:
+        if self.workers <= 0:
+            _init_worker(self.config)
+            for record in self.claimed(records):
+                self.store(record, process_video(record))
+                self.advance()
+        else:
+            _run_pool(self.claimed(records), self.config, self.workers, self.store, self.advance, self.beat)
+
+    def claimed(self, records: list[VideoRecord]) -> Iterator[VideoRecord]:
+        """The records this job may work on, claimed one at a time as they are needed."""
+        for record in records:
+            if self.cache.claim(record.uid, self.owner):
+                yield record
+            elif self.cache.is_final(record.uid):
+                self.summary.skipped += 1  # another job finished it meanwhile
+                self.advance()
+            else:
+                self.deferred.append(record)  # another live job holds it
+
+    def advance(self) -> None:
+        self.bar.advance(self.task)
+        self.beat()
+
+    def beat(self) -> None:
+        if time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
+            self.cache.heartbeat(self.owner)
+            self.last_beat = time.monotonic()
+
+    def store(self, record: VideoRecord, result: dict[str, Any]) -> None:
+        faults.point("preprocess.before_store")
+        self.cache.write_video(record, result)
+        faults.point("preprocess.stored")
+        summary = self.summary
+        summary.frames += len(result["frames"])
+        summary.frames_with_face += sum(1 for _, n in result["frames"] if n)
+        summary.faces += len(result["faces"])
+        status = result["status"] if result["status"] in ("done", "no_face") else "failed"
+        setattr(summary, status, getattr(summary, status) + 1)
+        if result.get("cause"):
+            self.causes[result["cause"]] += 1
+            if len(summary.failures) < 20:
+                summary.failures.append({"uid": record.uid, "cause": result["cause"],
+                                         "message": result.get("message") or ""})
 
 
 def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, int] | None,

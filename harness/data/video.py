@@ -9,7 +9,7 @@ Images (png/jpg/...) are read as 1-frame videos.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -73,6 +73,32 @@ def count_packets(path: str | Path) -> int:
         raise VideoDecodeError(f"cannot open video {path}: {exc}; {_fix_hint(path)}") from exc
 
 
+def _packet_frames(packet: Any) -> list[Any] | None:
+    """The frames of one packet, or None when it fails to decode."""
+    import av
+
+    try:
+        return packet.decode()
+    except av.FFmpegError:
+        return None
+
+
+def _demuxed_frames(container: Any, stream: Any) -> Iterator[Any]:
+    """Every decoded frame of ``stream`` in order, and None for each packet that fails to decode and
+    once when demuxing breaks off."""
+    import av
+
+    try:
+        for packet in container.demux(stream):
+            frames = _packet_frames(packet)
+            if frames is None:
+                yield None
+                continue
+            yield from frames
+    except av.FFmpegError:
+        yield None
+
+
 def _decode(path: Path, keep: set[int] | None, threads: int) -> tuple[dict[int, np.ndarray], int, int]:
     """Decode every frame in order; return {index: rgb} for ``keep`` (all if None), the number of
     frames decoded and the number of packets that failed to decode."""
@@ -91,20 +117,13 @@ def _decode(path: Path, keep: set[int] | None, threads: int) -> tuple[dict[int, 
         stream = container.streams.video[0]
         stream.thread_count = max(0, int(threads))
         stream.thread_type = "SLICE" if threads == 1 else "AUTO"
-        try:
-            packets = container.demux(stream)
-            for packet in packets:
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    errors += 1  # a damaged packet: skip it, keep decoding the rest
-                    continue
-                for frame in frames:
-                    if keep is None or total in keep:
-                        kept[total] = frame.to_ndarray(format="rgb24")
-                    total += 1
-        except av.FFmpegError:
-            errors += 1  # demuxing broke off (truncated file): keep what was decoded
+        for frame in _demuxed_frames(container, stream):
+            if frame is None:
+                errors += 1  # a damaged packet (skipped) or a truncated file (what was decoded is kept)
+                continue
+            if keep is None or total in keep:
+                kept[total] = frame.to_ndarray(format="rgb24")
+            total += 1
     return kept, total, errors
 
 
@@ -162,6 +181,33 @@ def read_frames_indexed(
     return sorted(kept.items()), total
 
 
+def _even_rgb(frame: np.ndarray, path: Path) -> np.ndarray:
+    """An RGB uint8 frame with even sides (yuv420p needs them): grey is repeated, odd sides padded."""
+    frame = np.asarray(frame)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"write_video({path}): frames must be RGB uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
+    h, w = frame.shape[:2]
+    if h % 2 or w % 2:
+        frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return frame
+
+
+def _video_stream(container: Any, codec: str, fps: int, width: int, height: int, pix_fmt: str, crf: int,
+                  deterministic: bool) -> Any:
+    stream = container.add_stream(codec, rate=fps)
+    stream.width, stream.height = width, height
+    stream.pix_fmt = pix_fmt
+    if codec in ("libx264", "h264"):
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        if deterministic:
+            stream.options = {**stream.options, "threads": "1", "x264-params": "mbtree=0:rc-lookahead=0"}
+    if deterministic:
+        stream.codec_context.thread_count = 1
+    return stream
+
+
 def write_video(
     path: str | Path,
     frames: Iterable[np.ndarray],
@@ -186,24 +232,9 @@ def write_video(
     stream = None
     try:
         for frame in frames:
-            frame = np.asarray(frame)
-            if frame.ndim == 2:
-                frame = np.repeat(frame[:, :, None], 3, axis=2)
-            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                raise ValueError(f"write_video({path}): frames must be RGB uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
-            h, w = frame.shape[:2]
-            if h % 2 or w % 2:
-                frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+            frame = _even_rgb(frame, path)
             if stream is None:
-                stream = container.add_stream(codec, rate=fps)
-                stream.width, stream.height = frame.shape[1], frame.shape[0]
-                stream.pix_fmt = pix_fmt
-                if codec in ("libx264", "h264"):
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
-                    if deterministic:
-                        stream.options = {**stream.options, "threads": "1", "x264-params": "mbtree=0:rc-lookahead=0"}
-                if deterministic:
-                    stream.codec_context.thread_count = 1
+                stream = _video_stream(container, codec, fps, frame.shape[1], frame.shape[0], pix_fmt, crf, deterministic)
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                 container.mux(packet)
         if stream is None:

@@ -1,7 +1,7 @@
 """Score a test set: cached faces -> model -> face scores -> frame scores -> video scores -> metrics.
 
-Protocol (DESIGN.md, "Protocol rules"): frames were sampled evenly over each whole video by
-preprocessing; frames are grouped into videos by the full unique id; a frame score is the max over
+Protocol (the paper's evaluation; README, "Protocol choices"): frames were sampled evenly over each
+whole video by preprocessing; frames are grouped into videos by the full unique id; a frame score is the max over
 its faces, a video score the mean over its frames (both selectable); videos that failed to decode or
 where no face was found are counted and reported, never scored 0.5 or silently dropped.
 """
@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import torch
 
-from harness.config import RunConfig
+from harness.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
 from harness.models.inputs import normalise
-from harness.training import distributed as dd
+from harness import runtime as dd
 from harness.types import MaskSet, ScoreSet, video_uid
 from harness.ui import progress
 
@@ -36,6 +36,20 @@ AGGREGATORS: dict[str, Callable[[np.ndarray], float]] = {
     "max": lambda v: float(np.max(v)),
     "median": lambda v: float(np.median(v)),
 }
+
+
+@dataclass(frozen=True)
+class EvalSetup:
+    """What evaluation needs of a run's configuration: its eval section, the model's input size and
+    the seed the bootstrap intervals derive from."""
+
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    img_size: int = 224
+    seed: int = 0
+
+    @classmethod
+    def from_run(cls, config: RunConfig) -> "EvalSetup":
+        return cls(eval=config.eval, img_size=config.img_size, seed=config.seed)
 
 
 @dataclass
@@ -86,11 +100,11 @@ def predict_faces(model: torch.nn.Module, crops: list[np.ndarray], img_size: int
     return np.concatenate(scores), np.concatenate(masks)
 
 
-def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], config: RunConfig, device: torch.device, show: bool | None = None, label: str = "evaluate") -> VideoScores:
+def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setup: EvalSetup, device: torch.device, show: bool | None = None, label: str = "evaluate") -> VideoScores:
     """Score the given cached videos (this rank's share). Videos without faces are skipped here and
     counted by the caller from the cache's statuses."""
-    face_agg = AGGREGATORS[config.eval.frame_aggregation]
-    video_agg = AGGREGATORS[config.eval.video_aggregation]
+    face_agg = AGGREGATORS[setup.eval.frame_aggregation]
+    video_agg = AGGREGATORS[setup.eval.video_aggregation]
     result = VideoScores()
     videos = list(videos)
     per_video: dict[str, list[float]] = defaultdict(list)  # video uid -> frame scores (frames of one video pooled)
@@ -101,8 +115,8 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], conf
             faces = cache.faces(video.uid)
             if not faces:
                 continue
-            crops = [resize_crop(f.image, config.img_size) for f in faces]
-            probs, pred_masks = predict_faces(model, crops, config.img_size, device, config.eval.batch_size)
+            crops = [resize_crop(f.image, setup.img_size) for f in faces]
+            probs, pred_masks = predict_faces(model, crops, setup.img_size, device, setup.eval.batch_size)
             per_frame: dict[int, list[float]] = defaultdict(list)
             for face, p, pm in zip(faces, probs, pred_masks):
                 per_frame[face.frame_index].append(float(p))
@@ -156,27 +170,27 @@ def score_set(level: str, scores: VideoScores) -> ScoreSet:
     )
 
 
-def make_evaluators(config: RunConfig) -> list[Any]:
+def make_evaluators(settings: EvalConfig, seed: int = 0) -> list[Any]:
     """Every registered evaluator, each built by ``factory(context)`` with the run's bootstrap size,
     threshold and seed (harness.types.EvalContext)."""
     from harness import registry
     from harness.types import EvalContext
 
-    context = EvalContext(n_boot=config.eval.bootstrap, threshold=config.eval.threshold, seed=config.seed)
+    context = EvalContext(n_boot=settings.bootstrap, threshold=settings.threshold, seed=seed)
     return [registry.create("evaluator", entry.name, context) for entry in registry.entries("evaluator")]
 
 
-def compute_metrics(scores: VideoScores, config: RunConfig) -> dict[str, dict[str, Any]]:
+def compute_metrics(scores: VideoScores, setup: EvalSetup) -> dict[str, dict[str, Any]]:
     """{group: {"video": {...}, "frame": {...}, "pixel": {...}}}: "all", and per fake method its
     fakes against every real video (the FF++ per-method protocol)."""
-    from harness.results import evaluate_groups
+    from harness.evaluation.groups import evaluate_groups
 
     masks = None
     if scores.masks:
         masks = MaskSet([p for _, p, _ in scores.masks], [t for _, _, t in scores.masks], [m for m, _, _ in scores.masks])
     return evaluate_groups(
-        make_evaluators(config),
-        config.seed,
+        make_evaluators(setup.eval, setup.seed),
+        setup.seed,
         video=score_set("video", scores),
         frame=score_set("frame", scores),
         masks=masks,
@@ -230,7 +244,7 @@ def safe_name(name: str) -> str:
 
 
 def evaluate_dataset(
-    model: torch.nn.Module, cache: Any, dataset: str, config: RunConfig, device: torch.device, compression: str | None,
+    model: torch.nn.Module, cache: Any, dataset: str, setup: EvalSetup, device: torch.device, compression: str | None,
     show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The results block of one test dataset (see harness/schemas/results.schema.json). ``uids``: only
@@ -243,7 +257,7 @@ def evaluate_dataset(
     order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in scorable}))}
     mine = [v for v in scorable if order[video_uid(v.uid)] % dd.world_size() == dd.rank()]
     inner = getattr(model, "module", model)
-    part = score_videos(inner, cache, mine, config, device, show, label=f"evaluate {dataset}")
+    part = score_videos(inner, cache, mine, setup, device, show, label=f"evaluate {dataset}")
     scores = merge(dd.all_gather_objects(part))
     if run_dir is not None and dd.is_main():
         write_scores(scores, dataset, Path(run_dir))
@@ -253,9 +267,9 @@ def evaluate_dataset(
     failed_videos = {video_uid(v.uid) for v in failed} - set(scores.video)
     block: dict[str, Any] = {
         "compression": compression,
-        "frames_per_video": config.eval.frames_per_video,
-        "frame_aggregation": config.eval.frame_aggregation,
-        "video_aggregation": config.eval.video_aggregation,
+        "frames_per_video": setup.eval.frames_per_video,
+        "frame_aggregation": setup.eval.frame_aggregation,
+        "video_aggregation": setup.eval.video_aggregation,
         "counts": {
             "videos": len(all_videos),
             "videos_scored": len(scores.video),
@@ -267,7 +281,7 @@ def evaluate_dataset(
             "fake_frames_with_mask": len(scores.masks),
         },
         "failures": [{"uid": v.uid, "cause": v.cause or v.status} for v in (failed + no_face)[:MAX_LISTED_FAILURES]],
-        "groups": compute_metrics(scores, config),
+        "groups": compute_metrics(scores, setup),
     }
     if len(all_videos) != len(videos):
         block["counts"]["frame_records"] = len(videos)  # images that are frames of a listed video

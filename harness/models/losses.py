@@ -7,12 +7,9 @@ L_m (Eq. 15-18), local diversity: gt = the blend mask area-averaged onto the H/3
 Sim_gt = 1 - |gt_i - gt_j| over token pairs, and L_m = mean |Sim_gt - Sim_pred|.
 L_t (opt-in, ``delta``): BCE of the token map P_m against gt, the label the paper gives P_m.
 
-Why L_m is not computed as printed, and what is done instead, is written next to Eq. 15-18 in the
-README ("The local-diversity loss"). In short: ``sim_form`` picks Sim_pred (``"proj"``, the default,
-is the cosine of a projection head's token embeddings, not of the features the classifier pools);
-``pairs="fakes-balanced"`` (default) scores fakes only, giving same-region and cross-region pairs
-equal weight, so "every token alike" is never a minimum; below ``min_grid`` tokens a side the
-token losses are off. Every loss is computed in float32, whatever autocast produced.
+Where the defaults (``sim_form="proj"``, ``pairs="fakes-balanced"``, ``min_grid``, ``dice``) leave
+the printed form, and the measurements behind each choice: README, "The losses, next to the
+paper's Eq. 14-20". Every loss is computed in float32, whatever autocast produced.
 """
 
 from __future__ import annotations
@@ -117,19 +114,6 @@ def _token_from_gt(out: ModelOutput, gt: torch.Tensor) -> torch.Tensor:
 def _token_gt(out: ModelOutput, masks: torch.Tensor) -> torch.Tensor:
     """gt on the token grid of ``out`` (N, h*w): the label of P_m shared by L_m and L_t."""
     return token_targets(masks.to(out.token_logits.dtype), tuple(out.token_logits.shape[-2:]))
-
-
-def local_diversity_loss(
-    out: ModelOutput, masks: torch.Tensor, sim_form: str = "proj", labels: torch.Tensor | None = None,
-    pairs: str = "all",
-) -> torch.Tensor:
-    """L_m (Eq. 18): mean |Sim_gt - Sim_pred| over the token pairs that ``pairs`` selects."""
-    return _local_from_gt(out, _token_gt(out, masks), sim_form, labels, pairs)
-
-
-def token_loss(out: ModelOutput, masks: torch.Tensor) -> torch.Tensor:
-    """L_t: BCE between P_m = sigmoid(token logits) and gt (the mask area-averaged per token)."""
-    return _token_from_gt(out, _token_gt(out, masks))
 
 
 def _as_masks(masks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.data.crop import CropRule, face_crops, resize_crop
+from harness.data.crop import CropRule, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
 from harness.evaluation.runner import AGGREGATORS, predict_faces
-from harness.training import distributed as dd
+from harness import runtime as dd
 
 Box = tuple[float, float, float, float]
 
@@ -77,16 +77,6 @@ class MediaResult:
         return sum(1 for f in self.frames if f.faces)
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` -> cuda when present, else cpu; an unusable choice is a PredictSetupError."""
-    try:
-        dev = dd.pick_device(device)
-    except ValueError as exc:
-        raise PredictSetupError(str(exc)) from exc
-    # one process: auto is plain "cuda" (the current GPU, as reported), not torchrun's cuda:LOCAL_RANK
-    return torch.device(dev.type) if device == "auto" else dev
-
-
 def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Expand folders into their media files (recursive, sorted). Returns (files, problems) where a
     problem is (path, message) for a path that does not exist or a folder with no media."""
@@ -127,11 +117,8 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.checkpoint = checkpoint
         self.img_size = int(meta.get("img_size") or meta.get("model", {}).get("img_size", 224))
-        crop = meta.get("crop") or {}
-        # the training crop rule; CropRule's defaults for checkpoints that did not record a field
-        self.crop_size = int(crop.get("size", CropRule.crop_size))
-        self.margin = float(crop.get("margin", CropRule.margin))
-        self.forehead = float(crop.get("forehead", CropRule.forehead))
+        # the training crop rule, as the checkpoint recorded it (old defaults for fields it lacks)
+        self.crop = CropRule.from_dict(meta.get("crop"), detector=str(meta.get("face_detector", "dlib")))
         evaluation = (meta.get("run") or {}).get("eval") or {}
         self.frame_aggregation = str(evaluation.get("frame_aggregation", "max"))
         self.video_aggregation = str(evaluation.get("video_aggregation", "mean"))
@@ -146,9 +133,13 @@ class Predictor:
         ``detector`` (default: the checkpoint's) and its ``detector_options`` choose the face detector."""
         import harness
         from harness.registry import PluginError
-        from harness.training.checkpoint import CheckpointError, load_model, resolve
+        from harness.models.bundle import CheckpointError, load_model, resolve
 
-        dev = pick_device(device)
+        try:
+            # one process: auto is plain "cuda" (the current GPU, as reported), not torchrun's cuda:LOCAL_RANK
+            dev = dd.pick_device(device, per_rank=False)
+        except ValueError as exc:
+            raise PredictSetupError(str(exc)) from exc
         try:
             directory = resolve(path)
             model, meta = load_model(directory, dev)
@@ -219,7 +210,7 @@ class Predictor:
         for index, frame in decoded:
             fr = FrameResult(index=int(index), frame=frame)
             # preprocessing's crop rule, then evaluation's resize to the model input
-            for face, box, crop in face_crops(finder.find(frame), frame, self.crop_size, self.margin, self.forehead):
+            for face, box, crop in self.crop.crops(finder.find(frame), frame):
                 fr.faces.append(
                     FaceResult(
                         box=tuple(float(v) for v in face.box),

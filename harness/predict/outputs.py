@@ -71,6 +71,25 @@ def _explain_panel(crop: np.ndarray, overlay: np.ndarray, cam: np.ndarray, index
     return out
 
 
+def _sheet_rows(picks: list[tuple[FrameResult, FaceResult]], cams: np.ndarray | None, folder: Path,
+                threshold: float) -> tuple[list[dict[str, Any]], list[str]]:
+    """The contact sheet's rows for the picked faces, and the Grad-CAM++ panels written (with ``cams``)."""
+    explain_paths: list[str] = []
+    rows = []
+    for k, (fr, face) in enumerate(picks):
+        tiles: list[np.ndarray] = [face.crop, face.mask, heat_overlay(face.crop, face.mask)]
+        notes: dict[int, str] = {}
+        if cams is not None:
+            cam_view = heat_overlay(face.crop, cams[k], strength=0.6)
+            tiles.append(cam_view)
+            if float(cams[k].max()) < 1e-6:
+                # Grad-CAM++ keeps positive evidence only: a flat map means nothing pushed P_C up.
+                notes[3] = "flat: no evidence for fake"
+            explain_paths.append(str(save_png(folder / f"explain_{fr.index:06d}.png", _explain_panel(face.crop, cam_view, cams[k], fr.index))))
+        rows.append({"tiles": tiles, "text": f"#{fr.index} P={face.score:.2f}", "fake": face.score >= threshold, "notes": notes})
+    return rows, explain_paths
+
+
 def write_outputs(
     result: MediaResult,
     folder: Path,
@@ -103,19 +122,7 @@ def write_outputs(
 
     picks = suspicious_frames(result, top)
     cams = explainer([face.crop for _, face in picks]) if explainer is not None and picks else None
-    explain_paths: list[str] = []
-    rows = []
-    for k, (fr, face) in enumerate(picks):
-        tiles: list[np.ndarray] = [face.crop, face.mask, heat_overlay(face.crop, face.mask)]
-        notes: dict[int, str] = {}
-        if cams is not None:
-            cam_view = heat_overlay(face.crop, cams[k], strength=0.6)
-            tiles.append(cam_view)
-            if float(cams[k].max()) < 1e-6:
-                # Grad-CAM++ keeps positive evidence only: a flat map means nothing pushed P_C up.
-                notes[3] = "flat: no evidence for fake"
-            explain_paths.append(str(save_png(folder / f"explain_{fr.index:06d}.png", _explain_panel(face.crop, cam_view, cams[k], fr.index))))
-        rows.append({"tiles": tiles, "text": f"#{fr.index} P={face.score:.2f}", "fake": face.score >= threshold, "notes": notes})
+    rows, explain_paths = _sheet_rows(picks, cams, folder, threshold)
     columns = ["face", "P_M mask", "P_M overlay"] + (["Grad-CAM++"] if cams is not None else [])
     verdict = f"{result.verdict} (score {result.score:.2f}, threshold {threshold:g})" if result.score is not None else result.status
     sheet = contact_sheet(rows, f"{result.path.name}: {verdict}", columns=columns)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from harness.predict.inference import MediaResult, Predictor
@@ -63,7 +60,7 @@ def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
         "face_detector": getattr(predictor, "detector_name", None) or meta.get("face_detector", "dlib"),
         "face_detector_options": dict(getattr(predictor, "detector_options", None) or {}),
         "trained_face_detector": meta.get("face_detector", "dlib"),
-        "crop": {"size": predictor.crop_size, "margin": predictor.margin, "forehead": predictor.forehead},
+        "crop": {"size": predictor.crop.crop_size, "margin": predictor.crop.margin, "forehead": predictor.crop.forehead},
         "plugins": meta.get("plugins", []),
         "harness_version": meta.get("harness_version"),
     }
@@ -102,14 +99,20 @@ def build_report(
     }
 
 
-@lru_cache(maxsize=1)
+SCHEMA_FILE = "predict.schema.json"
+
+
 def schema() -> dict[str, Any]:
-    text = resources.files("harness").joinpath("schemas/predict.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    from harness.schema_check import load_schema
+
+    return load_schema(SCHEMA_FILE)
 
 
 def validate(document: dict[str, Any]) -> None:
-    """Raise jsonschema.ValidationError when ``document`` does not follow the documented schema."""
-    import jsonschema
+    """Raise jsonschema.ValidationError (the first problem by field) when ``document`` does not
+    follow the documented schema."""
+    from harness.schema_check import schema_errors
 
-    jsonschema.validate(document, schema())
+    errors = schema_errors(document, SCHEMA_FILE)
+    if errors:
+        raise errors[0]

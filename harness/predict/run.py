@@ -47,8 +47,7 @@ def predict_files(
     ``on_result(result, block)`` is called after each file (progress, tables). Arrays of a file are
     released before the next one is read, so memory holds one input at a time.
     """
-    from harness.predict.outputs import output_names, write_outputs
-    from harness.predict.truth import find_mask, localization_scores
+    from harness.predict.outputs import output_names
 
     options.check()
     files, problems = collect_inputs(paths)
@@ -66,33 +65,43 @@ def predict_files(
 
         explainer = GradCamPlusPlus(predictor.model, predictor.device)
     for path in files:
-        try:
-            result = predictor.analyse(path, frames=options.frames, threshold=options.threshold)
-        except Exception as exc:  # one odd file must not stop the others; say what it was
-            result = MediaResult(path=path, status="error", error=f"{path}: {type(exc).__name__}: {exc}")
-        outputs = localization = None
-        if result.ok:
-            try:
-                if options.out is not None:
-                    folder = Path(options.out) / names[path]
-                    outputs = write_outputs(result, folder, options.threshold, explainer, options.top)
-                mask_path, problem = find_mask(path, options.mask, single_input=len(files) == 1)
-                if mask_path is not None:
-                    localization = localization_scores(result, mask_path, options.mask_kind)
-                elif problem is not None:
-                    localization = {"mask": None, "error": problem}
-            except Exception as exc:  # a full disk or an unwritable folder costs this input, not the batch
-                where = f"writing its outputs to {folder}" if options.out is not None and outputs is None else "comparing with its mask"
-                result = MediaResult(path=path, status="error", frames_total=result.frames_total,
-                                     error=f"{path}: scored, but {where} failed ({type(exc).__name__}: {exc}); "
-                                           "check that the folder is writable and has space")
-                outputs = localization = None
-        block = media_report(result, outputs, localization)
+        result, block = _one_file(predictor, path, options, explainer, names[path], single_input=len(files) == 1)
         blocks.append(block)
         if on_result:
             on_result(result, block)
         result.frames = []  # drop the decoded frames before the next file
     return blocks
+
+
+def _one_file(predictor: Predictor, path: Path, options: PredictOptions, explainer: Any, name: str,
+              single_input: bool) -> tuple[MediaResult, dict[str, Any]]:
+    """Score one input, write its pictures and compare with its mask; failures are its own block."""
+    from harness.predict.outputs import write_outputs
+    from harness.predict.truth import find_mask, localization_scores
+
+    try:
+        result = predictor.analyse(path, frames=options.frames, threshold=options.threshold)
+    except Exception as exc:  # one odd file must not stop the others; say what it was
+        result = MediaResult(path=path, status="error", error=f"{path}: {type(exc).__name__}: {exc}")
+    if not result.ok:
+        return result, media_report(result)
+    outputs = localization = None
+    folder = Path(options.out) / name if options.out is not None else None
+    try:
+        if folder is not None:
+            outputs = write_outputs(result, folder, options.threshold, explainer, options.top)
+        mask_path, problem = find_mask(path, options.mask, single_input=single_input)
+        if mask_path is not None:
+            localization = localization_scores(result, mask_path, options.mask_kind)
+        elif problem is not None:
+            localization = {"mask": None, "error": problem}
+    except Exception as exc:  # a full disk or an unwritable folder costs this input, not the batch
+        where = f"writing its outputs to {folder}" if folder is not None and outputs is None else "comparing with its mask"
+        result = MediaResult(path=path, status="error", frames_total=result.frames_total,
+                             error=f"{path}: scored, but {where} failed ({type(exc).__name__}: {exc}); "
+                                   "check that the folder is writable and has space")
+        outputs = localization = None
+    return result, media_report(result, outputs, localization)
 
 
 def predict(paths: list[str | Path], checkpoint: str | Path, options: PredictOptions | None = None, device: str = "auto") -> dict[str, Any]:

@@ -14,16 +14,17 @@ import time
 from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
 from harness import __version__, faults
-from harness.config import RunConfig
+from harness.config import LossConfig, RunConfig, TrainConfig
+from harness.data.crop import CropRule
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
-from harness.training import distributed as dd
+from harness import runtime as dd
 from harness.training.samples import SelfBlendDataset, TrainingItem, collate_pairs, quiet_worker
 from harness.ui import console, progress
 
@@ -72,9 +73,9 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
             yield chunk[self.rank :: self.world]
 
 
-def _lr_lambda(config: RunConfig, total_steps: int):
+def _lr_lambda(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
-        if config.train.lr_schedule == "constant":
+        if train.lr_schedule == "constant":
             return 1.0
         return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
 
@@ -88,7 +89,7 @@ FEATURE_SPREAD_FLOOR = 0.02
 SCORE_SPREAD_FLOOR = 0.01
 
 
-def heads_without_gradient(config: RunConfig) -> bool:
+def heads_without_gradient(config: TrainSpec | RunConfig) -> bool:
     """Whether some head gets no gradient in this loss setting (DDP must then look for unused
     parameters): the projection head trains only through L_m "proj", the P_m head only through
     L_t or the token/literal forms, and neither below the minimum token grid."""
@@ -111,7 +112,7 @@ def collapse_stats(pooled: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def collapse_warning(spread: dict[str, float], config: RunConfig) -> str | None:
+def collapse_warning(spread: dict[str, float], config: TrainSpec | RunConfig) -> str | None:
     """One line naming the likely cause when the classifier's input has collapsed, else None."""
     if spread["feature_spread"] >= FEATURE_SPREAD_FLOOR or spread["score_spread"] >= SCORE_SPREAD_FLOOR:
         return None
@@ -130,10 +131,56 @@ def collapse_warning(spread: dict[str, float], config: RunConfig) -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class TrainSpec:
+    """What training needs of a run's configuration: its train and loss sections, the model, the
+    blender, the crop rule (recorded in the checkpoint for predict) and the seed and device."""
+
+    train: TrainConfig
+    loss: LossConfig
+    crop: CropRule
+    backbone: str = "swin"
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    pretrained: bool | str = False
+    img_size: int = 224
+    blender: str = "multipart"
+    blender_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    val_batch_size: int = 32
+    #: the run's configuration as recorded in model.json (predict reads its eval settings) and shown by loggers
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_run(cls, config: RunConfig, crop: CropRule) -> "TrainSpec":
+        return cls(
+            train=config.train, loss=config.loss, crop=crop, backbone=config.backbone,
+            backbone_options=dict(config.backbone_options), pretrained=config.pretrained, img_size=config.img_size,
+            blender=config.blender, blender_options=dict(config.blender_options), seed=config.seed,
+            device=config.device, val_batch_size=config.eval.batch_size, run=config.to_dict(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's configuration (what logger plugins record next to the curves)."""
+        return self.run
+
+
+@dataclass
+class _Position:
+    """Where a fit is: the resumable counters, the selection so far and the loss history."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    this_call: int = 0  # steps made by this fit() call
+
+
 class Trainer:
     def __init__(
         self,
-        config: RunConfig,
+        spec: TrainSpec,
         run_dir: Path,
         cache_root: Path,
         train_items: list[TrainingItem],
@@ -141,85 +188,90 @@ class Trainer:
         show_progress: bool | None = None,
         loggers: list[str] | str | None = None,
     ) -> None:
-        import harness
         from harness.training.loggers import make_loggers
-        from harness.models import build_model
-        from harness.models.losses import DetectorLoss, token_losses_active
-        from harness.models.sam import SAM
 
-        self.config = config
+        self.spec = spec
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoint"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.show_progress = show_progress
-        self.device = dd.pick_device(config.device)
+        self.device = dd.pick_device(spec.device)
         dd.init_from_env(self.device)
         self.world, self.rank = dd.world_size(), dd.rank()
         # train_log.jsonl always, then e.g. TensorBoard (--logger); only the main process logs
-        self.loggers = make_loggers(loggers, self.run_dir, config) if dd.is_main() else []
+        self.loggers = make_loggers(loggers, self.run_dir, spec) if dd.is_main() else []
+        torch.manual_seed(spec.seed)
+        self._build_model()
+        self._build_loss()
+        self._build_optimizer()
+        self._build_data(str(cache_root), train_items, val_items)
+        # Scheduled on the base optimizer: it is the one that steps (SAM shares its param groups).
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.base_optimizer, _lr_lambda(spec.train, self.total_steps))
+        self.use_amp = spec.train.amp and self.device.type == "cuda"
+        self._saved_at: tuple | None = None  # (folder, epoch, batch, step) of the last checkpoint written
+        self.last_spread: dict[str, float] | None = None
+        self._warned_collapse = False
 
-        torch.manual_seed(config.seed)
-        self.model_kwargs = dict(
-            backbone=config.backbone,
-            pretrained=config.pretrained,
-            img_size=config.img_size,
-            **config.backbone_options,
-        )
+    def _build_model(self) -> None:
+        from harness.models import build_model
+
+        spec = self.spec
+        self.model_kwargs = dict(backbone=spec.backbone, pretrained=spec.pretrained, img_size=spec.img_size,
+                                 **spec.backbone_options)
         model = build_model(**self.model_kwargs).to(self.device)
         self.model = self.net = model  # self.net: the bare model, also under DDP
         self.init_weights = getattr(model.encoder, "weights", None)  # the file that initialised the encoder
         self._warn_from_scratch(model.encoder)
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            unused = heads_without_gradient(config)
+            unused = heads_without_gradient(spec)
             self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
-        lc = config.loss
+
+    def _build_loss(self) -> None:
+        from harness.models.losses import DetectorLoss, token_losses_active
+
+        lc, size = self.spec.loss, self.spec.img_size
         self.loss = DetectorLoss(
             alpha=lc.alpha, beta=lc.beta, gamma=lc.gamma, sim_form=lc.sim_form, delta=lc.delta, pairs=lc.pairs,
             min_grid=lc.min_grid, dice=lc.dice,
         )
-        grid = config.img_size // 32
+        grid = size // 32
         if (lc.gamma or lc.delta) and not token_losses_active((grid, grid), lc.min_grid) and dd.is_main():
             console.print(
-                f"[yellow]note:[/yellow] the stride-32 token grid is {grid}x{grid} at {config.img_size} px, below "
+                f"[yellow]note:[/yellow] the stride-32 token grid is {grid}x{grid} at {size} px, below "
                 f"{lc.min_grid}x{lc.min_grid}: L_m and L_t are off (use img_size >= {32 * lc.min_grid} to train them)"
             )
-        if config.train.optimizer == "sgd":
-            base, base_options = torch.optim.SGD, {"momentum": config.train.momentum}
-        elif config.train.optimizer == "adamw":
+
+    def _build_optimizer(self) -> None:
+        from harness.models.sam import SAM
+
+        cfg = self.spec.train
+        if cfg.optimizer == "sgd":
+            base, base_options = torch.optim.SGD, {"momentum": cfg.momentum}
+        elif cfg.optimizer == "adamw":
             base, base_options = torch.optim.AdamW, {}
         else:
-            raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {config.train.optimizer!r}")
-        self.optimizer = SAM(
-            self.model.parameters(),
-            base,
-            rho=config.train.sam_rho,
-            lr=config.train.lr,
-            weight_decay=config.train.weight_decay,
-            **base_options,
-        )
-        blender = harness.plugin("blender", config.blender, **config.blender_options)
-        pairs = max(1, config.train.batch_size // 2)
-        self.global_pairs = pairs
-        self.train_set = SelfBlendDataset(
-            str(cache_root), train_items, blender, config.img_size, config.train.frames_per_video, config.seed
-        )
+            raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
+        self.optimizer = SAM(self.model.parameters(), base, rho=cfg.sam_rho, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             **base_options)
+
+    def _build_data(self, cache_root: str, train_items: list[TrainingItem], val_items: list[TrainingItem]) -> None:
+        """The self-blend datasets. They take the cache's folder, not an open cache: each DataLoader
+        worker opens its own SQLite connection (one cannot cross a fork)."""
+        import harness
+
+        spec = self.spec
+        blender = harness.plugin("blender", spec.blender, **spec.blender_options)
+        self.global_pairs = max(1, spec.train.batch_size // 2)
+        self.train_set = SelfBlendDataset(cache_root, train_items, blender, spec.img_size,
+                                          spec.train.frames_per_video, spec.seed)
         # Validation fakes are fixed (seed offset, epoch 0): the same blends every epoch.
-        self.val_set = (
-            SelfBlendDataset(str(cache_root), val_items, blender, config.img_size, 2, config.seed + 7919)
-            if val_items
-            else None
-        )
-        steps_per_epoch = EpochBatches(len(self.train_set), pairs, config.seed, 0).steps()
-        self.total_steps = steps_per_epoch * config.train.epochs
-        if config.train.max_steps is not None:
-            self.total_steps = min(self.total_steps, config.train.max_steps)
-        # Scheduled on the base optimizer: it is the one that steps (SAM shares its param groups).
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.base_optimizer, _lr_lambda(config, self.total_steps))
-        self.use_amp = config.train.amp and self.device.type == "cuda"
-        self._saved_at: tuple | None = None  # (folder, epoch, batch, step) of the last checkpoint written
-        self.last_spread: dict[str, float] | None = None
-        self._warned_collapse = False
+        self.val_set = (SelfBlendDataset(cache_root, val_items, blender, spec.img_size, 2, spec.seed + 7919)
+                        if val_items else None)
+        steps_per_epoch = EpochBatches(len(self.train_set), self.global_pairs, spec.seed, 0).steps()
+        self.total_steps = steps_per_epoch * spec.train.epochs
+        if spec.train.max_steps is not None:
+            self.total_steps = min(self.total_steps, spec.train.max_steps)
 
     # ------------------------------------------------------------------ one step
     def _forward_loss(self, x: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -228,13 +280,13 @@ class Trainer:
         return self.loss(out, labels, masks)
 
     def _clip(self) -> None:
-        if self.config.train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        if self.spec.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, float]:
         # Stochastic depth draws from torch's RNG: seed it per step (and rank) so a resumed run
         # draws what an uninterrupted one would, whatever else touched the RNG in between.
-        torch.manual_seed((self.config.seed * 1_000_003 + step) * 64 + self.rank)
+        torch.manual_seed((self.spec.seed * 1_000_003 + step) * 64 + self.rank)
         self.model.train()
         x = normalise(batch["images"], self.device)
         labels = batch["labels"].to(self.device)
@@ -242,7 +294,7 @@ class Trainer:
         loss, parts = self._forward_loss(x, labels, masks)
         loss.backward()
         self._clip()
-        if self.config.train.sam_rho > 0:
+        if self.spec.train.sam_rho > 0:
             self.optimizer.first_step(zero_grad=True)  # climb to the sharpest nearby weights
             loss2, _ = self._forward_loss(x, labels, masks)
             loss2.backward()
@@ -270,7 +322,7 @@ class Trainer:
 
         self.model.eval()
         loader = torch.utils.data.DataLoader(
-            self.val_set, batch_size=max(1, self.config.eval.batch_size // 2), collate_fn=collate_pairs
+            self.val_set, batch_size=max(1, self.spec.val_batch_size // 2), collate_fn=collate_pairs
         )
         scores, labels, pooled = [], [], []
         for batch in loader:
@@ -280,7 +332,7 @@ class Trainer:
             pooled.append(out.pooled.float().cpu().numpy())
         y, s = np.concatenate(labels), np.concatenate(scores)
         self.last_spread = collapse_stats(np.concatenate(pooled), s)
-        warning = collapse_warning(self.last_spread, self.config)
+        warning = collapse_warning(self.last_spread, self.spec)
         if warning and dd.is_main() and not self._warned_collapse:
             console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
             self._warned_collapse = True
@@ -289,9 +341,9 @@ class Trainer:
     def _warn_from_scratch(self, encoder: torch.nn.Module) -> None:
         """The paper initialises its encoders from ImageNet; training one from scratch is a different
         experiment (Swin-T stays at chance for hundreds of steps), so say so once."""
-        if self.config.pretrained is False and getattr(encoder, "expects_pretrained", False) and dd.is_main():
+        if self.spec.pretrained is False and getattr(encoder, "expects_pretrained", False) and dd.is_main():
             console.print(
-                f"[bold yellow]warning:[/bold yellow] backbone {self.config.backbone!r} is training from random "
+                f"[bold yellow]warning:[/bold yellow] backbone {self.spec.backbone!r} is training from random "
                 "weights; the paper initialises it from ImageNet. Pass --pretrained imagenet (timm's weights: "
                 "local cache first, else a download) or --pretrained PATH to a local weights file."
             )
@@ -300,19 +352,17 @@ class Trainer:
     @cached_property
     def _meta(self) -> dict[str, Any]:
         """What model.json records: fixed for the run, so built once."""
-        from harness.data.crop import CropRule
         from harness.registry import provenance
 
         return {
             "model": getattr(self.net, "config", self.model_kwargs),
-            "img_size": self.config.img_size,
+            "img_size": self.spec.img_size,
             "harness_version": __version__,
-            "plugins": provenance([("backbone", self.config.backbone), ("blender", self.config.blender)]),
-            "face_detector": self.config.face_detector,
-            # preprocessing always uses CropRule's forehead; predict must cut the same way
-            "crop": {"size": self.config.crop_size, "margin": self.config.crop_margin, "forehead": CropRule.forehead},
+            "plugins": provenance([("backbone", self.spec.backbone), ("blender", self.spec.blender)]),
+            "face_detector": self.spec.crop.detector,  # also beside the rule, where older readers look
+            "crop": self.spec.crop.to_dict(),  # the preprocessing rule: predict cuts faces the same way
             "init_weights": self.init_weights,  # what initialised the encoder before training (None: random)
-            "run": self.config.to_dict(),
+            "run": self.spec.run,
         }
 
     def _save(self, directory: Path, epoch: int, step_in_epoch: int, global_step: int, extra: dict) -> None:
@@ -359,84 +409,100 @@ class Trainer:
     def fit(self, resume: bool = True, checkpoint_every: int = 50, stop_after: int | None = None) -> TrainOutcome:
         """Train to the configured epochs / max_steps. ``stop_after`` ends early after that many
         steps of this call (tests use it to simulate an interruption)."""
-        cfg = self.config.train
+        cfg = self.spec.train
         start = time.perf_counter()
-        state = self._restore() if resume else None
-        epoch = state["epoch"] if state else 0
-        step_in_epoch = state["step_in_epoch"] if state else 0
-        global_step = state["global_step"] if state else 0
-        history = self._history(global_step) if state else []
-        best = state.get("best", {}) if state else {}
-        resumed_from = global_step
-        if state and dd.is_main():
-            console.print(f"resuming from step {global_step} (epoch {epoch + 1}, batch {step_in_epoch})")
-        done_this_call = 0
-        interrupted = False
+        at = self._starting_point(resume)
+        resumed_from = at.global_step
         with progress(disable=None if self.show_progress is None else not self.show_progress) as bar:
-            task = bar.add_task("train", total=self.total_steps, completed=global_step, info="")
-            while epoch < cfg.epochs and global_step < self.total_steps:
-                self.train_set.set_epoch(epoch)
-                sampler = EpochBatches(
-                    len(self.train_set), self.global_pairs, self.config.seed, epoch, self.rank, self.world, step_in_epoch
-                )
-                loader = torch.utils.data.DataLoader(
-                    self.train_set,
-                    batch_sampler=sampler,
-                    collate_fn=collate_pairs,
-                    num_workers=cfg.workers,
-                    worker_init_fn=quiet_worker if cfg.workers else None,
-                    pin_memory=self.device.type == "cuda",
-                    persistent_workers=False,
-                )
-                try:
-                    for batch in loader:
-                        values = self.train_step(batch, global_step)
-                        values["loss"] = dd.mean_scalar(values["loss"], self.device)
-                        global_step += 1
-                        step_in_epoch += 1
-                        done_this_call += 1
-                        record = {"step": global_step, "epoch": epoch + 1, "lr": self.scheduler.get_last_lr()[0], **values}
-                        history.append({"step": global_step, "loss": round(values["loss"], 6)})
-                        self._log(record)
-                        if dd.is_main():
-                            faults.point("train.step")
-                        bar.update(task, completed=global_step, info=f"epoch {epoch + 1} loss {values['loss']:.4f}")
-                        if bar.disable and dd.is_main() and global_step % max(1, self.total_steps // 10) == 0:
-                            # No live bar (CI logs, pipes): a line every 10 % instead.
-                            console.print(f"step {global_step}/{self.total_steps} epoch {epoch + 1} loss {values['loss']:.4f}")
-                        if global_step % checkpoint_every == 0:
-                            self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
-                        if global_step >= self.total_steps or (stop_after is not None and done_this_call >= stop_after):
-                            break
-                except KeyboardInterrupt:
-                    interrupted = True
-                if interrupted or (stop_after is not None and done_this_call >= stop_after and global_step < self.total_steps):
-                    if step_in_epoch >= sampler.steps():
-                        epoch, step_in_epoch = epoch + 1, 0
-                    self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
-                    self._close_loggers()
-                    if interrupted:
-                        console.print(f"[yellow]interrupted: checkpoint saved at step {global_step}; rerun with --resume to continue")
-                        raise KeyboardInterrupt
-                    return TrainOutcome(self.checkpoint_dir, global_step, epoch, time.perf_counter() - start, cfg.selection, best, history, resumed_from)
-                if step_in_epoch >= sampler.steps():
-                    epoch, step_in_epoch = epoch + 1, 0
-                    if cfg.val_every and epoch % cfg.val_every == 0:
-                        best = self._validate_and_select(epoch, global_step, best)
-                    self._save(self.checkpoint_dir, epoch, 0, global_step, {"best": best})
+            task = bar.add_task("train", total=self.total_steps, completed=at.global_step, info="")
+            while at.epoch < cfg.epochs and at.global_step < self.total_steps:
+                steps = self._run_epoch(at, bar, task, checkpoint_every, stop_after)
+                if stop_after is not None and at.this_call >= stop_after and at.global_step < self.total_steps:
+                    self._pause(at, steps)
+                    return TrainOutcome(self.checkpoint_dir, at.global_step, at.epoch, time.perf_counter() - start,
+                                        cfg.selection, at.best, at.history, resumed_from)
+                if at.step_in_epoch >= steps:
+                    at.epoch, at.step_in_epoch = at.epoch + 1, 0
+                    if cfg.val_every and at.epoch % cfg.val_every == 0:
+                        at.best = self._validate_and_select(at.epoch, at.global_step, at.best)
+                    self._save(self.checkpoint_dir, at.epoch, 0, at.global_step, {"best": at.best})
+        return self._finish(at, start, resumed_from)
+
+    def _starting_point(self, resume: bool) -> _Position:
+        state = self._restore() if resume else None
+        if not state:
+            return _Position()
+        at = _Position(state["epoch"], state["step_in_epoch"], state["global_step"], state.get("best", {}),
+                       self._history(state["global_step"]))
+        if dd.is_main():
+            console.print(f"resuming from step {at.global_step} (epoch {at.epoch + 1}, batch {at.step_in_epoch})")
+        return at
+
+    def _run_epoch(self, at: _Position, bar: Any, task: Any, checkpoint_every: int, stop_after: int | None) -> int:
+        """Train the rest of epoch ``at.epoch`` (or until the step cap or ``stop_after``); returns the
+        epoch's number of steps. Ctrl-C saves a checkpoint, then goes on up."""
+        self.train_set.set_epoch(at.epoch)
+        sampler = EpochBatches(len(self.train_set), self.global_pairs, self.spec.seed, at.epoch, self.rank, self.world,
+                               at.step_in_epoch)
+        workers = self.spec.train.workers
+        loader = torch.utils.data.DataLoader(
+            self.train_set, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=workers,
+            worker_init_fn=quiet_worker if workers else None, pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        try:
+            for batch in loader:
+                self._step(at, batch, bar, task)
+                if at.global_step % checkpoint_every == 0:
+                    self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
+                if at.global_step >= self.total_steps or (stop_after is not None and at.this_call >= stop_after):
+                    break
+        except KeyboardInterrupt:
+            self._pause(at, sampler.steps())
+            console.print(f"[yellow]interrupted: checkpoint saved at step {at.global_step}; rerun with --resume to continue")
+            raise
+        return sampler.steps()
+
+    def _step(self, at: _Position, batch: dict[str, torch.Tensor], bar: Any, task: Any) -> None:
+        values = self.train_step(batch, at.global_step)
+        values["loss"] = dd.mean_scalar(values["loss"], self.device)
+        at.global_step += 1
+        at.step_in_epoch += 1
+        at.this_call += 1
+        record = {"step": at.global_step, "epoch": at.epoch + 1, "lr": self.scheduler.get_last_lr()[0], **values}
+        at.history.append({"step": at.global_step, "loss": round(values["loss"], 6)})
+        self._log(record)
+        if dd.is_main():
+            faults.point("train.step")
+        bar.update(task, completed=at.global_step, info=f"epoch {at.epoch + 1} loss {values['loss']:.4f}")
+        if bar.disable and dd.is_main() and at.global_step % max(1, self.total_steps // 10) == 0:
+            # No live bar (CI logs, pipes): a line every 10 % instead.
+            console.print(f"step {at.global_step}/{self.total_steps} epoch {at.epoch + 1} loss {values['loss']:.4f}")
+
+    def _pause(self, at: _Position, epoch_steps: int) -> None:
+        """Checkpoint where an early stop left off (the next epoch when this one was complete)."""
+        if at.step_in_epoch >= epoch_steps:
+            at.epoch, at.step_in_epoch = at.epoch + 1, 0
+        self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
+        self._close_loggers()
+
+    def _finish(self, at: _Position, start: float, resumed_from: int) -> TrainOutcome:
+        cfg = self.spec.train
         final_auc = self.validate() if cfg.selection == "last" else None
         if final_auc is not None:
-            self._log({"step": global_step, "epoch": epoch, "val_auc": final_auc})
+            self._log({"step": at.global_step, "epoch": at.epoch, "val_auc": final_auc})
         self._report_validation(final_auc)
         self._close_loggers()
-        self._save(self.checkpoint_dir, epoch, step_in_epoch, global_step, {"best": best})
+        self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
+        best = at.best
         if cfg.selection == "best-val" and best.get("path"):
             chosen = Path(best["path"])
         else:
             chosen = self.checkpoint_dir
-            best = {"epoch": epoch, "step": global_step, "val_auc": final_auc}
+            best = {"epoch": at.epoch, "step": at.global_step, "val_auc": final_auc}
         dd.barrier()
-        outcome = TrainOutcome(chosen, global_step, epoch, time.perf_counter() - start, cfg.selection, best, history, resumed_from)
+        outcome = TrainOutcome(chosen, at.global_step, at.epoch, time.perf_counter() - start, cfg.selection, best,
+                               at.history, resumed_from)
         outcome.init_weights, outcome.collapse = self.init_weights, self.last_spread
         return outcome
 
@@ -458,7 +524,7 @@ class Trainer:
         )
 
     def _validate_and_select(self, epoch: int, step: int, best: dict[str, Any]) -> dict[str, Any]:
-        if self.config.train.selection != "best-val":
+        if self.spec.train.selection != "best-val":
             return best
         auc = self.validate()
         if auc is None:

@@ -1,0 +1,115 @@
+"""Reading a checkpoint bundle (see harness/training/checkpoint.py for the layout and the writing).
+
+Apart from training so that predict and evaluation load a model without importing the trainer.
+Only safetensors weights are read here: no pickled code runs on load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+MODEL_FILE = "model.safetensors"
+MODEL_META = "model.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or built for plugins that are not installed."""
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint folder from a run folder, a checkpoint folder or its model.safetensors file."""
+    from harness.files import old_dir_for
+
+    path = Path(path)
+    for candidate in (path, path / "checkpoint", path.parent if path.suffix == ".safetensors" else None):
+        if candidate is None:
+            continue
+        # a save killed between its two renames leaves the complete previous folder as .<name>.old
+        for folder in (candidate, old_dir_for(candidate)):
+            if (folder / MODEL_FILE).is_file() and (folder / MODEL_META).is_file():
+                return folder
+    raise CheckpointError(
+        f"no checkpoint at {path}: expected {MODEL_FILE} and {MODEL_META} there or in {path / 'checkpoint'}. "
+        "Pass a run folder (runs/<id>) or its checkpoint folder."
+    )
+
+
+def load_meta(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MODEL_META
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is unreadable or not JSON ({type(exc).__name__}); copy the checkpoint again from the run folder") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not meta["model"].get("backbone"):
+        raise CheckpointError(f"{path} does not describe a model (it needs a \"model\" object with a \"backbone\"); "
+                              "copy the checkpoint again from the run folder")
+    return meta
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors' own error type; a truncated copy, a foreign file
+        raise CheckpointError(
+            f"{path} is truncated or not a safetensors file ({short_reason(exc)}); copy it again from the run folder"
+        ) from exc
+
+
+def short_reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the model from its bundle and load the weights (safetensors: no code runs).
+    Every way the bundle can be unusable is a CheckpointError with a one-line message."""
+    from harness.models import build_model
+    from harness.registry import PluginError
+
+    directory = resolve(path)
+    meta = load_meta(directory)
+    kwargs = dict(meta["model"])
+    kwargs["pretrained"] = False  # the bundle's own weights replace any pretrained ones: never download
+    try:
+        model = build_model(**kwargs)
+    except PluginError as exc:
+        import os
+
+        from harness.registry import ENV_RESTRICT
+
+        where = (f"not loaded here ({ENV_RESTRICT} is set)" if os.environ.get(ENV_RESTRICT) is not None
+                 else "not installed here")
+        raise CheckpointError(
+            f"{directory} was trained with backbone {meta['model'].get('backbone')!r}, which is {where} ({exc}). "
+            + (f"Unset {ENV_RESTRICT} or add the plugin to it." if "loaded" in where else "Install the plugin that provides it.")
+        ) from exc
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{directory / MODEL_META} asks for a model this harness cannot build ({short_reason(exc)}); "
+            "it was written by another harness or plugin version, or edited: use a matching version or copy it again"
+        ) from exc
+    state = _read_weights(directory / MODEL_FILE)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), short_reason(exc))
+        raise CheckpointError(
+            f"{directory / MODEL_FILE} does not fit the model in {MODEL_META} ({first[:200]}); "
+            "the two files come from different checkpoints: copy the folder again"
+        ) from exc
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{directory / MODEL_FILE} does not fit the model in {MODEL_META}: "
+            f"missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}"
+        )
+    return model.to(device).eval(), meta
+
+
+def load_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint folder (safetensors; a bad file is a CheckpointError)."""
+    return _read_weights(Path(directory) / MODEL_FILE)
