@@ -86,39 +86,41 @@ def datasets_command(root: Path | None = None, names: list[str] | None = None, c
     return reports
 
 
+def datasets(
+    root: Optional[Path] = typer.Option(None, "--root", help="Data root holding one folder per dataset "
+                                        "(default: $HARNESS_DATA, then ./datasets)."),
+    name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these datasets (repeatable)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the reports as JSON here."),
+    train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: the folder of real training videos/images (checks the folder dataset)."),
+    test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: the test CSV path,label[,source[,video]] (checks the folder dataset)."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: show the validation split this share carves."),
+) -> None:
+    """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it.
+
+    With --train-dir/--test-csv: your own data, counted per split, label and source, with every
+    missing or unreadable file, duplicate and bad CSV line."""
+    from harness.userdata import UserDataError, folder_options
+
+    options, exit_code = None, 0
+    if train_dir is not None or test_csv is not None or val_fraction is not None:
+        try:
+            options = {"folder": folder_options(train_dir, test_csv, val_fraction)}
+        except UserDataError as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        name = name or ["folder"]
+    reports = datasets_command(root, name or None, options=options)
+    if options and any(not r.found or r.problems for r in reports if r.name == "folder"):
+        exit_code = 1  # your own data has problems: scripts can stop here
+    if json_out is not None:
+        import json
+        from dataclasses import asdict
+
+        json_out.write_text(json.dumps([asdict(r) for r in reports], indent=2, default=str))
+    if options and exit_code:
+        raise typer.Exit(exit_code)
+
+
 @hookimpl
 def register_commands(app: typer.Typer) -> None:
-    @app.command("datasets")
-    def datasets(
-        root: Optional[Path] = typer.Option(None, "--root", help="Data root holding one folder per dataset "
-                                            "(default: $HARNESS_DATA, then ./datasets)."),
-        name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these datasets (repeatable)."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the reports as JSON here."),
-        train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: the folder of real training videos/images (checks the folder dataset)."),
-        test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: the test CSV path,label[,source[,video]] (checks the folder dataset)."),
-        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: show the validation split this share carves."),
-    ) -> None:
-        """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it.
-
-        With --train-dir/--test-csv: your own data, counted per split, label and source, with every
-        missing or unreadable file, duplicate and bad CSV line."""
-        from harness.userdata import UserDataError, folder_options
-
-        options, exit_code = None, 0
-        if train_dir is not None or test_csv is not None or val_fraction is not None:
-            try:
-                options = {"folder": folder_options(train_dir, test_csv, val_fraction)}
-            except UserDataError as exc:
-                typer.secho(f"error: {exc}", fg="red", err=True)
-                raise typer.Exit(2) from None
-            name = name or ["folder"]
-        reports = datasets_command(root, name or None, options=options)
-        if options and any(not r.found or r.problems for r in reports if r.name == "folder"):
-            exit_code = 1  # your own data has problems: scripts can stop here
-        if json_out is not None:
-            import json
-            from dataclasses import asdict
-
-            json_out.write_text(json.dumps([asdict(r) for r in reports], indent=2, default=str))
-        if options and exit_code:
-            raise typer.Exit(exit_code)
+    app.command("datasets")(datasets)

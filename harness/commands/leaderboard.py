@@ -20,44 +20,44 @@ DEFAULT_RESULTS = Path("leaderboards/results")
 DEFAULT_OUT = Path("leaderboards/LEADERBOARD.md")
 
 
+def leaderboard(
+    results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of results JSON files (one per run)."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Markdown file to write."),
+    check: bool = typer.Option(
+        False, "--check", help="Write nothing; exit 1 if OUT differs from what the results render to (CI)."
+    ),
+    publish: Optional[List[Path]] = typer.Option(
+        None, "--publish", help="Add a run to RESULTS first: its run folder (runs/<id>) or results JSON (repeatable)."
+    ),
+    protocol: Optional[List[Path]] = typer.Option(
+        None, "--protocol", help="A protocol JSON file merged over the shipped one: dataset display names, groups, "
+        "tables of its own (repeatable; see harness/reference/protocol.json).",
+    ),
+) -> None:
+    """Render the leaderboard markdown from the results files alone (same files, same bytes)."""
+    if publish:
+        if check:
+            typer.echo("error: --publish writes files; --check only compares", err=True)
+            raise typer.Exit(2)
+        if protocol:
+            typer.echo("error: --publish renders the shipped layout; re-render with --protocol after it", err=True)
+            raise typer.Exit(2)
+        _publish(list(publish), results, out)
+        return
+    from harness.leaderboard import render, write_markdown
+
+    runs = _load_runs(results)
+    text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []))
+    if check:
+        _check(text, results, out, len(runs))
+        return
+    write_markdown(text, out)
+    typer.echo(f"wrote {out} ({len(runs)} run(s))")
+
+
 @hookimpl
 def register_commands(app: typer.Typer) -> None:
-    """Add the ``leaderboard`` command to the ``harness`` CLI."""
-
-    @app.command("leaderboard")
-    def leaderboard(
-        results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of results JSON files (one per run)."),
-        out: Path = typer.Option(DEFAULT_OUT, "--out", help="Markdown file to write."),
-        check: bool = typer.Option(
-            False, "--check", help="Write nothing; exit 1 if OUT differs from what the results render to (CI)."
-        ),
-        publish: Optional[List[Path]] = typer.Option(
-            None, "--publish", help="Add a run to RESULTS first: its run folder (runs/<id>) or results JSON (repeatable)."
-        ),
-        protocol: Optional[List[Path]] = typer.Option(
-            None, "--protocol", help="A protocol JSON file merged over the shipped one: dataset display names, groups, "
-            "tables of its own (repeatable; see harness/reference/protocol.json).",
-        ),
-    ) -> None:
-        """Render the leaderboard markdown from the results files alone (same files, same bytes)."""
-        if publish:
-            if check:
-                typer.echo("error: --publish writes files; --check only compares", err=True)
-                raise typer.Exit(2)
-            if protocol:
-                typer.echo("error: --publish renders the shipped layout; re-render with --protocol after it", err=True)
-                raise typer.Exit(2)
-            _publish(list(publish), results, out)
-            return
-        from harness.leaderboard import render, write_markdown
-
-        runs = _load_runs(results)
-        text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []))
-        if check:
-            _check(text, results, out, len(runs))
-            return
-        write_markdown(text, out)
-        typer.echo(f"wrote {out} ({len(runs)} run(s))")
+    app.command("leaderboard")(leaderboard)
 
 
 def _publish(runs: List[Path], results: Path, out: Path) -> None:

@@ -70,60 +70,62 @@ def _dataset_choice(dataset: str | None, split: list[str] | None, root: Path | N
     return dataset, split or ["test"], options
 
 
-# register and preprocess_cmd are long only by the typer option declarations (one per line).
+# long only by the typer option declarations (one per line)
+def preprocess_cmd(
+    dataset: Optional[str] = typer.Argument(None, help="Dataset plugin name (ffpp, celebdf, dfdc, dfdcp, folder ...); "
+                                            "folder when --train-dir/--test-csv is given."),
+    split: Optional[list[str]] = typer.Option(None, "--split", "-s", help="Splits to preprocess (repeatable; default test, "
+                                              "or every split your --train-dir/--test-csv give)."),
+    train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: folder of real training videos/images."),
+    test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: test CSV path,label[,source[,video]]."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of identities carved for validation."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The dataset's own folder."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Face cache folder itself (default: the one `harness run` "
+                                         "reads for this detector and crop rule, under the cache home)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home, as for `harness run` (default: "
+                                             "$HARNESS_CACHE, else ~/.cache/harness); the face cache is a folder below it."),
+    compression: Optional[str] = typer.Option(None, "--compression", help="FF++: raw (= c0), c23, c40."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="FF++: comma-separated methods."),
+    splits_dir: Optional[Path] = typer.Option(None, "--splits", help="FF++: folder with train/val/test.json."),
+    frames: str = typer.Option("32", "--frames", help="Frames per video: N or per split, e.g. train=8,test=32."),
+    detector: str = typer.Option("dlib", "--detector", help="Face detector plugin."),
+    crop_size: int = typer.Option(256, "--crop-size", min=16),
+    margin: float = typer.Option(0.3, "--margin", min=0.0),
+    workers: int = typer.Option(0, "--workers", "-w", min=0, help="Worker processes (0 = this process)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: this machine's share (K in 0..N-1)."),
+    no_fast: bool = typer.Option(False, "--no-fast", help="Full-resolution detection on every frame."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo videos that failed before."),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed videos missing on disk."),
+) -> None:
+    """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
+    import harness
+    from harness.data.cache import faces_cache_root
+    from harness.data.crop import CropRule
+    from harness.data.preprocess import parse_shard, preprocess
+    from harness.types import DatasetLayoutError, DatasetNotFoundError
+
+    dataset, split, options = _dataset_choice(dataset, split, root, train_dir, test_csv, val_fraction, allow_missing)
+    options.update({k: v for k, v in (("compression", compression), ("methods", methods), ("splits", splits_dir)) if v})
+    try:
+        shard_t = parse_shard(shard)
+        rule = CropRule.for_detector(detector, crop_size=crop_size, margin=margin)
+        cache = cache if cache is not None else faces_cache_root(rule, cache_dir)  # where `harness run` reads
+        data = harness.plugin("dataset", dataset, **options)
+
+        # every split listed (and every label file checked) before any work
+        records = [r for s in split for r in data.records(s)]
+        summary = preprocess(records, cache, rule=rule, frames=parse_frames(frames), workers=workers, shard=shard_t,
+                             fast=not no_fast, retry_failed=retry_failed)
+    except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted: the videos finished so far are kept in {cache}; "
+                    "run the same command again to resume", fg="yellow", err=True)
+        raise typer.Exit(130) from None
+    _print_summary(summary)
+
+
 @hookimpl
 def register_commands(app: typer.Typer) -> None:
-    @app.command("preprocess")
-    def preprocess_cmd(
-        dataset: Optional[str] = typer.Argument(None, help="Dataset plugin name (ffpp, celebdf, dfdc, dfdcp, folder ...); "
-                                                "folder when --train-dir/--test-csv is given."),
-        split: Optional[list[str]] = typer.Option(None, "--split", "-s", help="Splits to preprocess (repeatable; default test, "
-                                                  "or every split your --train-dir/--test-csv give)."),
-        train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: folder of real training videos/images."),
-        test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: test CSV path,label[,source[,video]]."),
-        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of identities carved for validation."),
-        root: Optional[Path] = typer.Option(None, "--root", help="The dataset's own folder."),
-        cache: Optional[Path] = typer.Option(None, "--cache", help="Face cache folder itself (default: the one `harness run` "
-                                             "reads for this detector and crop rule, under the cache home)."),
-        cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home, as for `harness run` (default: "
-                                                 "$HARNESS_CACHE, else ~/.cache/harness); the face cache is a folder below it."),
-        compression: Optional[str] = typer.Option(None, "--compression", help="FF++: raw (= c0), c23, c40."),
-        methods: Optional[str] = typer.Option(None, "--methods", help="FF++: comma-separated methods."),
-        splits_dir: Optional[Path] = typer.Option(None, "--splits", help="FF++: folder with train/val/test.json."),
-        frames: str = typer.Option("32", "--frames", help="Frames per video: N or per split, e.g. train=8,test=32."),
-        detector: str = typer.Option("dlib", "--detector", help="Face detector plugin."),
-        crop_size: int = typer.Option(256, "--crop-size", min=16),
-        margin: float = typer.Option(0.3, "--margin", min=0.0),
-        workers: int = typer.Option(0, "--workers", "-w", min=0, help="Worker processes (0 = this process)."),
-        shard: Optional[str] = typer.Option(None, "--shard", help="K/N: this machine's share (K in 0..N-1)."),
-        no_fast: bool = typer.Option(False, "--no-fast", help="Full-resolution detection on every frame."),
-        retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo videos that failed before."),
-        allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed videos missing on disk."),
-    ) -> None:
-        """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
-        import harness
-        from harness.data.cache import faces_cache_root
-        from harness.data.crop import CropRule
-        from harness.data.preprocess import parse_shard, preprocess
-        from harness.types import DatasetLayoutError, DatasetNotFoundError
-
-        dataset, split, options = _dataset_choice(dataset, split, root, train_dir, test_csv, val_fraction, allow_missing)
-        options.update({k: v for k, v in (("compression", compression), ("methods", methods), ("splits", splits_dir)) if v})
-        try:
-            shard_t = parse_shard(shard)
-            rule = CropRule.for_detector(detector, crop_size=crop_size, margin=margin)
-            cache = cache if cache is not None else faces_cache_root(rule, cache_dir)  # where `harness run` reads
-            data = harness.plugin("dataset", dataset, **options)
-
-            # every split listed (and every label file checked) before any work
-            records = [r for s in split for r in data.records(s)]
-            summary = preprocess(records, cache, rule=rule, frames=parse_frames(frames), workers=workers, shard=shard_t,
-                                 fast=not no_fast, retry_failed=retry_failed)
-        except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
-            typer.secho(str(exc), fg="red", err=True)
-            raise typer.Exit(2) from exc
-        except KeyboardInterrupt:
-            typer.secho(f"interrupted: the videos finished so far are kept in {cache}; "
-                        "run the same command again to resume", fg="yellow", err=True)
-            raise typer.Exit(130) from None
-        _print_summary(summary)
+    app.command("preprocess")(preprocess_cmd)

@@ -9,26 +9,26 @@ import typer
 from harness.hookspecs import hookimpl
 
 
+def report(
+    run: Path = typer.Argument(..., help="A run folder (runs/<id>) or its id under --runs-dir."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run folders are (for a bare id)."),
+) -> None:
+    """Redraw the figures of RUN (ROC/PR curves, score histograms, training curves, localization
+    examples) from its results, log and score files, and write RUN/report.md."""
+    from harness.plots import FIGURES_DIR, write_report
+
+    folder = run if run.is_dir() else runs_dir / run
+    if not folder.is_dir():
+        typer.echo(f"error: no run folder {run} (nor {runs_dir / run})", err=True)
+        raise typer.Exit(2)
+    if not any((folder / f).exists() for f in ("results.json", "train_log.jsonl", "config.json")):
+        typer.echo(f"error: {folder} is not a run folder (no results.json, train_log.jsonl or config.json)", err=True)
+        raise typer.Exit(2)
+    path = write_report(folder)
+    figures = sorted((folder / FIGURES_DIR).glob("*.png"))
+    typer.echo(f"wrote {path} ({len(figures)} figure(s) in {folder / FIGURES_DIR})")
+
+
 @hookimpl
 def register_commands(app: typer.Typer) -> None:
-    """Add the ``report`` command to the ``harness`` CLI."""
-
-    @app.command("report")
-    def report(
-        run: Path = typer.Argument(..., help="A run folder (runs/<id>) or its id under --runs-dir."),
-        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run folders are (for a bare id)."),
-    ) -> None:
-        """Redraw the figures of RUN (ROC/PR curves, score histograms, training curves, localization
-        examples) from its results, log and score files, and write RUN/report.md."""
-        from harness.plots import FIGURES_DIR, write_report
-
-        folder = run if run.is_dir() else runs_dir / run
-        if not folder.is_dir():
-            typer.echo(f"error: no run folder {run} (nor {runs_dir / run})", err=True)
-            raise typer.Exit(2)
-        if not any((folder / f).exists() for f in ("results.json", "train_log.jsonl", "config.json")):
-            typer.echo(f"error: {folder} is not a run folder (no results.json, train_log.jsonl or config.json)", err=True)
-            raise typer.Exit(2)
-        path = write_report(folder)
-        figures = sorted((folder / FIGURES_DIR).glob("*.png"))
-        typer.echo(f"wrote {path} ({len(figures)} figure(s) in {folder / FIGURES_DIR})")
+    app.command("report")(report)
