@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from typing import NoReturn, Optional
 
 import typer
 
 from harness import registry as plugin_registry
 from harness.ui import console
+
+STARTED = time.perf_counter()  # when the command line began (commands report their time from here)
 
 app = typer.Typer(
     name="harness",

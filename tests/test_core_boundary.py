@@ -78,3 +78,37 @@ def test_the_core_imports_no_plugin() -> None:
     assert len(files) > 20
     found = {str(p.relative_to(CORE.parent)): plugin_imports(p.read_text(encoding="utf-8")) for p in files}
     assert {path: hits for path, hits in found.items() if hits} == {}
+
+
+def builtin_plugin_names() -> set[str]:
+    """The names the built-in plugins register (evaluators aside: their names are also the metric
+    keys of every results file, which the core reads and writes by design)."""
+    from harness import registry
+
+    return {e.name for e in registry.entries() if e.package == registry.BUILTIN_PACKAGE and e.kind != "evaluator"}
+
+
+def plugin_names_used(source: str, names: set[str]) -> list[str]:
+    """``line: 'name'`` for each string constant of ``source`` equal to a plugin name, except dict
+    keys and ``.get(key)`` keys (a field of a file, not a choice of plugin)."""
+    tree = ast.parse(source)
+    keys = {id(k) for node in ast.walk(tree) if isinstance(node, ast.Dict) for k in node.keys if k is not None}
+    keys |= {id(node.args[0]) for node in ast.walk(tree) if isinstance(node, ast.Call) and node.args
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "get"}
+    return [f"{node.lineno}: {node.value!r}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names and id(node) not in keys]
+
+
+def test_the_core_names_no_built_in_plugin(fresh_plugins) -> None:
+    """Which plugin a run uses when none is named is data (harness/reference/run_defaults.json)."""
+    names = builtin_plugin_names()
+    assert {"multipart", "swin", "ffpp", "dlib", "folder"} <= names
+    found = {str(p.relative_to(CORE.parent)): plugin_names_used(p.read_text(encoding="utf-8"), names)
+             for p in sorted(CORE.rglob("*.py"))}
+    assert {path: hits for path, hits in found.items() if hits} == {}
+
+
+def test_a_named_plugin_is_caught_and_a_field_key_is_not() -> None:
+    names = {"dlib", "folder"}
+    assert plugin_names_used("detector = 'dlib'\nif name == 'folder': pass", names) == ["1: 'dlib'", "2: 'folder'"]
+    assert plugin_names_used("out = {'folder': 1}\nx = out.get('folder')", names) == []

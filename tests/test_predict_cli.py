@@ -189,3 +189,14 @@ def test_detector_option_overrides_the_checkpoints(bundle, media, monkeypatch):
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
     wrong = invoke(media / "face.jpg", "-c", bundle, "--detector-option", "colour=1")
     assert wrong.exit_code == 2 and "does not take the options" in " ".join(wrong.output.split())
+
+
+def test_a_bar_follows_the_inputs_and_the_time_to_the_first_result_is_reported(bundle, media, monkeypatch):
+    monkeypatch.setenv("HARNESS_PROGRESS", "1")  # the bar is drawn off a terminal too
+    result = invoke(media / "face.jpg", media / "wall.png", "--checkpoint", bundle, "--frames", 2, "--json")
+    json.loads(result.stdout)  # the bar and the timing line stay off stdout
+    said = result.stderr
+    assert said.count("first result after") == 1  # once, at the first input
+    timing = said[said.index("first result after"):].split("\n", 1)[0]
+    assert all(part in timing for part in ("start-up", "model", "first input"))
+    assert "scoring" in said and "2/2" in said  # every input counted, the unscorable one included

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -47,6 +48,7 @@ def predict_command(
     detector_option: Optional[List[str]] = typer.Option(None, "--detector-option", help="KEY=VALUE for the face detector (repeatable), e.g. upsample=2 or confidence=0.5."),
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
+    began = time.perf_counter()
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
@@ -66,6 +68,7 @@ def predict_command(
                                               detector_options=parse_options(detector_option or [], "--detector-option"))
     except PredictSetupError as exc:
         setup_failed(str(exc))
+    loaded = time.perf_counter()
 
     def show(result: Any, block: dict[str, Any]) -> None:
         if block["status"] != "ok":
@@ -74,7 +77,9 @@ def predict_command(
             console.print(f"[dim]{_escape(block['path'])}: frame scores {_frame_line(block)}[/dim]", soft_wrap=True)
 
     try:
-        blocks = predict_files(predictor, list(paths), options, on_result=show)
+        with ScoringProgress(began, loaded) as scoring:
+            blocks = predict_files(predictor, list(paths), options, on_inputs=scoring.start,
+                                   on_result=lambda result, block: (show(result, block), scoring.done(block)))
     except PredictSetupError as exc:
         setup_failed(str(exc))
     report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device))
@@ -84,6 +89,40 @@ def predict_command(
         _table(report, console)
     if report["summary"]["failed"]:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+class ScoringProgress:
+    """A bar over the inputs, and one line saying how long the first result took from the start of
+    the command line: start-up (imports, options), loading the model, then the first input."""
+
+    def __init__(self, began: float, loaded: float) -> None:
+        from harness.ui import progress
+
+        self.began, self.loaded = began, loaded
+        self.bar = progress(transient=False)
+        self.task: Any = None
+        self.first: float | None = None
+
+    def __enter__(self) -> ScoringProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def start(self, inputs: int) -> None:
+        self.task = self.bar.add_task("scoring", total=inputs, info="")
+
+    def done(self, block: dict[str, Any]) -> None:
+        from harness.cli import STARTED
+        from harness.ui import console
+
+        if self.first is None:
+            self.first = time.perf_counter()
+            console.print(f"first result after {self.first - STARTED:.1f} s (start-up {self.began - STARTED:.1f} s, "
+                          f"model {self.loaded - self.began:.1f} s, first input {self.first - self.loaded:.1f} s)")
+        if self.task is not None:
+            self.bar.update(self.task, advance=1, info=_escape(Path(block["path"]).name))
 
 
 def parse_options(items: list[str], flag: str) -> dict[str, Any]:

@@ -41,16 +41,20 @@ def predict_files(
     paths: list[Path],
     options: PredictOptions,
     on_result: Callable[[MediaResult, dict[str, Any]], None] | None = None,
+    on_inputs: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Score every input (folders expanded); one report block per file, bad files included.
 
-    ``on_result(result, block)`` is called after each file (progress, tables). Arrays of a file are
+    ``on_inputs(n)`` is called once the inputs are listed (n files, unreadable ones included) and
+    ``on_result(result, block)`` after each file (progress, tables). Arrays of a file are
     released before the next one is read, so memory holds one input at a time.
     """
     from harness.predict.outputs import output_names
 
     options.check()
     files, problems = collect_inputs(paths)
+    if on_inputs:
+        on_inputs(len(files) + len(problems))
     blocks: list[dict[str, Any]] = []
     for path, message in problems:
         missing = MediaResult(path=path, status="unreadable", error=message)
