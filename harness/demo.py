@@ -24,12 +24,13 @@ import cv2
 import numpy as np
 
 from harness.files import cache_home  # noqa: F401 - also imported from here by older code
+from harness.defaults import defaults
 
 DEMO_VERSION = 4  # bump when the generator changes: the cache folder is keyed by it
 NOT_A_BENCHMARK = "demo data: a smoke test of the pipeline, not a benchmark"
 METHODS = ("Deepfakes", "Face2Face")
 #: the dataset plugin whose layout the demo tree copies (it reads the demo like the real thing)
-DATASET = "ffpp"
+DATASET = defaults().demo_dataset
 
 
 @dataclass(frozen=True)

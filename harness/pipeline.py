@@ -31,6 +31,7 @@ from harness.demo import NOT_A_BENCHMARK, DemoSpec
 from harness.types import DatasetNotFoundError, VideoRecord
 from harness import runtime as dd
 from harness.ui import console
+from harness.defaults import defaults
 
 
 class RunError(RuntimeError):
@@ -489,7 +490,7 @@ def demo_config(base: RunConfig | None = None) -> RunConfig:
         demo=True,
         train_dataset=demo.DATASET,
         test_datasets=[demo.DATASET],
-        backbone="mobilenetv2",
+        backbone=defaults().demo_backbone,
         pretrained="imagenet",
         img_size=128,
         crop_size=128,

@@ -37,7 +37,7 @@ _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "albumentations": ("albumentations",),
     "harness": ("deepfake-harness",),
     "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless", "opencv-contrib-python"),
-    "dlib": ("dlib-bin", "dlib"),
+    "dlib": ("dlib-bin", "dlib"),  # not a plugin: the library's distributions
     "sklearn": ("scikit-learn",),
     "av": ("av",),
 }

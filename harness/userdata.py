@@ -11,12 +11,14 @@ work from any folder.
 
 from __future__ import annotations
 
+from harness.defaults import defaults
+
 import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-FOLDER = "folder"
+FOLDER = defaults().user_dataset  # the dataset plugin your own folders fill
 
 
 class UserDataError(ValueError):

@@ -90,13 +90,16 @@ def builtin_plugin_names() -> set[str]:
 
 def plugin_names_used(source: str, names: set[str]) -> list[str]:
     """``line: 'name'`` for each string constant of ``source`` equal to a plugin name, except dict
-    keys and ``.get(key)`` keys (a field of a file, not a choice of plugin)."""
+    keys and ``.get(key)`` keys (a field of a file, not a choice of plugin) and lines that say
+    ``# not a plugin`` (a package name that happens to match)."""
     tree = ast.parse(source)
+    lines = source.splitlines()
     keys = {id(k) for node in ast.walk(tree) if isinstance(node, ast.Dict) for k in node.keys if k is not None}
     keys |= {id(node.args[0]) for node in ast.walk(tree) if isinstance(node, ast.Call) and node.args
              and isinstance(node.func, ast.Attribute) and node.func.attr == "get"}
     return [f"{node.lineno}: {node.value!r}" for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names and id(node) not in keys]
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
+            and id(node) not in keys and "# not a plugin" not in lines[node.lineno - 1]]
 
 
 def test_the_core_names_no_built_in_plugin(fresh_plugins) -> None:
@@ -112,3 +115,4 @@ def test_a_named_plugin_is_caught_and_a_field_key_is_not() -> None:
     names = {"dlib", "folder"}
     assert plugin_names_used("detector = 'dlib'\nif name == 'folder': pass", names) == ["1: 'dlib'", "2: 'folder'"]
     assert plugin_names_used("out = {'folder': 1}\nx = out.get('folder')", names) == []
+    assert plugin_names_used("pkg = ('dlib-bin', 'dlib')  # not a plugin: distributions", names) == []

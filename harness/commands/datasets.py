@@ -14,6 +14,7 @@ import typer
 from harness.data.roots import data_root
 from harness.hookspecs import hookimpl
 from harness.types import DatasetReport
+from harness.defaults import defaults
 
 
 def collect_reports(root: Path | None = None, names: list[str] | None = None,
@@ -31,7 +32,7 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
         for entry in entries:
             try:
                 extra = dict((options or {}).get(entry.name, {}))
-                if entry.name == "folder":
+                if entry.name == defaults().user_dataset:
                     extra["probe_files"] = True  # the doctor opens every file of your own data
                 dataset = entry.factory(**extra)
                 reports.append(dataset.check())
@@ -104,13 +105,13 @@ def datasets(
     options, exit_code = None, 0
     if train_dir is not None or test_csv is not None or val_fraction is not None:
         try:
-            options = {"folder": folder_options(train_dir, test_csv, val_fraction)}
+            options = {defaults().user_dataset: folder_options(train_dir, test_csv, val_fraction)}
         except UserDataError as exc:
             typer.secho(f"error: {exc}", fg="red", err=True)
             raise typer.Exit(2) from None
-        name = name or ["folder"]
+        name = name or [defaults().user_dataset]
     reports = datasets_command(root, name or None, options=options)
-    if options and any(not r.found or r.problems for r in reports if r.name == "folder"):
+    if options and any(not r.found or r.problems for r in reports if r.name == defaults().user_dataset):
         exit_code = 1  # your own data has problems: scripts can stop here
     if json_out is not None:
         import json

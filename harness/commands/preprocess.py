@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from harness.hookspecs import hookimpl
+from harness.defaults import defaults
 
 
 def _print_summary(summary, console=None) -> None:
@@ -52,7 +53,7 @@ def _dataset_choice(dataset: str | None, split: list[str] | None, root: Path | N
     if allow_missing:
         options["allow_missing"] = True
     if train_dir is not None or test_csv is not None or val_fraction is not None:
-        if dataset not in (None, "folder"):
+        if dataset not in (None, defaults().user_dataset):
             typer.secho(f"--train-dir/--test-csv are the folder dataset's options, not {dataset}'s", fg="red", err=True)
             raise typer.Exit(2)
         try:
@@ -60,7 +61,7 @@ def _dataset_choice(dataset: str | None, split: list[str] | None, root: Path | N
         except UserDataError as exc:
             typer.secho(str(exc), fg="red", err=True)
             raise typer.Exit(2) from exc
-        dataset = "folder"
+        dataset = defaults().user_dataset
         if not split:
             split = ((["train"] + (["val"] if val_fraction else [])) if train_dir is not None else []) + \
                     (["test"] if test_csv is not None else [])
@@ -88,7 +89,7 @@ def preprocess_cmd(
     methods: Optional[str] = typer.Option(None, "--methods", help="FF++: comma-separated methods."),
     splits_dir: Optional[Path] = typer.Option(None, "--splits", help="FF++: folder with train/val/test.json."),
     frames: str = typer.Option("32", "--frames", help="Frames per video: N or per split, e.g. train=8,test=32."),
-    detector: str = typer.Option("dlib", "--detector", help="Face detector plugin."),
+    detector: str = typer.Option(defaults().face_detector, "--detector", help="Face detector plugin."),
     crop_size: int = typer.Option(256, "--crop-size", min=16),
     margin: float = typer.Option(0.3, "--margin", min=0.0),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Worker processes (0 = this process)."),

@@ -8,6 +8,8 @@ outside the frame are filled by edge reflection, so a face at the border keeps i
 
 from __future__ import annotations
 
+from harness.defaults import defaults
+
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -34,7 +36,7 @@ class CropRule:
     recorded in the cache, the checkpoint and the results, and predict reads it back (it travels
     with the model as timm's ``pretrained_cfg`` does)."""
 
-    detector: str = "dlib"
+    detector: str = defaults().legacy_face_detector  # a record without one was made with it
     landmark_model: str = DEFAULT_LANDMARK_MODEL
     margin: float = DEFAULT_MARGIN
     forehead: float = DEFAULT_FOREHEAD
@@ -50,7 +52,7 @@ class CropRule:
             raise ValueError(f"forehead must be >= 0, got {self.forehead}")
 
     @classmethod
-    def for_detector(cls, detector: str = "dlib", crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
+    def for_detector(cls, detector: str = defaults().face_detector, crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
                      forehead: float = DEFAULT_FOREHEAD) -> "CropRule":
         """The rule for face-detector plugin ``detector``, naming the landmark model it fits."""
         from harness.registry import get

@@ -10,6 +10,7 @@ from torch import nn
 
 from harness.models.decoder import SwinUnetDecoder
 from harness.models.heads import DetectionHeads
+from harness.defaults import defaults
 
 STRIDES = (4, 8, 16, 32)
 #: build_model's own options: they may ride in a run's backbone_options but never reach the plugin
@@ -72,7 +73,7 @@ def _check_encoder(encoder: nn.Module, name: str, img_size: int) -> None:
 
 
 def build_model(
-    backbone: str = "swin",
+    backbone: str = defaults().backbone,
     pretrained: bool | str = False,
     img_size: int = 224,
     decoder_depths: Sequence[int] = (2, 2, 2),

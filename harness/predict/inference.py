@@ -23,6 +23,7 @@ from harness.data.crop import CropRule, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
 from harness.evaluation.runner import AGGREGATORS, predict_faces
 from harness import runtime as dd
+from harness.defaults import defaults
 
 Box = tuple[float, float, float, float]
 
@@ -111,14 +112,14 @@ class Predictor:
         self.model = model.eval()
         self.meta = meta
         self.detector = detector
-        self.detector_name = str(meta.get("face_detector", "dlib"))  # from_checkpoint records an override
+        self.detector_name = str(meta.get("face_detector", defaults().legacy_face_detector))  # from_checkpoint records an override
         self.detector_options: dict[str, Any] = {}
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.checkpoint = checkpoint
         self.img_size = int(meta.get("img_size") or meta.get("model", {}).get("img_size", 224))
         # the training crop rule, as the checkpoint recorded it (old defaults for fields it lacks)
-        self.crop = CropRule.from_dict(meta.get("crop"), detector=str(meta.get("face_detector", "dlib")))
+        self.crop = CropRule.from_dict(meta.get("crop"), detector=str(meta.get("face_detector", defaults().legacy_face_detector)))
         evaluation = (meta.get("run") or {}).get("eval") or {}
         self.frame_aggregation = str(evaluation.get("frame_aggregation", "max"))
         self.video_aggregation = str(evaluation.get("video_aggregation", "mean"))
@@ -147,7 +148,7 @@ class Predictor:
             raise PredictSetupError(str(exc)) from exc
         except Exception as exc:  # whatever else an unusable bundle raises: one line, never a traceback
             raise PredictSetupError(f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-        trained = meta.get("face_detector", "dlib")
+        trained = meta.get("face_detector", defaults().legacy_face_detector)
         name = detector or trained
         options = dict(detector_options or {})
         try:

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from harness.predict.inference import MediaResult, Predictor
+from harness.defaults import defaults
 
 SCHEMA_VERSION = "harness.predict/1"
 
@@ -57,9 +58,9 @@ def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
         "path": str(predictor.checkpoint) if predictor.checkpoint else None,
         "backbone": (meta.get("model") or {}).get("backbone"),
         "img_size": predictor.img_size,
-        "face_detector": getattr(predictor, "detector_name", None) or meta.get("face_detector", "dlib"),
+        "face_detector": getattr(predictor, "detector_name", None) or meta.get("face_detector", defaults().legacy_face_detector),
         "face_detector_options": dict(getattr(predictor, "detector_options", None) or {}),
-        "trained_face_detector": meta.get("face_detector", "dlib"),
+        "trained_face_detector": meta.get("face_detector", defaults().legacy_face_detector),
         "crop": {"size": predictor.crop.crop_size, "margin": predictor.crop.margin, "forehead": predictor.crop.forehead},
         "plugins": meta.get("plugins", []),
         "harness_version": meta.get("harness_version"),

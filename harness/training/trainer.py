@@ -83,6 +83,7 @@ def _lr_lambda(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
 
 
 from harness.training.loggers import LOG_FILE  # noqa: E402 - train_log.jsonl, read back by _history
+from harness.defaults import defaults
 
 #: below these spreads across validation images the classifier sees one image (see collapse_warning)
 FEATURE_SPREAD_FLOOR = 0.02
@@ -139,11 +140,11 @@ class TrainSpec:
     train: TrainConfig
     loss: LossConfig
     crop: CropRule
-    backbone: str = "swin"
+    backbone: str = defaults().backbone
     backbone_options: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False
     img_size: int = 224
-    blender: str = "multipart"
+    blender: str = defaults().blender
     blender_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
