@@ -7,20 +7,11 @@ when an encoder is built.
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.api import Register, hookimpl
-from harness_plugins.backbones.timm_backbones import deferred
+from harness_plugins.backbones.timm_backbones import deferred, forward_names
 
 IMPLEMENTATION = "harness_plugins.backbones.packaged_models"
-
-
-def __getattr__(name: str) -> Any:  # MobileNetV2Pyramid ...: the implementation's names, on first use
-    import importlib
-
-    if name.startswith("_"):  # __path__, __wrapped__ ...: asked by importers and pluggy, never forwarded
-        raise AttributeError(name)
-    return getattr(importlib.import_module(IMPLEMENTATION), name)
+__getattr__ = forward_names(IMPLEMENTATION)  # MobileNetV2Pyramid ...: imported on first use
 
 
 @hookimpl

@@ -26,12 +26,21 @@ def deferred(module: str, attribute: str, summary: str) -> Callable[..., Any]:
     return factory
 
 
-def __getattr__(name: str) -> Any:  # TimmPyramid, InputAdapter ...: the implementation's names, on first use
-    import importlib
+def forward_names(module: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that answers the implementation's public names (``TimmPyramid`` ...)
+    by importing ``module`` on first use, so code written against the old layout keeps working."""
 
-    if name.startswith("_"):  # __path__, __wrapped__ ...: asked by importers and pluggy, never forwarded
-        raise AttributeError(name)
-    return getattr(importlib.import_module(IMPLEMENTATION), name)
+    def __getattr__(name: str) -> Any:
+        import importlib
+
+        if name.startswith("_"):  # __path__, __wrapped__ ...: asked by importers and pluggy, never forwarded
+            raise AttributeError(name)
+        return getattr(importlib.import_module(module), name)
+
+    return __getattr__
+
+
+__getattr__ = forward_names(IMPLEMENTATION)
 
 
 @hookimpl
