@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.contracts import capable
 from harness.types import Face
 
 Box = tuple[float, float, float, float]
@@ -50,7 +51,7 @@ class FaceFinder:
         first_max_side: int = 640,
     ) -> None:
         self.detector = detector
-        self.fast = bool(fast) and hasattr(detector, "boxes") and hasattr(detector, "landmarks")
+        self.fast = bool(fast) and capable(detector, "face_detector", "two_stage")
         self.target_face = float(target_face)
         self.search_grow = float(search_grow)
         self.refresh = max(1, int(refresh))

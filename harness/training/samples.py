@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from harness.contracts import capable
 from harness.data.crop import resize_crop
 from harness.types import Blender
 
@@ -54,6 +55,7 @@ class SelfBlendDataset(torch.utils.data.Dataset):
         self.cache_root = cache_root
         self.videos = videos
         self.blender = blender
+        self.pairs = capable(blender, "blender", "pair")
         self.img_size = int(img_size)
         self.frames_per_video = int(frames_per_video)
         self.seed = int(seed)
@@ -87,11 +89,10 @@ class SelfBlendDataset(torch.utils.data.Dataset):
         video = self.videos[index % len(self.videos)]
         crop, crop_landmarks = self._pick_face(video.uid, rng)
         image, landmarks = resize_face(crop, crop_landmarks, self.img_size)
-        pair = getattr(self.blender, "pair", None)
-        if pair is not None:
+        if self.pairs:
             # The blender's own augmented real: the copy that forms the fake's outside, so real and
             # fake differ only inside the mask (SBI's convention).
-            real, fake = pair(image, landmarks, rng)
+            real, fake = self.blender.pair(image, landmarks, rng)
         else:
             real, fake = image, self.blender(image, landmarks, rng)
         mask = fake.mask.astype(np.float32)
