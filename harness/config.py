@@ -13,6 +13,7 @@ from harness.defaults import defaults
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
 PAPER_TEST_DATASETS = defaults().test_datasets
 
+
 @dataclass
 class TrainConfig:
     epochs: int = 100

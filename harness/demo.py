@@ -23,8 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from harness.files import cache_home  # noqa: F401 - also imported from here by older code
 from harness.defaults import defaults
+from harness.files import cache_home  # noqa: F401 - also imported from here by older code
 
 DEMO_VERSION = 4  # bump when the generator changes: the cache folder is keyed by it
 NOT_A_BENCHMARK = "demo data: a smoke test of the pipeline, not a benchmark"

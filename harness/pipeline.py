@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import demo
+from harness import runtime as dd
 from harness.config import RunConfig, save_config
 from harness.data.crop import CropRule
+from harness.defaults import defaults
 from harness.demo import NOT_A_BENCHMARK, DemoSpec
 from harness.types import DatasetNotFoundError, VideoRecord
-from harness import runtime as dd
 from harness.ui import console
-from harness.defaults import defaults
 
 
 class RunError(RuntimeError):

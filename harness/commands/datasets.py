@@ -12,9 +12,9 @@ from typing import Optional
 import typer
 
 from harness.data.roots import data_root
+from harness.defaults import defaults
 from harness.hookspecs import hookimpl
 from harness.types import DatasetReport
-from harness.defaults import defaults
 
 
 def collect_reports(root: Path | None = None, names: list[str] | None = None,

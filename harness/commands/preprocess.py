@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from harness.hookspecs import hookimpl
 from harness.defaults import defaults
+from harness.hookspecs import hookimpl
 
 
 def _print_summary(summary, console=None) -> None:

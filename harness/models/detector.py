@@ -8,9 +8,9 @@ from typing import Any, NamedTuple, Sequence
 import torch
 from torch import nn
 
+from harness.defaults import defaults
 from harness.models.decoder import SwinUnetDecoder
 from harness.models.heads import DetectionHeads
-from harness.defaults import defaults
 
 STRIDES = (4, 8, 16, 32)
 #: build_model's own options: they may ride in a run's backbone_options but never reach the plugin

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness import runtime as dd
 from harness.data.crop import CropRule, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
-from harness.evaluation.runner import AGGREGATORS, predict_faces
-from harness import runtime as dd
 from harness.defaults import defaults
+from harness.evaluation.runner import AGGREGATORS, predict_faces
 
 Box = tuple[float, float, float, float]
 

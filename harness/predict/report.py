@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.predict.inference import MediaResult, Predictor
 from harness.defaults import defaults
+from harness.predict.inference import MediaResult, Predictor
 
 SCHEMA_VERSION = "harness.predict/1"
 

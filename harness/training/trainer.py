@@ -22,6 +22,7 @@ import torch
 from harness import __version__, faults
 from harness.config import LossConfig, RunConfig, TrainConfig
 from harness.data.crop import CropRule
+from harness.defaults import defaults
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
 from harness import runtime as dd
@@ -83,7 +84,6 @@ def _lr_lambda(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
 
 
 from harness.training.loggers import LOG_FILE  # noqa: E402 - train_log.jsonl, read back by _history
-from harness.defaults import defaults
 
 #: below these spreads across validation images the classifier sees one image (see collapse_warning)
 FEATURE_SPREAD_FLOOR = 0.02
