@@ -62,6 +62,14 @@ RECORDED_BEFORE_PAIRS = {"alpha", "beta", "gamma", "sim_form", "delta"}
 LEGACY_LOSS: dict[str, Any] = {"pairs": "all", "min_grid": 1, "dice": 0.0}
 
 
+#: How and where a run executes, not what it computes, with the value the run key holds each at.
+#: They are recorded with the run (config.json, results) but never part of its identity, so a run
+#: resumed on another device, with more workers or from another data root continues the same run.
+#: The fixed values are the ones every id before this split was computed with for the published
+#: demo run, so its id (and every id computed with these values) is unchanged.
+EXECUTION_FIELDS: dict[str, Any] = {"device": "auto", "data_root": None, "name": "", "train.workers": 0}
+
+
 @dataclass
 class RunConfig:
     blender: str = defaults().blender
@@ -105,16 +113,29 @@ class RunConfig:
                 values[key] = kind(**values[key])
         return cls(**values)
 
+    def experiment(self) -> dict[str, Any]:
+        """The fields that decide the results: the configuration with every execution field (how and
+        where it runs, ``EXECUTION_FIELDS``) held at one fixed value."""
+        data = self.to_dict()
+        for dotted, value in EXECUTION_FIELDS.items():
+            section, _, key = dotted.rpartition(".")
+            (data[section] if section else data)[key] = value
+        return data
+
     def run_key(self) -> str:
-        """A short stable hash of everything that changes the result (sweeps skip finished runs by it)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """A short stable hash of the experiment (sweeps skip finished runs by it, resume finds its
+        folder by it): the same on another device, with other workers, data root or display name."""
+        blob = json.dumps(self.experiment(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
-    def label(self) -> str:
-        if self.name:
-            return self.name
+    def experiment_label(self) -> str:
+        """The blender (with its options) and the backbone: the readable part of the run id."""
         opts = ",".join(f"{k}={v}" for k, v in sorted(self.blender_options.items()))
         return f"{self.blender}{'[' + opts + ']' if opts else ''}+{self.backbone}"
+
+    def label(self) -> str:
+        """The display name: --name, else the experiment label."""
+        return self.name or self.experiment_label()
 
 
 def save_config(config: RunConfig, path: Path) -> None:

@@ -62,7 +62,7 @@ def crop_rule(config: RunConfig) -> CropRule:
 
 
 def run_id(config: RunConfig) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.label()).strip("-").lower()[:60]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.experiment_label()).strip("-").lower()[:60]
     return f"{slug}-{config.run_key()}"
 
 
