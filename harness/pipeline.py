@@ -333,7 +333,7 @@ def summary_table(results: dict[str, Any]) -> Any:
             n = auc.get("n") if auc else None
             table.add_row(
                 dname, SHORT_GROUPS.get(group, group), str(n if n is not None else block["counts"]["videos_scored"]),
-                _fmt(auc), _fmt(ap), _fmt(iou),
+                _fmt(auc), _fmt(ap), block.get("localization") or _fmt(iou),  # "n/a (no mask head)", never 0
             )
     return table
 

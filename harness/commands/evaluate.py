@@ -23,6 +23,7 @@ CHECKPOINT_HELP = (
 
 def evaluate_command(
     checkpoint: str = typer.Option(..., "--checkpoint", help=CHECKPOINT_HELP),
+    data: Optional[str] = typer.Option(None, help="'demo': score the embedded demo test set (the default for a demo run's checkpoint)."),
     test: Optional[str] = OPTIONS["test"],
     test_csv: Optional[Path] = OPTIONS["test_csv"],
     root: Optional[Path] = OPTIONS["root"],
@@ -55,7 +56,9 @@ def evaluate_command(
 
     found = open_checkpoint(checkpoint, cache_dir)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
-    base = _data_options(recorded, None, test, root, True, (None, test_csv, None))
+    if data not in (None, "demo"):
+        fail(f"--data {data!r}: evaluate takes --data demo only; choose test sets with --test or --test-csv")
+    base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
     base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
                                  "face_detector": face_detector or None})
     try:
