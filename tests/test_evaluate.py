@@ -242,3 +242,27 @@ def test_dry_run_prints_the_id_from_the_weights_and_settings(tmp_path, monkeypat
         assert result.exit_code == 0, result.output
         ids.append(json.loads(result.output)["run_id"])
     assert ids[0] == ids[1] != ids[2] and ids[0].startswith("eval-sbi-")
+
+
+def test_table2_places_the_evaluated_checkpoint_under_its_papers_reported_row():
+    from harness import leaderboard as L
+    from test_results_factory import dataset_entry, ffpp_entry, make_results
+
+    ours = make_results("r-full", "swin full", datasets={"celebdf": dataset_entry({"all": 0.812}, compression=None)})
+    sbi = make_results("eval-sbi-1", "SBI (official FFc23 weights, evaluated here)", blender="sbi",
+                       datasets={"celebdf": dataset_entry({"all": 0.9}, compression=None),
+                                 "ffpp": ffpp_entry(0.99, 0.98, 0.97, 0.96)})
+    sbi["provenance"] = {"origin": {"importer": "sbi", "file": "FFc23.tar", "paper_row": "sbi"},
+                         "training": {"datasets": ["ffpp"], "split": "train"}, "sha256": "0" * 64}
+    sbi["datasets"]["celebdf"]["localization"] = "n/a (no mask head)"
+    text = L.render([sbi, ours])
+    table2 = text[text.index("## Table 2") : text.index("\n## ", text.index("## Table 2") + 1)]
+    lines = [line for line in table2[: table2.index("#### Frame-level")].splitlines() if line.startswith("| ")]
+    reported = next(i for i, line in enumerate(lines) if line.startswith("| SBI *(reported, SBI, CVPR 2022)*"))
+    assert lines[reported + 1].startswith("| SBI (official FFc23 weights, evaluated here)")
+    assert "not a cross-dataset test" not in lines[reported + 1]  # trained on FF++, CDF is cross-dataset
+    assert lines.index(next(line for line in lines if line.startswith("| swin full"))) < reported
+    table1 = text[text.index("## Table 1") : text.index("## Table 2")]
+    assert "trained on ffpp train split: not a cross-dataset test" in table1  # its FF++ row says so
+    localization = text[text.index("## Localization") :]
+    assert "n/a (no mask head)" in localization
