@@ -17,13 +17,11 @@ predict` reproduce it:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
-from harness.api import ImportedModel, ModelOutput, hookimpl
+from harness.api import ImportedModel, hookimpl
 
 IMG_SIZE = 380
 STEM_KEY = "net._conv_stem.weight"
@@ -38,23 +36,33 @@ def _state(checkpoint: Any) -> dict[str, Any] | None:
     return None
 
 
-class SbiDetector(nn.Module):
-    """SBI's Detector: ``net`` = EfficientNet-B4, 2 classes (so the file's keys load as they are).
-    Forward returns the harness's output: the fake logit, no local or mask head. ``cam_layer``
-    (an identity on the last convolution's map) is what Grad-CAM++ explains."""
+@lru_cache(maxsize=None)
+def detector_class() -> type:
+    """SBI's Detector as a torch module class, built on first use (`harness plugins` imports no torch)."""
+    import torch
+    from torch import nn
 
-    def __init__(self, variant: str = "efficientnet-b4", num_classes: int = 2) -> None:
-        from efficientnet_pytorch import EfficientNet
+    from harness.api import ModelOutput
 
-        super().__init__()
-        self.net = EfficientNet.from_name(variant, num_classes=num_classes)  # weights come from the file
-        self.cam_layer = nn.Identity()
+    class SbiDetector(nn.Module):
+        """SBI's Detector: ``net`` = EfficientNet-B4, 2 classes (so the file's keys load as they are).
+        Forward returns the harness's output: the fake logit, no local or mask head. ``cam_layer``
+        (an identity on the last convolution's map) is what Grad-CAM++ explains."""
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        features = self.cam_layer(self.net.extract_features(x))  # EfficientNet.forward, with the tap
-        logits = self.net._fc(self.net._dropout(self.net._avg_pooling(features).flatten(1)))
-        logit = logits[:, 1] - logits[:, 0]  # sigmoid(z1 - z0) == softmax(z)[:, 1]
-        return ModelOutput(logit=logit, token_logits=None, token_features=None, mask_logits=None)
+        def __init__(self, variant: str = "efficientnet-b4", num_classes: int = 2) -> None:
+            from efficientnet_pytorch import EfficientNet
+
+            super().__init__()
+            self.net = EfficientNet.from_name(variant, num_classes=num_classes)  # weights come from the file
+            self.cam_layer = nn.Identity()
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            features = self.cam_layer(self.net.extract_features(x))  # EfficientNet.forward, with the tap
+            logits = self.net._fc(self.net._dropout(self.net._avg_pooling(features).flatten(1)))
+            logit = logits[:, 1] - logits[:, 0]  # sigmoid(z1 - z0) == softmax(z)[:, 1]
+            return ModelOutput(logit=logit, token_logits=None, token_features=None, mask_logits=None)
+
+    return SbiDetector
 
 
 class SbiImporter:
@@ -94,7 +102,7 @@ class SbiImporter:
         return ImportedModel(state_dict=dict(state), meta=meta)
 
     def build(self, options: dict[str, Any]) -> Any:
-        return SbiDetector(str(options.get("variant", "efficientnet-b4")), int(options.get("num_classes", 2)))
+        return detector_class()(str(options.get("variant", "efficientnet-b4")), int(options.get("num_classes", 2)))
 
 
 @hookimpl
