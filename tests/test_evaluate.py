@@ -266,3 +266,26 @@ def test_table2_places_the_evaluated_checkpoint_under_its_papers_reported_row():
     assert "trained on ffpp train split: not a cross-dataset test" in table1  # its FF++ row says so
     localization = text[text.index("## Localization") :]
     assert "n/a (no mask head)" in localization
+
+
+@pytest.mark.slow
+def test_predict_with_an_imported_bundle_shows_grad_cam_in_place_of_the_mask(tmp_path, monkeypatch, sbi_file):
+    import cv2
+
+    from harness.data.sample_face import astronaut_face
+    from harness.predict import validate
+
+    monkeypatch.chdir(tmp_path)
+    path, original = sbi_file
+    assert runner.invoke(build_app(), ["import", "sbi", str(path), "--out", "bundle"]).exit_code == 0
+    face, _ = astronaut_face(160, margin=0.6)
+    frame = np.full((224, 224, 3), 70, np.uint8)
+    frame[20:180, 30:190] = face
+    cv2.imwrite("face.png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    result = runner.invoke(build_app(), ["predict", "face.png", "--checkpoint", "bundle", "--detector", "dlib", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    validate(report)
+    assert report["checkpoint"]["importer"] == "sbi" and report["checkpoint"]["mask_source"] == "Grad-CAM++"
+    scored = report["files"][0]
+    assert scored["status"] == "ok" and 0.0 <= scored["score"] <= 1.0
