@@ -43,12 +43,9 @@ def evaluate_command(
 ) -> None:
     """Score a checkpoint you already have on the test sets you choose, without training.
 
-    Faces are cut with the checkpoint's own crop rule and face detector (--face-detector overrides
-    the detector), frames aggregated by its own rule. Writes a run folder like `harness run` (results.json
-    with the model's provenance in place of training, scores/, figures, report.md) and a leaderboard row.
-    Evaluating again with the same settings is the same id; a killed evaluation resumes dataset by dataset.
-    Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp ;
-    harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv
+    Faces are cut with the checkpoint's own crop rule and face detector (--face-detector overrides the detector) and frames aggregated by its own rule. Writes a run folder like `harness run` (results.json with the model's provenance in place of training, scores/, figures, report.md) and a leaderboard row. The same checkpoint and settings are the same id: a finished evaluation is reported, a killed one resumes dataset by dataset.
+
+    Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
     from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
     from harness.pipeline import RunError, RunPaths

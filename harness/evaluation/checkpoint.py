@@ -174,8 +174,9 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     trained, note = training_files(checkpoint, extra)
     check_overlap(trained, datasets)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "evaluation.json").write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
-                                                         "crop": rule.to_dict()}, indent=2, sort_keys=True, default=str))
+    if dd.is_main():  # what was asked, beside the results (config.json's counterpart)
+        (run_dir / "evaluation.json").write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
+                                                             "crop": rule.to_dict()}, indent=2, sort_keys=True, default=str))
     timings: dict[str, float] = {}
     device = dd.pick_device(config.device)
     with FaceCache(faces_cache_root(rule, paths.cache_dir)) as cache:
