@@ -80,6 +80,7 @@ class VideoScores:
     label: dict[str, int] = field(default_factory=dict)
     method: dict[str, str] = field(default_factory=dict)
     masks: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (method, pred, truth)
+    mask_keys: list[tuple[str, int]] = field(default_factory=list)  # (record uid, frame index) of each mask
     #: the EXAMPLES_PER_END highest- and lowest-scored fake videos: (score, uid, method, crop, truth | None, P_M)
     examples: list[tuple[float, str, str, np.ndarray, np.ndarray | None, np.ndarray]] = field(default_factory=list)
 
@@ -146,6 +147,7 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setu
                     truth = cv2.resize(face.mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
                     pred = cv2.resize(pm.astype(np.float32), small, interpolation=cv2.INTER_AREA)
                     result.masks.append((video.method, pred, (truth >= 0.5).astype(np.float32)))
+                    result.mask_keys.append((video.uid, int(face.frame_index)))
             frame_scores = {idx: face_agg(np.array(v)) for idx, v in sorted(per_frame.items())}
             for idx, s in frame_scores.items():
                 result.frame[f"{video.uid}#{idx}"] = s
@@ -174,7 +176,12 @@ def merge(parts: list[VideoScores]) -> VideoScores:
         out.label.update(p.label)
         out.method.update(p.method)
         out.masks.extend(p.masks)
+        out.mask_keys.extend(p.mask_keys)
         out.examples = keep_extremes(out.examples + p.examples)
+    if len(out.mask_keys) == len(out.masks):
+        # one order whatever the ranks' shares: the bootstrap of pixel metrics resamples by position
+        order = sorted(range(len(out.masks)), key=lambda i: out.mask_keys[i])
+        out.masks, out.mask_keys = [out.masks[i] for i in order], [out.mask_keys[i] for i in order]
     return out
 
 
