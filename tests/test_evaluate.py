@@ -289,3 +289,25 @@ def test_predict_with_an_imported_bundle_shows_grad_cam_in_place_of_the_mask(tmp
     assert report["checkpoint"]["importer"] == "sbi" and report["checkpoint"]["mask_source"] == "Grad-CAM++"
     scored = report["files"][0]
     assert scored["status"] == "ok" and 0.0 <= scored["score"] <= 1.0
+
+
+def test_the_detector_box_rule_cuts_as_sbi_does():
+    from types import SimpleNamespace
+
+    from harness.data.crop import CropRule, crop_mask, landmarks_to_crop
+
+    frame = np.arange(120 * 200 * 3, dtype=np.uint8).reshape(120, 200, 3)
+    big = SimpleNamespace(box=(50.0, 20.0, 130.0, 100.0), landmarks=np.array([[60.0, 40.0], [120.0, 90.0]]))
+    small = SimpleNamespace(box=(0.0, 0.0, 40.0, 40.0), landmarks=np.zeros((2, 2)))  # 1/4 of the big one's area
+    rule = CropRule(detector="dlib", margin=0.125, crop_size=38, basis="detector-box", min_area=0.5, forehead=0.0)
+    (face, box, crop), = list(rule.crops([big, small], frame))
+    # SBI: x0 - w/8, y0 - h/8 truncated; x1 + w/8 and y1 + h/8 truncated, plus one; clipped to the frame
+    assert face is big and box == (40.0, 10.0, 141.0, 111.0)
+    import cv2
+
+    assert np.array_equal(crop, cv2.resize(frame[10:111, 40:141], (38, 38), interpolation=cv2.INTER_LINEAR))
+    corners = landmarks_to_crop(np.array([[40.0, 10.0], [141.0, 111.0]]), box, 38)
+    assert np.allclose(corners, [[0, 0], [38, 38]])
+    assert crop_mask(np.ones((120, 200), np.float32), box, 38).shape == (38, 38)
+    assert rule.cache_key() == "dlib-crop38-m0.125-fh0-detector-box-min0.5"
+    assert CropRule.from_dict(rule.to_dict()) == rule and CropRule().cache_key() == "dlib-crop256-m0.3"
