@@ -311,3 +311,12 @@ def test_the_detector_box_rule_cuts_as_sbi_does():
     assert crop_mask(np.ones((120, 200), np.float32), box, 38).shape == (38, 38)
     assert rule.cache_key() == "dlib-crop38-m0.125-fh0-detector-box-min0.5"
     assert CropRule.from_dict(rule.to_dict()) == rule and CropRule().cache_key() == "dlib-crop256-m0.3"
+
+
+@pytest.mark.parametrize("args", [["--checkpoint", "nowhere"], ["--checkpoint", "sbi:nowhere.tar"],
+                                  ["--checkpoint", "nowhere", "--data", "ffpp"]], ids=["folder", "file", "data"])
+def test_bad_evaluate_arguments_are_one_line_and_exit_2(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(build_app(), ["evaluate", *args])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output, result.output
