@@ -229,6 +229,16 @@ def _overlap_note(run: Mapping[str, Any], tested: Iterable[str]) -> str:
     return f" *(trained on {escape(', '.join(both))} {escape(training.get('split', 'train'))} split: not a cross-dataset test)*"
 
 
+def provenance_line(record: Mapping[str, Any]) -> str:
+    """An evaluated checkpoint's origin and training data (markdown, escaped): report.md and the run list."""
+    origin, training = record.get("origin") or {}, record.get("training") or {}
+    source = (f"run {origin['harness_run']}" if origin.get("harness_run")
+              else f"{origin.get('file', '?')} imported with {origin.get('importer', '?')} ({origin.get('source', '')})")
+    return (f"evaluated checkpoint: {escape(source)}, weights sha256 {escape(str(record.get('sha256', ''))[:16])}; "
+            f"trained on {escape(', '.join(training.get('datasets', [])) or '?')} {escape(training.get('split', ''))} "
+            f"(as the checkpoint records it); heads: {escape(', '.join(record.get('heads', [])))}")
+
+
 def _interleave(runs: list[Mapping[str, Any]], run_rows: list[list[str]], refs: list[Mapping[str, Any]],
                 ref_rows: list[list[str]]) -> list[list[str]]:
     """Measured rows, then each reference row directly followed by the evaluated checkpoints that
@@ -511,6 +521,8 @@ def _run_lines(run: Mapping[str, Any], link_from: Path | None = None) -> list[st
         f"  - hardware: {escape(hw.get('cpu'))}, GPU {escape(hw.get('gpu') or 'none')}; time: "
         + ", ".join(f"{escape(k)} {_seconds(timings[k])}" for k in sorted(timings)),
     ]
+    if run.get("provenance"):  # `harness evaluate`: an existing checkpoint, scored here
+        lines.append("  - " + provenance_line(run["provenance"]))
     plugins = sorted(run.get("plugins", []), key=lambda p: (str(p.get("kind")), str(p.get("name"))))
     if plugins:
         lines.append("  - plugins: " + ", ".join(

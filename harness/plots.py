@@ -289,24 +289,14 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
         f"- trained on {escape(cfg.get('train_dataset', '?'))}, seed {escape(cfg.get('seed', '?'))}",
     ]
     if results and results.get("provenance"):  # `harness evaluate`: where the model came from, not training
-        lines[-1] = provenance_line(results["provenance"])
+        from harness.leaderboard import provenance_line
+
+        lines[-1] = "- " + provenance_line(results["provenance"])
     elif results:
         tr = results.get("training", {})
         lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
                      + (f"; final loss {tr['final_loss']:.4f}" if isinstance(tr.get("final_loss"), (int, float)) else ""))
     return lines + [""]
-
-
-def provenance_line(record: dict[str, Any]) -> str:
-    """An evaluated checkpoint's origin and training data, for the report (markdown, escaped)."""
-    from harness.leaderboard import escape
-
-    origin, training = record.get("origin") or {}, record.get("training") or {}
-    source = (f"run {origin['harness_run']}" if origin.get("harness_run")
-              else f"{origin.get('file', '?')} imported with {origin.get('importer', '?')} ({origin.get('source', '')})")
-    return (f"- evaluated checkpoint: {escape(source)}, weights sha256 {escape(str(record.get('sha256', ''))[:16])}; "
-            f"trained on {escape(', '.join(training.get('datasets', [])) or '?')} {escape(training.get('split', ''))} "
-            f"(as the checkpoint records it); heads: {escape(', '.join(record.get('heads', [])))}")
 
 
 def _report_dataset(dataset: str, block: dict[str, Any]) -> list[str]:

@@ -266,6 +266,7 @@ def test_table2_places_the_evaluated_checkpoint_under_its_papers_reported_row():
     assert "trained on ffpp train split: not a cross-dataset test" in table1  # its FF++ row says so
     localization = text[text.index("## Localization") :]
     assert "n/a (no mask head)" in localization
+    assert "evaluated checkpoint: FFc23.tar imported with sbi" in text  # the run list marks its origin
 
 
 @pytest.mark.slow
