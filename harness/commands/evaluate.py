@@ -12,7 +12,7 @@ import typer
 
 from harness import registry
 from harness.cli import fail
-from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options
+from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec
 from harness.hookspecs import hookimpl
 from harness.ui import console
 
@@ -69,11 +69,7 @@ def evaluate_command(
                           "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict()},
                          indent=2, sort_keys=True, default=str))
         return
-    spec = None
-    if base.demo:
-        from harness.demo import DemoSpec
-
-        spec = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if demo_scale == "tiny" else DemoSpec()
+    spec = demo_spec(demo_scale) if base.demo else None
     paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     try:
         evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec)

@@ -231,14 +231,18 @@ def _check_device(device: str, dry_run: bool) -> None:
         console.print(f"[yellow]warning:[/yellow] {exc}")  # the dry run may be on another machine than the run
 
 
-def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str]) -> None:
+def demo_spec(scale: str) -> Any:
+    """The demo tree --demo-scale asks for: ``tiny`` (tests) or the default."""
     from harness.demo import DemoSpec
+
+    return DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if scale == "tiny" else DemoSpec()
+
+
+def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str]) -> None:
     from harness.pipeline import RunError, run
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
-    spec = None
-    if demo_scale is not None:
-        spec = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if demo_scale == "tiny" else DemoSpec()
+    spec = demo_spec(demo_scale) if demo_scale is not None else None
     try:
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
