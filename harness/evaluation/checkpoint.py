@@ -155,7 +155,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     from harness.evaluation.runner import EvalSetup
     from harness.evaluation.stage import evaluate_model, open_bundle
     from harness.leaderboard import write_leaderboard
-    from harness.pipeline import TrainingSplits, _write_outputs, open_datasets, preprocess_stage
+    from harness.pipeline import TrainingSplits, _summary_line, _write_outputs, open_datasets, preprocess_stage
 
     rid = evaluation_id(checkpoint, config, rule)
     run_dir = paths.runs_dir / rid
@@ -180,9 +180,11 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     timings: dict[str, float] = {}
     device = dd.pick_device(config.device)
     with FaceCache(faces_cache_root(rule, paths.cache_dir)) as cache:
-        console.rule("[bold]1/3 preprocess (the checkpoint's crop rule)")
+        console.rule("[bold]1/4 preprocess (the checkpoint's crop rule)")
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, TrainingSplits([], [], []), cache, rule)
-        console.rule("[bold]2/3 evaluate")
+        console.print(_summary_line(summary))
+        console.rule("[bold]2/4 train: none (an existing checkpoint)")
+        console.rule("[bold]3/4 evaluate")
         start = time.perf_counter()
         bundle = open_bundle(checkpoint.directory, device)
         blocks = evaluate_model(bundle, cache, datasets, EvalSetup.from_run(config), run_dir, show)
