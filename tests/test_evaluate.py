@@ -80,6 +80,25 @@ def test_evaluating_a_runs_checkpoint_gives_the_runs_numbers_exactly(demo_run):
 
 
 @pytest.mark.slow
+def test_evaluate_under_torchrun_gives_the_single_process_numbers(demo_run):
+    """Two gloo processes split the videos; gathered, the blocks equal the run's (one process)."""
+    import socket
+
+    work, run = demo_run
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, HARNESS_CACHE=str(work / "cache"), HARNESS_PROGRESS="0", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), "-m", "harness", "evaluate", "--checkpoint", str(work / "runs" / run["run_id"]),
+           "--demo-scale", "tiny", "--runs-dir", "runs-ddp"]
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    evaluated = next((work / "runs-ddp").glob("eval-*/results.json"))
+    assert json.loads(evaluated.read_text())["datasets"] == run["datasets"]
+
+
+@pytest.mark.slow
 def test_a_test_file_the_checkpoint_was_trained_on_is_refused(demo_run):
     work, run = demo_run
     demo_tree = next((work / "cache" / "demo").iterdir())
