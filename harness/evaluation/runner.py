@@ -64,11 +64,11 @@ class EvalSetup:
         return replace(self, img_size=size, input_scale=input_scale(meta), mask_head="mask" in bundle_heads(meta))
 
     def key(self) -> dict[str, Any]:
-        """What changes the numbers (a stored dataset block is reused only under the same key)."""
+        """What changes the numbers (a stored dataset block is reused only under the same key):
+        every field, so a new option (e.g. a perturbation) keys the stored blocks without more code."""
         from dataclasses import asdict
 
-        return {"eval": asdict(self.eval), "img_size": self.img_size, "seed": self.seed,
-                "input_scale": self.input_scale, "mask_head": self.mask_head}
+        return asdict(self)
 
 
 @dataclass
