@@ -33,6 +33,8 @@ from harness.types import (
     Evaluator,
     Face,
     FaceDetector,
+    ImportedModel,
+    Importer,
     MaskSet,
     Metric,
     PairBlender,
@@ -68,6 +70,10 @@ _LAZY: dict[str, str] = {
     # face detectors: the two-stage base (boxes from a subclass, 68 landmarks on each) and the input check
     "LandmarkedDetector": "harness.data.landmarks:LandmarkedDetector",
     "check_frame": "harness.data.landmarks:check_frame",
+    # importers: what an imported model's forward returns
+    "ModelOutput": "harness.models.detector:ModelOutput",
+    "read_checkpoint": "harness.importing:read_checkpoint",
+    "CropRule": "harness.data.crop:CropRule",
     # loggers
     "JsonlLogger": "harness.training.loggers:JsonlLogger",
 }
@@ -83,6 +89,7 @@ __all__ = [
     "FaceDetector", "TwoStageDetector", "Face", "Box",
     "Evaluator", "EvalContext", "Metric", "ScoreSet", "MaskSet",
     "TrainLogger",
+    "Importer", "ImportedModel",
     *_LAZY,
 ]
 

@@ -27,6 +27,7 @@ CONTRACTS: dict[str, tuple[type, dict[str, type]]] = {
     "face_detector": (t.FaceDetector, {"two_stage": t.TwoStageDetector}),
     "evaluator": (t.Evaluator, {}),
     "logger": (t.TrainLogger, {}),
+    "importer": (t.Importer, {}),
 }
 
 #: keyword options ``register(...)`` accepts besides name, factory, description and replace

@@ -4,7 +4,7 @@ A plugin is a module (or package) with functions decorated by ``@hookimpl`` (fro
 ``harness.api``, the one module a plugin imports) and named after these specs, exposed through an
 entry point in the group of each kind it provides (``harness.blenders``, ``harness.backbones``,
 ``harness.evaluators``, ``harness.datasets``, ``harness.face_detectors``, ``harness.loggers``,
-``harness.commands``) or in the ``harness`` group (imported for every kind). The built-in plugins
+``harness.importers``, ``harness.commands``) or in the ``harness`` group (imported for every kind). The built-in plugins
 in ``plugins/`` (import package ``harness_plugins``) and the core's own commands load the same way.
 
 Each ``register_*`` hook receives a ``register`` callable::
@@ -73,6 +73,16 @@ def register_loggers(register: Register) -> None:
     """Register training loggers: ``factory(run_dir, config, **opts)`` with ``log(record)`` and
     ``close()``; a record is ``{"step", "epoch", scalar: value, ...}`` (see harness/training/loggers.py).
     Chosen with ``harness run --logger NAME``; the JSONL log is always written."""
+
+
+@hookspec
+def register_importers(register: Register) -> None:
+    """Register checkpoint importers: ``factory()`` with ``accepts(path)``, ``read(path) ->
+    ImportedModel`` and ``build(model_options) -> nn.Module`` (see ``harness.types.Importer``). They
+    turn a foreign checkpoint (e.g. SBI's released weights) into a harness bundle that `harness
+    evaluate` and `harness predict` use (`harness import NAME FILE --out DIR`, or
+    ``--checkpoint NAME:FILE``). Files are read with ``torch.load(weights_only=True)`` or safetensors:
+    an importer never unpickles code."""
 
 
 @hookspec

@@ -185,9 +185,9 @@ def _field(run: Mapping[str, Any], name: str) -> Any:
     return run.get("config", {}).get(name)
 
 
-def _lead_cell(run: Mapping[str, Any], name: str) -> str:
+def _lead_cell(run: Mapping[str, Any], name: str, tested: Iterable[str] = ()) -> str:
     if name == "method":
-        return _run_label(run)
+        return _run_label(run) + _overlap_note(run, tested)
     if name.startswith(OPTION_PREFIX):
         return _switch_cell(_field(run, name))
     return escape(run["config"][name])
@@ -208,6 +208,48 @@ def _select(runs: list[Mapping[str, Any]], table: TableSpec) -> list[Mapping[str
         return keys + _sort_key(run)
 
     return sorted((r for r in runs if wanted(r)), key=order)
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluated checkpoints (`harness evaluate`): their rows sit under the paper row they re-measure
+# ------------------------------------------------------------------------------------------------
+def _paper_row(run: Mapping[str, Any]) -> str | None:
+    """The reference source (paper_results.json ``source``) an evaluated checkpoint re-measures."""
+    origin = (run.get("provenance") or {}).get("origin") or {}
+    return str(origin["paper_row"]) if origin.get("paper_row") else None
+
+
+def _overlap_note(run: Mapping[str, Any], tested: Iterable[str]) -> str:
+    """For an evaluated checkpoint: a note when a dataset it was trained on is among those shown."""
+    training = (run.get("provenance") or {}).get("training") or {}
+    trained = [str(d) for d in training.get("datasets", [])]
+    both = [d for d in dict.fromkeys(tested) if d in trained and d in run.get("datasets", {})]
+    if not both:
+        return ""
+    return f" *(trained on {escape(', '.join(both))} {escape(training.get('split', 'train'))} split: not a cross-dataset test)*"
+
+
+def provenance_line(record: Mapping[str, Any]) -> str:
+    """An evaluated checkpoint's origin and training data (markdown, escaped): report.md and the run list."""
+    origin, training = record.get("origin") or {}, record.get("training") or {}
+    source = (f"run {origin['harness_run']}" if origin.get("harness_run")
+              else f"{origin.get('file', '?')} imported with {origin.get('importer', '?')} ({origin.get('source', '')})")
+    return (f"evaluated checkpoint: {escape(source)}, weights sha256 {escape(str(record.get('sha256', ''))[:16])}; "
+            f"trained on {escape(', '.join(training.get('datasets', [])) or '?')} {escape(training.get('split', ''))} "
+            f"(as the checkpoint records it); heads: {escape(', '.join(record.get('heads', [])))}")
+
+
+def _interleave(runs: list[Mapping[str, Any]], run_rows: list[list[str]], refs: list[Mapping[str, Any]],
+                ref_rows: list[list[str]]) -> list[list[str]]:
+    """Measured rows, then each reference row directly followed by the evaluated checkpoints that
+    re-measure that paper (``provenance.origin.paper_row`` = the row's ``source``)."""
+    sources = {str(r.get("source")) for r in refs}
+    tied = [i for i, run in enumerate(runs) if _paper_row(run) in sources]
+    rows = [row for i, row in enumerate(run_rows) if i not in tied]
+    for ref, ref_row in zip(refs, ref_rows):
+        rows.append(ref_row)
+        rows += [run_rows[i] for i in tied if _paper_row(runs[i]) == str(ref.get("source"))]
+    return rows
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,15 +315,17 @@ def _group_subtable(
     level, compression = key
     dataset, metric = str(table.dataset), table.metric[0]
     groups = [g for g, _ in table.columns]
-    rows = [
-        [_lead_cell(run, f) for _, f in table.lead]
+    shown = [run for run in runs
+             if (_compression(run, dataset) or "") == compression and _has_level(run, dataset, groups, level, metric)]
+    run_rows = [
+        [_lead_cell(run, f, [dataset]) for _, f in table.lead]
         + [format_metric(_metric(run, dataset, g, level, metric), metric, protocol.percent) for g in groups]
-        for run in runs
-        if (_compression(run, dataset) or "") == compression and _has_level(run, dataset, groups, level, metric)
+        for run in shown
     ]
     refs = _reference_rows(reference, table, level)
-    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(g)) for g in groups]
-             for r in refs]
+    ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(g)) for g in groups]
+                for r in refs]
+    rows = _interleave(shown, run_rows, refs, ref_rows)
     where = "as reported" if compression is None else _compression_text(compression or None)
     header = [title for title, _ in table.lead] + [title for _, title in table.columns]
     lines = [_heading(table, level, protocol, where), ""]
@@ -323,13 +367,14 @@ def _datasets_subtable(
     if not runs and not refs:
         return []
     header = [title for title, _ in table.lead] + [_dataset_column(runs, d, title) for d, title in table.columns]
-    rows = [
-        [_lead_cell(run, f) for _, f in table.lead]
+    run_rows = [
+        [_lead_cell(run, f, names) for _, f in table.lead]
         + [format_metric(_metric(run, d, ALL, level, metric), metric, protocol.percent) for d in names]
         for run in runs
     ]
-    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(d)) for d in names]
-             for r in refs]
+    ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(d)) for d in names]
+                for r in refs]
+    rows = _interleave(runs, run_rows, refs, ref_rows)
     lines = [_heading(table, level, protocol), ""]
     return lines + _table(header, rows, text_columns=len(table.lead)) + _reference_notes(reference, refs)
 
@@ -365,7 +410,10 @@ def _dataset_title(name: str, protocol: BoardProtocol) -> str:
 
 
 def _localization_rows(run: Mapping[str, Any], dataset: str, protocol: BoardProtocol) -> list[list[str]]:
-    groups = run.get("datasets", {}).get(dataset, {}).get("groups", {})
+    block = run.get("datasets", {}).get(dataset, {})
+    groups = block.get("groups", {})
+    if block.get("localization"):  # a model without a mask head: said so, never a 0
+        return [[_run_label(run), escape(ALL)] + [escape(block["localization"])] * len(protocol.pixel_columns) + [MISSING]]
     rows = []
     for group in _group_order((g for g, lv in groups.items() if "pixel" in lv), protocol):
         pixel = groups[group]["pixel"]
@@ -379,7 +427,7 @@ def _localization(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> lis
     lines += ["Pixel level, fake frames that have a mask. Pixel AUC over all pixels; IoU and F1 of P_M >= 0.5, "
               "averaged over frames. The paper shows localization only as pictures, so there are no reference rows.", ""]
     datasets = _dataset_order({d for r in runs for d, e in r.get("datasets", {}).items()
-                               if any("pixel" in lv for lv in e.get("groups", {}).values())}, protocol)
+                               if e.get("localization") or any("pixel" in lv for lv in e.get("groups", {}).values())}, protocol)
     header = ["Method", "Group"] + [t for _, t in protocol.pixel_columns] + ["Frames"]
     for dataset in datasets:
         rows = [row for run in runs for row in _localization_rows(run, dataset, protocol)]
@@ -473,6 +521,8 @@ def _run_lines(run: Mapping[str, Any], link_from: Path | None = None) -> list[st
         f"  - hardware: {escape(hw.get('cpu'))}, GPU {escape(hw.get('gpu') or 'none')}; time: "
         + ", ".join(f"{escape(k)} {_seconds(timings[k])}" for k in sorted(timings)),
     ]
+    if run.get("provenance"):  # `harness evaluate`: an existing checkpoint, scored here
+        lines.append("  - " + provenance_line(run["provenance"]))
     plugins = sorted(run.get("plugins", []), key=lambda p: (str(p.get("kind")), str(p.get("name"))))
     if plugins:
         lines.append("  - plugins: " + ", ".join(

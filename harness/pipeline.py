@@ -110,13 +110,15 @@ def _takes_option(kind: str, name: str, option: str) -> bool:
         return False  # an unknown plugin is reported when it is opened
 
 
-def open_datasets(config: RunConfig, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Instantiate the train and test dataset plugins; every missing one is reported before failing.
-    ``extra``: options per dataset name used where the config gives none (``harness.demo.dataset_options``)."""
+def open_datasets(config: RunConfig, extra: dict[str, dict[str, Any]] | None = None, names: list[str] | None = None) -> dict[str, Any]:
+    """Instantiate the train and test dataset plugins (or just ``names``); every missing one is reported
+    before failing. ``extra``: options per dataset name used where the config gives none
+    (``harness.demo.dataset_options``)."""
     import harness
     from harness.data.roots import data_root
 
-    names = [config.train_dataset] + [n for n in config.test_datasets if n != config.train_dataset]
+    if names is None:
+        names = [config.train_dataset] + [n for n in config.test_datasets if n != config.train_dataset]
     opened: dict[str, Any] = {}
     missing: list[str] = []
     # A data root holds one folder per dataset: the plugins look under $HARNESS_DATA/<folder> when opened.
@@ -231,22 +233,15 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | Non
 
 def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, cache: Any,
                    run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
-    """Score every test dataset's cached faces with the checkpoint; one results block per dataset."""
-    from harness.evaluation.runner import EvalSetup, evaluate_dataset
-    from harness.models.bundle import load_model
+    """Score every test dataset's cached faces with the checkpoint (harness.evaluation.stage, the one
+    scoring path `harness evaluate` uses too); one results block per dataset."""
+    from harness.evaluation.runner import EvalSetup
+    from harness.evaluation.stage import evaluate_model, open_bundle
 
     start = time.perf_counter()
-    device = dd.pick_device(config.device)
-    model, _ = load_model(checkpoint, device)
-    setup = EvalSetup.from_run(config)
-    blocks = {}
-    for name in config.test_datasets:
-        compression = getattr(datasets[name], "compression", None)
-        uids = {r.uid for r in _records(datasets[name], "test")}
-        blocks[name] = evaluate_dataset(model, cache, name, setup, device, compression, show, uids=uids, run_dir=run_dir)
-        notes = [n for n in getattr(datasets[name], "notes", []) if n]
-        if notes:
-            blocks[name]["notes"] = list(dict.fromkeys(notes))
+    bundle = open_bundle(checkpoint, dd.pick_device(config.device))
+    tests = {name: datasets[name] for name in config.test_datasets}
+    blocks = evaluate_model(bundle, cache, tests, EvalSetup.from_run(config), run_dir, show)
     return blocks, time.perf_counter() - start
 
 
@@ -338,7 +333,7 @@ def summary_table(results: dict[str, Any]) -> Any:
             n = auc.get("n") if auc else None
             table.add_row(
                 dname, SHORT_GROUPS.get(group, group), str(n if n is not None else block["counts"]["videos_scored"]),
-                _fmt(auc), _fmt(ap), _fmt(iou),
+                _fmt(auc), _fmt(ap), block.get("localization") or _fmt(iou),  # "n/a (no mask head)", never 0
             )
     return table
 

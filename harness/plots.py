@@ -288,7 +288,11 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
         f"face detector {escape(cfg.get('face_detector', '?'))}",
         f"- trained on {escape(cfg.get('train_dataset', '?'))}, seed {escape(cfg.get('seed', '?'))}",
     ]
-    if results:
+    if results and results.get("provenance"):  # `harness evaluate`: where the model came from, not training
+        from harness.leaderboard import provenance_line
+
+        lines[-1] = "- " + provenance_line(results["provenance"])
+    elif results:
         tr = results.get("training", {})
         lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
                      + (f"; final loss {tr['final_loss']:.4f}" if isinstance(tr.get("final_loss"), (int, float)) else ""))
@@ -306,7 +310,7 @@ def _report_dataset(dataset: str, block: dict[str, Any]) -> list[str]:
         video, frame, pixel = metrics.get("video", {}), metrics.get("frame", {}), metrics.get("pixel", {})
         n = (video.get("auc") or {}).get("n")
         lines.append(f"| {escape(dataset)} | {escape(group)} | {'-' if n is None else n} | {_pct(video.get('auc'))} | "
-                     f"{_pct(video.get('ap'))} | {_pct(frame.get('auc'))} | {_pct(pixel.get('iou'))} |")
+                     f"{_pct(video.get('ap'))} | {_pct(frame.get('auc'))} | {escape(block.get('localization')) if block.get('localization') else _pct(pixel.get('iou'))} |")
     c = block.get("counts", {})
     return lines + ["", f"{escape(dataset)}: {c.get('videos_scored', '?')} of {c.get('videos', '?')} videos scored, "
                     f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.", ""]

@@ -5,7 +5,7 @@ imported only when a kind it declares is needed, so `harness --help` imports no 
 torch:
 
 * group ``harness.<kind>s`` (``harness.blenders``, ``harness.backbones``, ``harness.evaluators``,
-  ``harness.datasets``, ``harness.face_detectors``, ``harness.loggers``, ``harness.commands``):
+  ``harness.datasets``, ``harness.face_detectors``, ``harness.loggers``, ``harness.importers``, ``harness.commands``):
   the module is imported when that kind is first looked up, and only its hook for that kind is
   asked;
 * group ``harness``: the module is imported whenever any kind is needed (simplest to declare,
@@ -54,6 +54,7 @@ KINDS: dict[str, str] = {
     "dataset": "register_datasets",
     "face_detector": "register_face_detectors",
     "logger": "register_loggers",
+    "importer": "register_importers",
 }
 COMMAND = "command"  # the kind whose hook (register_commands) adds CLI subcommands
 
@@ -67,6 +68,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "harness.commands.leaderboard",
     "harness.commands.predict",
     "harness.commands.report",
+    "harness.commands.evaluate",
 )
 
 

@@ -2,7 +2,7 @@
 
 Every plugin kind exchanges these small, plain types with the core, and each kind has one
 Protocol here (``Blender``, ``Backbone``, ``Dataset``, ``FaceDetector``, ``Evaluator``,
-``TrainLogger``), plus the optional capabilities a plugin may add (``PairBlender``,
+``TrainLogger``, ``Importer``), plus the optional capabilities a plugin may add (``PairBlender``,
 ``TwoStageDetector`` ...). ``harness.contracts`` checks them when a plugin registers and when it
 is first built. A plugin author reads this file and `hookspecs.py` and knows everything the core
 will hand over and expect back. Importing it costs no numpy and no torch.
@@ -239,3 +239,32 @@ class TrainLogger(Protocol):
     def log(self, record: dict[str, Any]) -> None: ...
 
     def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoint importers
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ImportedModel:
+    """A foreign checkpoint turned into a harness bundle: weights for ``Importer.build(model)`` and
+    the bundle metadata (``model.json``): ``model`` (build options), ``img_size``, ``input``
+    (``{"scale": "unit" | "imagenet"}``), ``heads`` (of class, local, mask), ``crop`` (a CropRule
+    dict), ``face_detector``, ``run`` (``{"eval": {frame/video aggregation, frames_per_video}}``),
+    ``training`` (the data the checkpoint records it was trained on) and ``origin``."""
+
+    state_dict: dict[str, Any]
+    meta: dict[str, Any]
+
+
+class Importer(Protocol):
+    """Built by ``factory()``. ``accepts(path)`` says whether a file looks like this importer's
+    format (cheap: it may read the file with ``torch.load(weights_only=True)``, never a pickle);
+    ``read(path)`` returns an ``ImportedModel``; ``build(model_options)`` returns the ``nn.Module``
+    whose ``forward(x)`` gives an object with ``logit`` (N,) and ``mask_logits`` (None without a
+    mask head)."""
+
+    def accepts(self, path: Path) -> bool: ...
+
+    def read(self, path: Path) -> ImportedModel: ...
+
+    def build(self, options: dict[str, Any]) -> Any: ...

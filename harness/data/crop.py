@@ -4,6 +4,11 @@ Rule (recorded in every result as a ``CropRule``): take the landmarks' bounding 
 top by ``forehead`` x its height (the 68 points stop at the eyebrows), make it square around its
 centre, grow each side by ``margin`` x the side, and resize to ``crop_size``. Parts of the box
 outside the frame are filled by edge reflection, so a face at the border keeps its geometry.
+
+``basis="detector-box"`` is the rule of models imported from elsewhere (SBI's inference): the
+detector's box grown by ``margin`` x its width / height on each side, clipped to the frame (not
+square), resized to ``crop_size`` x ``crop_size`` with bilinear interpolation; faces smaller than
+``min_area`` x the largest face of the frame are dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ DEFAULT_MARGIN = 0.3
 DEFAULT_FOREHEAD = 0.2
 DEFAULT_CROP_SIZE = 256
 DEFAULT_LANDMARK_MODEL = "dlib shape_predictor_68_face_landmarks"
+#: what a crop box is computed from: the 68 landmarks (the harness's rule) or the detector's box
+BASES = ("landmarks", "detector-box")
 #: older checkpoints wrote {"size", "margin", "forehead"}
 _ALIASES = {"size": "crop_size"}
 
@@ -42,8 +49,12 @@ class CropRule:
     forehead: float = DEFAULT_FOREHEAD
     crop_size: int = DEFAULT_CROP_SIZE
     square: bool = True
+    basis: str = "landmarks"  # or "detector-box" (see the module docstring)
+    min_area: float = 0.0  # drop faces smaller than this share of the frame's largest (box area)
 
     def __post_init__(self) -> None:
+        if self.basis not in BASES:
+            raise ValueError(f"basis must be one of {', '.join(BASES)}, got {self.basis!r}")
         if self.crop_size < 16:
             raise ValueError(f"crop_size must be >= 16 px, got {self.crop_size}")
         if self.margin < 0:
@@ -81,7 +92,10 @@ class CropRule:
         """The face-cache folder name of this rule. The forehead is written only when it is not the
         default, so caches made before it was part of the key keep their folder."""
         key = f"{self.detector}-crop{self.crop_size}-m{self.margin:g}"
-        return key if self.forehead == DEFAULT_FOREHEAD else f"{key}-fh{self.forehead:g}"
+        key = key if self.forehead == DEFAULT_FOREHEAD else f"{key}-fh{self.forehead:g}"
+        if self.basis != "landmarks":  # new fields enter the key only when set: older caches keep theirs
+            key += f"-{self.basis}"
+        return key if not self.min_area else f"{key}-min{self.min_area:g}"
 
     def box(self, landmarks: np.ndarray) -> tuple[float, float, float, float]:
         """The square crop box of one face's landmarks, in frame pixels."""
@@ -95,6 +109,8 @@ class CropRule:
 
     def crops(self, faces: Iterable[Any], frame: np.ndarray) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
         """(face, box, crop) for each face of ``frame`` with landmarks: see ``face_crops``."""
+        if self.basis == "detector-box":
+            return detector_box_crops(faces, frame, self.crop_size, self.margin, self.min_area)
         return face_crops(faces, frame, self.crop_size, self.margin, self.forehead)
 
 
@@ -112,10 +128,12 @@ def crop_box(landmarks: np.ndarray, margin: float = DEFAULT_MARGIN, forehead: fl
 
 
 def crop_matrix(box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """2x3 affine frame -> crop for a square ``box`` cut to ``size`` px (inverted, it pastes back)."""
-    x0, y0, x1, _ = box
-    scale = size / (x1 - x0)
-    return np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
+    """2x3 affine frame -> crop for ``box`` cut to ``size`` x ``size`` px (inverted, it pastes back);
+    a box that is not square is stretched, as the detector-box rule does."""
+    x0, y0, x1, y1 = box
+    sx = size / (x1 - x0)
+    sy = size / (y1 - y0) if y1 > y0 else sx
+    return np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]], dtype=np.float64)
 
 
 def crop_image(frame: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
@@ -156,6 +174,32 @@ def face_crops(faces: Iterable[Any], frame: np.ndarray, size: int, margin: float
         yield face, box, crop_image(frame, box, size)
 
 
+def detector_box(box: tuple[float, float, float, float], frame_shape: tuple[int, ...], margin: float) -> tuple[float, float, float, float]:
+    """The detector's ``box`` grown by ``margin`` x its width / height on each side and clipped to the
+    frame in whole pixels (SBI's test-time rule, src/inference/preprocess.py: margin 1/8)."""
+    h, w = frame_shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bw, bh = x1 - x0, y1 - y0
+    return (float(max(0, int(x0 - margin * bw))), float(max(0, int(y0 - margin * bh))),
+            float(min(w, int(x1 + margin * bw) + 1)), float(min(h, int(y1 + margin * bh) + 1)))
+
+
+def detector_box_crops(faces: Iterable[Any], frame: np.ndarray, size: int, margin: float,
+                       min_area: float = 0.0) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
+    """(face, box, crop) per face by the detector-box rule; faces with less than ``min_area`` x the
+    largest box area of the frame are dropped (SBI keeps faces of at least half the largest)."""
+    import cv2
+
+    faces = [f for f in faces if f.landmarks is not None]  # the cache also stores landmarks in crop pixels
+    areas = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]
+    for face, area in zip(faces, areas):
+        if areas and area < min_area * max(areas):
+            continue
+        box = detector_box(face.box, frame.shape, margin)
+        x0, y0, x1, y1 = (int(v) for v in box)
+        yield face, box, cv2.resize(frame[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_LINEAR)
+
+
 def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
     """A square crop at ``size`` x ``size`` for the model: area filter when shrinking, linear when enlarging."""
     h, w = image.shape[:2]
@@ -169,9 +213,8 @@ def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 def landmarks_to_crop(landmarks: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
     """Frame-pixel landmarks -> crop-pixel landmarks (float32) for a crop of ``box`` at ``size``."""
-    x0, y0, x1, _ = box
-    scale = size / (x1 - x0)
-    return ((np.asarray(landmarks, dtype=np.float64) - [x0, y0]) * scale).astype(np.float32)
+    matrix = crop_matrix(box, size)
+    return (np.asarray(landmarks, dtype=np.float64) * [matrix[0, 0], matrix[1, 1]] + matrix[:, 2]).astype(np.float32)
 
 
 def mask_from_frame(mask_frame: np.ndarray, kind: str = "binary") -> np.ndarray:

@@ -19,7 +19,7 @@ import torch
 
 from harness.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
-from harness.models.inputs import normalise
+from harness.models.inputs import DEFAULT_SCALE, model_input
 from harness import runtime as dd
 from harness.types import MaskSet, ScoreSet, video_uid
 from harness.ui import progress
@@ -40,16 +40,35 @@ AGGREGATORS: dict[str, Callable[[np.ndarray], float]] = {
 
 @dataclass(frozen=True)
 class EvalSetup:
-    """What evaluation needs of a run's configuration: its eval section, the model's input size and
-    the seed the bootstrap intervals derive from."""
+    """What evaluation needs: the eval section (frames, aggregation, bootstrap), the model's input
+    size and scaling (its bundle's), whether it has a mask head, and the seed the bootstrap
+    intervals derive from. One settings object, so a new evaluation option is one field here."""
 
     eval: EvalConfig = field(default_factory=EvalConfig)
     img_size: int = 224
     seed: int = 0
+    input_scale: str = DEFAULT_SCALE
+    mask_head: bool = True
 
     @classmethod
     def from_run(cls, config: RunConfig) -> "EvalSetup":
         return cls(eval=config.eval, img_size=config.img_size, seed=config.seed)
+
+    def for_bundle(self, meta: dict[str, Any]) -> "EvalSetup":
+        """These settings with the input size, scaling and heads the model bundle declares."""
+        from dataclasses import replace
+
+        from harness.models.bundle import bundle_heads, input_scale
+
+        size = int(meta.get("img_size") or meta.get("model", {}).get("img_size") or self.img_size)
+        return replace(self, img_size=size, input_scale=input_scale(meta), mask_head="mask" in bundle_heads(meta))
+
+    def key(self) -> dict[str, Any]:
+        """What changes the numbers (a stored dataset block is reused only under the same key):
+        every field, so a new option (e.g. a perturbation) keys the stored blocks without more code."""
+        from dataclasses import asdict
+
+        return asdict(self)
 
 
 @dataclass
@@ -61,6 +80,7 @@ class VideoScores:
     label: dict[str, int] = field(default_factory=dict)
     method: dict[str, str] = field(default_factory=dict)
     masks: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (method, pred, truth)
+    mask_keys: list[tuple[str, int]] = field(default_factory=list)  # (record uid, frame index) of each mask
     #: the EXAMPLES_PER_END highest- and lowest-scored fake videos: (score, uid, method, crop, truth | None, P_M)
     examples: list[tuple[float, str, str, np.ndarray, np.ndarray | None, np.ndarray]] = field(default_factory=list)
 
@@ -85,19 +105,20 @@ def _example(score: float, video: Any, face: Any, crop: np.ndarray, pm: np.ndarr
 
 
 @torch.no_grad()
-def predict_faces(model: torch.nn.Module, crops: list[np.ndarray], img_size: int, device: torch.device, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Fake probability and P_M mask (img_size square) for each RGB uint8 face crop."""
+def predict_faces(model: torch.nn.Module, crops: list[np.ndarray], img_size: int, device: torch.device, batch_size: int = 32,
+                  scale: str = DEFAULT_SCALE) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fake probability and P_M mask (img_size square) for each RGB uint8 face crop; the masks are
+    None for a model without a mask head (an imported classifier)."""
     model.eval()
     scores, masks = [], []
     for i in range(0, len(crops), batch_size):
-        chunk = [resize_crop(c, img_size) for c in crops[i : i + batch_size]]
-        x = normalise(torch.from_numpy(np.stack(chunk)), device)
-        out = model(x)
+        out = model(model_input(crops[i : i + batch_size], img_size, device, scale))
         scores.append(torch.sigmoid(out.logit.float()).cpu().numpy())
-        masks.append(torch.sigmoid(out.mask_logits.float())[:, 0].cpu().numpy())
+        if out.mask_logits is not None:
+            masks.append(torch.sigmoid(out.mask_logits.float())[:, 0].cpu().numpy())
     if not scores:
         return np.zeros(0, np.float32), np.zeros((0, img_size, img_size), np.float32)
-    return np.concatenate(scores), np.concatenate(masks)
+    return np.concatenate(scores), (np.concatenate(masks) if masks else None)
 
 
 def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setup: EvalSetup, device: torch.device, show: bool | None = None, label: str = "evaluate") -> VideoScores:
@@ -115,26 +136,29 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setu
             faces = cache.faces(video.uid)
             if not faces:
                 continue
-            crops = [resize_crop(f.image, setup.img_size) for f in faces]
-            probs, pred_masks = predict_faces(model, crops, setup.img_size, device, setup.eval.batch_size)
+            crops = [f.image for f in faces]
+            probs, pred_masks = predict_faces(model, crops, setup.img_size, device, setup.eval.batch_size, setup.input_scale)
             per_frame: dict[int, list[float]] = defaultdict(list)
-            for face, p, pm in zip(faces, probs, pred_masks):
+            for i, (face, p) in enumerate(zip(faces, probs)):
                 per_frame[face.frame_index].append(float(p))
-                if video.label == 1 and face.mask is not None and face.face_index == 0:
+                if pred_masks is not None and video.label == 1 and face.mask is not None and face.face_index == 0:
+                    pm = pred_masks[i]
                     small = (MASK_EVAL_SIZE, MASK_EVAL_SIZE)
                     truth = cv2.resize(face.mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
                     pred = cv2.resize(pm.astype(np.float32), small, interpolation=cv2.INTER_AREA)
                     result.masks.append((video.method, pred, (truth >= 0.5).astype(np.float32)))
+                    result.mask_keys.append((video.uid, int(face.frame_index)))
             frame_scores = {idx: face_agg(np.array(v)) for idx, v in sorted(per_frame.items())}
             for idx, s in frame_scores.items():
                 result.frame[f"{video.uid}#{idx}"] = s
             # A record that is one frame of a video (uid "<video>@@<frame>") joins its video's score.
             vid = video_uid(video.uid)
             per_video[vid].extend(frame_scores.values())
-            if video.label == 1:  # its most fake-looking face stands for the record in the examples
+            if video.label == 1 and pred_masks is not None:  # its most fake-looking face stands for the record
                 best = int(np.argmax(probs))
                 record_score = video_agg(np.array(list(frame_scores.values())))
-                result.examples.append(_example(record_score, video, faces[best], crops[best], pred_masks[best]))
+                example_crop = resize_crop(crops[best], setup.img_size)
+                result.examples.append(_example(record_score, video, faces[best], example_crop, pred_masks[best]))
                 result.examples = keep_extremes(result.examples)
             for key in {video.uid, vid}:
                 result.label[key] = int(video.label)
@@ -152,7 +176,12 @@ def merge(parts: list[VideoScores]) -> VideoScores:
         out.label.update(p.label)
         out.method.update(p.method)
         out.masks.extend(p.masks)
+        out.mask_keys.extend(p.mask_keys)
         out.examples = keep_extremes(out.examples + p.examples)
+    if len(out.mask_keys) == len(out.masks):
+        # one order whatever the ranks' shares: the bootstrap of pixel metrics resamples by position
+        order = sorted(range(len(out.masks)), key=lambda i: out.mask_keys[i])
+        out.masks, out.mask_keys = [out.masks[i] for i in order], [out.mask_keys[i] for i in order]
     return out
 
 

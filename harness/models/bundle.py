@@ -39,12 +39,31 @@ def resolve(path: str | Path) -> Path:
     )
 
 
+#: the heads a harness-trained model has; an imported bundle lists its own in model.json "heads"
+ALL_HEADS: tuple[str, ...] = ("class", "local", "mask")
+
+
+def bundle_heads(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The heads a bundle declares (class = P_C, local = P_m, mask = P_M); a harness bundle has all."""
+    heads = meta.get("heads")
+    return tuple(str(h) for h in heads) if isinstance(heads, (list, tuple)) else ALL_HEADS
+
+
+def input_scale(meta: dict[str, Any]) -> str:
+    """How the bundle's model scales its input (harness.models.inputs.SCALES); ImageNet by default."""
+    from harness.models.inputs import DEFAULT_SCALE
+
+    return str((meta.get("input") or {}).get("scale", DEFAULT_SCALE))
+
+
 def load_meta(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MODEL_META
     try:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{path} is unreadable or not JSON ({type(exc).__name__}); copy the checkpoint again from the run folder") from exc
+    if isinstance(meta, dict) and isinstance(meta.get("model"), dict) and meta.get("importer"):
+        return meta  # an imported model: its importer plugin rebuilds the architecture
     if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not meta["model"].get("backbone"):
         raise CheckpointError(f"{path} does not describe a model (it needs a \"model\" object with a \"backbone\"); "
                               "copy the checkpoint again from the run folder")
@@ -73,6 +92,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
 
     directory = resolve(path)
     meta = load_meta(directory)
+    if meta.get("importer"):
+        model = _imported_model(directory, meta)
+        return _fill(model, directory, meta).to(device).eval(), meta
     kwargs = dict(meta["model"])
     kwargs["pretrained"] = False  # the bundle's own weights replace any pretrained ones: never download
     try:
@@ -93,6 +115,25 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
             f"{directory / MODEL_META} asks for a model this harness cannot build ({short_reason(exc)}); "
             "it was written by another harness or plugin version, or edited: use a matching version or copy it again"
         ) from exc
+    return _fill(model, directory, meta).to(device).eval(), meta
+
+
+def _imported_model(directory: Path, meta: dict[str, Any]) -> torch.nn.Module:
+    """The architecture of an imported bundle, built by the importer plugin that wrote it."""
+    from harness import registry
+
+    name = str(meta["importer"])
+    try:
+        importer = registry.create("importer", name)
+        return importer.build(meta["model"])
+    except registry.PluginError as exc:
+        raise CheckpointError(f"{directory} was imported by importer {name!r}, which is not usable here ({exc})") from exc
+    except (TypeError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+        raise CheckpointError(f"{directory / MODEL_META}: importer {name!r} cannot build its model ({short_reason(exc)})") from exc
+
+
+def _fill(model: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> torch.nn.Module:
+    """``model`` with the bundle's weights loaded (every key must fit)."""
     state = _read_weights(directory / MODEL_FILE)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -107,7 +148,18 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
             f"{directory / MODEL_FILE} does not fit the model in {MODEL_META}: "
             f"missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}"
         )
-    return model.to(device).eval(), meta
+    return model
+
+
+def weights_sha256(directory: str | Path) -> str:
+    """sha256 of a bundle's weights file: the identity of the model an evaluation scores."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(resolve(directory) / MODEL_FILE, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:

@@ -1,4 +1,7 @@
-"""Input normalisation shared by training, evaluation and prediction (ImageNet statistics)."""
+"""Input preparation shared by training, evaluation and prediction: crop -> resize -> scale.
+
+Harness models read ImageNet-normalised input; an imported model declares its own scaling in its
+bundle (``model.json`` ``"input": {"scale": ...}``; SBI's EfficientNet reads ``img / 255``)."""
 
 from __future__ import annotations
 
@@ -17,11 +20,30 @@ def _stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(MEAN, device=device).view(1, 3, 1, 1), torch.tensor(STD, device=device).view(1, 3, 1, 1)
 
 
-def normalise(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """uint8 NHWC (moved as bytes: 4x less transfer) -> normalised float32 NCHW on ``device``."""
+#: the input scalings a bundle may declare: "imagenet" (x/255, then ImageNet mean/std) or "unit" (x/255)
+SCALES: tuple[str, ...] = ("imagenet", "unit")
+DEFAULT_SCALE = "imagenet"
+
+
+def normalise(images: torch.Tensor, device: torch.device | str, scale: str = DEFAULT_SCALE) -> torch.Tensor:
+    """uint8 NHWC (moved as bytes: 4x less transfer) -> scaled float32 NCHW on ``device``."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown input scale {scale!r}; known: {', '.join(SCALES)}")
     x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+    if scale == "unit":
+        return x
     mean, std = _stats(x.device)
     return (x - mean) / std
+
+
+def model_input(crops: list[np.ndarray], img_size: int, device: torch.device | str, scale: str = DEFAULT_SCALE) -> torch.Tensor:
+    """The one path from RGB uint8 face crops (as the crop rule cut them) to a model batch: resize to
+    ``img_size`` (crop.resize_crop), then scale. Evaluation and predict both call it, so a face cut
+    alike scores alike."""
+    from harness.data.crop import resize_crop
+
+    batch = np.stack([resize_crop(c, img_size) for c in crops])
+    return normalise(torch.from_numpy(batch), device, scale)
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:

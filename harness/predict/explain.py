@@ -5,6 +5,10 @@ explain. Every backbone here already hands the heads an NCHW stride-32 map (Swin
 reshaped inside the backbone plugin), so the model is wrapped as: encoder -> ``tap`` (an identity on
 that map) -> heads -> fake logit, and Grad-CAM++ hooks ``tap``. No token reshape is needed, and the
 same code explains any backbone plugin that honours the contract.
+
+An imported model (no encoder/heads split) names the layer to explain as ``cam_layer`` (SBI's
+EfficientNet: its last convolution); its fake logit is ``model(x).logit``. Predict shows these maps
+in place of P_M for a model without a mask head.
 """
 
 from __future__ import annotations
@@ -30,6 +34,17 @@ class _ClassifierView(nn.Module):
         return logit[:, None]  # (N, 1): grad-cam indexes a class axis
 
 
+class _LogitView(nn.Module):
+    """An imported model seen as a one-output classifier (its ``cam_layer`` is hooked directly)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).logit[:, None]
+
+
 class _FakeLogit:
     """Grad-CAM target: the fake logit (a single output, so class 0 of the (N, 1) view)."""
 
@@ -42,16 +57,23 @@ class GradCamPlusPlus:
 
     ``model`` is a DetectorModel (``encoder`` returning four NCHW maps, ``heads``)."""
 
-    def __init__(self, model: nn.Module, device: torch.device | str = "cpu", batch_size: int = 16) -> None:
+    def __init__(self, model: nn.Module, device: torch.device | str = "cpu", batch_size: int = 16, scale: str = "imagenet") -> None:
         try:
             from pytorch_grad_cam import GradCAMPlusPlus
         except ImportError as exc:  # optional dependency: say how to get it
             raise RuntimeError("--explain needs the grad-cam package: pip install grad-cam") from exc
-        if not hasattr(model, "encoder") or not hasattr(model, "heads"):
-            raise TypeError(f"Grad-CAM++ needs a DetectorModel with .encoder and .heads, got {type(model).__name__}")
+        if hasattr(model, "encoder") and hasattr(model, "heads"):
+            self.view: nn.Module = _ClassifierView(model).eval()
+            self.target = self.view.tap
+        elif isinstance(getattr(model, "cam_layer", None), nn.Module):
+            self.view = _LogitView(model).eval()
+            self.target = model.cam_layer
+        else:
+            raise TypeError(f"Grad-CAM++ needs a DetectorModel with .encoder and .heads, or a model naming its "
+                            f"cam_layer, got {type(model).__name__}")
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
-        self.view = _ClassifierView(model).eval()
+        self.scale = scale
         self._cam_cls = GradCAMPlusPlus
 
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -60,11 +82,11 @@ class GradCamPlusPlus:
         if len(crops) == 0:
             return np.zeros((0, 0, 0), np.float32)
         out = []
-        cam = self._cam_cls(model=self.view, target_layers=[self.view.tap])
+        cam = self._cam_cls(model=self.view, target_layers=[self.target])
         try:
             for i in range(0, len(crops), self.batch_size):
                 chunk = np.stack([np.ascontiguousarray(c) for c in crops[i : i + self.batch_size]])
-                x = normalise(torch.from_numpy(chunk), self.device)
+                x = normalise(torch.from_numpy(chunk), self.device, self.scale)
                 maps = cam(input_tensor=x, targets=[_FakeLogit() for _ in range(len(chunk))])
                 out.append(np.nan_to_num(np.asarray(maps, np.float32), nan=0.0))
         finally:

@@ -118,6 +118,11 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.checkpoint = checkpoint
         self.img_size = int(meta.get("img_size") or meta.get("model", {}).get("img_size", 224))
+        from harness.models.bundle import bundle_heads, input_scale
+
+        self.input_scale = input_scale(meta)  # the bundle's own input scaling (an imported model's)
+        #: where the masks come from: the mask head (P_M), or Grad-CAM++ of P_C for a model without one
+        self.mask_source = "P_M" if "mask" in bundle_heads(meta) else "Grad-CAM++"
         # the training crop rule, as the checkpoint recorded it (old defaults for fields it lacks)
         self.crop = CropRule.from_dict(meta.get("crop"), detector=str(meta.get("face_detector", defaults().legacy_face_detector)))
         evaluation = (meta.get("run") or {}).get("eval") or {}
@@ -225,5 +230,11 @@ class Predictor:
             result.frames.append(fr)
 
     def score_crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """P_C (N,) and P_M (N, img_size, img_size) for RGB uint8 crops at img_size."""
-        return predict_faces(self.model, crops, self.img_size, self.device, self.batch_size)
+        """P_C (N,) and P_M (N, img_size, img_size) for RGB uint8 crops at img_size; a model without a
+        mask head gets Grad-CAM++ maps of P_C in P_M's place (``mask_source``)."""
+        probs, masks = predict_faces(self.model, crops, self.img_size, self.device, self.batch_size, self.input_scale)
+        if masks is None:
+            from harness.predict.explain import GradCamPlusPlus
+
+            masks = GradCamPlusPlus(self.model, self.device, scale=self.input_scale)(crops)
+        return probs, masks

@@ -64,6 +64,9 @@ def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
         "crop": {"size": predictor.crop.crop_size, "margin": predictor.crop.margin, "forehead": predictor.crop.forehead},
         "plugins": meta.get("plugins", []),
         "harness_version": meta.get("harness_version"),
+        # an imported model: who converted it, and where its maps come from (Grad-CAM++ without a mask head)
+        "importer": meta.get("importer"),
+        "mask_source": getattr(predictor, "mask_source", "P_M"),
     }
 
 

@@ -1,0 +1,99 @@
+"""`harness evaluate` (score a model you already have) and `harness import` (a foreign checkpoint ->
+a harness bundle). The test-set, output and device options are `harness run`'s own (run.OPTIONS)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness import registry
+from harness.cli import fail
+from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec
+from harness.hookspecs import hookimpl
+from harness.ui import console
+
+CHECKPOINT_HELP = (
+    "The model to score: a run folder (runs/<id>), its checkpoint/ folder, a folder written by `harness import`, "
+    "or a foreign file as IMPORTER:FILE (e.g. sbi:FFc23.tar, SBI's released weights; see `harness plugins --kind importer`).")
+
+
+def evaluate_command(
+    checkpoint: str = typer.Option(..., "--checkpoint", help=CHECKPOINT_HELP),
+    data: Optional[str] = typer.Option(None, help="'demo': score the embedded demo test set (the default for a demo run's checkpoint)."),
+    test: Optional[str] = OPTIONS["test"],
+    test_csv: Optional[Path] = OPTIONS["test_csv"],
+    root: Optional[Path] = OPTIONS["root"],
+    compression: Optional[str] = OPTIONS["compression"],
+    eval_frames: Optional[int] = OPTIONS["eval_frames"],
+    face_detector: Optional[str] = OPTIONS["face_detector"],
+    device: Optional[str] = OPTIONS["device"],
+    name: Optional[str] = OPTIONS["name"],
+    cache_dir: Optional[Path] = OPTIONS["cache_dir"],
+    runs_dir: Path = OPTIONS["runs_dir"],
+    results_dir: Optional[Path] = OPTIONS["results_dir"],
+    leaderboard: Optional[Path] = OPTIONS["leaderboard"],
+    publish: bool = OPTIONS["publish"],
+    resume: bool = OPTIONS["resume"],
+    demo_scale: str = OPTIONS["demo_scale"],
+    dry_run: bool = OPTIONS["dry_run"],
+) -> None:
+    """Score a checkpoint you already have on the test sets you choose, without training.
+
+    Faces are cut with the checkpoint's own crop rule and face detector (--face-detector overrides the detector) and frames aggregated by its own rule. Writes a run folder like `harness run` (results.json with the model's provenance in place of training, scores/, figures, report.md) and a leaderboard row. The same checkpoint and settings are the same id: a finished evaluation is reported, a killed one resumes dataset by dataset.
+
+    Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
+    """
+    from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
+    from harness.pipeline import RunError, RunPaths
+    from harness.types import DatasetLayoutError, DatasetNotFoundError
+
+    found = open_checkpoint(checkpoint, cache_dir)
+    recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
+    if data not in (None, "demo"):
+        fail(f"--data {data!r}: evaluate takes --data demo only; choose test sets with --test or --test-csv")
+    base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
+    base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
+                                 "face_detector": face_detector or None})
+    try:
+        registry.get("face_detector", base.face_detector)
+    except registry.PluginError as exc:
+        fail(f"--face-detector: {exc}")
+    rule = crop_rule(found, base.face_detector)
+    _check_device(base.device, dry_run)
+    if dry_run:
+        print(json.dumps({"run_id": evaluation_id(found, base, rule), "checkpoint": str(found.directory),
+                          "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict()},
+                         indent=2, sort_keys=True, default=str))
+        return
+    spec = demo_spec(demo_scale) if base.demo else None
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
+    try:
+        evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec)
+    except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; finished datasets are kept: run the same command again to resume", 130)
+
+
+def import_command(
+    importer: str = typer.Argument(..., help="Importer plugin: sbi (SelfBlendedImages' released weights), or one a plugin adds (`harness plugins --kind importer`)."),
+    source: Path = typer.Argument(..., help="The foreign checkpoint file (read with torch.load(weights_only=True): a file that needs a pickle is refused)."),
+    out: Path = typer.Option(..., "--out", help="The bundle folder to write (model.safetensors + model.json); then pass it to `harness evaluate --checkpoint` or `harness predict`."),
+) -> None:
+    """Turn a foreign checkpoint into a harness model bundle (its crop rule, input scaling, heads and
+    frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`."""
+    from harness.importing import import_checkpoint
+    from harness.models.bundle import weights_sha256
+
+    folder = import_checkpoint(importer, source, out)
+    console.print(f"imported {source} with {importer} -> {folder} (weights sha256 {weights_sha256(folder)[:16]})")
+
+
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_command)
+    app.command("import")(import_command)

@@ -1,0 +1,100 @@
+"""The evaluation stage: one opened model bundle scored on test datasets -> one results block each.
+
+`harness run` (after training) and `harness evaluate` (a checkpoint you already have) both call
+``evaluate_model``, so there is one scoring path: the same faces from the same cache, the same input
+preparation (harness.models.inputs.model_input), the same aggregation and metrics.
+
+Each finished dataset block is stored in the run folder (``blocks/<dataset>.json``, with the
+checkpoint hash and the settings it was scored under), so an evaluation killed half-way resumes
+dataset by dataset and never mixes numbers of two models or two settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from harness import runtime as dd
+from harness.evaluation.runner import EvalSetup, evaluate_dataset, safe_name
+from harness.ui import console
+
+#: what a localization metric reads for a model that has no mask head (never 0)
+NO_MASK_HEAD = "n/a (no mask head)"
+BLOCKS_DIR = "blocks"
+
+
+@dataclass
+class Bundle:
+    """An opened model bundle: the model on its device, its model.json and the weights' sha256."""
+
+    model: torch.nn.Module
+    meta: dict[str, Any]
+    directory: Path
+    sha256: str
+    device: torch.device
+
+
+def open_bundle(path: str | Path, device: torch.device) -> Bundle:
+    """Load a checkpoint folder (or run folder) for scoring; CheckpointError, one line, when unusable."""
+    from harness.models.bundle import load_model, resolve, weights_sha256
+
+    directory = resolve(path)
+    model, meta = load_model(directory, device)
+    return Bundle(model, meta, directory, weights_sha256(directory), device)
+
+
+def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup: EvalSetup,
+                   run_dir: Path | None = None, show: bool | None = None) -> dict[str, Any]:
+    """One results block per test dataset (``datasets``: name -> opened dataset plugin, in order),
+    scored from ``cache`` (filled with the bundle's crop rule). ``setup`` is completed with the input
+    size, scaling and heads the bundle declares. With ``run_dir``, per-video scores, examples and the
+    finished blocks are written there; a block stored under the same model and settings is reused."""
+    dd.init_from_env(bundle.device)  # no-op outside torchrun, or when training already joined the group
+    setup = setup.for_bundle(bundle.meta)
+    blocks: dict[str, Any] = {}
+    for name, dataset in datasets.items():
+        uids = {r.uid for r in dataset.records("test")}
+        # as JSON reads it back (tuples become lists), so a stored key compares equal
+        key = json.loads(json.dumps({"sha256": bundle.sha256, "setup": setup.key(), "videos": sorted(uids)}, default=str))
+        stored = _stored(run_dir, name, key)
+        if stored is not None:
+            console.print(f"{name}: scored before with this model and settings (kept from {run_dir / BLOCKS_DIR})")
+            blocks[name] = stored
+            continue
+        compression = getattr(dataset, "compression", None)
+        block = evaluate_dataset(bundle.model, cache, name, setup, bundle.device, compression, show, uids=uids, run_dir=run_dir)
+        notes = [n for n in getattr(dataset, "notes", []) if n]
+        if notes:
+            block["notes"] = list(dict.fromkeys(notes))
+        if not setup.mask_head:
+            block["localization"] = NO_MASK_HEAD
+        if run_dir is not None and dd.is_main():
+            _store(run_dir, name, key, block)
+        blocks[name] = block
+    return blocks
+
+
+def _path(run_dir: Path, name: str) -> Path:
+    return Path(run_dir) / BLOCKS_DIR / f"{safe_name(name)}.json"
+
+
+def _stored(run_dir: Path | None, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    if run_dir is None or not _path(run_dir, name).is_file():
+        return None
+    try:
+        data = json.loads(_path(run_dir, name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a torn write: score the dataset again
+    return data.get("block") if isinstance(data, dict) and data.get("key") == key else None
+
+
+def _store(run_dir: Path, name: str, key: dict[str, Any], block: dict[str, Any]) -> None:
+    from harness.files import atomic_write_text
+
+    path = _path(run_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"key": key, "block": block}, default=str))

@@ -1,0 +1,1 @@
+"""Built-in checkpoint importers (``register_importers``): foreign weights -> harness bundles."""
