@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.evaluation.groups import score_views
+from harness.types import ScoreSet
+
 FIGURES_DIR = "figures"
 REPORT_FILE = "report.md"
 #: keys of a train_log.jsonl line that are not plotted as a loss term
@@ -40,14 +43,10 @@ class Scores:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def views(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """``{group: (labels, scores)}``: "all", and per fake group its fakes with every real (the
-        results' per-method protocol)."""
-        out = {ALL: (self.labels, self.scores)}
-        groups = np.asarray(self.groups, dtype=object)
-        for g in sorted(set(groups[self.labels == 1].tolist())):
-            keep = (self.labels == 0) | ((self.labels == 1) & (groups == g))
-            out[g] = (self.labels[keep], self.scores[keep])
-        return out
+        """``{group: (labels, scores)}``: exactly the views the metrics use
+        (``harness.evaluation.groups.score_views``), so a curve and its table row share data and n."""
+        data = ScoreSet("video", list(self.uids), self.labels, self.scores, list(self.groups))
+        return {g: (np.asarray(v.labels), np.asarray(v.scores)) for g, v in score_views(data).items()}
 
 
 def read_scores(path: Path) -> Scores:

@@ -140,3 +140,44 @@ def test_leaderboard_links_each_runs_figures(tmp_path, monkeypatch):
     assert line == ("  - figures: [report](../runs/r-figs/report.md), [training](../runs/r-figs/figures/training.png), "
                     "[roc ffpp](../runs/r-figs/figures/roc_ffpp.png)")
     assert "figs &lt;b&gt;" in text
+
+
+def test_every_curve_has_the_tables_auc_and_n(tmp_path):
+    """Sources with their own reals (compared only with them) and a fakes-only method (against every
+    real): each ROC legend's AUC and n equal the report table's, and the drawn data give that AUC."""
+    import re
+
+    from sklearn.metrics import roc_auc_score
+
+    from harness.evaluation.runner import EvalSetup, compute_metrics
+    from harness.config import EvalConfig
+    from harness.plots import read_scores
+
+    run = tmp_path / "runs" / "src-run-0123456789"
+    run.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    scores = VideoScores()
+    plan = {"clips": (12, 4), "photos": (3, 9), "swaps": (0, 5)}  # group: (reals, fakes)
+    for group, (n_real, n_fake) in plan.items():
+        for i in range(n_real + n_fake):
+            uid = f"mix/{group}/{i:03d}"
+            label = int(i >= n_real)
+            # the "photos" reals score high: against every real this source would look different
+            base = 0.8 if group == "photos" and not label else 0.3 + 0.4 * label
+            scores.video[uid] = float(np.clip(base + rng.normal(0, 0.2), 0, 1))
+            scores.label[uid], scores.method[uid] = label, group
+    write_scores(scores, "mix", run)
+    groups = compute_metrics(scores, EvalSetup(eval=EvalConfig(bootstrap=50)))
+    results = make_results("src-run-0123456789", "sources", datasets={"mix": {**ffpp_entry(), "groups": groups}})
+    (run / "results.json").write_text(json.dumps(results, default=float))
+    assert invoke("report", str(run)).exit_code == 0
+
+    table = {m[0]: (int(m[1]), m[2]) for m in re.findall(r"^\| mix \| (\S+) \| (\d+) \| ([^|]+?) \|", (run / "report.md").read_text(), re.M)}
+    legend = {m[0]: (int(m[2]), m[1]) for m in re.findall(r">(\S+): AUC ([^<]+?) \(n=(\d+)\)<", (run / "figures" / "roc_mix.svg").read_text())}
+    assert set(legend) == set(table) == {"all", *plan}
+    assert legend == table
+    views = read_scores(run / "scores" / "mix.csv").views()
+    for group, (y, s) in views.items():
+        assert len(y) == groups[group]["video"]["auc"]["n"]
+        assert roc_auc_score(y, s) == pytest.approx(groups[group]["video"]["auc"]["value"])
+    assert len(views["photos"][0]) == 12 and len(views["swaps"][0]) == 15 + 5
