@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.evaluation.groups import score_views
+from harness.results import SMALL_N_MARK, SMALL_N_NOTE
 from harness.types import ScoreSet
 
 FIGURES_DIR = "figures"
@@ -85,11 +86,15 @@ def _metric(results: dict[str, Any] | None, dataset: str, group: str, name: str)
 
 
 def _pct(metric: dict[str, Any] | None, fallback: float | None = None) -> str:
-    """``97.1 [95.0, 99.0]`` from a results metric (value and CI), else the fallback value alone."""
+    """``97.1 [95.0, 99.0]`` from a results metric (value and CI, then ``n<10`` or ``no CI (1 real)``
+    where the CI is unreliable or absent: harness.results.ci_note), else the fallback value alone."""
+    from harness.results import ci_note
+
     if metric and metric.get("value") is not None and metric["value"] == metric["value"]:
         low, high = metric.get("ci_low"), metric.get("ci_high")
-        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None else ""
-        return f"{100 * metric['value']:.1f}{ci}"
+        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None and low == low and high == high else ""
+        note = ci_note(metric)
+        return f"{100 * metric['value']:.1f}{ci}" + (f" {note}" if note else "")
     return "-" if fallback is None or fallback != fallback else f"{100 * fallback:.1f}"
 
 
@@ -287,6 +292,10 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
         f"face detector {escape(cfg.get('face_detector', '?'))}",
         f"- trained on {escape(cfg.get('train_dataset', '?'))}, seed {escape(cfg.get('seed', '?'))}",
     ]
+    if isinstance(cfg.get("train"), dict):
+        from harness.training.recipes import describe
+
+        lines.append(f"- recipe {escape(describe(cfg['train']))}")
     if results:
         tr = results.get("training", {})
         lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
@@ -343,6 +352,8 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
                   "|---|---|---:|---:|---:|---:|---:|"]
         for dataset, block in results.get("datasets", {}).items():
             lines += _report_dataset(dataset, block)
+        if any(SMALL_N_MARK in line for line in lines):
+            lines += [f"*{SMALL_N_NOTE}.*", ""]
     lines += _report_figures(run_dir)
     while lines and lines[-1] == "":
         lines.pop()
