@@ -49,10 +49,10 @@ def predict_command(
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
+    from harness.evaluation.threshold import FALLBACK, threshold_of
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
-    from harness.evaluation.threshold import FALLBACK, threshold_of
     from harness.ui import console
 
     options = PredictOptions(threshold=threshold, frames=frames, out=out, explain=explain, mask=mask, mask_kind=mask_kind, top=top)

@@ -22,8 +22,8 @@ import torch
 from harness import __version__, faults
 from harness.config import LossConfig, RunConfig, TrainConfig
 from harness.data.crop import CropRule
-from harness.evaluation.threshold import eer_threshold, none as no_threshold
 from harness.defaults import defaults
+from harness.evaluation.threshold import eer_threshold, none as no_threshold
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
 from harness import runtime as dd
