@@ -70,6 +70,13 @@ def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypa
     assert groups["cam"]["video"]["auc"]["n"] == 3
     # "gan" holds fakes only (a far file and the 2-frame video): against every real
     assert groups["gan"]["video"]["auc"]["n"] == 2 + 2
+    # one fake in "cam": no CI, and the summary says why; the other groups are small: marked
+    assert groups["cam"]["video"]["auc"]["ci_low"] is None and "1 fake item" in groups["cam"]["video"]["auc"]["no_ci"]
+    assert "no CI (1 fake)" in out and "n<10" in out
+    # no validation split: nothing to calibrate a threshold on, and the checkpoint says so
+    run_folder = runs / results["run_id"]
+    record = json.loads((run_folder / "checkpoint" / "model.json").read_text())["threshold"]
+    assert record["value"] is None and "no validation split" in record["reason"]
     assert (runs / "LEADERBOARD.md").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs"]  # no leaderboards/ written here
 
