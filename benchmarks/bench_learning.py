@@ -10,11 +10,13 @@ face swap and an expression warp the blenders never make).
 
     python benchmarks/bench_learning.py                                   # defaults below
     python benchmarks/bench_learning.py --backbones mobilenetv2,swin --at 50,100,150 --out bench-out
+    python benchmarks/bench_learning.py --backbones mobilenetv2 --losses all --recipes adamw,paper  # the recipe choice
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from dataclasses import replace
@@ -33,15 +35,17 @@ LOSSES = {
 OFFLINE_IMAGENET = ("mobilenetv2", "efficientnet-lite0")
 
 
-def _config(backbone: str, loss: str, steps: int, img_size: int):
+def _config(backbone: str, loss: str, steps: int, img_size: int, recipe: str = "adamw"):
     from harness.config import LossConfig, RunConfig
     from harness.pipeline import demo_config
+    from harness.training.recipes import RECIPES
 
     base = demo_config(RunConfig())
     pretrained = "imagenet" if backbone in OFFLINE_IMAGENET else False
     return replace(
         base, backbone=backbone, pretrained=pretrained, img_size=img_size, crop_size=max(base.crop_size, img_size),
-        loss=replace(LossConfig(), **LOSSES[loss]), train=replace(base.train, max_steps=steps, epochs=10_000),
+        loss=replace(LossConfig(), **LOSSES[loss]),
+        train=replace(base.train, max_steps=steps, epochs=10_000, **RECIPES[recipe]),
     )
 
 
@@ -66,27 +70,27 @@ def _evaluate(trainer, cache_root: Path, config) -> dict[str, float]:
     }
 
 
-def run_one(backbone: str, loss: str, at: list[int], img_size: int, workdir: Path) -> list[dict]:
+def run_one(backbone: str, loss: str, at: list[int], img_size: int, workdir: Path, recipe: str = "adamw") -> list[dict]:
     from harness import demo
     from harness.data.cache import FaceCache, faces_cache_root
     from harness.pipeline import crop_rule, items_for, open_datasets, preprocess_stage, training_splits
     from harness.training.trainer import Trainer, TrainSpec
 
-    config = _config(backbone, loss, max(at), img_size)
+    config = _config(backbone, loss, max(at), img_size, recipe)
     datasets = open_datasets(config, demo.dataset_options(demo.ensure_demo(demo.DemoSpec(), progress=False)))
     splits, rule = training_splits(config, datasets), crop_rule(config)
     cache_root = faces_cache_root(rule)
     with FaceCache(cache_root) as cache:
         preprocess_stage(config, datasets, False, splits, cache, rule)
         train, val = items_for(cache, splits.train), items_for(cache, splits.val)
-    run_dir = workdir / f"{backbone}-{loss}"
+    run_dir = workdir / f"{backbone}-{loss}-{recipe}"
     trainer = Trainer(TrainSpec.from_run(config, rule), run_dir, cache_root, train, val, show_progress=False)
     rows, done, start = [], 0, time.perf_counter()
     for step in sorted(at):
         trainer.fit(resume=done > 0, checkpoint_every=10**9, stop_after=step - done)
         done = step
         train_s = time.perf_counter() - start
-        row = {"backbone": backbone, "pretrained": config.pretrained, "loss": loss, "step": step,
+        row = {"backbone": backbone, "pretrained": config.pretrained, "loss": loss, "recipe": recipe, "step": step,
                "train_s": round(train_s, 1), **_evaluate(trainer, cache_root, config)}
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -100,13 +104,13 @@ def _pct(value: float | None) -> str:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| backbone | init | losses | step | train s | self-blend AUC | demo video AUC (min over methods) | mask IoU | feature spread |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| backbone | init | losses | recipe | step | train s | self-blend AUC | demo video AUC (min over methods) | mask IoU | feature spread |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         init = "ImageNet" if r["pretrained"] else "scratch"
         lines.append(
-            f"| {r['backbone']} | {init} | {r['loss']} | {r['step']} | {r['train_s']} | {_pct(r['selfblend_auc'])} "
+            f"| {r['backbone']} | {init} | {r['loss']} | {r.get('recipe', 'adamw')} | {r['step']} | {r['train_s']} | {_pct(r['selfblend_auc'])} "
             f"| {_pct(r['video_auc_min'])} | {_pct(r['iou'])} | {r.get('feature_spread', float('nan')):.3f} |"
         )
     return "\n".join(lines)
@@ -120,12 +124,12 @@ def plot(rows: list[dict], path: Path) -> None:
 
     metrics = (("selfblend_auc", "held-out self-blend AUC"), ("video_auc_min", "demo video AUC (min)"), ("iou", "mask IoU"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    runs = sorted({(r["backbone"], r["loss"]) for r in rows})
+    runs = sorted({(r["backbone"], r["loss"], r.get("recipe", "adamw")) for r in rows})
     for ax, (key, title) in zip(axes, metrics):
-        for backbone, loss in runs:
-            pts = [(r["step"], r[key]) for r in rows if (r["backbone"], r["loss"]) == (backbone, loss) and r[key] is not None]
+        for run in runs:
+            pts = [(r["step"], r[key]) for r in rows if (r["backbone"], r["loss"], r.get("recipe", "adamw")) == run and r[key] is not None]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=f"{backbone} / {loss}")
+                ax.plot(*zip(*pts), marker="o", label=" / ".join(run))
         ax.set_title(title)
         ax.set_xlabel("optimizer steps")
         ax.set_ylim(0, 1)
@@ -140,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default="mobilenetv2,efficientnet-lite0,resnet50")
     parser.add_argument("--losses", default="all,cls,cls+mask")
+    parser.add_argument("--recipes", default="adamw", help="training recipes (harness.training.recipes), comma-separated")
     parser.add_argument("--at", default="50,100,150", help="steps at which to evaluate")
     parser.add_argument("--img-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -151,8 +156,8 @@ def main() -> None:
     at = [int(s) for s in args.at.split(",")]
     rows: list[dict] = []
     for backbone in args.backbones.split(","):
-        for loss in args.losses.split(","):
-            rows += run_one(backbone, loss, at, args.img_size, args.out / "runs")
+        for loss, recipe in itertools.product(args.losses.split(","), args.recipes.split(",")):
+            rows += run_one(backbone, loss, at, args.img_size, args.out / "runs", recipe)
             (args.out / "learning.json").write_text(json.dumps(rows, indent=2))
             (args.out / "learning.md").write_text(table(rows) + "\n")
             plot(rows, args.out / "learning.png")

@@ -251,6 +251,7 @@ def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any]
 def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, Any], timings: dict[str, float], preprocess_summary: Any, splits: TrainingSplits | None = None) -> dict[str, Any]:
     import harness
     from harness.results import collect_environment
+    from harness.training.recipes import recipe_name
 
     env = collect_environment()
     used = {("blender", config.blender), ("backbone", config.backbone), ("face_detector", config.face_detector)}
@@ -282,6 +283,7 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
             "final_loss": outcome.history[-1]["loss"] if outcome.history else None,
             "init_weights": getattr(outcome, "init_weights", None),
             "validation_spread": getattr(outcome, "collapse", None),
+            "recipe": recipe_name(config.train),
         },
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "datasets": blocks,
@@ -317,6 +319,8 @@ def summary_table(results: dict[str, Any]) -> Any:
     from rich import box
     from rich.table import Table
 
+    from harness.results import SMALL_N_MARK, SMALL_N_NOTE
+
     # A light box, short group names and unwrapped numbers keep one row per line in an
     # 80-column terminal or CI log.
     table = Table(title=f"{results['name']}  (video-level AUC / AP / pixel IoU %, 95% CI; n = videos)",
@@ -325,6 +329,7 @@ def summary_table(results: dict[str, Any]) -> Any:
         table.add_column(col, no_wrap=True)
     for col in ("AUC", "AP", "pixel IoU"):
         table.add_column(col, justify="right", no_wrap=True)
+    small = False
     for dname, block in results["datasets"].items():
         for group, metrics in block["groups"].items():
             video = metrics.get("video", {})
@@ -335,13 +340,21 @@ def summary_table(results: dict[str, Any]) -> Any:
                 dname, SHORT_GROUPS.get(group, group), str(n if n is not None else block["counts"]["videos_scored"]),
                 _fmt(auc), _fmt(ap), block.get("localization") or _fmt(iou),  # "n/a (no mask head)", never 0
             )
+            small = small or SMALL_N_MARK in _fmt(auc) + _fmt(ap)
+    if small:
+        table.caption = SMALL_N_NOTE
     return table
 
 
 def _fmt(metric: dict[str, Any] | None) -> str:
+    from harness.results import ci_note
+
     if not metric or metric.get("value") is None or metric["value"] != metric["value"]:
         return "-"
-    return f"{100 * metric['value']:.1f} [{100 * metric['ci_low']:.1f},{100 * metric['ci_high']:.1f}]"
+    low, high = metric.get("ci_low"), metric.get("ci_high")
+    ci = f" [{100 * low:.1f},{100 * high:.1f}]" if low is not None and high is not None and low == low and high == high else ""
+    note = ci_note(metric)
+    return f"{100 * metric['value']:.1f}{ci}" + (f" {note}" if note else "")
 
 
 # --------------------------------------------------------------------------------------------

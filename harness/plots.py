@@ -22,6 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.evaluation.groups import score_views
+from harness.results import SMALL_N_MARK, SMALL_N_NOTE
+from harness.types import ScoreSet
+
 FIGURES_DIR = "figures"
 REPORT_FILE = "report.md"
 #: keys of a train_log.jsonl line that are not plotted as a loss term
@@ -40,14 +44,10 @@ class Scores:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def views(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """``{group: (labels, scores)}``: "all", and per fake group its fakes with every real (the
-        results' per-method protocol)."""
-        out = {ALL: (self.labels, self.scores)}
-        groups = np.asarray(self.groups, dtype=object)
-        for g in sorted(set(groups[self.labels == 1].tolist())):
-            keep = (self.labels == 0) | ((self.labels == 1) & (groups == g))
-            out[g] = (self.labels[keep], self.scores[keep])
-        return out
+        """``{group: (labels, scores)}``: exactly the views the metrics use
+        (``harness.evaluation.groups.score_views``), so a curve and its table row share data and n."""
+        data = ScoreSet("video", list(self.uids), self.labels, self.scores, list(self.groups))
+        return {g: (np.asarray(v.labels), np.asarray(v.scores)) for g, v in score_views(data).items()}
 
 
 def read_scores(path: Path) -> Scores:
@@ -86,11 +86,15 @@ def _metric(results: dict[str, Any] | None, dataset: str, group: str, name: str)
 
 
 def _pct(metric: dict[str, Any] | None, fallback: float | None = None) -> str:
-    """``97.1 [95.0, 99.0]`` from a results metric (value and CI), else the fallback value alone."""
+    """``97.1 [95.0, 99.0]`` from a results metric (value and CI, then ``n<10`` or ``no CI (1 real)``
+    where the CI is unreliable or absent: harness.results.ci_note), else the fallback value alone."""
+    from harness.results import ci_note
+
     if metric and metric.get("value") is not None and metric["value"] == metric["value"]:
         low, high = metric.get("ci_low"), metric.get("ci_high")
-        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None else ""
-        return f"{100 * metric['value']:.1f}{ci}"
+        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None and low == low and high == high else ""
+        note = ci_note(metric)
+        return f"{100 * metric['value']:.1f}{ci}" + (f" {note}" if note else "")
     return "-" if fallback is None or fallback != fallback else f"{100 * fallback:.1f}"
 
 
@@ -292,10 +296,15 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
         from harness.leaderboard import provenance_line
 
         lines[-1] = "- " + provenance_line(results["provenance"])
-    elif results:
-        tr = results.get("training", {})
-        lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
-                     + (f"; final loss {tr['final_loss']:.4f}" if isinstance(tr.get("final_loss"), (int, float)) else ""))
+    else:
+        if isinstance(cfg.get("train"), dict):
+            from harness.training.recipes import describe
+
+            lines.append(f"- recipe {escape(describe(cfg['train']))}")
+        if results:
+            tr = results.get("training", {})
+            lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
+                         + (f"; final loss {tr['final_loss']:.4f}" if isinstance(tr.get("final_loss"), (int, float)) else ""))
     return lines + [""]
 
 
@@ -348,6 +357,8 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
                   "|---|---|---:|---:|---:|---:|---:|"]
         for dataset, block in results.get("datasets", {}).items():
             lines += _report_dataset(dataset, block)
+        if any(SMALL_N_MARK in line for line in lines):
+            lines += [f"*{SMALL_N_NOTE}.*", ""]
     lines += _report_figures(run_dir)
     while lines and lines[-1] == "":
         lines.pop()

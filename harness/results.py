@@ -28,6 +28,25 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 SCHEMA_VERSION = 1
 ALL = "all"  # the group holding every item of a dataset
 REAL_GROUP = "original"  # VideoRecord.method of real videos
+#: Below this many reals or fakes in a group, a bootstrap CI is marked unreliable in every table.
+SMALL_N = 10
+#: the mark tables print after a CI from fewer than SMALL_N reals or fakes (explained under each table)
+SMALL_N_MARK = f"n<{SMALL_N}"
+SMALL_N_NOTE = f"{SMALL_N_MARK}: fewer than {SMALL_N} reals or fakes in the group, the CI is unreliable"
+
+
+def ci_note(metric: Mapping[str, Any] | None) -> str:
+    """What a table prints after a metric's CI: ``""``, ``"n<10"`` (few reals or fakes: the CI is
+    unreliable) or ``"no CI (1 real)"`` (the evaluator gave none, and why). Results recorded before
+    the class counts were stored get no mark."""
+    if not metric:
+        return ""
+    counts = {k: metric.get(f"n_{k}") for k in ("real", "fake")}
+    if metric.get("no_ci"):
+        ones = [f"1 {k}" for k, c in counts.items() if c == 1]
+        return f"no CI ({' and '.join(ones)})" if ones else "no CI"
+    present = [c for c in counts.values() if isinstance(c, int) and c > 0]
+    return SMALL_N_MARK if present and min(present) < SMALL_N else ""
 
 #: distribution names (first one installed wins) of the packages a result records
 _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {

@@ -73,7 +73,7 @@ def test_table1_ffpp_per_method_with_cis_and_reference_row() -> None:
     assert "#### Video-level AUC (%), FF++ test set, compression c40" in text
     assert "#### Frame-level AUC (%), FF++ test set, compression c23" in text
     assert "| Method | Blender | Backbone | FF++ DF | FF++ F2F | FF++ FS | FF++ NT |" in text
-    assert row(text, "swin full")[3:] == ["99.1 [98.1, 100.0]", "95.2 [94.2, 96.2]", "97.3 [96.3, 98.3]", "91.4 [90.4, 92.4]"]
+    assert row(text, "swin full")[3:] == ["99.1 [98.1, 100.0] (n=280)", "95.2 [94.2, 96.2] (n=280)", "97.3 [96.3, 98.3] (n=280)", "91.4 [90.4, 92.4] (n=280)"]
     reference = row(text, "Xu et al. 2025 *(reported, paper Table 1)*")
     assert reference[3:] == ["99.95", "98.82", "99.88", "99.13"]
     assert "test compression is not stated" in text
@@ -83,14 +83,14 @@ def test_table1_ffpp_per_method_with_cis_and_reference_row() -> None:
 def test_table2_cross_dataset_with_sbi_and_laa_net_reference_rows() -> None:
     text = section(L.render(runs()), "## Table 2")
     assert "| Method | Blender | Backbone | CDF | DFDCP | DFDC |" in text
-    assert row(text, "swin full")[3:] == ["81.2 [80.2, 82.2]", "70.1 [69.1, 71.1]", "65.5 [64.5, 66.5]"]
-    assert row(text, "sbi baseline")[3:] == ["90.0 [89.0, 91.0]", "-", "-"]
+    assert row(text, "swin full")[3:] == ["81.2 [80.2, 82.2] (n=280)", "70.1 [69.1, 71.1] (n=280)", "65.5 [64.5, 66.5] (n=280)"]
+    assert row(text, "sbi baseline")[3:] == ["90.0 [89.0, 91.0] (n=280)", "-", "-"]
     assert row(text, "Xu et al. 2025 *(reported, paper Table 2)*")[3:] == ["87.52", "72.25", "80.34"]
     assert row(text, "SBI *(reported, SBI, CVPR 2022)*")[3:] == ["93.18", "86.15", "72.42"]
     assert row(text, "LAA-Net + SBI *(reported, LAA-Net, CVPR 2024)*")[3:] == ["95.4", "-", "-"]
     frame = text[text.index("#### Frame-level") :]
     assert "reported" not in frame  # the papers report video-level numbers only
-    assert row(frame, "swin full")[3:] == ["79.2 [78.2, 80.2]", "-", "63.5 [62.5, 64.5]"]
+    assert row(frame, "swin full")[3:] == ["79.2 [78.2, 80.2] (n=8960)", "-", "63.5 [62.5, 64.5] (n=8960)"]
 
 
 def test_table3_backbones_and_table4_ablation() -> None:
@@ -98,12 +98,12 @@ def test_table3_backbones_and_table4_ablation() -> None:
     table3 = section(text, "## Table 3")
     names = [l.split("|")[2].strip() for l in table3.splitlines() if l.startswith("| ") and "Backbone" not in l]
     assert "base" not in names  # ablated runs are not the paper's full method
-    assert row(table3, "resnet50 | resnet50 full")[2:] == ["95.0 [94.0, 96.0]", "93.0 [92.0, 94.0]", "94.0 [93.0, 95.0]", "90.0 [89.0, 91.0]"]
+    assert row(table3, "resnet50 | resnet50 full")[2:] == ["95.0 [94.0, 96.0] (n=280)", "93.0 [92.0, 94.0] (n=280)", "94.0 [93.0, 95.0] (n=280)", "90.0 [89.0, 91.0] (n=280)"]
     assert row(table3, "vit-s | Xu et al. 2025 *(reported, paper Table 3)*")[2:] == ["97.0", "95.3", "96.2", "95.4"]
     table4 = section(text, "## Table 4")
     assert "| Multi-Part | Local Displacement Deformation | Method | Backbone |" in table4
     c40 = table4[table4.index("compression c40") :]
-    assert row(c40, " |  | base")[4:] == ["90.0 [89.0, 91.0]", "85.0 [84.0, 86.0]", "88.0 [87.0, 89.0]", "80.0 [79.0, 81.0]"]
+    assert row(c40, " |  | base")[4:] == ["90.0 [89.0, 91.0] (n=280)", "85.0 [84.0, 86.0] (n=280)", "88.0 [87.0, 89.0] (n=280)", "80.0 [79.0, 81.0] (n=280)"]
     assert row(table4, "✓ | ✓ | swin full")[3] == "swin"
     assert row(table4, "✓ |  | Xu et al. 2025 *(reported, paper Table 4)*")[4:] == ["97.0", "95.3", "96.2", "95.4"]
     assert "repeats its Table 3 ResNet50 row" in table4
@@ -205,8 +205,8 @@ def test_end_to_end_from_scores_to_markdown(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     cell = row(section(text, "## Table 1"), "end to end")[3]
     value = results["datasets"]["ffpp"]["groups"]["Deepfakes"]["video"]["auc"]
-    assert cell == f"{value['value'] * 100:.1f} [{value['ci_low'] * 100:.1f}, {value['ci_high'] * 100:.1f}]"
-    assert re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\]", cell)
+    assert cell == f"{value['value'] * 100:.1f} [{value['ci_low'] * 100:.1f}, {value['ci_high'] * 100:.1f}] (n=40)"
+    assert re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\] \(n=40\)", cell)
 
 
 def test_cli_writes_and_checks(tmp_path: Path) -> None:

@@ -140,3 +140,95 @@ def test_leaderboard_links_each_runs_figures(tmp_path, monkeypatch):
     assert line == ("  - figures: [report](../runs/r-figs/report.md), [training](../runs/r-figs/figures/training.png), "
                     "[roc ffpp](../runs/r-figs/figures/roc_ffpp.png)")
     assert "figs &lt;b&gt;" in text
+
+
+def test_every_curve_has_the_tables_auc_and_n(tmp_path):
+    """Sources with their own reals (compared only with them) and a fakes-only method (against every
+    real): each ROC legend's AUC and n equal the report table's, and the drawn data give that AUC."""
+    import html
+    import re
+
+    from sklearn.metrics import roc_auc_score
+
+    from harness.evaluation.runner import EvalSetup, compute_metrics
+    from harness.config import EvalConfig
+    from harness.plots import read_scores
+
+    run = tmp_path / "runs" / "src-run-0123456789"
+    run.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    scores = VideoScores()
+    plan = {"clips": (12, 4), "photos": (3, 9), "swaps": (0, 5)}  # group: (reals, fakes)
+    for group, (n_real, n_fake) in plan.items():
+        for i in range(n_real + n_fake):
+            uid = f"mix/{group}/{i:03d}"
+            label = int(i >= n_real)
+            # the "photos" reals score high: against every real this source would look different
+            base = 0.8 if group == "photos" and not label else 0.3 + 0.4 * label
+            scores.video[uid] = float(np.clip(base + rng.normal(0, 0.2), 0, 1))
+            scores.label[uid], scores.method[uid] = label, group
+    write_scores(scores, "mix", run)
+    groups = compute_metrics(scores, EvalSetup(eval=EvalConfig(bootstrap=50)))
+    results = make_results("src-run-0123456789", "sources", datasets={"mix": {**ffpp_entry(), "groups": groups}})
+    (run / "results.json").write_text(json.dumps(results, default=float))
+    assert invoke("report", str(run)).exit_code == 0
+
+    table = {m[0]: (int(m[1]), m[2]) for m in re.findall(r"^\| mix \| (\S+) \| (\d+) \| ([^|]+?) \|", (run / "report.md").read_text(), re.M)}
+    legend = {m[0]: (int(m[2]), html.unescape(m[1])) for m in re.findall(r">(\S+): AUC ([^<]+?) \(n=(\d+)\)<", (run / "figures" / "roc_mix.svg").read_text())}
+    assert set(legend) == set(table) == {"all", *plan}
+    assert legend == table
+    views = read_scores(run / "scores" / "mix.csv").views()
+    for group, (y, s) in views.items():
+        assert len(y) == groups[group]["video"]["auc"]["n"]
+        assert roc_auc_score(y, s) == pytest.approx(groups[group]["video"]["auc"]["value"])
+    assert len(views["photos"][0]) == 12 and len(views["swaps"][0]) == 15 + 5
+
+
+def test_small_groups_mark_their_ci_and_one_item_classes_have_none(tmp_path):
+    """Through `harness report` and `harness leaderboard`, and the run's terminal summary: below 10
+    reals or fakes the CI is marked unreliable; with one real (or fake) there is no CI, and why."""
+    import io
+
+    from rich.console import Console
+
+    from harness.config import EvalConfig
+    from harness.evaluation.runner import EvalSetup, compute_metrics
+    from harness.pipeline import summary_table
+    from harness.results import SMALL_N_NOTE, write_results
+
+    rng = np.random.default_rng(5)
+    scores = VideoScores()
+    plan = {"big": (12, 12), "few": (5, 12), "solo": (1, 4)}  # group: (reals, fakes), each its own source
+    for group, (n_real, n_fake) in plan.items():
+        for i in range(n_real + n_fake):
+            uid, label = f"celebdf/{group}/{i:03d}", int(i >= n_real)
+            scores.video[uid] = float(np.clip(0.3 + 0.4 * label + rng.normal(0, 0.2), 0, 1))
+            scores.label[uid], scores.method[uid] = label, group
+    groups = compute_metrics(scores, EvalSetup(eval=EvalConfig(bootstrap=50)))
+    solo = groups["solo"]["video"]["auc"]
+    assert (solo["n_real"], solo["n_fake"]) == (1, 4) and np.isnan(solo["ci_low"]) and "1 real item" in solo["no_ci"]
+    assert (groups["few"]["video"]["auc"]["n_real"], groups["big"]["video"]["auc"]["n_fake"]) == (5, 12)
+
+    run = tmp_path / "runs" / "small-0123456789"
+    run.mkdir(parents=True)
+    write_scores(scores, "celebdf", run)
+    results = make_results("small-0123456789", "small", datasets={"celebdf": {**ffpp_entry(), "groups": groups}})
+    path = write_results(results, tmp_path / "results")
+    (run / "results.json").write_text(path.read_text())
+    assert invoke("report", str(run)).exit_code == 0
+    report = (run / "report.md").read_text()
+    rows = {line.split("|")[2].strip(): line.split("|")[4].strip() for line in report.splitlines() if line.startswith("| celebdf |")}
+    assert rows["solo"].endswith(" no CI (1 real)") and "[" not in rows["solo"]
+    assert rows["few"].endswith("] n<10") and rows["all"].endswith("]") and rows["big"].endswith("]")
+    assert SMALL_N_NOTE in report
+
+    board = tmp_path / "LEADERBOARD.md"
+    assert invoke("leaderboard", "--results", str(tmp_path / "results"), "--out", str(board)).exit_code == 0
+    table2 = board.read_text().split("## Table 2", 1)[1].split("\n## ", 1)[0]
+    cell = next(line.split("|")[4].strip() for line in table2.splitlines() if line.startswith("| small"))
+    assert cell.endswith(" (n=46)"), cell  # the "all" group: 18 reals + 28 fakes
+
+    out = io.StringIO()
+    Console(file=out, width=200).print(summary_table(json.loads(path.read_text())))
+    text = out.getvalue()
+    assert "no CI (1 real)" in text and "] n<10" in text and SMALL_N_NOTE in text

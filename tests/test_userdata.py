@@ -70,6 +70,13 @@ def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypa
     assert groups["cam"]["video"]["auc"]["n"] == 3
     # "gan" holds fakes only (a far file and the 2-frame video): against every real
     assert groups["gan"]["video"]["auc"]["n"] == 2 + 2
+    # one fake in "cam": no CI, and the summary says why; the other groups are small: marked
+    assert groups["cam"]["video"]["auc"]["ci_low"] is None and "1 fake item" in groups["cam"]["video"]["auc"]["no_ci"]
+    assert "no CI (1 fake)" in out and "n<10" in out
+    # no validation split: nothing to calibrate a threshold on, and the checkpoint says so
+    run_folder = runs / results["run_id"]
+    record = json.loads((run_folder / "checkpoint" / "model.json").read_text())["threshold"]
+    assert record["value"] is None and "no validation split" in record["reason"]
     assert (runs / "LEADERBOARD.md").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs"]  # no leaderboards/ written here
 
@@ -339,3 +346,32 @@ def test_preprocess_takes_the_same_options(tmp_path):
     with FaceCache(cache) as fc:
         splits = sorted((v.split, v.label) for v in fc.videos())
     assert splits == [("test", 1), ("train", 0), ("val", 0)]
+
+
+# -- strict columns; the doctor names the test CSV -------------------------------------------------
+@pytest.mark.parametrize("header, says", [
+    ("path,label,group", "unknown column 'group'; accepted columns: path (or file, filename), label, source (or domain), video"),
+    ("file,label,sourse", "unknown column 'sourse'; did you mean 'source'? accepted columns: path (or file, filename)"),
+])
+def test_an_unknown_csv_column_is_refused_in_one_line(tmp_path, header, says):
+    video(tmp_path / "a.mp4")
+    csv = _csv(tmp_path, f"{header}\na.mp4,0,x\n")
+    result = invoke("preprocess", "--test-csv", csv, "--cache", tmp_path / "cache")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = [l for l in result.output.splitlines() if l.strip()]
+    assert f"{csv}:1: {says}" in " ".join(result.output.split())
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npz"))
+    doctor = invoke("datasets", "--test-csv", csv, "--json", tmp_path / "r.json")
+    (folder,) = json.loads((tmp_path / "r.json").read_text())
+    assert doctor.exit_code == 1 and not folder["found"] and "unknown column" in folder["problems"][0]
+    assert folder["looked_in"] == [str(csv)]
+
+
+def test_doctor_where_names_the_training_folder_and_the_test_csv(user_data):
+    train_dir, csv = user_data
+    result = runner.invoke(build_app(), ["datasets", "--train-dir", str(train_dir), "--test-csv", str(csv)],
+                           env={"COLUMNS": "400"}, catch_exceptions=False)  # wide: no folded paths
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.output.splitlines() if line.startswith("│ folder")]
+    assert str(train_dir) in row
+    assert any(str(csv) in line for line in result.output.splitlines())

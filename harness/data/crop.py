@@ -3,7 +3,11 @@
 Rule (recorded in every result as a ``CropRule``): take the landmarks' bounding box, extend its
 top by ``forehead`` x its height (the 68 points stop at the eyebrows), make it square around its
 centre, grow each side by ``margin`` x the side, and resize to ``crop_size``. Parts of the box
-outside the frame are filled by edge reflection, so a face at the border keeps its geometry.
+outside the frame are filled with black (``pad="constant"``), identically in training, evaluation
+and predict: the padding carries no content. Rules recorded before ``pad`` existed filled them by
+reflection (``pad="reflect"``), which mirrored a copy of the face into the border of tight test
+crops only (training frames rarely reach the edge): a confound with the label. Those records keep
+reflecting, so an old checkpoint still sees what it was trained on.
 
 ``basis="detector-box"`` is the rule of models imported from elsewhere (SBI's inference): the
 detector's box grown by ``margin`` x its width / height on each side, clipped to the frame (not
@@ -33,6 +37,11 @@ DEFAULT_CROP_SIZE = 256
 DEFAULT_LANDMARK_MODEL = "dlib shape_predictor_68_face_landmarks"
 #: what a crop box is computed from: the 68 landmarks (the harness's rule) or the detector's box
 BASES = ("landmarks", "detector-box")
+#: how the part of a crop box outside the frame is filled: "constant" (black) for every rule made
+#: now; "reflect" is what a rule recorded without ``pad`` did
+PAD_MODES = ("constant", "reflect")
+DEFAULT_PAD = "constant"
+LEGACY_PAD = "reflect"
 #: older checkpoints wrote {"size", "margin", "forehead"}
 _ALIASES = {"size": "crop_size"}
 
@@ -51,10 +60,13 @@ class CropRule:
     square: bool = True
     basis: str = "landmarks"  # or "detector-box" (see the module docstring)
     min_area: float = 0.0  # drop faces smaller than this share of the frame's largest (box area)
+    pad: str = LEGACY_PAD  # a record without it reflected; for_detector (every new rule) gives DEFAULT_PAD
 
     def __post_init__(self) -> None:
         if self.basis not in BASES:
             raise ValueError(f"basis must be one of {', '.join(BASES)}, got {self.basis!r}")
+        if self.pad not in PAD_MODES:
+            raise ValueError(f"pad must be one of {', '.join(PAD_MODES)}, got {self.pad!r}")
         if self.crop_size < 16:
             raise ValueError(f"crop_size must be >= 16 px, got {self.crop_size}")
         if self.margin < 0:
@@ -64,14 +76,14 @@ class CropRule:
 
     @classmethod
     def for_detector(cls, detector: str = defaults().face_detector, crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
-                     forehead: float = DEFAULT_FOREHEAD) -> "CropRule":
+                     forehead: float = DEFAULT_FOREHEAD, pad: str = DEFAULT_PAD) -> "CropRule":
         """The rule for face-detector plugin ``detector``, naming the landmark model it fits."""
         from harness.registry import get
 
         factory = get("face_detector", detector).factory
         landmark_model = str(getattr(factory, "landmark_model", DEFAULT_LANDMARK_MODEL))
         return cls(detector=detector, landmark_model=landmark_model, margin=float(margin),
-                   forehead=float(forehead), crop_size=int(crop_size))
+                   forehead=float(forehead), crop_size=int(crop_size), pad=pad)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,13 +101,15 @@ class CropRule:
         return cls(**{k: casts[kinds[k]](v) for k, v in data.items() if k in kinds})
 
     def cache_key(self) -> str:
-        """The face-cache folder name of this rule. The forehead is written only when it is not the
-        default, so caches made before it was part of the key keep their folder."""
+        """The face-cache folder name of this rule. The forehead and the padding are written only
+        when they differ from what caches made before they were part of the key used, so those
+        caches keep their folder; constant padding cuts other crops, so it gets its own folder."""
         key = f"{self.detector}-crop{self.crop_size}-m{self.margin:g}"
         key = key if self.forehead == DEFAULT_FOREHEAD else f"{key}-fh{self.forehead:g}"
         if self.basis != "landmarks":  # new fields enter the key only when set: older caches keep theirs
             key += f"-{self.basis}"
-        return key if not self.min_area else f"{key}-min{self.min_area:g}"
+        key = key if not self.min_area else f"{key}-min{self.min_area:g}"
+        return key if self.pad == LEGACY_PAD else f"{key}-pad{self.pad}"
 
     def box(self, landmarks: np.ndarray) -> tuple[float, float, float, float]:
         """The square crop box of one face's landmarks, in frame pixels."""
@@ -105,13 +119,13 @@ class CropRule:
         """The crop of one face (at ``size``, default ``crop_size``) and its landmarks in crop pixels."""
         size = int(size or self.crop_size)
         box = self.box(landmarks)
-        return crop_image(frame, box, size), landmarks_to_crop(landmarks, box, size)
+        return crop_image(frame, box, size, self.pad), landmarks_to_crop(landmarks, box, size)
 
     def crops(self, faces: Iterable[Any], frame: np.ndarray) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
         """(face, box, crop) for each face of ``frame`` with landmarks: see ``face_crops``."""
         if self.basis == "detector-box":
             return detector_box_crops(faces, frame, self.crop_size, self.margin, self.min_area)
-        return face_crops(faces, frame, self.crop_size, self.margin, self.forehead)
+        return face_crops(faces, frame, self.crop_size, self.margin, self.forehead, self.pad)
 
 
 def crop_box(landmarks: np.ndarray, margin: float = DEFAULT_MARGIN, forehead: float = DEFAULT_FOREHEAD) -> tuple[float, float, float, float]:
@@ -136,34 +150,38 @@ def crop_matrix(box: tuple[float, float, float, float], size: int) -> np.ndarray
     return np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]], dtype=np.float64)
 
 
-def crop_image(frame: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """Cut ``box`` out of ``frame`` and resize it to ``size`` x ``size`` (area filter when shrinking)."""
+def crop_image(frame: np.ndarray, box: tuple[float, float, float, float], size: int, pad: str = LEGACY_PAD) -> np.ndarray:
+    """Cut ``box`` out of ``frame`` and resize it to ``size`` x ``size`` (area filter when shrinking);
+    the box's part outside the frame is black (``pad="constant"``) or a reflection (``"reflect"``)."""
     import cv2
 
     matrix = crop_matrix(box, size)
     if matrix[0, 0] < 1.0:
         # warpAffine has no area filter: cut the box region first, then resize with INTER_AREA.
-        return _crop_area(frame, box, size)
-    return cv2.warpAffine(frame, matrix[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        return _crop_area(frame, box, size, pad)
+    border = cv2.BORDER_CONSTANT if pad == "constant" else cv2.BORDER_REFLECT_101
+    return cv2.warpAffine(frame, matrix[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
 
 
-def _crop_area(frame: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+def _crop_area(frame: np.ndarray, box: tuple[float, float, float, float], size: int, fill: str = LEGACY_PAD) -> np.ndarray:
     import cv2
 
     h, w = frame.shape[:2]
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     pad = max(0, -x0, -y0, x1 - w, y1 - h)
     if pad:
-        # reflection needs a source at least as large as the pad; fall back to edge replication
-        mode = cv2.BORDER_REFLECT_101 if pad < min(h, w) else cv2.BORDER_REPLICATE
-        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, mode)
+        if fill == "constant":
+            mode = cv2.BORDER_CONSTANT
+        else:  # reflection needs a source at least as large as the pad; fall back to edge replication
+            mode = cv2.BORDER_REFLECT_101 if pad < min(h, w) else cv2.BORDER_REPLICATE
+        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, mode, value=0)
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
     region = frame[y0:y1, x0:x1]
     return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def face_crops(faces: Iterable[Any], frame: np.ndarray, size: int, margin: float = DEFAULT_MARGIN,
-               forehead: float = DEFAULT_FOREHEAD) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
+               forehead: float = DEFAULT_FOREHEAD, pad: str = LEGACY_PAD) -> Iterator[tuple[Any, tuple[float, float, float, float], np.ndarray]]:
     """(face, box, crop) for each detected face of ``frame`` that has landmarks, in order.
 
     The one place faces become crops, so preprocessing (training, evaluation) and predict cut alike."""
@@ -171,7 +189,7 @@ def face_crops(faces: Iterable[Any], frame: np.ndarray, size: int, margin: float
         if face.landmarks is None:
             continue  # the crop rule needs landmarks
         box = crop_box(face.landmarks, margin=margin, forehead=forehead)
-        yield face, box, crop_image(frame, box, size)
+        yield face, box, crop_image(frame, box, size, pad)
 
 
 def detector_box(box: tuple[float, float, float, float], frame_shape: tuple[int, ...], margin: float) -> tuple[float, float, float, float]:

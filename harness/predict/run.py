@@ -12,7 +12,7 @@ from harness.predict.report import build_report, media_report
 
 @dataclass
 class PredictOptions:
-    threshold: float = 0.5
+    threshold: float | None = None  # None: the checkpoint's calibrated threshold (set before scoring)
     frames: int = DEFAULT_FRAMES
     out: Path | None = None  # write overlays, overlay video and contact sheet here
     explain: bool = False  # Grad-CAM++ column / PNGs (needs out)
@@ -22,7 +22,7 @@ class PredictOptions:
 
     def check(self) -> None:
         """Reject bad arguments with a message naming the option and the fix."""
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise PredictSetupError(f"--threshold must be in [0, 1] (a probability of fake), got {self.threshold}")
         if self.frames < 1:
             raise PredictSetupError(f"--frames must be at least 1, got {self.frames}")
@@ -50,8 +50,11 @@ def predict_files(
     released before the next one is read, so memory holds one input at a time.
     """
     from harness.predict.outputs import output_names
+    from harness.evaluation.threshold import threshold_of
 
     options.check()
+    if options.threshold is None:
+        options.threshold = threshold_of(predictor.meta)[0]
     files, problems = collect_inputs(paths)
     if on_inputs:
         on_inputs(len(files) + len(problems))

@@ -83,6 +83,14 @@ def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any]) ->
     save_checkpoint(directory, model, meta)
 
 
+def record_threshold(directory: Path, threshold: dict[str, Any]) -> None:
+    """Add the calibrated decision threshold (harness.evaluation.threshold) to a saved checkpoint's
+    model.json; predict reads it as its default. model.json carries no step, so this is safe alone."""
+    path = Path(directory) / MODEL_META
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    write_json(path, {**meta, "threshold": threshold})
+
+
 def _weights_step(path: Path) -> int | None:
     from safetensors import safe_open
 

@@ -23,6 +23,7 @@ from harness import __version__, faults
 from harness.config import LossConfig, RunConfig, TrainConfig
 from harness.data.crop import CropRule
 from harness.defaults import defaults
+from harness.evaluation.threshold import eer_threshold, none as no_threshold
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
 from harness import runtime as dd
@@ -75,10 +76,13 @@ class EpochBatches(torch.utils.data.Sampler[list[int]]):
 
 
 def _lr_lambda(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    warmup = max(0, train.warmup)
+
     def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0  # linear warm-up, then the schedule
         if train.lr_schedule == "constant":
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+            return ramp
+        return ramp * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
 
     return factor
 
@@ -211,6 +215,7 @@ class Trainer:
         self.use_amp = spec.train.amp and self.device.type == "cuda"
         self._saved_at: tuple | None = None  # (folder, epoch, batch, step) of the last checkpoint written
         self.last_spread: dict[str, float] | None = None
+        self.last_threshold: dict[str, Any] | None = None  # calibrated by validate()
         self._warned_collapse = False
 
     def _build_model(self) -> None:
@@ -333,6 +338,7 @@ class Trainer:
             pooled.append(out.pooled.float().cpu().numpy())
         y, s = np.concatenate(labels), np.concatenate(scores)
         self.last_spread = collapse_stats(np.concatenate(pooled), s)
+        self.last_threshold = eer_threshold(y, s)  # the verdict threshold these weights carry
         warning = collapse_warning(self.last_spread, self.spec)
         if warning and dd.is_main() and not self._warned_collapse:
             console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
@@ -501,6 +507,8 @@ class Trainer:
         else:
             chosen = self.checkpoint_dir
             best = {"epoch": at.epoch, "step": at.global_step, "val_auc": final_auc}
+            if dd.is_main():  # the final weights' threshold (best-val's was recorded with them)
+                ckpt.record_threshold(chosen, self.last_threshold or no_threshold("no validation split to calibrate on"))
         dd.barrier()
         outcome = TrainOutcome(chosen, at.global_step, at.epoch, time.perf_counter() - start, cfg.selection, best,
                                at.history, resumed_from)
@@ -536,5 +544,5 @@ class Trainer:
         if auc > best.get("val_auc", -1):
             best = {"epoch": epoch, "step": step, "val_auc": auc, "path": str(self.run_dir / "best")}
             if dd.is_main():
-                ckpt.save_model(self.run_dir / "best", self.model, self._meta)
+                ckpt.save_model(self.run_dir / "best", self.model, {**self._meta, "threshold": self.last_threshold})
         return best

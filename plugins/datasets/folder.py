@@ -17,13 +17,14 @@ dataset has no validation split.
 
 * ``path`` (also ``file``, ``filename``): a video or an image.
 * ``label``: ``0``/``real`` or ``1``/``fake``.
-* ``source`` (optional; also ``domain``, ``group``): where the item comes from. A source that holds
+* ``source`` (optional; also ``domain``): where the item comes from. A source that holds
   reals and fakes gets its own AUC from its reals and fakes only; a source with fakes only is
   compared with every real (as FF++ compares each method with all reals).
 * ``video`` (optional): rows sharing a video name (within one source) are frames of that video and are
   scored together as one video (mean of their frame scores).
 
-Without a header the columns are ``path,label[,source[,video]]``. Every problem (a bad label,
+Without a header the columns are ``path,label[,source[,video]]``. A header column not named here
+(e.g. ``group``) is refused. Every problem (a bad label,
 a file listed twice, one file listed as real and as fake, a video whose frames disagree on the
 label) is reported with its line number before anything is preprocessed.
 
@@ -47,8 +48,19 @@ from ._common import ENV_DATA, BaseDataset, absolute, candidate_roots
 
 LABEL_WORDS = {"0": 0, "1": 1, "real": 0, "fake": 1}
 COLUMNS = ("path", "label", "source", "video")
+#: every header name accepted (lower case) -> its column. Nothing else is read: an unknown column
+#: stops the run, since a guess (e.g. "group" as source, when it meant video) silently regroups results.
 ALIASES = {"path": "path", "file": "path", "filename": "path", "label": "label", "source": "source",
-           "domain": "source", "group": "source", "video": "video"}
+           "domain": "source", "video": "video"}
+
+
+def accepted_columns() -> str:
+    """``path (or file, filename), label, source (or domain), video``."""
+    parts = []
+    for column in COLUMNS:
+        others = [a for a, c in ALIASES.items() if c == column and a != column]
+        parts.append(column + (f" (or {', '.join(others)})" if others else ""))
+    return ", ".join(parts)
 #: the group name the results reserve for the whole set
 RESERVED = "all"
 REAL_GROUP, FAKE_GROUP = "original", "fake"
@@ -142,7 +154,6 @@ class FolderDataset(BaseDataset):
                 if self.train_dir is None and self.test_csv is None:
                     self.searched = [base]
         self.rows: list[Row] = []  # the test CSV's rows, once read
-        self.ignored_columns: list[str] = []
         super().__init__(check_counts=False, allow_missing=allow_missing)
 
     # -- where -----------------------------------------------------------------------------------
@@ -249,7 +260,6 @@ class FolderDataset(BaseDataset):
         problems: list[str] = []
         rows: list[Row] = []
         columns: list[str | None] | None = None
-        self.ignored_columns = []
         try:
             text = csv_path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -285,14 +295,13 @@ class FolderDataset(BaseDataset):
         columns: list[str | None] = []
         for cell in cells:
             key = ALIASES.get(cell.lower())
-            if key is None:
+            if key is None:  # refused at once, in one line: every other check assumes the right columns
                 near = suggest(cell.lower(), list(ALIASES))
-                if near:
-                    problems.append(f"{self.test_csv}:{number}: unknown column {cell!r}; did you mean {near!r}? "
-                                    f"Columns: {', '.join(COLUMNS)}")
-                else:
-                    self.ignored_columns.append(cell)
-            elif key in columns:
+                raise DatasetLayoutError(
+                    f"test CSV {self.test_csv}:{number}: unknown column {cell!r}"
+                    + (f"; did you mean {near!r}?" if near else ";")
+                    + f" accepted columns: {accepted_columns()}; rename or remove it")
+            if key in columns:
                 problems.append(f"{self.test_csv}:{number}: column {key!r} appears twice in the header")
             columns.append(key)
         if "label" not in columns:
@@ -426,8 +435,6 @@ class FolderDataset(BaseDataset):
         if unreadable:
             report.counts["unreadable"] = len(unreadable)
             report.problems.append(f"{len(unreadable)} file(s) cannot be read, e.g. " + "; ".join(unreadable[:3]))
-        if self.ignored_columns:
-            report.problems.append(f"columns ignored: {', '.join(self.ignored_columns)}")
         report.problems = [p for p in report.problems if p not in self.notes]  # the carve is a choice, not a problem
         return report
 

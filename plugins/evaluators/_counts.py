@@ -26,12 +26,22 @@ def check_bootstrap(name: str, n_boot: object, confidence: float) -> None:
         raise ValueError(f"evaluator {name!r}: confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
 
 
-def metric_dict(value: float, n: int, low: float = math.nan, high: float = math.nan, undefined: str | None = None) -> dict:
-    """One metric entry of a results file; ``undefined`` says why there is no value."""
+def metric_dict(value: float, n: int, low: float = math.nan, high: float = math.nan, undefined: str | None = None,
+                **extra: object) -> dict:
+    """One metric entry of a results file; ``undefined`` says why there is no value; ``extra``: e.g.
+    the class counts ``n_real``/``n_fake`` and ``no_ci`` (why there is no CI)."""
     out = {"value": value, "ci_low": low, "ci_high": high, "n": n}
     if undefined is not None:
         out["undefined"] = undefined
+    out.update(extra)
     return out
+
+
+def single_item_class(n_real: int, n_fake: int) -> str | None:
+    """``"1 real"`` / ``"1 fake"`` when a class holds one item: a class-stratified bootstrap redraws
+    that one item every time, so its interval would print false certainty; there is no CI then."""
+    ones = [f"1 {name}" for name, count in (("real", n_real), ("fake", n_fake)) if count == 1]
+    return " and ".join(ones) or None
 
 
 def auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> float:

@@ -27,6 +27,7 @@ from ._counts import (
     level_counts,
     metric_dict,
     percentile_ci,
+    single_item_class,
     stratified_bootstrap,
 )
 
@@ -100,17 +101,21 @@ class ScoreEvaluator:
             reason = "no items to score"
         elif self.needs_both and (n_fake == 0 or n_real == 0):
             reason = f"needs both real and fake items; got {n_real} real and {n_fake} fake"
+        counts = {"n_real": n_real, "n_fake": n_fake}
         if reason is not None:
-            return {self.name: metric_dict(math.nan, n, undefined=reason)}  # type: ignore[dict-item]
+            return {self.name: metric_dict(math.nan, n, undefined=reason, **counts)}  # type: ignore[dict-item]
         value = float(self._point(labels, scores))
         low = high = math.nan
-        if self.n_boot:
+        single = single_item_class(n_real, n_fake)
+        if single:
+            counts["no_ci"] = f"{single} item: a bootstrap redraws it every time, so no interval is given"
+        elif self.n_boot:
             levels, pos_level, neg_level = level_counts(scores, labels)
             samples = stratified_bootstrap(
                 self._counter(levels), pos_level, neg_level, len(levels), rng, self.n_boot
             )
             low, high = percentile_ci(samples, self.confidence)
-        return {self.name: metric_dict(value, n, low, high)}  # type: ignore[dict-item]
+        return {self.name: metric_dict(value, n, low, high, **counts)}  # type: ignore[dict-item]
 
 
 def _fixed(metric: CountMetric) -> Callable[[np.ndarray], CountMetric]:
