@@ -105,6 +105,13 @@ class RunConfig:
                 values[key] = kind(**values[key])
         return cls(**values)
 
+    def validate(self) -> None:
+        """Raise ConfigError, one line naming the option and the fix, when a value cannot run
+        (harness/config_check.py); every entry point calls it before any work."""
+        from harness.config_check import check_run_config
+
+        check_run_config(self)
+
     def run_key(self) -> str:
         """A short stable hash of everything that changes the result (sweeps skip finished runs by it)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str)

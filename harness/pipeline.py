@@ -358,8 +358,11 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     results, so they are not part of the config or the run id."""
     import json
 
+    from harness.config_check import check_run_paths
     from harness.leaderboard import write_leaderboard
 
+    config.validate()  # the Python API refuses what the command line refuses, before any work
+    check_run_paths(paths)
     rid = run_id(config)
     run_dir = paths.runs_dir / rid
     finished = run_dir / "results.json"

@@ -220,6 +220,19 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
         console.print(f"[yellow]warning:[/yellow] the recorded data root {data_root} is not here; pass --root to use yours")
 
 
+def _validate(configs: list[RunConfig], paths: Any) -> None:
+    """The shared configuration check (harness/config_check.py): one line and exit 2 on the first bad value."""
+    from harness.config import ConfigError
+    from harness.config_check import check_run_paths
+
+    try:
+        for cfg in configs:
+            cfg.validate()
+        check_run_paths(paths)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
 def _check_device(device: str, dry_run: bool) -> None:
     from harness.runtime import pick_device
 
@@ -304,12 +317,13 @@ def run_command(
     configs = sweep(base, blenders, backbones, preset, seeds)
     if config_file:
         _report_overrides(ctx, recorded, configs, root)
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
+    _validate(configs, paths)  # every value and output path, before any work (and in the dry run)
     _check_device(base.device, dry_run)
     if dry_run:
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
         return
-    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""))
 
 

@@ -263,7 +263,7 @@ class Trainer:
 
         spec = self.spec
         blender = harness.plugin("blender", spec.blender, **spec.blender_options)
-        self.global_pairs = max(1, spec.train.batch_size // 2)
+        self.global_pairs = spec.train.batch_size // 2  # RunConfig.validate(): even and >= 2, so what ran is what was recorded
         self.train_set = SelfBlendDataset(cache_root, train_items, blender, spec.img_size,
                                           spec.train.frames_per_video, spec.seed)
         # Validation fakes are fixed (seed offset, epoch 0): the same blends every epoch.
