@@ -536,10 +536,8 @@ def publish(sources: list[Path], results_dir: Path = SHIPPED_RESULTS, leaderboar
     """Copy runs' results (a results JSON, or a run folder holding results.json) into the shipped
     ``leaderboards/results/`` and re-render ``leaderboards/LEADERBOARD.md``: the one step that changes
     the tracked leaderboard, taken only when a user asks (``--publish``)."""
-    import json
-
     from harness.leaderboard import write_leaderboard
-    from harness.results import ResultsError, write_results
+    from harness.results import ResultsError, read_results_file, write_results
 
     for source in sources:
         source = Path(source)
@@ -548,9 +546,9 @@ def publish(sources: list[Path], results_dir: Path = SHIPPED_RESULTS, leaderboar
             raise RunError(f"{source}: no results to publish (expected a results JSON or a run folder with results.json; "
                            "finish the run first)")
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            data = ship_figures(data, file.parent, Path(results_dir).parent)
+            data = ship_figures(read_results_file(file), file.parent, Path(results_dir).parent)
             write_results(data, results_dir)
         except (ValueError, ResultsError) as exc:
-            raise RunError(f"{file}: not a valid results file, nothing published: {exc}") from exc
+            raise RunError(f"{exc}; nothing published" if isinstance(exc, ResultsError) else
+                           f"{file}: not a valid results file, nothing published: {exc}") from exc
     return Path(results_dir), write_leaderboard(results_dir, leaderboard)

@@ -8,7 +8,6 @@ stopped, and N torchrun processes with the same global batch follow one process'
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from functools import cached_property
@@ -385,12 +384,13 @@ class Trainer:
     def _history(self, global_step: int) -> list[dict[str, Any]]:
         """The loss per step up to ``global_step``, from train_log.jsonl (not rewritten into every
         checkpoint). A step logged twice (redone after a resume) keeps its last record."""
+        from harness.bounded import read_jsonl
+
         loss: dict[int, float] = {}
         log = self.run_dir / LOG_FILE
         if log.is_file():
-            for line in log.read_text().splitlines():
-                record = json.loads(line)
-                if "loss" in record and record["step"] <= global_step:  # not validation lines
+            for record in read_jsonl(log, warn=lambda text: console.print(f"[yellow]warning:[/yellow] {text}")):
+                if "loss" in record and isinstance(record.get("step"), int) and record["step"] <= global_step:
                     loss[record["step"]] = round(record["loss"], 6)
         return [{"step": step, "loss": loss[step]} for step in sorted(loss)]
 
@@ -430,6 +430,12 @@ class Trainer:
         return self._finish(at, start, resumed_from)
 
     def _starting_point(self, resume: bool) -> _Position:
+        from harness.bounded import drop_partial_tail
+
+        if dd.is_main() and drop_partial_tail(self.run_dir / LOG_FILE):
+            # a kill or a full disk cut the last record short: appending after it would spoil the next one too
+            console.print(f"[yellow]warning:[/yellow] {self.run_dir / LOG_FILE}: dropped its partial last line "
+                          "(a write cut short)")
         state = self._restore() if resume else None
         if not state:
             return _Position()
