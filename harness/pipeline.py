@@ -373,6 +373,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         return json.loads(finished.read_text())
     _check_before_work(config, loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
     save_config(config, run_dir / "config.json")
     extra = None
     if config.demo:
@@ -383,7 +384,24 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers)
     if dd.is_main():
         _write_outputs(config, results, run_dir, paths)
+    if lock is not None:
+        lock.release()
     return results
+
+
+def _lock(run_dir: Path) -> Any:
+    """The run folder's lock (harness/runlock.py), taken by the launching process only: under torchrun
+    every rank runs this, before the process group exists, so the rank comes from the environment."""
+    import os
+
+    from harness.runlock import RunLockedError, lock_run
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    try:
+        return lock_run(run_dir)
+    except RunLockedError as exc:
+        raise RunError(str(exc)) from None
 
 
 def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:

@@ -259,7 +259,11 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
             run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers)
     except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from harness.training.trainer import PREEMPTED_EXIT, Preempted
+
+        if isinstance(exc, Preempted):  # SIGTERM: saved at a step boundary (the trainer said where)
+            fail("terminated (SIGTERM); the checkpoint is saved: run the same command again to resume", PREEMPTED_EXIT)
         fail("interrupted; the last checkpoint is kept: run the same command again to resume", 130)
 
 

@@ -43,6 +43,24 @@ class TrainOutcome:
     collapse: dict[str, float] | None = None  # spreads measured at the last validation
 
 
+class Preempted(KeyboardInterrupt):
+    """SIGTERM (a scheduler's pre-emption or time limit) reached training: the checkpoint is saved at
+    the step boundary and the run stops, so the same command, requeued, resumes exactly there."""
+
+
+#: the exit code of a pre-empted run: 128 + SIGTERM, what a scheduler expects of a terminated job
+PREEMPTED_EXIT = 143
+
+
+def _train_worker(worker_id: int) -> None:
+    """A DataLoader worker ignores SIGTERM: a scheduler signals the whole process group, and the main
+    process finishes its step and saves before the workers go (they exit with their loader)."""
+    import signal
+
+    quiet_worker(worker_id)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class EpochBatches(torch.utils.data.Sampler[list[int]]):
     """Index batches of one epoch for one rank.
 
@@ -378,7 +396,7 @@ class Trainer:
         }
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, **extra}
         # One folder, written aside and renamed into place: a kill leaves the old step or the new one.
-        ckpt.save_checkpoint(directory, self.model, self._meta, trainer_state, state)
+        ckpt.save_checkpoint(directory, self.model, self._meta, trainer_state, state, run_key=self.run_key)
         self._saved_at = position
 
     def _history(self, global_step: int) -> list[dict[str, Any]]:
@@ -394,13 +412,28 @@ class Trainer:
                     loss[record["step"]] = round(record["loss"], 6)
         return [{"step": step, "loss": loss[step]} for step in sorted(loss)]
 
+    @cached_property
+    def run_key(self) -> str:
+        """RunConfig.run_key() of the run (the same hash of its recorded config): stamped into every
+        checkpoint file, so another run's checkpoint is never resumed."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.spec.run, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
     def _restore(self) -> dict[str, Any] | None:
-        loaded = ckpt.load_trainer_state(self.checkpoint_dir)
+        loaded = ckpt.load_trainer_state(self.checkpoint_dir, run_key=self.run_key)
         if loaded is None:
             return None
-        trainer_state, state = loaded  # verified: weights, trainer state and state.json share one step
+        trainer_state, state = loaded  # verified: weights, trainer state and state.json share one save of this run
         weights = ckpt.load_weights(self.checkpoint_dir)
-        self.net.load_state_dict(weights)
+        try:
+            self.net.load_state_dict(weights)
+        except RuntimeError as exc:  # weights of another backbone or size: torch lists every tensor
+            raise ckpt.CheckpointError(
+                f"{self.checkpoint_dir / ckpt.MODEL_FILE} does not fit backbone {self.spec.backbone!r} at "
+                f"{self.spec.img_size} px ({ckpt.short_reason(exc)}); it is another model's: rerun with "
+                "--no-resume to start over") from None
         self.optimizer.load_state_dict(trainer_state["optimizer"])
         self.scheduler.load_state_dict(trainer_state["scheduler"])
         torch.set_rng_state(trainer_state["torch_rng"])
@@ -409,7 +442,34 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = True, checkpoint_every: int = 50, stop_after: int | None = None) -> TrainOutcome:
         """Train to the configured epochs / max_steps. ``stop_after`` ends early after that many
-        steps of this call (tests use it to simulate an interruption)."""
+        steps of this call (tests use it to simulate an interruption). SIGTERM during training saves
+        at the next step boundary and raises Preempted (a KeyboardInterrupt)."""
+        import signal
+        import threading
+
+        self._terminated = False
+        if threading.current_thread() is not threading.main_thread():
+            return self._fit(resume, checkpoint_every, stop_after)  # signals reach the main thread only
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            self._terminated = True  # acted on at the next step boundary: never mid-step
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            outcome = self._fit(resume, checkpoint_every, stop_after)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if self._terminated:  # after the last step: the final checkpoint is saved, evaluation is not run
+            self._say_preempted(outcome.steps)
+            raise Preempted()
+        return outcome
+
+    def _say_preempted(self, step: int) -> None:
+        if dd.is_main():
+            console.print(f"[yellow]SIGTERM: checkpoint saved at step {step}; run the same command again "
+                          "(or requeue the job) to resume from there[/yellow]")
+
+    def _fit(self, resume: bool, checkpoint_every: int, stop_after: int | None) -> TrainOutcome:
         cfg = self.spec.train
         start = time.perf_counter()
         at = self._starting_point(resume)
@@ -454,7 +514,7 @@ class Trainer:
         workers = self.spec.train.workers
         loader = torch.utils.data.DataLoader(
             self.train_set, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=workers,
-            worker_init_fn=quiet_worker if workers else None, pin_memory=self.device.type == "cuda",
+            worker_init_fn=_train_worker if workers else None, pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
         try:
@@ -462,11 +522,16 @@ class Trainer:
                 self._step(at, batch, bar, task)
                 if at.global_step % checkpoint_every == 0:
                     self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
+                if getattr(self, "_terminated", False) and at.global_step < self.total_steps:
+                    raise Preempted()
                 if at.global_step >= self.total_steps or (stop_after is not None and at.this_call >= stop_after):
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self._pause(at, sampler.steps())
-            console.print(f"[yellow]interrupted: checkpoint saved at step {at.global_step}; rerun with --resume to continue")
+            if isinstance(exc, Preempted):
+                self._say_preempted(at.global_step)
+            else:
+                console.print(f"[yellow]interrupted: checkpoint saved at step {at.global_step}; rerun with --resume to continue")
             raise
         return sampler.steps()
 
