@@ -68,7 +68,7 @@ class RunConfig:
     blender_options: dict[str, Any] = field(default_factory=dict)
     backbone: str = defaults().backbone
     backbone_options: dict[str, Any] = field(default_factory=dict)
-    pretrained: bool | str = False
+    pretrained: bool | str = "imagenet"  # the paper initialises every encoder from ImageNet; False: random
     img_size: int = 224
     train_dataset: str = defaults().train_dataset
     test_datasets: list[str] = field(default_factory=lambda: list(PAPER_TEST_DATASETS))

@@ -456,6 +456,10 @@ def _write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pa
     atomic_write_text(run_dir / "results.json", path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
     board = write_leaderboard(paths.results_dir, paths.leaderboard)
     console.print(summary_table(results))
+    from harness.run_notes import end_notes
+
+    for line in end_notes(results, run_dir):  # where the weights came from; a collapsed model said here, not only in the log
+        console.print(line, markup=False, soft_wrap=True, style="bold yellow" if line.startswith("warning") else None)
     if figures:
         from harness.plots import write_report
 

@@ -9,6 +9,7 @@ heartbeat from a daemon thread every ``HEARTBEAT_S``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -82,6 +83,7 @@ class RunLock:
                 handle.write(self._record())
             self._thread = threading.Thread(target=self._beat, name="harness-run-lock", daemon=True)
             self._thread.start()
+            atexit.register(self.release)  # a run that ends in an error (or SIGTERM's exit) frees it too
             return self
         raise RunLockedError(f"{self.path}: another process keeps taking this run's lock; run one process per run")
 
@@ -102,6 +104,7 @@ class RunLock:
                 pass  # a full disk must not kill the run; the pid still proves it alive on this host
 
     def release(self) -> None:
+        atexit.unregister(self.release)
         self._stop.set()
         owner = _read(self.path)
         if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():

@@ -140,14 +140,15 @@ def test_sigterm_saves_at_the_step_then_a_rerun_resumes_to_bit_identical_weights
     _assert_nothing_left(proc)
     assert proc.returncode == 143, out[-3000:]
     assert "Traceback" not in out
-    assert "SIGTERM: checkpoint saved at step 3" in out
+    assert "SIGTERM: checkpoint saved at step 3" in " ".join(out.split())
     run = next(p for p in (tmp_path / "runs").iterdir() if (p / "config.json").is_file())
     assert json.loads((run / "checkpoint" / "state.json").read_text())["global_step"] == 3
     assert not (run / "run.lock").exists()  # released on the way out: a requeue starts at once
     with open(run / "train_log.jsonl", "a") as fh:
         fh.write('{"step": 4, "lo')  # and the scheduler's SIGKILL landed during a log write
-    again = _finish(RUN_ARGS, _env(run_cache), tmp_path)
+    again = " ".join(_finish(RUN_ARGS, _env(run_cache), tmp_path).split())  # rich wraps at 80 columns
     assert "resuming from step 3" in again and "partial last line" in again
+    assert "encoder weights: random initialisation" in again  # the end of the run says where weights came from
     got = _run_outcome(tmp_path)
     assert got["weights"].keys() == run_baseline["weights"].keys()
     for key in got["weights"]:

@@ -240,6 +240,10 @@ class Trainer:
         self.model = self.net = model  # self.net: the bare model, also under DDP
         self.init_weights = getattr(model.encoder, "weights", None)  # the file that initialised the encoder
         self._warn_from_scratch(model.encoder)
+        if dd.is_main():
+            from harness.run_notes import weights_line
+
+            console.print(weights_line({"init_weights": self.init_weights}, spec.pretrained), markup=False)
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             unused = heads_without_gradient(spec)
