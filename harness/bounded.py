@@ -23,7 +23,7 @@ class InputFileError(ValueError):
     """A file too large, too deeply nested or unreadable; the one-line message names it."""
 
 
-def read_bounded_text(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> str:
+def read_bounded_text(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES, encoding: str = "utf-8") -> str:
     """The UTF-8 text of ``path`` (at most ``max_bytes``; a longer file or stream is refused)."""
     try:
         with open(path, "rb") as handle:
@@ -34,9 +34,9 @@ def read_bounded_text(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) ->
         raise InputFileError(f"{what} {path} is larger than {max_bytes // (1024 * 1024)} MiB; "
                              "pass the file the harness wrote, not a stream or another file")
     try:
-        return data.decode("utf-8")
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise InputFileError(f"{what} {path} is not UTF-8 text (byte {exc.start}); pass a JSON file") from None
+        raise InputFileError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
 def check_depth(value: Any, what: str, max_depth: int = MAX_JSON_DEPTH) -> None:

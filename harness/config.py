@@ -134,8 +134,14 @@ class ConfigError(ValueError):
 
 def load_config(path: Path) -> RunConfig:
     path = Path(path)
+    from harness.bounded import InputFileError, read_json
+
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path, "--config")
+    except InputFileError as exc:
+        if not path.exists():
+            raise ConfigError(f"--config {path}: no such file; pass a RunConfig JSON such as runs/<id>/config.json") from None
+        raise ConfigError(str(exc)) from None
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: no such file; pass a RunConfig JSON such as runs/<id>/config.json") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:

@@ -98,13 +98,17 @@ def recorded_config(path: Path) -> RunConfig:
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
     from harness.config import RunConfig
 
+    from harness.bounded import InputFileError, read_json
+
     try:
-        data = json.loads(Path(path).read_text())
+        data = read_json(Path(path), "--config")  # bounded: /dev/zero or JSON nested 100000 deep is one line
         if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
             # What build_results adds to the config block is derived from it, not a setting.
             data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
             data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
         return RunConfig.from_dict(data)
+    except InputFileError as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
