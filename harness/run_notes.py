@@ -57,8 +57,23 @@ def _constant_scores(run_dir: Path | None) -> list[tuple[str, float]]:
     return found
 
 
+def undefined_lines(results: dict[str, Any]) -> list[str]:
+    """Why a dataset's video-level metrics show "-" in the table (e.g. a test CSV of fakes only)."""
+    lines = []
+    for dataset, block in (results.get("datasets") or {}).items():
+        video = (((block or {}).get("groups") or {}).get("all") or {}).get("video") or {}
+        reasons: dict[str, list[str]] = {}
+        for name, metric in video.items():
+            if isinstance(metric, dict) and metric.get("undefined"):
+                reasons.setdefault(str(metric["undefined"]), []).append(name.upper())
+        for reason, names in reasons.items():
+            lines.append(f"{dataset}: video {' and '.join(names)} shown as '-': {reason}")
+    return lines
+
+
 def end_notes(results: dict[str, Any], run_dir: Path | None) -> list[str]:
     """The lines printed after the summary table (markup-free)."""
     training = results.get("training") or {}
     pretrained = (results.get("config") or {}).get("pretrained")
-    return [weights_line(training, pretrained), *(f"warning: {line}" for line in collapse_lines(results, run_dir))]
+    return [weights_line(training, pretrained), *(f"note: {line}" for line in undefined_lines(results)),
+            *(f"warning: {line}" for line in collapse_lines(results, run_dir))]

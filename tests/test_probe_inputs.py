@@ -74,3 +74,57 @@ def test_bounded_readers_refuse_size_and_depth_in_one_line(tmp_path):
     assert read_json(nested, "x", max_depth=10) == {"a": [[[[{"b": 1}]]]]}
     with pytest.raises(InputFileError, match="nests deeper than 3"):
         read_json(nested, "x", max_depth=3)
+
+
+def test_a_weights_file_torch_refuses_is_one_line_in_our_words(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evil.pth").write_bytes(b"not a torch file")
+    result = runner.invoke(build_app(), ["run", "--data", "demo", "--pretrained", str(tmp_path / "evil.pth")])
+    line = _one_line_exit_2(result, "evil.pth", "never loaded")
+    assert "weights_only=False" not in line and "will likely succeed" not in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_harness_plugins_naming_nothing_says_to_correct_the_variable():
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "HARNESS_PLUGINS": "nosuch"}
+    out = subprocess.run([sys.executable, "-m", "harness", "plugins"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "correct HARNESS_PLUGINS (or unset it)" in text
+    assert "uninstall ?" not in text and "(package ?)" not in text
+
+
+def test_an_audio_only_mp4_is_reported_as_having_no_video_stream(tmp_path):
+    import av
+    import numpy as np
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with av.open(str(data / "voice.mp4"), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        for i in range(4):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    (data / "test.csv").write_text("path,label\nvoice.mp4,1\n")
+    result = runner.invoke(build_app(), ["preprocess", "--test-csv", str(data / "test.csv"), "--cache",
+                                         str(tmp_path / "cache")])
+    text = " ".join(result.output.split())
+    assert "Traceback" not in text
+    assert "no video stream" in text and "index out of range" not in text
+
+
+def test_the_summary_says_why_a_metric_is_undefined():
+    from harness.run_notes import end_notes
+
+    reason = "needs both real and fake items; got 0 real and 4 fake"
+    undefined = {"value": None, "ci_low": None, "ci_high": None, "n": 4, "undefined": reason}
+    results = {"config": {"pretrained": False}, "training": {},
+               "datasets": {"folder": {"groups": {"all": {"video": {"auc": undefined, "ap": undefined}}}}}}
+    assert f"note: folder: video AUC and AP shown as '-': {reason}" in end_notes(results, None)
