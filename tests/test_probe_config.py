@@ -5,7 +5,6 @@ run, from an option, a --config file or the Python API; nothing is written."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

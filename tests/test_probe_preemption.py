@@ -126,3 +126,12 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
     (tmp_path / "run.lock").write_text(json.dumps({"pid": 1, "host": "elsewhere", "heartbeat": 1e18}))
     with pytest.raises(RunLockedError, match="in use by pid 1 on elsewhere"):
         RunLock(tmp_path).acquire()  # another host, fresh heartbeat: alive
+
+
+def test_a_deeply_nested_state_json_is_one_line(cache, tmp_path, one_thread):
+    config = tiny_config()
+    trainer_for(config, tmp_path / "a", cache).fit(resume=False, checkpoint_every=100, stop_after=1)
+    (tmp_path / "a" / "checkpoint" / ckpt.STATE_FILE).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ckpt.CheckpointError, match="nests deeper") as info:
+        trainer_for(config, tmp_path / "a", cache).fit(resume=True)
+    assert "\n" not in str(info.value) and "--no-resume" in str(info.value)
