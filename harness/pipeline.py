@@ -356,8 +356,6 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
     training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
     results, so they are not part of the config or the run id."""
-    import json
-
     from harness.config_check import check_run_paths
     from harness.leaderboard import write_leaderboard
 
@@ -368,9 +366,9 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     finished = run_dir / "results.json"
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
-        if dd.is_main():  # a run killed after its results but before the leaderboard: render it now
+        if dd.is_main() and Path(paths.results_dir).is_dir():  # killed after its results, before the leaderboard
             write_leaderboard(paths.results_dir, paths.leaderboard)
-        return json.loads(finished.read_text())
+        return _finished_results(finished)
     _check_before_work(config, loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
@@ -387,6 +385,16 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     if lock is not None:
         lock.release()
     return results
+
+
+def _finished_results(path: Path) -> dict[str, Any]:
+    """A finished run's results.json; a damaged one is a RunError line (delete it, or --no-resume)."""
+    from harness.results import ResultsError, read_results_file
+
+    try:
+        return read_results_file(path)
+    except ResultsError as exc:
+        raise RunError(f"{exc}, or pass --no-resume to redo the run") from None
 
 
 def _lock(run_dir: Path) -> Any:

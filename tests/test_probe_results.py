@@ -127,3 +127,16 @@ def test_deeply_nested_json_is_one_line_for_report_and_leaderboard(tmp_path):
     run = fake_run(tmp_path)
     (run / "results.json").write_text(deep)
     _one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "results.json", "nests deeper")
+
+
+def test_a_finished_run_with_a_damaged_results_file_is_one_line(tmp_path, monkeypatch):
+    from harness.pipeline import demo_config, run_id
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / run_id(demo_config())
+    run.mkdir(parents=True)
+    (run / "results.json").write_text('{"schema_version": 1, "run_')  # cut short
+    result = runner.invoke(build_app(), ["run", "--data", "demo"])
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert len(lines) == 1 and "results.json" in lines[0] and "--no-resume" in lines[0]
