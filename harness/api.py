@@ -76,6 +76,11 @@ _LAZY: dict[str, str] = {
     "CropRule": "harness.data.crop:CropRule",
     # loggers
     "JsonlLogger": "harness.training.loggers:JsonlLogger",
+    # bounded reading of user files (one line, never a MemoryError): datasets' label lists
+    "read_bounded_text": "harness.bounded:read_bounded_text",
+    "read_json": "harness.bounded:read_json",
+    "InputFileError": "harness.bounded:InputFileError",
+    "MAX_CSV_BYTES": "harness.bounded:MAX_CSV_BYTES",
 }
 
 __all__ = [

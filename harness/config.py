@@ -84,7 +84,7 @@ class RunConfig:
     blender_options: dict[str, Any] = field(default_factory=dict)
     backbone: str = defaults().backbone
     backbone_options: dict[str, Any] = field(default_factory=dict)
-    pretrained: bool | str = False
+    pretrained: bool | str = "imagenet"  # the paper initialises every encoder from ImageNet; False: random
     img_size: int = 224
     train_dataset: str = defaults().train_dataset
     test_datasets: list[str] = field(default_factory=lambda: list(PAPER_TEST_DATASETS))
@@ -130,6 +130,13 @@ class RunConfig:
             (data[section] if section else data)[key] = value
         return data
 
+    def validate(self) -> None:
+        """Raise ConfigError, one line naming the option and the fix, when a value cannot run
+        (harness/config_check.py); every entry point calls it before any work."""
+        from harness.config_check import check_run_config
+
+        check_run_config(self)
+
     def run_key(self) -> str:
         """A short stable hash of the experiment (sweeps skip finished runs by it, resume finds its
         folder by it): the same on another device, with other workers, data root or display name.
@@ -163,8 +170,14 @@ class ConfigError(ValueError):
 
 def load_config(path: Path) -> RunConfig:
     path = Path(path)
+    from harness.bounded import InputFileError, read_json
+
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path, "--config")
+    except InputFileError as exc:
+        if not path.exists():
+            raise ConfigError(f"--config {path}: no such file; pass a RunConfig JSON such as runs/<id>/config.json") from None
+        raise ConfigError(str(exc)) from None
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: no such file; pass a RunConfig JSON such as runs/<id>/config.json") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:

@@ -4,6 +4,10 @@
 cleanup, no ``finally``) the 2nd time it reaches ``point("checkpoint.written")``. Several points:
 comma-separated. Unset (always, outside tests) it costs one environment lookup per call.
 
+A third field picks another fault: ``train.step:3:TERM`` sends SIGTERM (what a scheduler sends on
+pre-emption) to this process the 3rd time, ``checkpoint.written:1:ENOSPC`` raises the OSError of a
+full disk there. Both land at a counted point, so a test never races a timer.
+
 Points: ``preprocess.before_store`` (a video's crops are written, its rows are not),
 ``preprocess.stored`` (after a video's rows), ``checkpoint.written`` (a checkpoint's files are
 complete under their temporary name), ``files.replace_dir`` (between the two renames of a folder
@@ -13,6 +17,7 @@ run folder not yet marked finished).
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -25,8 +30,15 @@ def point(name: str) -> None:
     if not spec:
         return
     for part in spec.split(","):
-        target, _, count = part.strip().partition(":")
+        target, _, rest = part.strip().partition(":")
+        count, _, action = rest.partition(":")
         if target == name:
             _hits[name] = _hits.get(name, 0) + 1
             if _hits[name] == int(count or 1):
-                os.kill(os.getpid(), signal.SIGKILL)
+                _fire(action.strip().upper() or "KILL", name)
+
+
+def _fire(action: str, name: str) -> None:
+    if action == "ENOSPC":
+        raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")
+    os.kill(os.getpid(), signal.SIGTERM if action == "TERM" else signal.SIGKILL)

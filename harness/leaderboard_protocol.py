@@ -160,10 +160,12 @@ def merge_protocols(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[s
 
 
 def _read(path: Path) -> dict[str, Any]:
+    from harness.bounded import InputFileError, read_json
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"protocol file {path}: {exc}") from None
+        data = read_json(Path(path), "protocol file")
+    except InputFileError as exc:
+        raise ProtocolError(str(exc)) from None
     if not isinstance(data, dict):
         raise ProtocolError(f"protocol file {path}: expected a JSON object")
     return data

@@ -364,20 +364,22 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
     training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
     results, so they are not part of the config or the run id."""
-    import json
-
+    from harness.config_check import check_run_paths
     from harness.leaderboard import write_leaderboard
 
+    config.validate()  # the Python API refuses what the command line refuses, before any work
+    check_run_paths(paths)
     rid = run_id(config)
     run_dir = paths.runs_dir / rid
     finished = run_dir / "results.json"
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
-        if dd.is_main():  # a run killed after its results but before the leaderboard: render it now
+        if dd.is_main() and Path(paths.results_dir).is_dir():  # killed after its results, before the leaderboard
             write_leaderboard(paths.results_dir, paths.leaderboard)
-        return json.loads(finished.read_text())
+        return _finished_results(finished)
     _check_before_work(config, loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
     save_config(config, run_dir / "config.json")
     extra = None
     if config.demo:
@@ -388,7 +390,34 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers)
     if dd.is_main():
         _write_outputs(config, results, run_dir, paths)
+    if lock is not None:
+        lock.release()
     return results
+
+
+def _finished_results(path: Path) -> dict[str, Any]:
+    """A finished run's results.json; a damaged one is a RunError line (delete it, or --no-resume)."""
+    from harness.results import ResultsError, read_results_file
+
+    try:
+        return read_results_file(path)
+    except ResultsError as exc:
+        raise RunError(f"{exc}, or pass --no-resume to redo the run") from None
+
+
+def _lock(run_dir: Path) -> Any:
+    """The run folder's lock (harness/runlock.py), taken by the launching process only: under torchrun
+    every rank runs this, before the process group exists, so the rank comes from the environment."""
+    import os
+
+    from harness.runlock import RunLockedError, lock_run
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    try:
+        return lock_run(run_dir)
+    except RunLockedError as exc:
+        raise RunError(str(exc)) from None
 
 
 def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
@@ -443,6 +472,10 @@ def _write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pa
     atomic_write_text(run_dir / "results.json", path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
     board = write_leaderboard(paths.results_dir, paths.leaderboard)
     console.print(summary_table(results))
+    from harness.run_notes import end_notes
+
+    for line in end_notes(results, run_dir):  # where the weights came from; a collapsed model said here, not only in the log
+        console.print(line, markup=False, soft_wrap=True, style="bold yellow" if line.startswith("warning") else None)
     if figures:
         from harness.plots import write_report
 
@@ -541,10 +574,8 @@ def publish(sources: list[Path], results_dir: Path = SHIPPED_RESULTS, leaderboar
     """Copy runs' results (a results JSON, or a run folder holding results.json) into the shipped
     ``leaderboards/results/`` and re-render ``leaderboards/LEADERBOARD.md``: the one step that changes
     the tracked leaderboard, taken only when a user asks (``--publish``)."""
-    import json
-
     from harness.leaderboard import write_leaderboard
-    from harness.results import ResultsError, write_results
+    from harness.results import ResultsError, read_results_file, write_results
 
     for source in sources:
         source = Path(source)
@@ -553,9 +584,9 @@ def publish(sources: list[Path], results_dir: Path = SHIPPED_RESULTS, leaderboar
             raise RunError(f"{source}: no results to publish (expected a results JSON or a run folder with results.json; "
                            "finish the run first)")
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            data = ship_figures(data, file.parent, Path(results_dir).parent)
+            data = ship_figures(read_results_file(file), file.parent, Path(results_dir).parent)
             write_results(data, results_dir)
         except (ValueError, ResultsError) as exc:
-            raise RunError(f"{file}: not a valid results file, nothing published: {exc}") from exc
+            raise RunError(f"{exc}; nothing published" if isinstance(exc, ResultsError) else
+                           f"{file}: not a valid results file, nothing published: {exc}") from exc
     return Path(results_dir), write_leaderboard(results_dir, leaderboard)

@@ -50,15 +50,24 @@ class Scores:
         return {g: (np.asarray(v.labels), np.asarray(v.scores)) for g, v in score_views(data).items()}
 
 
+class ReportError(ValueError):
+    """A run folder file the figures cannot be drawn from; the one-line message names it and the fix."""
+
+
 def read_scores(path: Path) -> Scores:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    return Scores(
-        [r["uid"] for r in rows],
-        np.array([int(r["label"]) for r in rows], dtype=int),
-        [r["group"] for r in rows],
-        np.array([float(r["score"]) for r in rows], dtype=np.float64),
-    )
+    """``scores/<dataset>.csv``; a row without a number where one belongs is a ReportError naming it."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        labels = np.array([int(r["label"]) for r in rows], dtype=int)
+        scores = np.array([float(r["score"]) for r in rows], dtype=np.float64)
+        out = Scores([r["uid"] for r in rows], labels, [r["group"] for r in rows], scores)
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+        raise ReportError(f"{path} is not a scores file the run wrote ({type(exc).__name__}: {exc}); "
+                          "restore it or delete it to draw the report without it") from None
+    if not np.isfinite(out.scores).all():
+        raise ReportError(f"{path} holds a score that is not a finite number; restore it or delete it")
+    return out
 
 
 def read_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -68,10 +77,12 @@ def read_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     vals: dict[int, dict[str, Any]] = {}
     if not path.is_file():
         return [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
+    from harness.bounded import read_jsonl
+    from harness.ui import console
+
+    for record in read_jsonl(path, warn=lambda text: console.print(f"[yellow]warning:[/yellow] {text}")):
+        if not isinstance(record.get("step", 0), int):
             continue
-        record = json.loads(line)
         if "val_auc" in record:
             vals[int(record.get("step", 0))] = record
         elif "loss" in record:
@@ -210,9 +221,15 @@ def draw_training(steps: list[dict[str, Any]], vals: list[dict[str, Any]], out_d
 def draw_examples(dataset: str, path: Path, results: dict[str, Any] | None, out_dir: Path) -> list[Path]:
     """Columns: the most confident test fakes (highest score) then the least; rows: face crop,
     ground-truth mask (where the dataset has one), P_M."""
-    with np.load(path, allow_pickle=False) as data:
-        frames, truth, has_truth, pred = data["frames"], data["truth"], data["has_truth"], data["pred"]
-        scores, groups = data["scores"], data["groups"]
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            frames, truth, has_truth, pred = data["frames"], data["truth"], data["has_truth"], data["pred"]
+            scores, groups = data["scores"], data["groups"]
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ReportError(f"{path} is truncated or not the examples file the run wrote ({type(exc).__name__}); "
+                          "restore it or delete it to draw the report without it") from None
     order = np.argsort(-scores, kind="stable")  # most confident first
     n = len(order)
     if n == 0:
@@ -243,7 +260,9 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
     files written (PNG first, then SVG where written). ``results`` defaults to results.json."""
     run_dir = Path(run_dir)
     if results is None and (run_dir / "results.json").is_file():
-        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        from harness.results import read_results_file
+
+        results = read_results_file(run_dir / "results.json")
     out_dir = run_dir / FIGURES_DIR
     written: list[Path] = []
     steps, vals = read_log(run_dir / "train_log.jsonl")
@@ -254,7 +273,17 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
         written += draw_histogram(path.stem, scores, results, out_dir)
     for path in sorted((run_dir / "examples").glob("*.npz")):
         written += draw_examples(path.stem, path, results, out_dir)
+    _remove_stale(out_dir, written)
     return written
+
+
+def _remove_stale(out_dir: Path, written: list[Path]) -> None:
+    """Figures not redrawn now lost their data (a scores file deleted): a report must not show them."""
+    if not out_dir.is_dir():
+        return
+    for figure in [*out_dir.glob("*.png"), *out_dir.glob("*.svg")]:
+        if figure not in written:
+            figure.unlink()
 
 
 def figure_index(run_dir: Path) -> dict[str, list[str]]:
@@ -279,7 +308,10 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
 
     cfg = (results or {}).get("config")
     if cfg is None and (run_dir / "config.json").is_file():
-        cfg = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        from harness.bounded import read_json
+
+        cfg = read_json(run_dir / "config.json", "run config")
+        cfg = cfg if isinstance(cfg, dict) else {}
     cfg = cfg or {}
     name = (results or {}).get("name") or cfg.get("name") or run_dir.name
     lines = [f"# Run report: {escape(name)}", ""]
@@ -347,7 +379,12 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
 
     run_dir = Path(run_dir)
     results_path = run_dir / "results.json"
-    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else None
+    if results_path.is_file():
+        from harness.results import read_results_file
+
+        results = read_results_file(results_path)  # truncated or impossible numbers: one line, nothing drawn
+    else:
+        results = None
     if redraw:
         draw_run(run_dir, results)
     lines = _report_setup(run_dir, results)

@@ -146,12 +146,12 @@ def _restriction() -> set[str] | None:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
-def _fail(plugin: str, package: str, stage: str, exc: BaseException) -> None:
+def _fail(plugin: str, package: str, stage: str, exc: BaseException, fix: str | None = None) -> None:
     failure = LoadFailure(plugin, package, stage, f"{type(exc).__name__}: {exc}")
     _state.failures.append(failure)
     warnings.warn(
-        f"harness plugin {plugin!r} (package {package}) failed in {stage}: {failure.error}. "
-        f"The other plugins still work; fix or uninstall {package} to silence this.",
+        f"harness plugin {plugin!r}{f' (package {package})' if package != '?' else ''} failed in {stage}: {failure.error}. "
+        f"The other plugins still work; {fix or f'fix or uninstall {package}'} to silence this.",
         PluginLoadWarning,
         stacklevel=3,
     )
@@ -174,7 +174,8 @@ def _check_restriction() -> None:
         hint = suggest(name, known)
         _fail(name, "?", ENV_RESTRICT, LookupError(
             f"{ENV_RESTRICT}={os.environ.get(ENV_RESTRICT)!r} names {name!r}, which no installed plugin provides"
-            + (f"; did you mean {hint!r}?" if hint else "") + f" Installed: {', '.join(known)}"))
+            + (f"; did you mean {hint!r}?" if hint else "") + f". Installed: {', '.join(known)}"),
+              fix=f"correct {ENV_RESTRICT} (or unset it)")
 
 
 def _manager() -> pluggy.PluginManager:

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from harness.bounded import InputFileError, read_json
 from harness.files import atomic_write_text
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
@@ -180,25 +181,54 @@ def to_json_ready(value: Any) -> Any:
     return value
 
 
-def validate(results: Mapping[str, Any], source: str = "results") -> None:
-    """Check a results dict against the schema; raise ResultsError listing every problem by field."""
+def problems(results: Any) -> list[str]:
+    """Every way ``results`` breaks the schema, one ``  - field/path: message`` line each."""
+    from harness.bounded import check_depth
     from harness.schema_check import describe, schema_errors
 
-    problems = describe(schema_errors(to_json_ready(results), SCHEMA_PATH.name)) + _inverted_intervals(results)
-    if problems:
+    check_depth(results, "the results")  # jsonschema and to_json_ready recurse
+    return describe(schema_errors(to_json_ready(results), SCHEMA_PATH.name)) + _inverted_intervals(results)
+
+
+def validate(results: Mapping[str, Any], source: str = "results") -> None:
+    """Check a results dict against the schema; raise ResultsError listing every problem by field."""
+    found = problems(results)
+    if found:
         raise ResultsError(
             f"{source} does not match the results schema ({SCHEMA_PATH.name}, version {SCHEMA_VERSION}):\n"
-            + "\n".join(problems)
+            + "\n".join(found)
         )
 
 
+def read_results_file(path: Path) -> dict[str, Any]:
+    """A results file that holds the schema (bounded read); else ResultsError in ONE line naming the
+    file and its first bad field: what `harness leaderboard`, `--publish` and `harness report` refuse."""
+    from harness.bounded import InputFileError, read_json
+
+    try:
+        data = read_json(Path(path), "results file")
+    except InputFileError as exc:
+        raise ResultsError(f"{exc}; fix or remove the file") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"results file {path} holds a JSON {type(data).__name__}, not an object; fix or remove the file")
+    found = problems(data)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ResultsError(f"results file {path} breaks the results schema at {found[0].strip()[2:]}{more}; "
+                           "fix or remove the file")
+    return data
+
+
 def _inverted_intervals(results: Mapping[str, Any]) -> list[str]:
-    """Metrics whose ci_low exceeds ci_high (something the schema cannot express)."""
+    """Metrics whose interval is inverted or does not hold the value (what the schema cannot express)."""
     found = []
+    number = (int, float)
     for where, metric in _metrics(results):
-        low, high = metric.get("ci_low"), metric.get("ci_high")
-        if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+        low, value, high = metric.get("ci_low"), metric.get("value"), metric.get("ci_high")
+        if isinstance(low, number) and isinstance(high, number) and low > high:
             found.append(f"  - {where}: ci_low {low} > ci_high {high}")
+        elif isinstance(value, number) and isinstance(low, number) and isinstance(high, number) and not low <= value <= high:
+            found.append(f"  - {where}: value {value} outside its interval [{low}, {high}]")
     return found
 
 
@@ -250,9 +280,10 @@ def write_results(results: Mapping[str, Any], directory: Path) -> Path:
     return target
 
 
-def load_results(directory: Path) -> list[dict[str, Any]]:
+def load_results(directory: Path, strict: bool = False) -> list[dict[str, Any]]:
     """Every valid results file in ``directory`` (sorted by file name). Invalid files are skipped
-    with a warning that names the file and the problem."""
+    with a warning that names the file and the problem; ``strict``: the first one raises
+    ResultsError in one line (`harness leaderboard` renders nothing from a folder holding one)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(
@@ -261,12 +292,15 @@ def load_results(directory: Path) -> list[dict[str, Any]]:
         )
     loaded = []
     for path in sorted(directory.glob("*.json")):
+        if strict:
+            loaded.append(read_results_file(path))
+            continue
         try:
-            results = json.loads(path.read_text(encoding="utf-8"))
+            results = read_json(path, "results file")
             if not isinstance(results, dict):
                 raise ResultsError(f"{path} holds a JSON {type(results).__name__}, not an object")
             validate(results, source=str(path))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ResultsError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ResultsError, InputFileError) as exc:
             warnings.warn(f"skipping results file {path}: {exc}", stacklevel=2)
             continue
         loaded.append(results)
@@ -280,6 +314,8 @@ __all__ = [
     "dumps",
     "evaluate_groups",
     "load_results",
+    "problems",
+    "read_results_file",
     "results_filename",
     "schema",
     "score_views",

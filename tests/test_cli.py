@@ -41,7 +41,8 @@ def test_typo_in_blender_exits_nonzero_with_suggestion():
 def test_missing_datasets_say_where_they_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "nothing-here"))
     monkeypatch.chdir(tmp_path)
-    result = invoke("run", "--blender", "multipart", "--backbone", "swin", "--runs-dir", str(tmp_path / "runs"))
+    result = invoke("run", "--blender", "multipart", "--backbone", "swin", "--pretrained", "none",
+                    "--runs-dir", str(tmp_path / "runs"))
     assert result.exit_code != 0
     out = " ".join(result.output.split())
     for name in ("ffpp", "celebdf", "dfdc", "dfdcp"):

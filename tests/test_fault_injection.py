@@ -251,3 +251,41 @@ def test_run_killed_and_rerun_equals_an_uninterrupted_run(run_cache, run_baselin
     assert got["datasets"] == run_baseline["datasets"]
     assert got["training"] == run_baseline["training"]
     assert got["leaderboard_has_run"]
+
+
+# ------------------------------------------------------------------------------------ SIGTERM, full disk (issue 21)
+def test_sigterm_saves_at_the_step_then_a_rerun_resumes_to_bit_identical_weights_and_metrics(run_cache, run_baseline,
+                                                                                               tmp_path):
+    _run_config(tmp_path / "cfg.json")
+    proc = _harness(RUN_ARGS, _env(run_cache, "train.step:3:TERM"), tmp_path)
+    out, _ = proc.communicate(timeout=900)
+    _assert_nothing_left(proc)
+    assert proc.returncode == 143, out[-3000:]
+    assert "Traceback" not in out
+    assert "SIGTERM: checkpoint saved at step 3" in " ".join(out.split())
+    run = next(p for p in (tmp_path / "runs").iterdir() if (p / "config.json").is_file())
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["global_step"] == 3
+    assert not (run / "run.lock").exists()  # released on the way out: a requeue starts at once
+    with open(run / "train_log.jsonl", "a") as fh:
+        fh.write('{"step": 4, "lo')  # and the scheduler's SIGKILL landed during a log write
+    again = " ".join(_finish(RUN_ARGS, _env(run_cache), tmp_path).split())  # rich wraps at 80 columns
+    assert "resuming from step 3" in again and "partial last line" in again
+    assert "encoder weights: random initialisation" in again  # the end of the run says where weights came from
+    got = _run_outcome(tmp_path)
+    assert got["weights"].keys() == run_baseline["weights"].keys()
+    for key in got["weights"]:
+        assert torch.equal(got["weights"][key], run_baseline["weights"][key]), key
+    assert got["datasets"] == run_baseline["datasets"]
+    assert got["training"] == run_baseline["training"]
+    assert got["losses"][-8:] == run_baseline["losses"][-8:]
+
+
+def test_a_full_disk_at_checkpoint_save_in_a_run_is_one_line(run_cache, tmp_path):
+    _run_config(tmp_path / "cfg.json")
+    proc = _harness(RUN_ARGS, _env(run_cache, "checkpoint.written:1:ENOSPC"), tmp_path)
+    out, _ = proc.communicate(timeout=900)
+    _assert_nothing_left(proc)
+    assert proc.returncode == 2, out[-3000:]
+    assert "Traceback" not in out
+    error = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "No space left" in error[0] and "last complete checkpoint there is none" in error[0]

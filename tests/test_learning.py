@@ -67,7 +67,7 @@ def test_a_pretrained_light_encoder_separates_held_out_self_blends(one_thread):
 
 
 def test_the_collapse_guard_names_the_cause():
-    config = RunConfig()
+    config = RunConfig(pretrained=False)  # from scratch: the likely cause the guard names
     rng = np.random.default_rng(0)
     healthy = collapse_stats(rng.normal(size=(32, 64)), rng.uniform(size=32))
     assert collapse_warning(healthy, config) is None

@@ -15,7 +15,7 @@ from harness.types import FRAME_SEPARATOR, DatasetLayoutError
 from harness_plugins.datasets.folder import FolderDataset
 
 runner = CliRunner()
-TINY = ("--backbone", "resnet50", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
+TINY = ("--backbone", "resnet50", "--pretrained", "none", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
         "--eval-frames", "2", "--workers", "0", "--device", "cpu")
 
 

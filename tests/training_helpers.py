@@ -31,7 +31,7 @@ def build_cache(root: Path) -> Path:
 def tiny_config(backbone_options: dict | None = None, **train: object) -> RunConfig:
     base = TrainConfig(epochs=2, batch_size=4, frames_per_video=2, cache_frames=4, optimizer="sgd", lr=0.01, workers=0, max_steps=4)
     return RunConfig(
-        backbone="swin", backbone_options=backbone_options or {}, img_size=64, seed=3, device="cpu", test_datasets=["ffpp"],
+        backbone="swin", backbone_options=backbone_options or {}, pretrained=False, img_size=64, seed=3, device="cpu", test_datasets=["ffpp"],
         train=replace(base, **train), eval=EvalConfig(batch_size=8), loss=LossConfig(),
     )
 

@@ -8,7 +8,6 @@ shipped leaderboards/ change only here, when a user publishes a run:
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -63,9 +62,19 @@ def register_commands(app: typer.Typer) -> None:
 def _publish(runs: List[Path], results: Path, out: Path) -> None:
     from harness.pipeline import RunError
     from harness.pipeline import publish as publish_runs
+    from harness.results import ResultsError, read_results_file
 
     try:
+        for run in runs:  # every file holds the schema (bounded metrics, value inside its CI) before any copy
+            file = run / "results.json" if run.is_dir() else run
+            if file.is_file():
+                read_results_file(file)
+        if results.is_dir():
+            _load_runs(results)  # and so does every file already published: the board renders them all
         folder, board = publish_runs(runs, results, out)
+    except ResultsError as exc:
+        typer.echo(f"error: {exc}; nothing published", err=True)
+        raise typer.Exit(2) from None
     except RunError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -84,21 +93,18 @@ def _protocol(extra: List[Path]) -> Any:
 
 
 def _load_runs(results: Path) -> list:
-    """The valid results files of ``results``; invalid ones are named on stderr and skipped."""
-    from harness.results import load_results
+    """The results files of ``results``; one that breaks the schema (an impossible metric, a value
+    outside its CI, truncated JSON) is refused in one line naming the file and the field: a board
+    never renders it, and never silently drops it either."""
+    from harness.results import ResultsError, load_results
 
     if not results.is_dir() and results == DEFAULT_RESULTS:
         return []  # a fresh checkout has no runs yet: render the reference rows alone
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            runs = load_results(results)
-        except FileNotFoundError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-    for warning in caught:
-        typer.echo(f"warning: {warning.message}", err=True)
-    return runs
+    try:
+        return load_results(results, strict=True)
+    except (FileNotFoundError, ResultsError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _check(text: str, results: Path, out: Path, n_runs: int) -> None:

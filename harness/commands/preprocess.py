@@ -33,14 +33,23 @@ def _print_summary(summary, console=None) -> None:
 
 
 def parse_frames(text: str) -> int | dict[str, int]:
-    """``"32"`` or ``"train=8,test=32"``."""
-    if "=" not in text:
-        return int(text)
-    out = {}
-    for part in text.split(","):
-        key, _, value = part.partition("=")
-        out[key.strip()] = int(value)
-    return out
+    """``"32"`` or ``"train=8,test=32"``; every count at least 1 (checked before any work: a 0 would
+    mark every video 'no face' in the cache, for good). A ValueError says what to pass."""
+    from harness.config_check import check_frames
+
+    try:
+        if "=" not in text:
+            frames: int | dict[str, int] = int(text)
+        else:
+            frames = {}
+            for part in text.split(","):
+                key, _, value = part.partition("=")
+                frames[key.strip()] = int(value)
+    except ValueError:
+        raise ValueError(f"--frames {text!r}: give a number of frames per video (32) or one per split "
+                         "(train=8,test=32)") from None
+    check_frames(frames)  # ConfigError is a ValueError: the command's one line, exit 2
+    return frames
 
 
 def _dataset_choice(dataset: str | None, split: list[str] | None, root: Path | None, train_dir: Path | None,
@@ -108,6 +117,7 @@ def preprocess_cmd(
     dataset, split, options = _dataset_choice(dataset, split, root, train_dir, test_csv, val_fraction, allow_missing)
     options.update({k: v for k, v in (("compression", compression), ("methods", methods), ("splits", splits_dir)) if v})
     try:
+        frame_counts = parse_frames(frames)  # before any work
         shard_t = parse_shard(shard)
         rule = CropRule.for_detector(detector, crop_size=crop_size, margin=margin)
         cache = cache if cache is not None else faces_cache_root(rule, cache_dir)  # where `harness run` reads
@@ -115,7 +125,7 @@ def preprocess_cmd(
 
         # every split listed (and every label file checked) before any work
         records = [r for s in split for r in data.records(s)]
-        summary = preprocess(records, cache, rule=rule, frames=parse_frames(frames), workers=workers, shard=shard_t,
+        summary = preprocess(records, cache, rule=rule, frames=frame_counts, workers=workers, shard=shard_t,
                              fast=not no_fast, retry_failed=retry_failed)
     except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
         typer.secho(str(exc), fg="red", err=True)

@@ -24,7 +24,15 @@ def report(
     if not any((folder / f).exists() for f in ("results.json", "train_log.jsonl", "config.json")):
         typer.echo(f"error: {folder} is not a run folder (no results.json, train_log.jsonl or config.json)", err=True)
         raise typer.Exit(2)
-    path = write_report(folder)
+    from harness.bounded import InputFileError
+    from harness.plots import ReportError
+    from harness.results import ResultsError
+
+    try:
+        path = write_report(folder)
+    except (ReportError, ResultsError, InputFileError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     figures = sorted((folder / FIGURES_DIR).glob("*.png"))
     typer.echo(f"wrote {path} ({len(figures)} figure(s) in {folder / FIGURES_DIR})")
 

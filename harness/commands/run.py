@@ -105,13 +105,17 @@ def recorded_config(path: Path) -> RunConfig:
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
     from harness.config import RunConfig
 
+    from harness.bounded import InputFileError, read_json
+
     try:
-        data = json.loads(Path(path).read_text())
+        data = read_json(Path(path), "--config")  # bounded: /dev/zero or JSON nested 100000 deep is one line
         if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
             # What build_results adds to the config block is derived from it, not a setting.
             data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
             data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
         return RunConfig.from_dict(data)
+    except InputFileError as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
@@ -248,6 +252,19 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
         console.print(f"[yellow]warning:[/yellow] the recorded data root {data_root} is not here; pass --root to use yours")
 
 
+def _validate(configs: list[RunConfig], paths: Any) -> None:
+    """The shared configuration check (harness/config_check.py): one line and exit 2 on the first bad value."""
+    from harness.config import ConfigError
+    from harness.config_check import check_run_paths
+
+    try:
+        for cfg in configs:
+            cfg.validate()
+        check_run_paths(paths)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
 def _check_device(device: str, dry_run: bool) -> None:
     from harness.runtime import pick_device
 
@@ -278,7 +295,11 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
             run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers)
     except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from harness.training.trainer import PREEMPTED_EXIT, Preempted
+
+        if isinstance(exc, Preempted):  # SIGTERM: saved at a step boundary (the trainer said where)
+            fail("terminated (SIGTERM); the checkpoint is saved: run the same command again to resume", PREEMPTED_EXIT)
         fail("interrupted; the last checkpoint is kept: run the same command again to resume", 130)
 
 
@@ -365,12 +386,13 @@ def run_command(
     configs = sweep(base, blenders, backbones, preset, seeds)
     if config_file:
         _report_overrides(ctx, recorded, configs, root)
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
+    _validate(configs, paths)  # every value and output path, before any work (and in the dry run)
     _check_device(base.device, dry_run)
     if dry_run:
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
         return
-    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""))
 
 

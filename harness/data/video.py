@@ -67,9 +67,11 @@ def count_packets(path: str | Path) -> int:
     path = Path(path)
     try:
         with av.open(str(path)) as container:
+            if not container.streams.video:  # e.g. an audio-only mp4: say so, not "index out of range"
+                raise VideoDecodeError(f"{path} has no video stream (audio only?); {_fix_hint(path)}")
             stream = container.streams.video[0]
             return sum(1 for packet in container.demux(stream) if packet.size)
-    except (av.FFmpegError, IndexError, OSError) as exc:
+    except (av.FFmpegError, OSError) as exc:
         raise VideoDecodeError(f"cannot open video {path}: {exc}; {_fix_hint(path)}") from exc
 
 

@@ -6,7 +6,6 @@ Only safetensors weights are read here: no pickled code runs on load.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,10 @@ def input_scale(meta: dict[str, Any]) -> str:
 
 def load_meta(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MODEL_META
+    from harness.bounded import read_json
+
     try:
-        meta = json.loads(path.read_text())
+        meta = read_json(path, "checkpoint metadata")  # bounded: a hand-made file is one line too
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{path} is unreadable or not JSON ({type(exc).__name__}); copy the checkpoint again from the run folder") from exc
     if isinstance(meta, dict) and isinstance(meta.get("model"), dict) and meta.get("importer"):

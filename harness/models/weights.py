@@ -35,10 +35,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # pickles with custom classes are refused on purpose
+            # torch's own text advises weights_only=False, i.e. running the file's code: never here
             raise ValueError(
-                f"could not read {str(path)!r} as a tensors-only torch checkpoint ({exc}); "
+                f"could not read {str(path)!r} as a tensors-only torch checkpoint ({type(exc).__name__}: it is "
+                "truncated, not a torch file, or holds code or objects besides tensors, which are never loaded); "
                 "save it as a plain state dict or convert it to .safetensors"
-            ) from exc
+            ) from None
     for key in _WRAPPERS:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -8,7 +8,6 @@ stopped, and N torchrun processes with the same global batch follow one process'
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from functools import cached_property
@@ -43,6 +42,24 @@ class TrainOutcome:
     resumed_from_step: int = 0
     init_weights: dict[str, str] | None = None  # the file that initialised the encoder (name, sha256)
     collapse: dict[str, float] | None = None  # spreads measured at the last validation
+
+
+class Preempted(KeyboardInterrupt):
+    """SIGTERM (a scheduler's pre-emption or time limit) reached training: the checkpoint is saved at
+    the step boundary and the run stops, so the same command, requeued, resumes exactly there."""
+
+
+#: the exit code of a pre-empted run: 128 + SIGTERM, what a scheduler expects of a terminated job
+PREEMPTED_EXIT = 143
+
+
+def _train_worker(worker_id: int) -> None:
+    """A DataLoader worker ignores SIGTERM: a scheduler signals the whole process group, and the main
+    process finishes its step and saves before the workers go (they exit with their loader)."""
+    import signal
+
+    quiet_worker(worker_id)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class EpochBatches(torch.utils.data.Sampler[list[int]]):
@@ -228,6 +245,10 @@ class Trainer:
         self.model = self.net = model  # self.net: the bare model, also under DDP
         self.init_weights = getattr(model.encoder, "weights", None)  # the file that initialised the encoder
         self._warn_from_scratch(model.encoder)
+        if dd.is_main():
+            from harness.run_notes import weights_line
+
+            console.print(weights_line({"init_weights": self.init_weights}, spec.pretrained), markup=False)
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             unused = heads_without_gradient(spec)
@@ -268,7 +289,7 @@ class Trainer:
 
         spec = self.spec
         blender = harness.plugin("blender", spec.blender, **spec.blender_options)
-        self.global_pairs = max(1, spec.train.batch_size // 2)
+        self.global_pairs = spec.train.batch_size // 2  # RunConfig.validate(): even and >= 2, so what ran is what was recorded
         self.train_set = SelfBlendDataset(cache_root, train_items, blender, spec.img_size,
                                           spec.train.frames_per_video, spec.seed)
         # Validation fakes are fixed (seed offset, epoch 0): the same blends every epoch.
@@ -385,28 +406,44 @@ class Trainer:
         }
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, **extra}
         # One folder, written aside and renamed into place: a kill leaves the old step or the new one.
-        ckpt.save_checkpoint(directory, self.model, self._meta, trainer_state, state)
+        ckpt.save_checkpoint(directory, self.model, self._meta, trainer_state, state, run_key=self.run_key)
         self._saved_at = position
 
     def _history(self, global_step: int) -> list[dict[str, Any]]:
         """The loss per step up to ``global_step``, from train_log.jsonl (not rewritten into every
         checkpoint). A step logged twice (redone after a resume) keeps its last record."""
+        from harness.bounded import read_jsonl
+
         loss: dict[int, float] = {}
         log = self.run_dir / LOG_FILE
         if log.is_file():
-            for line in log.read_text().splitlines():
-                record = json.loads(line)
-                if "loss" in record and record["step"] <= global_step:  # not validation lines
+            for record in read_jsonl(log, warn=lambda text: console.print(f"[yellow]warning:[/yellow] {text}")):
+                if "loss" in record and isinstance(record.get("step"), int) and record["step"] <= global_step:
                     loss[record["step"]] = round(record["loss"], 6)
         return [{"step": step, "loss": loss[step]} for step in sorted(loss)]
 
+    @cached_property
+    def run_key(self) -> str:
+        """RunConfig.run_key() of the run (the same hash of its recorded config): stamped into every
+        checkpoint file, so another run's checkpoint is never resumed."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.spec.run, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
     def _restore(self) -> dict[str, Any] | None:
-        loaded = ckpt.load_trainer_state(self.checkpoint_dir)
+        loaded = ckpt.load_trainer_state(self.checkpoint_dir, run_key=self.run_key)
         if loaded is None:
             return None
-        trainer_state, state = loaded  # verified: weights, trainer state and state.json share one step
+        trainer_state, state = loaded  # verified: weights, trainer state and state.json share one save of this run
         weights = ckpt.load_weights(self.checkpoint_dir)
-        self.net.load_state_dict(weights)
+        try:
+            self.net.load_state_dict(weights)
+        except RuntimeError as exc:  # weights of another backbone or size: torch lists every tensor
+            raise ckpt.CheckpointError(
+                f"{self.checkpoint_dir / ckpt.MODEL_FILE} does not fit backbone {self.spec.backbone!r} at "
+                f"{self.spec.img_size} px ({ckpt.short_reason(exc)}); it is another model's: rerun with "
+                "--no-resume to start over") from None
         self.optimizer.load_state_dict(trainer_state["optimizer"])
         self.scheduler.load_state_dict(trainer_state["scheduler"])
         torch.set_rng_state(trainer_state["torch_rng"])
@@ -415,7 +452,34 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = True, checkpoint_every: int = 50, stop_after: int | None = None) -> TrainOutcome:
         """Train to the configured epochs / max_steps. ``stop_after`` ends early after that many
-        steps of this call (tests use it to simulate an interruption)."""
+        steps of this call (tests use it to simulate an interruption). SIGTERM during training saves
+        at the next step boundary and raises Preempted (a KeyboardInterrupt)."""
+        import signal
+        import threading
+
+        self._terminated = False
+        if threading.current_thread() is not threading.main_thread():
+            return self._fit(resume, checkpoint_every, stop_after)  # signals reach the main thread only
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            self._terminated = True  # acted on at the next step boundary: never mid-step
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            outcome = self._fit(resume, checkpoint_every, stop_after)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if self._terminated:  # after the last step: the final checkpoint is saved, evaluation is not run
+            self._say_preempted(outcome.steps)
+            raise Preempted()
+        return outcome
+
+    def _say_preempted(self, step: int) -> None:
+        if dd.is_main():
+            console.print(f"[yellow]SIGTERM: checkpoint saved at step {step}; run the same command again "
+                          "(or requeue the job) to resume from there[/yellow]")
+
+    def _fit(self, resume: bool, checkpoint_every: int, stop_after: int | None) -> TrainOutcome:
         cfg = self.spec.train
         start = time.perf_counter()
         at = self._starting_point(resume)
@@ -436,6 +500,12 @@ class Trainer:
         return self._finish(at, start, resumed_from)
 
     def _starting_point(self, resume: bool) -> _Position:
+        from harness.bounded import drop_partial_tail
+
+        if dd.is_main() and drop_partial_tail(self.run_dir / LOG_FILE):
+            # a kill or a full disk cut the last record short: appending after it would spoil the next one too
+            console.print(f"[yellow]warning:[/yellow] {self.run_dir / LOG_FILE}: dropped its partial last line "
+                          "(a write cut short)")
         state = self._restore() if resume else None
         if not state:
             return _Position()
@@ -454,7 +524,7 @@ class Trainer:
         workers = self.spec.train.workers
         loader = torch.utils.data.DataLoader(
             self.train_set, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=workers,
-            worker_init_fn=quiet_worker if workers else None, pin_memory=self.device.type == "cuda",
+            worker_init_fn=_train_worker if workers else None, pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
         try:
@@ -462,11 +532,16 @@ class Trainer:
                 self._step(at, batch, bar, task)
                 if at.global_step % checkpoint_every == 0:
                     self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
+                if getattr(self, "_terminated", False) and at.global_step < self.total_steps:
+                    raise Preempted()
                 if at.global_step >= self.total_steps or (stop_after is not None and at.this_call >= stop_after):
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self._pause(at, sampler.steps())
-            console.print(f"[yellow]interrupted: checkpoint saved at step {at.global_step}; rerun with --resume to continue")
+            if isinstance(exc, Preempted):
+                self._say_preempted(at.global_step)
+            else:
+                console.print(f"[yellow]interrupted: checkpoint saved at step {at.global_step}; rerun with --resume to continue")
             raise
         return sampler.steps()
 

@@ -6,7 +6,6 @@ Root resolution order (first hit wins): the ``root=`` argument; ``$HARNESS_DATA_
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from pathlib import Path
@@ -83,10 +82,12 @@ def absolute(path: Path) -> Path:
 
 def read_json_file(path: Path, fix: str) -> object:
     """Parse a dataset's JSON label/index file; a broken one is a layout error naming the file and ``fix``."""
+    from harness.api import InputFileError, read_json
+
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetLayoutError(f"{path}: not valid JSON ({exc}); {fix}") from exc
+        return read_json(path, "label file")
+    except InputFileError as exc:
+        raise DatasetLayoutError(f"{exc}; {fix}") from None
 
 
 def close_name(name: str, choices: Iterable[str]) -> str | None:

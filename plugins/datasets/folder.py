@@ -84,6 +84,27 @@ class Row:
     video: str | None
 
 
+def read_csv_lines(csv_path: Path) -> list[str]:
+    """The lines of a test CSV, read within bounds; a file that is not a comma-separated text list
+    (too large, not UTF-8, a NUL byte, separated by semicolons) is one DatasetLayoutError line."""
+    from harness.api import MAX_CSV_BYTES, InputFileError, read_bounded_text
+
+    try:
+        text = read_bounded_text(csv_path, "test CSV", MAX_CSV_BYTES, encoding="utf-8-sig")
+    except InputFileError as exc:
+        raise DatasetLayoutError(str(exc)) from None
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        if "\0" in line:  # no path holds one; the OS would refuse it later, with a traceback
+            raise DatasetLayoutError(f"{csv_path}:{number}: a NUL byte; this is not a text CSV "
+                                     "(save the file list as plain UTF-8 text)")
+    first = next((line for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
+    if ";" in first and "," not in first:
+        raise DatasetLayoutError(f"{csv_path}: rows are separated by ';' (a spreadsheet's regional CSV); "
+                                 "save it with commas: path,label[,source[,video]]")
+    return lines
+
+
 def walk_media(folder: Path) -> list[Path]:
     """Every video/image under ``folder``, sorted, following symlinked folders (each real folder once)."""
     out: list[Path] = []
@@ -260,11 +281,7 @@ class FolderDataset(BaseDataset):
         problems: list[str] = []
         rows: list[Row] = []
         columns: list[str | None] | None = None
-        try:
-            text = csv_path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise DatasetLayoutError(f"{csv_path}: not a UTF-8 text file ({exc}); save it as UTF-8 CSV") from exc
-        lines = text.splitlines()
+        lines = read_csv_lines(csv_path)
         for number, cells in enumerate(csv.reader(lines), 1):
             # csv.reader yields one list per physical line here (no quoted newlines in a file list)
             cells = [c.strip() for c in cells]

@@ -113,14 +113,18 @@ def level_counts(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     return levels, inverse[labels == 1], inverse[labels == 0]
 
 
-def percentile_ci(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile interval of the finite bootstrap samples (NaN, NaN if there are none)."""
+def percentile_ci(samples: np.ndarray, confidence: float, point: float | None = None) -> tuple[float, float]:
+    """Percentile interval of the finite bootstrap samples (NaN, NaN if there are none), widened to
+    hold ``point``: a biased statistic (AP, small n) can put its estimate outside the percentiles,
+    and a results file requires ci_low <= value <= ci_high."""
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
         return math.nan, math.nan
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
-    return float(low), float(high)
+    low, high = (float(v) for v in np.quantile(finite, [alpha, 1.0 - alpha]))
+    if point is not None and math.isfinite(point):
+        low, high = min(low, point), max(high, point)
+    return low, high
 
 
 def stratified_bootstrap(

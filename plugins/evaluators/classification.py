@@ -114,7 +114,7 @@ class ScoreEvaluator:
             samples = stratified_bootstrap(
                 self._counter(levels), pos_level, neg_level, len(levels), rng, self.n_boot
             )
-            low, high = percentile_ci(samples, self.confidence)
+            low, high = percentile_ci(samples, self.confidence, value)
         return {self.name: metric_dict(value, n, low, high, **counts)}  # type: ignore[dict-item]
 
 

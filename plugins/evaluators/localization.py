@@ -119,7 +119,8 @@ class LocalizationEvaluator:
             samples = self._bootstrap(hists.reshape(n, -1), iou, f1, rng)
             for column, key in enumerate(("pixel_auc", "iou", "f1")):
                 if "undefined" not in out[key]:
-                    out[key]["ci_low"], out[key]["ci_high"] = percentile_ci(samples[:, column], self.confidence)
+                    out[key]["ci_low"], out[key]["ci_high"] = percentile_ci(samples[:, column], self.confidence,
+                                                                          out[key]["value"])
         return out
 
     def _bootstrap(self, flat: np.ndarray, iou: np.ndarray, f1: np.ndarray, rng: np.random.Generator) -> np.ndarray:
