@@ -230,8 +230,9 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | Non
 
 
 def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, cache: Any,
-                   run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
-    """Score every test dataset's cached faces with the checkpoint; one results block per dataset."""
+                   run_dir: Path | None = None, perturb: list[Any] | None = None) -> tuple[dict[str, Any], float]:
+    """Score every test dataset's cached faces with the checkpoint; one results block per dataset.
+    ``perturb``: robustness conditions (harness.evaluation.perturb.parse_conditions) scored too."""
     from harness.evaluation.runner import EvalSetup, evaluate_dataset
     from harness.models.bundle import load_model
 
@@ -247,6 +248,11 @@ def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any]
         notes = [n for n in getattr(datasets[name], "notes", []) if n]
         if notes:
             blocks[name]["notes"] = list(dict.fromkeys(notes))
+        if perturb:
+            from harness.evaluation.robustness import robustness_block
+
+            scorable = [v for v in cache.videos(split="test", dataset=name) if v.uid in uids and v.status == "done"]
+            blocks[name]["robustness"] = robustness_block(model, cache, scorable, setup, device, perturb, show)
     return blocks, time.perf_counter() - start
 
 
@@ -352,10 +358,13 @@ def _fmt(metric: dict[str, Any] | None) -> str:
 # --------------------------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------------------------
-def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None) -> dict[str, Any]:
+def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None,
+        perturb: list[Any] | None = None) -> dict[str, Any]:
     """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
     training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
-    results, so they are not part of the config or the run id."""
+    results, so they are not part of the config or the run id. ``perturb``: robustness conditions
+    scored after the clean evaluation (the results' ``robustness`` blocks); not part of the run id
+    either: they add numbers, they change none."""
     import json
 
     from harness.leaderboard import write_leaderboard
@@ -365,6 +374,8 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     finished = run_dir / "results.json"
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
+        if perturb and not any("robustness" in b for b in json.loads(finished.read_text()).get("datasets", {}).values()):
+            console.print("[yellow]--perturb not applied to a finished run:[/yellow] pass --no-resume to redo it with the perturbations")
         if dd.is_main():  # a run killed after its results but before the leaderboard: render it now
             write_leaderboard(paths.results_dir, paths.leaderboard)
         return json.loads(finished.read_text())
@@ -377,7 +388,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         spec = demo_spec or DemoSpec()
         tree = demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False)
         extra = demo.dataset_options(tree)
-    results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers)
+    results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers, perturb)
     if dd.is_main():
         _write_outputs(config, results, run_dir, paths)
     return results
@@ -399,7 +410,7 @@ def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
 
 
 def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, Any], cache_dir: Path | None,
-                resume: bool, show: bool | None, loggers: list[str] | None) -> dict[str, Any]:
+                resume: bool, show: bool | None, loggers: list[str] | None, perturb: list[Any] | None = None) -> dict[str, Any]:
     """Preprocess, train, evaluate with the run's one crop rule and one open face cache."""
     from harness.data.cache import FaceCache, faces_cache_root
 
@@ -415,7 +426,7 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
         timings["train_s"] = outcome.seconds
         console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
         console.rule("[bold]3/4 evaluate")
-        blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir)
+        blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir, perturb)
     return build_results(config, rid, outcome, blocks, timings, summary, splits)
 
 

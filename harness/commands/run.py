@@ -179,6 +179,16 @@ def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
     return replace(base, train=replace(base.train, **train), **given)
 
 
+def perturb_conditions(spec: str | None) -> list[Any]:
+    """--perturb as robustness conditions (one error line naming the valid ones on a bad value)."""
+    from harness.evaluation.perturb import PerturbSpecError, parse_conditions
+
+    try:
+        return parse_conditions(spec)
+    except PerturbSpecError as exc:
+        fail(str(exc))
+
+
 def _seeds(seed: str | None, default: int) -> list[int]:
     try:
         return [int(s) for s in split(seed or "")] or [default]
@@ -231,7 +241,8 @@ def _check_device(device: str, dry_run: bool) -> None:
         console.print(f"[yellow]warning:[/yellow] {exc}")  # the dry run may be on another machine than the run
 
 
-def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str]) -> None:
+def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str],
+             perturb: list[Any] | None = None) -> None:
     from harness.demo import DemoSpec
     from harness.pipeline import RunError, run
     from harness.types import DatasetLayoutError, DatasetNotFoundError
@@ -243,7 +254,7 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
-            run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers)
+            run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers, perturb=perturb)
     except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -284,6 +295,7 @@ def run_command(
     logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home (face caches, demo data); default $HARNESS_CACHE, else ~/.cache/harness. `harness preprocess --cache-dir` fills the same caches."),
+    perturb: Optional[str] = typer.Option(None, "--perturb", help="Also score the test faces under DeeperForensics-1.0 perturbations: 'all' (7 distortions x 5 levels) or e.g. 'jpeg:1-5,blur:3' (saturation, contrast, block, noise, blur, jpeg, video)."),
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
     from harness.config import RunConfig
@@ -297,6 +309,7 @@ def run_command(
         "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "selection": selection, "workers": workers,
         "device": device, "name": name, "compression": compression, "eval_frames": eval_frames, "img_size": img_size,
         "pretrained": pretrained or None, "face_detector": face_detector or None})
+    conditions = perturb_conditions(perturb)
     seeds = _seeds(seed, base.seed)
     blenders = split(blender or "") or [base.blender]
     backbones = split(backbone or "") or [base.backbone]
@@ -310,7 +323,7 @@ def run_command(
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
         return
     paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
-    _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""))
+    _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""), conditions)
 
 
 @hookimpl
