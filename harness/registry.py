@@ -67,6 +67,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "harness.commands.leaderboard",
     "harness.commands.predict",
     "harness.commands.report",
+    "harness.commands.compare",
 )
 
 
