@@ -532,6 +532,46 @@ def _seed_spread(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list
     return lines + _table(["Method", "Dataset", "Group", "Seeds", "Mean", "SD", "Range"], rows, text_columns=4)
 
 
+def _robustness_row(run: Mapping[str, Any], block: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Clean AUC with its CI, each distortion's mean over its levels (the level count when not all
+    five were scored), and the average of those means."""
+    means = block.get("mean_over_levels", {})
+    cells, values = [], []
+    for name in names:
+        entry = means.get(name) or {}
+        value = _number(entry.get("auc"))
+        if value is None:
+            cells.append(MISSING)
+            continue
+        values.append(value)
+        levels = entry.get("levels", 5)
+        cells.append(f"{100 * value:.1f}" + (f" ({levels} of 5 levels)" if levels != 5 else ""))
+    average = f"{100 * sum(values) / len(values):.1f}" if values else MISSING
+    if values and len(values) < len(names):
+        average += f" ({len(values)} of {len(names)})"
+    return [_run_label(run), format_metric(block.get("clean"), "auc", ("auc",))] + cells + [average]
+
+
+def _robustness(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[str]:
+    """Per test dataset with robustness blocks, laid out like LipForensics' table: clean, then each
+    DeeperForensics-1.0 distortion's mean over its levels, then their average (video AUC %)."""
+    from harness.evaluation.perturb import DISTORTIONS, TITLES
+
+    lines: list[str] = []
+    datasets = {d for r in runs for d, b in r.get("datasets", {}).items() if b.get("robustness")}
+    for dataset in _dataset_order(datasets, protocol):
+        rows = [r for r in runs if r.get("datasets", {}).get(dataset, {}).get("robustness")]
+        names = [n for n in DISTORTIONS if any(n in r["datasets"][dataset]["robustness"].get("conditions", {}) for r in rows)]
+        where = escape(rows[0]["datasets"][dataset]["robustness"].get("applied_to", ""))
+        lines += [f"## Robustness (video AUC, {_dataset_title(dataset, protocol)} test)", "",
+                  "Video-level AUC (%) under the seven DeeperForensics-1.0 distortions (Jiang et al., CVPR 2020), each "
+                  f"averaged over its severity levels as in LipForensics (Haliassos et al., CVPR 2021). Applied to {where}. "
+                  "Clean carries the bootstrap 95 % CI; per-level numbers and CIs are in each run's report.", ""]
+        header = ["Method", "Clean"] + [escape(TITLES.get(n, n)) for n in names] + ["Average"]
+        lines += _table(header, [_robustness_row(r, r["datasets"][dataset]["robustness"], names) for r in rows])
+    return lines
+
+
 def _seconds(value: Any) -> str:
     number = _number(value)
     return MISSING if number is None else f"{number:.0f} s"
@@ -624,7 +664,7 @@ def render(
     lines = [line.format(n=len(runs)) for line in INTRO]
     for table in protocol.tables:
         lines += TABLE_RENDERERS[table.kind](runs, reference, table, protocol)
-    lines += _seed_spread(runs, protocol) + _localization(runs, protocol) + _all_metrics(runs, protocol)
+    lines += _seed_spread(runs, protocol) + _robustness(runs, protocol) + _localization(runs, protocol) + _all_metrics(runs, protocol)
     lines += _runs_section(runs, link_from) + _caveats(runs, protocol)
     while lines and lines[-1] == "":
         lines.pop()

@@ -53,6 +53,9 @@ DISTORTIONS: dict[str, tuple[tuple[float, ...], str, str]] = {
     "jpeg": ((2, 3, 4, 5, 6), "JPEG (down/up-scale factor)", "JPEG"),
     "video": ((30, 32, 35, 38, 40), "video compression (H.264 CRF)", "VC"),
 }
+#: column titles (LipForensics' table order)
+TITLES = {"saturation": "Saturation", "contrast": "Contrast", "block": "Block", "noise": "Noise", "blur": "Blur",
+          "jpeg": "JPEG", "video": "Video comp."}
 BLOCK_SIDE = 8
 BLOCK_GREY = 128
 VIDEO_FPS = 25
