@@ -25,8 +25,11 @@ Three readings are ours, said here so the table can be read right:
 - ``block``: the reference places ``min(h, w) // 256 * n`` blocks, which is none on an image under
   256 px; on a face crop we place ``n * max(1, min(h, w) // 256)``.
 - ``video``: the reference re-encodes the whole frame with ``ffmpeg -crf``; we re-encode each
-  test video's crop sequence (one face track at a time, frames in order, 25 fps, yuv420p, one
-  encoder thread so the bytes are reproducible) through PyAV, then decode it.
+  test video's crop sequence (one face track at a time, frames in order, 25 fps, yuv420p) through
+  PyAV's libx264, then decode it. The encoder runs with harness.data.video's deterministic settings
+  (preset veryfast, one thread, no mb-tree or lookahead: libx264's rate control otherwise varied
+  with the process's memory), where ffmpeg's default is preset medium with mb-tree; at one CRF the
+  two differ a little in bit rate and artefacts.
 
 Everything random (block positions, noise) draws from a generator seeded by the run's seed, the
 video's uid and the condition (``condition_rng``): a rerun gives the same pixels.
@@ -193,16 +196,17 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
 
     import av
 
+    from harness.data.video import _video_stream
+
     if not frames:
         return []
     h, w = frames[0].shape[:2]
     ph, pw = h + h % 2, w + w % 2  # yuv420p needs even sides: pad by edge, cut back after decoding
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=VIDEO_FPS)
-        stream.width, stream.height, stream.pix_fmt = pw, ph, "yuv420p"
-        stream.options = {"crf": str(int(crf))}
-        stream.codec_context.thread_count = 1  # reproducible bytes whatever the core count
+        # the demo writer's deterministic settings: libx264's mb-tree / lookahead rate control
+        # varied with the process's memory, so the same crops gave other pixels from run to run
+        stream = _video_stream(out, "libx264", VIDEO_FPS, pw, ph, "yuv420p", int(crf), deterministic=True)
         for image in frames:
             padded = np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge") if (ph, pw) != (h, w) else image
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")):
