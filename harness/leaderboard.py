@@ -502,13 +502,15 @@ def _spread_rows(group: list[Mapping[str, Any]], protocol: BoardProtocol) -> lis
     rows = []
     for dataset in _dataset_order(first.get("datasets", {}), protocol):
         for split in _group_order(first["datasets"][dataset].get("groups", {}), protocol):
-            values = [_number((_metric(r, dataset, split, "video", metric) or {}).get("value")) for r in group]
+            found = [_metric(r, dataset, split, "video", metric) for r in group]
+            values = [_number((m or {}).get("value")) for m in found]
             if any(v is None for v in values):
                 continue  # a seed without this number: no spread to show
             mean = sum(values) / len(values)
             sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            each = "; ".join(f"{escape(_seed(r))}: {format_metric(m, metric, protocol.percent)}" for r, m in zip(group, found))
             rows.append([label, _dataset_title(dataset, protocol), escape(split), seeds, f"{100 * mean:.1f}",
-                         f"{100 * sd:.1f}", f"{100 * min(values):.1f} to {100 * max(values):.1f}"])
+                         f"{100 * sd:.1f}", f"{100 * min(values):.1f} to {100 * max(values):.1f}", each])
     return rows
 
 
@@ -526,10 +528,11 @@ def _seed_spread(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list
     if not rows:
         return []
     lines = ["## Spread over training seeds", "",
-             f"Runs with the same configuration and name but different seeds. Video-level {protocol.spread[1]} (%): mean, sample "
-             "standard deviation and range over the seeds. This spread comes from training; the brackets in the "
-             "tables above come from resampling the test set.", ""]
-    return lines + _table(["Method", "Dataset", "Group", "Seeds", "Mean", "SD", "Range"], rows, text_columns=4)
+             f"Runs with the same configuration and name but different seeds, one row per setup. Video-level {protocol.spread[1]} "
+             "(%): mean, sample standard deviation and range over the seeds, then each seed's value with its bootstrap 95 % CI. "
+             "The spread comes from training; the brackets come from resampling the test set.", ""]
+    return lines + _table(["Method", "Dataset", "Group", "Seeds", "Mean", "SD", "Range", "Each seed [95% CI]"], rows,
+                          text_columns=4)
 
 
 def _robustness_row(run: Mapping[str, Any], block: Mapping[str, Any], names: list[str]) -> list[str]:
