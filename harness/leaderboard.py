@@ -267,29 +267,30 @@ def _group_subtable(
     table: TableSpec,
     protocol: BoardProtocol,
     key: tuple[str, str | None],
+    significance: bool = False,
+    link_from: Path | None = None,
 ) -> list[str]:
     """One (level, compression) sub-table of a ``groups`` table; compression ``None``: reference
     rows alone ("as reported")."""
     level, compression = key
     dataset, metric = str(table.dataset), table.metric[0]
     groups = [g for g, _ in table.columns]
-    rows = [
-        [_lead_cell(run, f) for _, f in table.lead]
-        + [format_metric(_metric(run, dataset, g, level, metric), metric, protocol.percent) for g in groups]
-        for run in runs
-        if (_compression(run, dataset) or "") == compression and _has_level(run, dataset, groups, level, metric)
-    ]
+    shown = [run for run in runs
+             if (_compression(run, dataset) or "") == compression and _has_level(run, dataset, groups, level, metric)]
+    cells = [[format_metric(_metric(run, dataset, g, level, metric), metric, protocol.percent) for g in groups] for run in shown]
     refs = _reference_rows(reference, table, level)
-    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(g)) for g in groups]
-             for r in refs]
+    ref_cells = [[_reported(r.get("values", {}).get(g)) for g in groups] for r in refs]
+    legend = _mark_cells(shown, cells, ref_cells, [(dataset, g) for g in groups], level, metric, link_from) if significance else []
+    rows = [[_lead_cell(run, f) for _, f in table.lead] + c for run, c in zip(shown, cells)]
+    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + c for r, c in zip(refs, ref_cells)]
     where = "as reported" if compression is None else _compression_text(compression or None)
     header = [title for title, _ in table.lead] + [title for _, title in table.columns]
     lines = [_heading(table, level, protocol, where), ""]
-    return lines + _table(header, rows, text_columns=len(table.lead)) + _reference_notes(reference, refs)
+    return lines + _table(header, rows, text_columns=len(table.lead)) + legend + _reference_notes(reference, refs)
 
 
 def _groups_table(
-    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, **marks: Any
 ) -> list[str]:
     """One sub-table per (level, compression) of the table's dataset: both go in the heading."""
     runs = _select(runs, table)
@@ -303,7 +304,7 @@ def _groups_table(
     keys: list[tuple[str, str | None]] = [(LEVELS[i], c) for i, c in sorted(found)]
     if not keys:  # no runs yet: the reported numbers alone
         keys = [(level, None) for level in LEVELS if _reference_rows(reference, table, level)]
-    lines = [line for key in keys for line in _group_subtable(runs, reference, table, protocol, key)]
+    lines = [line for key in keys for line in _group_subtable(runs, reference, table, protocol, key, **marks)]
     return _table_head(table) + (lines or [table.empty, ""])
 
 
@@ -314,7 +315,8 @@ def _dataset_column(runs: list[Mapping[str, Any]], dataset: str, title: str) -> 
 
 
 def _datasets_subtable(
-    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, level: str
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, level: str,
+    significance: bool = False, link_from: Path | None = None,
 ) -> list[str]:
     """One level of a ``datasets`` table: a column per dataset, its ``all`` group."""
     names, metric = [d for d, _ in table.columns], table.metric[0]
@@ -323,26 +325,47 @@ def _datasets_subtable(
     if not runs and not refs:
         return []
     header = [title for title, _ in table.lead] + [_dataset_column(runs, d, title) for d, title in table.columns]
-    rows = [
-        [_lead_cell(run, f) for _, f in table.lead]
-        + [format_metric(_metric(run, d, ALL, level, metric), metric, protocol.percent) for d in names]
-        for run in runs
-    ]
-    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(d)) for d in names]
-             for r in refs]
+    cells = [[format_metric(_metric(run, d, ALL, level, metric), metric, protocol.percent) for d in names] for run in runs]
+    ref_cells = [[_reported(r.get("values", {}).get(d)) for d in names] for r in refs]
+    legend = _mark_cells(runs, cells, ref_cells, [(d, ALL) for d in names], level, metric, link_from) if significance else []
+    rows = [[_lead_cell(run, f) for _, f in table.lead] + c for run, c in zip(runs, cells)]
+    rows += [[_reference_lead_cell(r, f) for _, f in table.lead] + c for r, c in zip(refs, ref_cells)]
     lines = [_heading(table, level, protocol), ""]
-    return lines + _table(header, rows, text_columns=len(table.lead)) + _reference_notes(reference, refs)
+    return lines + _table(header, rows, text_columns=len(table.lead)) + legend + _reference_notes(reference, refs)
 
 
 def _datasets_table(
-    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, **marks: Any
 ) -> list[str]:
     runs = _select(runs, table)
-    lines = [line for level in LEVELS for line in _datasets_subtable(runs, reference, table, protocol, level)]
+    lines = [line for level in LEVELS for line in _datasets_subtable(runs, reference, table, protocol, level, **marks)]
     return _table_head(table) + (lines or [table.empty, ""])
 
 
 TABLE_RENDERERS = {"groups": _groups_table, "datasets": _datasets_table}
+
+#: --significance marks (video-level AUC columns): best, not significantly different from it, not testable
+MARK_TEXT = {"best": " ▲", "tied": " ≈", "untestable": " ?"}
+MARK_LEGEND = ("▲ best measured row in its column; ≈ not significantly different from it (DeLong's test, p ≥ 0.05, on the videos "
+               "both runs scored); ? not testable: no per-video scores (a paper's reported row, or a run folder not "
+               "on this machine).")
+
+
+def _mark_cells(runs: list[Mapping[str, Any]], cells: list[list[str]], ref_cells: list[list[str]],
+                columns: list[tuple[str, str]], level: str, metric: str, link_from: Path | None) -> list[str]:
+    """Append the significance marks to ``cells`` (runs) and ``ref_cells`` (reported rows) in place;
+    the legend lines. Only video-level AUC columns are tested (DeLong's test compares AUCs)."""
+    from harness.evaluation.significance import column_marks
+
+    if level != "video" or metric != "auc":
+        return []
+    for col, (dataset, group) in enumerate(columns):
+        values = [_number((_metric(r, dataset, group, level, metric) or {}).get("value")) for r in runs]
+        for row, mark in zip(cells, column_marks(runs, values, dataset, group, link_from)):
+            row[col] += MARK_TEXT[mark] if mark else ""
+        for row in ref_cells:
+            row[col] += MARK_TEXT["untestable"] if row[col] != MISSING else ""
+    return [MARK_LEGEND, ""]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -656,17 +679,19 @@ def render(
     reference: Mapping[str, Any] | None = None,
     link_from: Path | None = None,
     protocol: BoardProtocol | None = None,
+    significance: bool = False,
 ) -> str:
     """The leaderboard markdown of ``results`` (validated results dicts). ``reference=None`` uses the
     shipped reference rows; pass ``{"rows": []}`` for none. ``link_from``: the folder the markdown is
     written to, so links to run figures are relative to it. ``protocol``: the tables and names
-    (default: the shipped ``protocol.json``). Same input, same bytes."""
+    (default: the shipped ``protocol.json``). ``significance``: mark in each video-AUC column the rows
+    not significantly different from its best (harness/evaluation/significance.py). Same input, same bytes."""
     reference = load_reference() if reference is None else reference
     protocol = load_protocol() if protocol is None else protocol
     runs = _with_display_names(sorted(results, key=_sort_key))
     lines = [line.format(n=len(runs)) for line in INTRO]
     for table in protocol.tables:
-        lines += TABLE_RENDERERS[table.kind](runs, reference, table, protocol)
+        lines += TABLE_RENDERERS[table.kind](runs, reference, table, protocol, significance=significance, link_from=link_from)
     lines += _seed_spread(runs, protocol) + _robustness(runs, protocol) + _localization(runs, protocol) + _all_metrics(runs, protocol)
     lines += _runs_section(runs, link_from) + _caveats(runs, protocol)
     while lines and lines[-1] == "":
