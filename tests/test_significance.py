@@ -42,7 +42,7 @@ def test_marks_best_tied_worse_and_untestable_rows(tmp_path):
     out = tmp_path / "LB.md"
     result = CliRunner().invoke(build_app(), ["leaderboard", "--results", str(results), "--out", str(out), "--significance"])
     assert result.exit_code == 0, result.output
-    table = out.read_text().split("## Table 2", 1)[1].split("\n## ", 1)[0]
+    table = out.read_text().split("## Table 2", 1)[1].split("\n## ", 1)[0].split("#### Frame-level", 1)[0]
     cell = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in table.splitlines() if line.startswith("| ")}
     # the two near-identical runs: one is the best, the other not significantly different from it
     assert sorted([cell["strong"][-1], cell["close"][-1]]) == ["≈", "▲"] and cell["elsewhere"].endswith("?")
