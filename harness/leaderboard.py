@@ -317,6 +317,8 @@ def _group_subtable(
     table: TableSpec,
     protocol: BoardProtocol,
     key: tuple[str, str | None],
+    significance: bool = False,
+    link_from: Path | None = None,
 ) -> list[str]:
     """One (level, compression) sub-table of a ``groups`` table; compression ``None``: reference
     rows alone ("as reported")."""
@@ -325,23 +327,22 @@ def _group_subtable(
     groups = [g for g, _ in table.columns]
     shown = [run for run in runs
              if (_compression(run, dataset) or "") == compression and _has_level(run, dataset, groups, level, metric)]
-    run_rows = [
-        [_lead_cell(run, f, [dataset]) for _, f in table.lead]
-        + [format_metric(_metric(run, dataset, g, level, metric), metric, protocol.percent, with_n=True) for g in groups]
-        for run in shown
-    ]
+    cells = [[format_metric(_metric(run, dataset, g, level, metric), metric, protocol.percent, with_n=True) for g in groups]
+             for run in shown]
     refs = _reference_rows(reference, table, level)
-    ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(g)) for g in groups]
-                for r in refs]
+    ref_cells = [[_reported(r.get("values", {}).get(g)) for g in groups] for r in refs]
+    legend = _mark_cells(shown, cells, ref_cells, [(dataset, g) for g in groups], level, metric, link_from) if significance else []
+    run_rows = [[_lead_cell(run, f, [dataset]) for _, f in table.lead] + c for run, c in zip(shown, cells)]
+    ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + c for r, c in zip(refs, ref_cells)]
     rows = _interleave(shown, run_rows, refs, ref_rows)
     where = "as reported" if compression is None else _compression_text(compression or None)
     header = [title for title, _ in table.lead] + [title for _, title in table.columns]
     lines = [_heading(table, level, protocol, where), ""]
-    return lines + _table(header, rows, text_columns=len(table.lead)) + _reference_notes(reference, refs)
+    return lines + _table(header, rows, text_columns=len(table.lead)) + legend + _reference_notes(reference, refs)
 
 
 def _groups_table(
-    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, **marks: Any
 ) -> list[str]:
     """One sub-table per (level, compression) of the table's dataset: both go in the heading."""
     runs = _select(runs, table)
@@ -355,7 +356,7 @@ def _groups_table(
     keys: list[tuple[str, str | None]] = [(LEVELS[i], c) for i, c in sorted(found)]
     if not keys:  # no runs yet: the reported numbers alone
         keys = [(level, None) for level in LEVELS if _reference_rows(reference, table, level)]
-    lines = [line for key in keys for line in _group_subtable(runs, reference, table, protocol, key)]
+    lines = [line for key in keys for line in _group_subtable(runs, reference, table, protocol, key, **marks)]
     return _table_head(table) + (lines or [table.empty, ""])
 
 
@@ -366,7 +367,8 @@ def _dataset_column(runs: list[Mapping[str, Any]], dataset: str, title: str) -> 
 
 
 def _datasets_subtable(
-    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, level: str
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, level: str,
+    significance: bool = False, link_from: Path | None = None,
 ) -> list[str]:
     """One level of a ``datasets`` table: a column per dataset, its ``all`` group."""
     names, metric = [d for d, _ in table.columns], table.metric[0]
@@ -375,27 +377,49 @@ def _datasets_subtable(
     if not runs and not refs:
         return []
     header = [title for title, _ in table.lead] + [_dataset_column(runs, d, title) for d, title in table.columns]
-    run_rows = [
-        [_lead_cell(run, f, names) for _, f in table.lead]
-        + [format_metric(_metric(run, d, ALL, level, metric), metric, protocol.percent, with_n=True) for d in names]
-        for run in runs
-    ]
-    ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + [_reported(r.get("values", {}).get(d)) for d in names]
-                for r in refs]
+    cells = [[format_metric(_metric(run, d, ALL, level, metric), metric, protocol.percent, with_n=True) for d in names]
+             for run in runs]
+    ref_cells = [[_reported(r.get("values", {}).get(d)) for d in names] for r in refs]
+    legend = _mark_cells(runs, cells, ref_cells, [(d, ALL) for d in names], level, metric, link_from) if significance else []
+    run_rows = [[_lead_cell(run, f, names) for _, f in table.lead] + c for run, c in zip(runs, cells)]
+    ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + c for r, c in zip(refs, ref_cells)]
     rows = _interleave(runs, run_rows, refs, ref_rows)
     lines = [_heading(table, level, protocol), ""]
-    return lines + _table(header, rows, text_columns=len(table.lead)) + _reference_notes(reference, refs)
+    return lines + _table(header, rows, text_columns=len(table.lead)) + legend + _reference_notes(reference, refs)
 
 
 def _datasets_table(
-    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol
+    runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, **marks: Any
 ) -> list[str]:
     runs = _select(runs, table)
-    lines = [line for level in LEVELS for line in _datasets_subtable(runs, reference, table, protocol, level)]
+    lines = [line for level in LEVELS for line in _datasets_subtable(runs, reference, table, protocol, level, **marks)]
     return _table_head(table) + (lines or [table.empty, ""])
 
 
 TABLE_RENDERERS = {"groups": _groups_table, "datasets": _datasets_table}
+
+#: --significance marks (video-level AUC columns): best, not significantly different from it, not testable
+MARK_TEXT = {"best": " ▲", "tied": " ≈", "untestable": " ?"}
+MARK_LEGEND = ("▲ best measured row in its column; ≈ not significantly different from it (DeLong's test, p ≥ 0.05, on the videos "
+               "both runs scored); ? not testable: no per-video scores (a paper's reported row, or a run folder not "
+               "on this machine).")
+
+
+def _mark_cells(runs: list[Mapping[str, Any]], cells: list[list[str]], ref_cells: list[list[str]],
+                columns: list[tuple[str, str]], level: str, metric: str, link_from: Path | None) -> list[str]:
+    """Append the significance marks to ``cells`` (runs) and ``ref_cells`` (reported rows) in place;
+    the legend lines. Only video-level AUC columns are tested (DeLong's test compares AUCs)."""
+    from harness.evaluation.significance import column_marks
+
+    if level != "video" or metric != "auc":
+        return []
+    for col, (dataset, group) in enumerate(columns):
+        values = [_number((_metric(r, dataset, group, level, metric) or {}).get("value")) for r in runs]
+        for row, mark in zip(cells, column_marks(runs, values, dataset, group, link_from)):
+            row[col] += MARK_TEXT[mark] if mark else ""
+        for row in ref_cells:
+            row[col] += MARK_TEXT["untestable"] if row[col] != MISSING else ""
+    return [MARK_LEGEND, ""]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -560,13 +584,15 @@ def _spread_rows(group: list[Mapping[str, Any]], protocol: BoardProtocol) -> lis
     rows = []
     for dataset in _dataset_order(first.get("datasets", {}), protocol):
         for split in _group_order(first["datasets"][dataset].get("groups", {}), protocol):
-            values = [_number((_metric(r, dataset, split, "video", metric) or {}).get("value")) for r in group]
+            found = [_metric(r, dataset, split, "video", metric) for r in group]
+            values = [_number((m or {}).get("value")) for m in found]
             if any(v is None for v in values):
                 continue  # a seed without this number: no spread to show
             mean = sum(values) / len(values)
             sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            each = "; ".join(f"{escape(_seed(r))}: {format_metric(m, metric, protocol.percent)}" for r, m in zip(group, found))
             rows.append([label, _dataset_title(dataset, protocol), escape(split), seeds, f"{100 * mean:.1f}",
-                         f"{100 * sd:.1f}", f"{100 * min(values):.1f} to {100 * max(values):.1f}"])
+                         f"{100 * sd:.1f}", f"{100 * min(values):.1f} to {100 * max(values):.1f}", each])
     return rows
 
 
@@ -584,10 +610,51 @@ def _seed_spread(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list
     if not rows:
         return []
     lines = ["## Spread over training seeds", "",
-             f"Runs with the same configuration and name but different seeds. Video-level {protocol.spread[1]} (%): mean, sample "
-             "standard deviation and range over the seeds. This spread comes from training; the brackets in the "
-             "tables above come from resampling the test set.", ""]
-    return lines + _table(["Method", "Dataset", "Group", "Seeds", "Mean", "SD", "Range"], rows, text_columns=4)
+             f"Runs with the same configuration and name but different seeds, one row per setup. Video-level {protocol.spread[1]} "
+             "(%): mean, sample standard deviation and range over the seeds, then each seed's value with its bootstrap 95 % CI. "
+             "The spread comes from training; the brackets come from resampling the test set.", ""]
+    return lines + _table(["Method", "Dataset", "Group", "Seeds", "Mean", "SD", "Range", "Each seed [95% CI]"], rows,
+                          text_columns=4)
+
+
+def _robustness_row(run: Mapping[str, Any], block: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Clean AUC with its CI, each distortion's mean over its levels (the level count when not all
+    five were scored), and the average of those means."""
+    means = block.get("mean_over_levels", {})
+    cells, values = [], []
+    for name in names:
+        entry = means.get(name) or {}
+        value = _number(entry.get("auc"))
+        if value is None:
+            cells.append(MISSING)
+            continue
+        values.append(value)
+        levels = entry.get("levels", 5)
+        cells.append(f"{100 * value:.1f}" + (f" ({levels} of 5 levels)" if levels != 5 else ""))
+    average = f"{100 * sum(values) / len(values):.1f}" if values else MISSING
+    if values and len(values) < len(names):
+        average += f" ({len(values)} of {len(names)})"
+    return [_run_label(run), format_metric(block.get("clean"), "auc", ("auc",))] + cells + [average]
+
+
+def _robustness(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[str]:
+    """Per test dataset with robustness blocks, laid out like LipForensics' table: clean, then each
+    DeeperForensics-1.0 distortion's mean over its levels, then their average (video AUC %)."""
+    from harness.evaluation.perturb import DISTORTIONS, TITLES
+
+    lines: list[str] = []
+    datasets = {d for r in runs for d, b in r.get("datasets", {}).items() if b.get("robustness")}
+    for dataset in _dataset_order(datasets, protocol):
+        rows = [r for r in runs if r.get("datasets", {}).get(dataset, {}).get("robustness")]
+        names = [n for n in DISTORTIONS if any(n in r["datasets"][dataset]["robustness"].get("conditions", {}) for r in rows)]
+        where = escape(rows[0]["datasets"][dataset]["robustness"].get("applied_to", ""))
+        lines += [f"## Robustness (video AUC, {_dataset_title(dataset, protocol)} test)", "",
+                  "Video-level AUC (%) under the seven DeeperForensics-1.0 distortions (Jiang et al., CVPR 2020), each "
+                  f"averaged over its severity levels as in LipForensics (Haliassos et al., CVPR 2021). Applied to {where}. "
+                  "Clean carries the bootstrap 95 % CI; per-level numbers and CIs are in each run's report.", ""]
+        header = ["Method", "Clean"] + [escape(TITLES.get(n, n)) for n in names] + ["Average"]
+        lines += _table(header, [_robustness_row(r, r["datasets"][dataset]["robustness"], names) for r in rows])
+    return lines
 
 
 def _seconds(value: Any) -> str:
@@ -672,18 +739,20 @@ def render(
     reference: Mapping[str, Any] | None = None,
     link_from: Path | None = None,
     protocol: BoardProtocol | None = None,
+    significance: bool = False,
 ) -> str:
     """The leaderboard markdown of ``results`` (validated results dicts). ``reference=None`` uses the
     shipped reference rows; pass ``{"rows": []}`` for none. ``link_from``: the folder the markdown is
     written to, so links to run figures are relative to it. ``protocol``: the tables and names
-    (default: the shipped ``protocol.json``). Same input, same bytes."""
+    (default: the shipped ``protocol.json``). ``significance``: mark in each video-AUC column the rows
+    not significantly different from its best (harness/evaluation/significance.py). Same input, same bytes."""
     reference = load_reference() if reference is None else reference
     protocol = load_protocol() if protocol is None else protocol
     runs = _with_display_names(sorted(results, key=_sort_key))
     lines = [line.format(n=len(runs)) for line in INTRO]
     for table in protocol.tables:
-        lines += TABLE_RENDERERS[table.kind](runs, reference, table, protocol)
-    lines += _seed_spread(runs, protocol) + _localization(runs, protocol) + _all_metrics(runs, protocol)
+        lines += TABLE_RENDERERS[table.kind](runs, reference, table, protocol, significance=significance, link_from=link_from)
+    lines += _seed_spread(runs, protocol) + _robustness(runs, protocol) + _localization(runs, protocol) + _all_metrics(runs, protocol)
     lines += _runs_section(runs, link_from) + _caveats(runs, protocol)
     while lines and lines[-1] == "":
         lines.pop()

@@ -232,16 +232,18 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool, show: bool | Non
 
 
 def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, cache: Any,
-                   run_dir: Path | None = None) -> tuple[dict[str, Any], float]:
+                   run_dir: Path | None = None, perturb: list[Any] | None = None) -> tuple[dict[str, Any], float]:
     """Score every test dataset's cached faces with the checkpoint (harness.evaluation.stage, the one
-    scoring path `harness evaluate` uses too); one results block per dataset."""
+    scoring path `harness evaluate` uses too); one results block per dataset. ``perturb``: robustness
+    conditions (harness.evaluation.perturb.parse_conditions) scored too."""
     from harness.evaluation.runner import EvalSetup
     from harness.evaluation.stage import evaluate_model, open_bundle
 
     start = time.perf_counter()
     bundle = open_bundle(checkpoint, dd.pick_device(config.device))
     tests = {name: datasets[name] for name in config.test_datasets}
-    blocks = evaluate_model(bundle, cache, tests, EvalSetup.from_run(config), run_dir, show)
+    setup = replace(EvalSetup.from_run(config), perturb=tuple(perturb or ()))
+    blocks = evaluate_model(bundle, cache, tests, setup, run_dir, show)
     return blocks, time.perf_counter() - start
 
 
@@ -360,10 +362,13 @@ def _fmt(metric: dict[str, Any] | None) -> str:
 # --------------------------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------------------------
-def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None) -> dict[str, Any]:
+def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None,
+        perturb: list[Any] | None = None) -> dict[str, Any]:
     """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
     training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
-    results, so they are not part of the config or the run id."""
+    results, so they are not part of the config or the run id. ``perturb``: robustness conditions
+    scored after the clean evaluation (the results' ``robustness`` blocks); not part of the run id
+    either: they add numbers, they change none."""
     from harness.config_check import check_run_paths
     from harness.leaderboard import write_leaderboard
 
@@ -374,9 +379,13 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     finished = run_dir / "results.json"
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
+        results = _finished_results(finished)
+        if perturb and not any("robustness" in b for b in results.get("datasets", {}).values()):
+            console.print("[yellow]--perturb not applied to a finished run:[/yellow] score its checkpoint under "
+                          f"the perturbations with `harness evaluate --checkpoint {run_dir} --perturb ...` (no retraining)")
         if dd.is_main() and Path(paths.results_dir).is_dir():  # killed after its results, before the leaderboard
             write_leaderboard(paths.results_dir, paths.leaderboard)
-        return _finished_results(finished)
+        return results
     _check_before_work(config, loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
@@ -387,7 +396,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         spec = demo_spec or DemoSpec()
         tree = demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False)
         extra = demo.dataset_options(tree)
-    results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers)
+    results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers, perturb)
     if dd.is_main():
         _write_outputs(config, results, run_dir, paths)
     if lock is not None:
@@ -436,7 +445,7 @@ def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
 
 
 def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, Any], cache_dir: Path | None,
-                resume: bool, show: bool | None, loggers: list[str] | None) -> dict[str, Any]:
+                resume: bool, show: bool | None, loggers: list[str] | None, perturb: list[Any] | None = None) -> dict[str, Any]:
     """Preprocess, train, evaluate with the run's one crop rule and one open face cache."""
     from harness.data.cache import FaceCache, faces_cache_root
 
@@ -452,7 +461,7 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
         timings["train_s"] = outcome.seconds
         console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
         console.rule("[bold]3/4 evaluate")
-        blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir)
+        blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir, perturb)
     return build_results(config, rid, outcome, blocks, timings, summary, splits)
 
 

@@ -255,6 +255,29 @@ def draw_examples(dataset: str, path: Path, results: dict[str, Any] | None, out_
     return _save(fig, out_dir / f"examples_{dataset}.png")
 
 
+def draw_robustness(dataset: str, block: dict[str, Any], results: dict[str, Any] | None, out_dir: Path) -> list[Path]:
+    """Video AUC against severity (levels 1-5), one line per distortion, clean as a dashed line
+    (a results ``robustness`` block, harness/evaluation/robustness.py)."""
+    fig = _figure(6.4, 4.2)
+    ax = fig.add_subplot()
+    clean = (block.get("clean") or {}).get("value")
+    if clean is not None:
+        ax.axhline(100 * clean, color="black", linestyle="--", linewidth=1, label=f"clean {100 * clean:.1f}")
+    for name, levels in block.get("conditions", {}).items():
+        points = sorted((int(lv), entry["auc"]["value"]) for lv, entry in levels.items() if entry["auc"].get("value") is not None)
+        if points:
+            mean = (block.get("mean_over_levels", {}).get(name) or {}).get("auc")
+            label = name + (f" (mean {100 * mean:.1f})" if mean is not None else "")
+            ax.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o", label=label)
+    ax.set_xticks([1, 2, 3, 4, 5])
+    ax.set_xlabel("severity level (DeeperForensics-1.0)")
+    ax.set_ylabel("video AUC (%)")
+    ax.set_title(f"Robustness: {_title(dataset, results)}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    return _save(fig, out_dir / f"robustness_{dataset}.png", svg=True)
+
+
 def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]:
     """Draw every figure the run folder has the data for into ``run_dir/figures``; returns the
     files written (PNG first, then SVG where written). ``results`` defaults to results.json."""
@@ -273,8 +296,18 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
         written += draw_histogram(path.stem, scores, results, out_dir)
     for path in sorted((run_dir / "examples").glob("*.npz")):
         written += draw_examples(path.stem, path, results, out_dir)
+    for dataset, block in sorted((results or {}).get("datasets", {}).items()):
+        if block.get("robustness"):
+            written += draw_robustness(safe_figure_name(dataset), block["robustness"], results, out_dir)
     _remove_stale(out_dir, written)
     return written
+
+
+def safe_figure_name(dataset: str) -> str:
+    """The file-name form of a dataset name, as scores/<dataset>.csv uses it."""
+    from harness.evaluation.runner import safe_name
+
+    return safe_name(dataset)
 
 
 def _remove_stale(out_dir: Path, written: list[Path]) -> None:
@@ -295,7 +328,7 @@ def figure_index(run_dir: Path) -> dict[str, list[str]]:
         index["training"] = [f"{FIGURES_DIR}/training.png"]
     datasets = sorted({p.stem.split("_", 1)[1] for p in out_dir.glob("*_*.png")})
     for dataset in datasets:
-        files = [f"{FIGURES_DIR}/{kind}_{dataset}.png" for kind in ("roc", "pr", "scores", "examples")]
+        files = [f"{FIGURES_DIR}/{kind}_{dataset}.png" for kind in ("roc", "pr", "scores", "examples", "robustness")]
         present = [f for f in files if (Path(run_dir) / f).is_file()]
         if present:
             index[dataset] = present
@@ -357,6 +390,31 @@ def _report_dataset(dataset: str, block: dict[str, Any]) -> list[str]:
                     f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.", ""]
 
 
+def _report_robustness(results: dict[str, Any]) -> list[str]:
+    """Per dataset with a robustness block: video AUC per distortion and level, the mean over levels, clean."""
+    from harness.leaderboard import escape
+
+    lines: list[str] = []
+    for dataset, block in results.get("datasets", {}).items():
+        rob = block.get("robustness")
+        if not rob:
+            continue
+        if not lines:
+            lines = ["## Robustness", "",
+                     f"Video AUC (%), bootstrap 95 % CI, under the DeeperForensics-1.0 distortions; applied to "
+                     f"{escape(rob.get('applied_to', ''))}.", ""]
+        lines += [f"### {escape(dataset)}: clean {_pct(rob.get('clean'))}", "",
+                  "| Distortion | Level 1 | Level 2 | Level 3 | Level 4 | Level 5 | Mean |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, levels in rob.get("conditions", {}).items():
+            cells = [_pct((levels.get(str(lv)) or {}).get("auc")) if str(lv) in levels else "-" for lv in range(1, 6)]
+            mean = (rob.get("mean_over_levels", {}).get(name) or {}).get("auc")
+            lines.append(f"| {escape(name)} | " + " | ".join(cells) + f" | {_pct(None, mean)} |")
+        seconds = rob.get("seconds", {})
+        lines += ["", f"{rob.get('videos', '?')} videos; {seconds.get('total', '?')} s in all, "
+                  f"{seconds.get('per_condition', '?')} s per condition (clean included).", ""]
+    return lines
+
+
 def _report_figures(run_dir: Path) -> list[str]:
     from harness.leaderboard import escape
 
@@ -364,7 +422,8 @@ def _report_figures(run_dir: Path) -> list[str]:
     if not index:
         return ["*No figures: the run folder has no train_log.jsonl, scores/ or examples/ yet.*", ""]
     lines = ["## Figures", ""]
-    titles = {"roc": "ROC", "pr": "Precision-recall", "scores": "Score histogram", "examples": "Localization examples"}
+    titles = {"roc": "ROC", "pr": "Precision-recall", "scores": "Score histogram", "examples": "Localization examples",
+              "robustness": "AUC against perturbation severity"}
     for key, files in index.items():
         lines += [f"### {'Training' if key == 'training' else escape(key)}", ""]
         for f in files:
@@ -396,6 +455,7 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
             lines += _report_dataset(dataset, block)
         if any(SMALL_N_MARK in line for line in lines):
             lines += [f"*{SMALL_N_NOTE}.*", ""]
+        lines += _report_robustness(results)
     lines += _report_figures(run_dir)
     while lines and lines[-1] == "":
         lines.pop()

@@ -69,6 +69,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "harness.commands.predict",
     "harness.commands.report",
     "harness.commands.evaluate",
+    "harness.commands.compare",
 )
 
 

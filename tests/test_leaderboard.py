@@ -152,7 +152,9 @@ def test_seeds_of_one_setup_show_their_spread_and_are_told_apart() -> None:
     spread = section(text, "## Spread over training seeds")
     cells = row(spread, "swin full | Celeb-DF v2")
     # mean 93.0; sample SD sqrt((3^2 + 1^2 + 4^2) / 2) = 3.6; the resnet50 run is another setup
-    assert cells == ["swin full", "Celeb-DF v2", "all", "0, 1, 2", "93.0", "3.6", "90.0 to 97.0"]
+    assert cells[:7] == ["swin full", "Celeb-DF v2", "all", "0, 1, 2", "93.0", "3.6", "90.0 to 97.0"]
+    # next to the spread, each seed's own value and bootstrap CI
+    assert cells[7].startswith("0: 90.0") and "; 1: 92.0" in cells[7] and "; 2: 97.0" in cells[7]
     assert len([l for l in spread.splitlines() if l.startswith("| swin full")]) == 1
     table2 = section(text, "## Table 2")
     for label, auc_text in (("seed 1", "92.0"), ("seed 2", "97.0"), ("r-swin-s0", "90.0"), ("r-resnet50-s0", "50.0")):

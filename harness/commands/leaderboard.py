@@ -32,6 +32,10 @@ def leaderboard(
         None, "--protocol", help="A protocol JSON file merged over the shipped one: dataset display names, groups, "
         "tables of its own (repeatable; see harness/reference/protocol.json).",
     ),
+    significance: bool = typer.Option(
+        False, "--significance", help="Mark in each video-AUC column the rows not significantly different from its best "
+        "(DeLong's test, p >= 0.05, on the per-video scores in each run folder); reported rows are marked not testable.",
+    ),
 ) -> None:
     """Render the leaderboard markdown from the results files alone (same files, same bytes)."""
     if publish:
@@ -46,7 +50,7 @@ def leaderboard(
     from harness.leaderboard import render, write_markdown
 
     runs = _load_runs(results)
-    text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []))
+    text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []), significance=significance)
     if check:
         _check(text, results, out, len(runs))
         return

@@ -211,6 +211,16 @@ def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
     return replace(base, train=replace(base.train, **train), **given)
 
 
+def perturb_conditions(spec: str | None) -> list[Any]:
+    """--perturb as robustness conditions (one error line naming the valid ones on a bad value)."""
+    from harness.evaluation.perturb import PerturbSpecError, parse_conditions
+
+    try:
+        return parse_conditions(spec)
+    except PerturbSpecError as exc:
+        fail(str(exc))
+
+
 def _seeds(seed: str | None, default: int) -> list[int]:
     try:
         return [int(s) for s in split(seed or "")] or [default]
@@ -283,7 +293,8 @@ def demo_spec(scale: str) -> Any:
     return DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if scale == "tiny" else DemoSpec()
 
 
-def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str]) -> None:
+def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str],
+             perturb: list[Any] | None = None) -> None:
     from harness.pipeline import RunError, run
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
@@ -292,7 +303,7 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
-            run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers)
+            run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers, perturb=perturb)
     except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
         fail(str(exc))
     except KeyboardInterrupt as exc:
@@ -310,6 +321,7 @@ OPTIONS: dict[str, Any] = {
     "test_csv": typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
     "compression": typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
     "eval_frames": typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
+    "perturb": typer.Option(None, "--perturb", help="Also score the test faces under DeeperForensics-1.0 perturbations: 'all' (7 distortions x 5 levels) or e.g. 'jpeg:1-5,blur:3' (saturation, contrast, block, noise, blur, jpeg, video)."),
     "device": typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
     "name": typer.Option(None, help="A name for the run in the leaderboard."),
     "runs_dir": typer.Option(Path("runs"), help="Where run folders go."),
@@ -364,6 +376,7 @@ def run_command(
     logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = OPTIONS["dry_run"],
     cache_dir: Optional[Path] = OPTIONS["cache_dir"],
+    perturb: Optional[str] = OPTIONS["perturb"],
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
     from harness.config import RunConfig
@@ -379,6 +392,7 @@ def run_command(
         "pretrained": pretrained or None, "face_detector": face_detector or None})
     base = _recipe_options(base, recipe, {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay,
                                           "warmup": warmup, "sam_rho": sam_rho})
+    conditions = perturb_conditions(perturb)
     seeds = _seeds(seed, base.seed)
     blenders = split(blender or "") or [base.blender]
     backbones = split(backbone or "") or [base.backbone]
@@ -393,7 +407,7 @@ def run_command(
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
         return
-    _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""))
+    _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""), conditions)
 
 
 @hookimpl

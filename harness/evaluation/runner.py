@@ -49,6 +49,8 @@ class EvalSetup:
     seed: int = 0
     input_scale: str = DEFAULT_SCALE
     mask_head: bool = True
+    #: robustness conditions (harness.evaluation.perturb.Condition) also scored; () = clean only
+    perturb: tuple[Any, ...] = ()
 
     @classmethod
     def from_run(cls, config: RunConfig) -> "EvalSetup":

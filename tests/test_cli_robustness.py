@@ -1,0 +1,130 @@
+"""Through the real CLI: `harness run --perturb` on the tiny demo (robustness block, figure, report and
+leaderboard sections, identical on a rerun) and `harness compare` (ΔAUC, paired CI, DeLong's p)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import build_app
+
+PERTURB = "jpeg:5,blur:5,noise:5,video:5"
+TINY = ["--data", "demo", "--demo-scale", "tiny", "--backbone", "resnet50", "--pretrained", "none", "--img-size", "64",
+        "--max-steps", "2", "--batch-size", "4", "--eval-frames", "3", "--workers", "0"]
+
+
+def harness(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """Two seeds of one tiny demo setup scored under four perturbations, and seed 0 once more in
+    another folder (a rerun)."""
+    root = tmp_path_factory.mktemp("robust")
+    env = {**os.environ, "HARNESS_CACHE": str(root / "cache"), "OMP_NUM_THREADS": "1", "HARNESS_PROGRESS": "0"}
+    first = harness("run", *TINY, "--seed", "0,1", "--perturb", PERTURB, "--runs-dir", "runs", env=env, cwd=root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = harness("run", *TINY, "--seed", "0", "--perturb", PERTURB, "--runs-dir", "rerun", env=env, cwd=root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    folders = sorted(p.parent for p in (root / "runs").glob("*/results.json"))
+    by_seed = {json.loads((f / "results.json").read_text())["config"]["seed"]: f for f in folders}
+    rerun = next((root / "rerun").glob("*/results.json")).parent
+    return {"root": root, "env": env, "seed0": by_seed[0], "seed1": by_seed[1], "rerun": rerun}
+
+
+@pytest.mark.slow
+def test_perturb_writes_the_block_figure_report_and_leaderboard_section(runs):
+    from harness.results import validate
+
+    results = json.loads((runs["seed0"] / "results.json").read_text())
+    validate(results)
+    block = results["datasets"]["ffpp"]
+    rob = block["robustness"]
+    assert rob["applied_to"] == "cached test face crops at scoring time; detection fixed"
+    assert rob["clean"]["value"] == block["groups"]["all"]["video"]["auc"]["value"]  # same scoring path as the table
+    assert set(rob["conditions"]) == {"jpeg", "blur", "noise", "video"}
+    assert rob["conditions"]["video"]["5"]["param"] == 40 and rob["conditions"]["jpeg"]["5"]["param"] == 6
+    assert all(0 <= lv["auc"]["value"] <= 1 for levels in rob["conditions"].values() for lv in levels.values())
+    assert rob["mean_over_levels"]["blur"]["levels"] == 1
+    assert (runs["seed0"] / "figures" / "robustness_ffpp.png").stat().st_size > 1000
+    assert "figures/robustness_ffpp.png" in results["figures"]["files"]
+    report = (runs["seed0"] / "report.md").read_text()
+    assert "## Robustness" in report and "| jpeg |" in report and "](figures/robustness_ffpp.png)" in report
+    board = (runs["root"] / "runs" / "LEADERBOARD.md").read_text()
+    section = board.split("## Robustness (video AUC, FaceForensics++ test)", 1)[1].split("\n## ", 1)[0]
+    assert "| Method | Clean | Noise | Blur | JPEG | Video comp. | Average |" in section
+    assert section.count("(seed 0)") == 1 and section.count("(seed 1)") == 1
+
+
+@pytest.mark.slow
+def test_a_rerun_gives_identical_robustness_numbers(runs):
+    def numbers(folder: Path) -> dict:
+        rob = json.loads((folder / "results.json").read_text())["datasets"]["ffpp"]["robustness"]
+        rob.pop("seconds")
+        return rob
+
+    assert numbers(runs["seed0"]) == numbers(runs["rerun"])
+
+
+@pytest.mark.slow
+def test_compare_prints_delta_auc_its_ci_and_delong_p(runs):
+    out = harness("compare", str(runs["seed0"]), str(runs["seed1"]), env=runs["env"], cwd=runs["root"])
+    assert out.returncode == 0, out.stderr
+    assert "ΔAUC [95% CI]" in out.stdout and "DeLong p" in out.stdout
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| ffpp | all |"))
+    assert row.split("|")[3].strip() == "12"  # tiny demo: 4 reals + 2 x 4 fakes, all shared
+    data = json.loads(harness("compare", str(runs["seed0"]), str(runs["seed1"]), "--json", env=runs["env"],
+                              cwd=runs["root"]).stdout)
+    rows = {r["group"]: r for r in data["comparisons"][0]["rows"]}
+    assert set(rows) == {"all", "Deepfakes", "Face2Face"}
+    r = rows["all"]
+    assert r["ci_low"] <= r["delta"] <= r["ci_high"] and 0 <= r["p"] <= 1
+    assert abs(r["delta"] - (r["auc_b"] - r["auc_a"])) < 1e-12
+
+
+@pytest.mark.slow
+def test_a_run_compared_with_itself_differs_by_zero_with_p_one(runs):
+    out = harness("compare", str(runs["seed0"]), str(runs["rerun"]), "--json", env=runs["env"], cwd=runs["root"])
+    assert out.returncode == 0, out.stderr
+    for r in json.loads(out.stdout)["comparisons"][0]["rows"]:
+        assert r["delta"] == 0 and r["p"] == 1 and r["ci_low"] == r["ci_high"] == 0
+
+
+@pytest.mark.slow
+def test_runs_scored_on_different_videos_are_refused_unless_intersect(runs, tmp_path):
+    other = tmp_path / "fewer"
+    shutil.copytree(runs["seed1"], other)
+    csv = other / "scores" / "ffpp.csv"
+    lines = csv.read_text().splitlines(keepends=True)
+    csv.write_text("".join(lines[:1] + lines[2:]))  # one video fewer
+    refused = harness("compare", str(runs["seed0"]), str(other), env=runs["env"], cwd=runs["root"])
+    assert refused.returncode == 2 and refused.stdout == ""
+    message = " ".join(refused.stderr.split())
+    assert "different videos (1 only in" in message and "--intersect" in message and "Traceback" not in message
+    ok = harness("compare", str(runs["seed0"]), str(other), "--intersect", "--json", env=runs["env"], cwd=runs["root"])
+    assert ok.returncode == 0, ok.stderr
+    rows = json.loads(ok.stdout)["comparisons"][0]["rows"]
+    assert rows[0]["videos"] == 11 and rows[0]["only_a"] == 1
+
+
+def test_bad_perturb_value_is_one_line_naming_the_valid_ones(tmp_path):
+    result = CliRunner().invoke(build_app(), ["run", "--data", "demo", "--perturb", "jpeg:9", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    text = result.output.strip()
+    assert len(text.splitlines()) == 1 and "--perturb 'jpeg:9'" in text and "saturation, contrast, block" in text
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_compare_refuses_a_folder_without_scores(tmp_path):
+    (tmp_path / "a").mkdir()
+    result = CliRunner().invoke(build_app(), ["compare", str(tmp_path / "a"), str(tmp_path / "a")])
+    assert result.exit_code == 2 and "scores/<dataset>.csv" in result.output
