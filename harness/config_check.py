@@ -64,7 +64,7 @@ def check_device(device: Any) -> None:
 
 def check_run_config(config: RunConfig) -> None:
     """Raise ConfigError (one line naming the option and the fix) for the first value that cannot run."""
-    t, e = config.train, config.eval
+    t = config.train
     _at_least(t.epochs, 1, "train.epochs", "--epochs", "a run trains at least one epoch (paper: 100)")
     if t.max_steps is not None:
         _at_least(t.max_steps, 1, "train.max_steps", "--max-steps", "leave it out to train every epoch")
@@ -78,11 +78,18 @@ def check_run_config(config: RunConfig) -> None:
     _at_least(t.val_every, 0, "train.val_every", "train.val_every", "0 validates only at the end")
     if t.selection not in SELECTIONS:
         raise ConfigError(f"--selection {t.selection!r} (train.selection): must be 'last' or 'best-val' (never test data)")
+    check_img_size(config.img_size, config.backbone)
+    _at_least(config.crop_size, 16, "crop_size", "crop_size", "the cached face crop's side (default 256)")
+    check_eval_config(config)
+
+
+def check_eval_config(config: RunConfig) -> None:
+    """What scoring reads (`harness evaluate` checks only this: the model's own sizes come from its
+    bundle): the eval section, compression, device and seed."""
+    e = config.eval
     _at_least(e.frames_per_video, 1, "eval.frames_per_video", "--eval-frames", "frames scored per test video (paper: 32)")
     _at_least(e.batch_size, 1, "eval.batch_size", "eval.batch_size", "images per evaluation batch (default 32)")
     _at_least(e.bootstrap, 0, "eval.bootstrap", "eval.bootstrap", "bootstrap resamples for the CIs (0: none)")
-    check_img_size(config.img_size, config.backbone)
-    _at_least(config.crop_size, 16, "crop_size", "crop_size", "the cached face crop's side (default 256)")
     if str(config.compression).strip().lower() not in COMPRESSIONS:
         raise ConfigError(f"--compression {config.compression!r}: use raw (= c0), c23 or c40")
     check_device(config.device)

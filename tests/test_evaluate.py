@@ -340,3 +340,37 @@ def test_bad_evaluate_arguments_are_one_line_and_exit_2(tmp_path, monkeypatch, a
     result = runner.invoke(build_app(), ["evaluate", *args])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.slow
+def test_evaluate_perturb_scores_a_checkpoint_under_distortions_and_reruns_identically(demo_run):
+    """`harness evaluate --perturb` on a run's checkpoint: a robustness block whose clean AUC is the
+    run's own, its own id (the clean evaluation keeps its id), and identical numbers on a rerun."""
+    work, run = demo_run
+    run_dir = work / "runs" / run["run_id"]
+    args = ["evaluate", "--checkpoint", str(run_dir), "--demo-scale", "tiny", "--perturb", "jpeg:5,blur:5,video:1"]
+    clean_id = json.loads(harness(work, "evaluate", "--checkpoint", str(run_dir), "--demo-scale", "tiny", "--dry-run").stdout)["run_id"]
+    perturbed_id = json.loads(harness(work, *args, "--dry-run").stdout)["run_id"]
+    assert perturbed_id != clean_id
+    harness(work, *args)
+    folder = work / "runs" / perturbed_id
+    block = json.loads((folder / "results.json").read_text())["datasets"]["ffpp"]["robustness"]
+    assert block["clean"]["value"] == run["datasets"]["ffpp"]["groups"]["all"]["video"]["auc"]["value"]
+    assert set(block["conditions"]) == {"jpeg", "blur", "video"}
+    assert (folder / "figures" / "robustness_ffpp.png").is_file()
+    assert "Robustness" in (folder / "report.md").read_text()
+    first = (folder / "results.json").read_text()
+    (folder / "results.json").unlink()
+    import shutil
+
+    shutil.rmtree(folder / "blocks")  # score again from scratch, not from the stored blocks
+    harness(work, *args)
+    again = json.loads((folder / "results.json").read_text())["datasets"]["ffpp"]["robustness"]
+    assert again["conditions"] == json.loads(first)["datasets"]["ffpp"]["robustness"]["conditions"]
+
+
+def test_evaluate_refuses_a_bad_perturb_value_in_one_line_before_reading_the_checkpoint(tmp_path):
+    result = runner.invoke(build_app(), ["evaluate", "--checkpoint", str(tmp_path / "nothing"), "--perturb", "jpg:9"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "jpg" in lines[0] and "jpeg" in lines[0], result.output

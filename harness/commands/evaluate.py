@@ -12,7 +12,7 @@ import typer
 
 from harness import registry
 from harness.cli import fail
-from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec
+from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
 from harness.hookspecs import hookimpl
 from harness.ui import console
 
@@ -29,6 +29,7 @@ def evaluate_command(
     root: Optional[Path] = OPTIONS["root"],
     compression: Optional[str] = OPTIONS["compression"],
     eval_frames: Optional[int] = OPTIONS["eval_frames"],
+    perturb: Optional[str] = OPTIONS["perturb"],
     face_detector: Optional[str] = OPTIONS["face_detector"],
     device: Optional[str] = OPTIONS["device"],
     name: Optional[str] = OPTIONS["name"],
@@ -47,10 +48,13 @@ def evaluate_command(
 
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
+    from harness.config import ConfigError
+    from harness.config_check import check_eval_config, check_run_paths
     from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
     from harness.pipeline import RunError, RunPaths
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
+    conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     found = open_checkpoint(checkpoint, cache_dir)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
     if data not in (None, "demo"):
@@ -63,16 +67,22 @@ def evaluate_command(
     except registry.PluginError as exc:
         fail(f"--face-detector: {exc}")
     rule = crop_rule(found, base.face_detector)
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
+    try:
+        check_eval_config(base)
+        check_run_paths(paths)
+    except ConfigError as exc:
+        fail(str(exc))
     _check_device(base.device, dry_run)
     if dry_run:
-        print(json.dumps({"run_id": evaluation_id(found, base, rule), "checkpoint": str(found.directory),
-                          "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict()},
+        print(json.dumps({"run_id": evaluation_id(found, base, rule, conditions), "checkpoint": str(found.directory),
+                          "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict(),
+                          "perturb": [c.key for c in conditions]},
                          indent=2, sort_keys=True, default=str))
         return
     spec = demo_spec(demo_scale) if base.demo else None
-    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     try:
-        evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec)
+        evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
     except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from harness import runtime as dd
 from harness.config import RunConfig
@@ -80,8 +80,9 @@ def crop_rule(checkpoint: Checkpoint, detector: str) -> CropRule:
     return replace(rule, detector=detector)
 
 
-def evaluation_key(checkpoint: Checkpoint, config: RunConfig, rule: CropRule) -> str:
-    """Hash of the weights and of every setting that changes the numbers (not the device or paths)."""
+def evaluation_key(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, perturb: Sequence[Any] = ()) -> str:
+    """Hash of the weights and of every setting that changes the numbers (not the device or paths);
+    ``perturb`` (robustness conditions) enters only when given, so a clean evaluation keeps its id."""
     from dataclasses import asdict
 
     settings = {
@@ -89,13 +90,15 @@ def evaluation_key(checkpoint: Checkpoint, config: RunConfig, rule: CropRule) ->
         "datasets": {n: config.dataset_options.get(n, {}) for n in config.test_datasets},
         "eval": asdict(config.eval), "seed": config.seed, "crop": rule.to_dict(), "demo": config.demo,
     }
+    if perturb:
+        settings["perturb"] = [c.key for c in perturb]
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def evaluation_id(checkpoint: Checkpoint, config: RunConfig, rule: CropRule) -> str:
+def evaluation_id(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, perturb: Sequence[Any] = ()) -> str:
     label = config.name or str(checkpoint.meta.get("label") or "") or checkpoint.directory.parent.name
     slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()[:50] or "model"
-    return f"eval-{slug}-{evaluation_key(checkpoint, config, rule)}"
+    return f"eval-{slug}-{evaluation_key(checkpoint, config, rule, perturb)}"
 
 
 def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -147,24 +150,26 @@ def check_overlap(trained: set[str], datasets: dict[str, Any]) -> None:
 
 
 def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: RunPaths = RunPaths(),
-                        resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None) -> dict[str, Any]:
+                        resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None,
+                        perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """Preprocess the test sets with the checkpoint's crop rule, score them (the evaluation stage
-    `harness run` uses), write results, figures, report and leaderboard row."""
+    `harness run` uses; ``perturb``: robustness conditions scored too), write results, figures,
+    report and leaderboard row."""
     from harness import demo
     from harness.data.cache import FaceCache, faces_cache_root
     from harness.evaluation.runner import EvalSetup
     from harness.evaluation.stage import evaluate_model, open_bundle
     from harness.leaderboard import write_leaderboard
-    from harness.pipeline import TrainingSplits, _summary_line, _write_outputs, open_datasets, preprocess_stage
+    from harness.pipeline import TrainingSplits, _finished_results, _summary_line, _write_outputs, open_datasets, preprocess_stage
 
-    rid = evaluation_id(checkpoint, config, rule)
+    rid = evaluation_id(checkpoint, config, rule, perturb)
     run_dir = paths.runs_dir / rid
     finished = run_dir / "results.json"
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already evaluated: {finished} (delete it or pass --no-resume to redo)")
         if dd.is_main():
             write_leaderboard(paths.results_dir, paths.leaderboard)
-        return json.loads(finished.read_text())
+        return _finished_results(finished)
     extra = None
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
@@ -187,7 +192,8 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
         console.rule("[bold]3/4 evaluate")
         start = time.perf_counter()
         bundle = open_bundle(checkpoint.directory, device)
-        blocks = evaluate_model(bundle, cache, datasets, EvalSetup.from_run(config), run_dir, show)
+        setup = replace(EvalSetup.from_run(config), perturb=tuple(perturb))
+        blocks = evaluate_model(bundle, cache, datasets, setup, run_dir, show)
         timings["eval_s"] = time.perf_counter() - start
     results = build_results(checkpoint, config, rule, rid, blocks, timings, note)
     if dd.is_main():
