@@ -326,6 +326,10 @@ class FaceCache:
             path = self.root / INDEX_DIR / name
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                # made under another name, then renamed: readers never open a part being initialised
+                init = path.with_name(path.name + ".init")
+                _Part(init, writable=True).db.close()
+                os.replace(init, path)
                 self._own = _Part(path, writable=True)
             except (OSError, sqlite3.Error) as exc:
                 raise disk_error(exc, self.root) or CacheError(f"cannot write the face cache index {path}: {exc}") from exc
