@@ -396,14 +396,16 @@ class FaceCache:
         return fmt
 
     # -- claims: several jobs (hosts) on one cache ---------------------------------------------------
-    def claim(self, uid: str, owner: str) -> bool:
+    def claim(self, uid: str, owner: str, redo_after: float | None = None) -> bool:
         """Claim ``uid`` for ``owner`` (see ``new_owner``). False when the video is final (and its
-        files intact) or another live job holds it; a dead or silent job's claim is taken over."""
-        if self.is_final(uid):
+        files intact) or another live job holds it; a dead or silent job's claim is taken over.
+        ``redo_after``: the video is to be done again (damaged, or changed since it failed): a final
+        row counts only when written after this time (by another job that redid it meanwhile)."""
+        if self._final_since(uid, redo_after):
             return False
         if not self.claims.take(uid, owner):
             return False
-        if self.is_final(uid):  # another job finished it between the look and the claim
+        if self._final_since(uid, redo_after):  # another job finished it between the look and the claim
             self.claims.release(uid, owner)
             return False
         return True
@@ -442,6 +444,12 @@ class FaceCache:
     def is_final(self, uid: str) -> bool:
         video = self.status(uid)
         return video is not None and self._final_row(video) and not (video.status == "done" and self.problems(uid))
+
+    def _final_since(self, uid: str, after: float | None) -> bool:
+        if after is None:
+            return self.is_final(uid)
+        found = self._winner(uid)
+        return found is not None and float(found[0][-1]) > after and self.is_final(uid)
 
     def mark_pending(self, records: list[Any]) -> None:
         now = time.time()

@@ -265,7 +265,8 @@ def preprocess(
     if shard is not None:
         cache.part_tag = f"{shard[0]}of{shard[1]}"
     try:
-        todo, summary.videos, summary.skipped, summary.redone = _select(records, cache, shard, retry_failed, repair)
+        todo, summary.videos, summary.skipped, redo = _select(records, cache, shard, retry_failed, repair)
+        summary.redone = [uid for uid in redo if not (retry_failed and videos_failed(cache, uid))]
         summary.notes = list(cache.notes)
         summary.crop_format = cache.crop_format or ""
         if todo:  # nothing is written (no index part) when everything is cached: a read-only cache still serves
@@ -280,7 +281,7 @@ def preprocess(
 
         with progress_bar(disable=not progress) as bar, Heartbeat(cache.claims) as heart:  # the shared stderr bar
             task = bar.add_task("preprocess", total=summary.videos, completed=summary.skipped, info="")
-            job = _Job(cache, owner, summary, config, workers, bar, task, heart)
+            job = _Job(cache, owner, summary, config, workers, bar, task, heart, redo)
             job.run(todo)
         summary.failures_by_cause = dict(job.causes)
     finally:
@@ -297,9 +298,10 @@ class _Job:
     """One preprocess call's work on a shared cache: claim, process, store, wait for other jobs."""
 
     def __init__(self, cache: FaceCache, owner: str, summary: PreprocessSummary, config: dict[str, Any],
-                 workers: int, bar: Any, task: Any, heart: Heartbeat) -> None:
+                 workers: int, bar: Any, task: Any, heart: Heartbeat, redo: list[str] = ()) -> None:
         self.cache, self.owner, self.summary, self.config, self.workers = cache, owner, summary, config, workers
         self.bar, self.task, self.heart = bar, task, heart
+        self.redo, self.redo_after = set(redo), time.time()  # final rows older than this are redone
         self.causes: Counter[str] = Counter()
         self.deferred: list[VideoRecord] = []  # held by another live job: waited for at the end
         self.last_beat = time.monotonic()
@@ -337,7 +339,7 @@ class _Job:
     def claimed(self, records: list[VideoRecord]) -> Iterator[VideoRecord]:
         """The records this job may work on, claimed one at a time as they are needed."""
         for record in records:
-            if self.cache.claim(record.uid, self.owner):
+            if self.cache.claim(record.uid, self.owner, self.redo_after if record.uid in self.redo else None):
                 self.heart.add(record.uid)
                 yield record
             elif self.cache.is_final(record.uid):
@@ -372,6 +374,11 @@ class _Job:
                                          "message": result.get("message") or ""})
 
 
+def videos_failed(cache: FaceCache, uid: str) -> bool:
+    video = cache.status(uid)
+    return video is not None and video.status == "failed"
+
+
 def _changed(video: Any) -> bool:
     """Whether a failed video's file differs (size or mtime) from when it failed: worth a retry."""
     if video.src_size is None:
@@ -391,7 +398,6 @@ def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, 
     final = {uid for uid, v in videos.items() if cache._final_row(v)}
     redo = {uid for uid in final if videos[uid].status == "failed" and (retry_failed or _changed(videos[uid]))}
     final -= redo
-    redo = {uid for uid in redo if not retry_failed}
     todo: list[VideoRecord] = []
     seen: set[str] = set()
     total = skipped = 0
@@ -409,7 +415,7 @@ def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, 
             skipped += 1
         else:
             todo.append(record)  # records are small metadata; media is never held
-    return todo, total, skipped, sorted(redo & seen)
+    return todo, total, skipped, sorted(redo & seen)  # with --retry-failed, its videos too
 
 
 def _run_pool(todo: Iterable[VideoRecord], config: dict[str, Any], workers: int,
