@@ -105,15 +105,15 @@ def completeness(cache: FaceCache, records: Iterable[Any]) -> dict[tuple[str, st
     out: dict[tuple[str, str], dict[str, int]] = {}
     for record in records:
         counts = out.setdefault((record.dataset, record.split), dict.fromkeys(COMPLETENESS, 0))
-        video = videos.get(record.uid)
-        if record.uid in live:
-            counts["claimed"] += 1
-        elif video is None or video.status == "pending":
-            counts["missing"] += 1
-        elif video.status == "done":
-            counts["done" if not cache.problems(record.uid) else "missing"] += 1
-        elif video.status == "no_face":
-            counts["no face"] += 1
-        else:
-            counts["failed"] += 1
+        counts[_state(cache, record.uid, videos.get(record.uid), record.uid in live)] += 1
     return out
+
+
+def _state(cache: FaceCache, uid: str, video: Any, claimed: bool) -> str:
+    if claimed:
+        return "claimed"
+    if video is None or video.status == "pending":
+        return "missing"
+    if video.status == "done":
+        return "missing" if cache.problems(uid) else "done"
+    return "no face" if video.status == "no_face" else "failed"

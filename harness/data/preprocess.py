@@ -446,12 +446,11 @@ def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: in
     with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(config),
                              initializer=_init_pool_worker, initargs=(config,)) as pool:
         pending: dict[Future, VideoRecord] = {pool.submit(process_video, first): first}
-        limit = workers * 2  # bounded in-flight work
-        for record in queue if len(pending) < limit else ():
-            pending[pool.submit(process_video, record)] = record
-            if len(pending) >= limit:
+        lost: list[VideoRecord] = []
+        for _ in range(workers * 2 - 1):  # bounded in-flight work
+            if not _submit(pool, pending, queue, lost):
                 break
-        while pending:
+        while pending and not lost:
             finished, _ = wait(pending, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
             beat()
             for future in finished:
@@ -462,13 +461,23 @@ def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: in
                     return [record, *pending.values()]
                 store(record, result)
                 advance()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    try:
-                        pending[pool.submit(process_video, nxt)] = nxt
-                    except BrokenProcessPool:
-                        return [nxt, *pending.values()]
-    return None
+                _submit(pool, pending, queue, lost)
+        return [*lost, *pending.values()] if lost else None
+
+
+def _submit(pool: ProcessPoolExecutor, pending: dict[Future, VideoRecord], queue: Iterator[VideoRecord],
+            lost: list[VideoRecord]) -> bool:
+    """Submit the queue's next record; False when the queue is empty or the pool is broken (the
+    record then goes to ``lost``, to be tried again)."""
+    record = next(queue, None)
+    if record is None:
+        return False
+    try:
+        pending[pool.submit(process_video, record)] = record
+    except BrokenProcessPool:
+        lost.append(record)
+        return False
+    return True
 
 
 def _mp_context(config: dict[str, Any]) -> Any:
