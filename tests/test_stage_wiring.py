@@ -38,7 +38,7 @@ def test_preprocess_command_fills_the_cache_harness_run_reads(tmp_path, monkeypa
     assert seen[-1][0] == tmp_path / "home" / "faces" / "dlib-crop128-m0.3-png"  # lossless crops: the format is in the name
     result = runner.invoke(build_app(), ["preprocess", "ffpp", "--root", str(root), "--cache-dir", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    assert seen[-1][0] == tmp_path / "o" / "faces" / "dlib-crop256-m0.3"
+    assert seen[-1][0] == tmp_path / "o" / "faces" / "dlib-crop256-m0.3-png"
     result = runner.invoke(build_app(), ["preprocess", "ffpp", "--root", str(root), "--cache", str(tmp_path / "exact")])
     assert seen[-1][0] == tmp_path / "exact"  # --cache still names the folder itself
 
