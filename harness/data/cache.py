@@ -383,11 +383,13 @@ class FaceCache:
 
     @property
     def crop_format(self) -> str | None:
-        """``png`` or ``jpeg`` (a cache that recorded none was written as JPEG q95); None when empty."""
+        """``png`` or ``jpeg`` (an old single index that recorded none was written as JPEG q95); None
+        when nothing says (no crop written yet)."""
         stored = self.meta("crop_format")
         if stored:
             return str(stored)
-        return "jpeg" if any(p.db.execute("SELECT 1 FROM videos LIMIT 1").fetchone() for p in self._refresh()) else None
+        legacy = [p for p in self._refresh() if p.path.name == DB_NAME and p.path.parent == self.root]
+        return "jpeg" if any(p.db.execute("SELECT 1 FROM faces LIMIT 1").fetchone() for p in legacy) else None
 
     def writing_format(self) -> str:
         """The format this job writes: the cache's own (an old JPEG cache stays JPEG), else lossless PNG."""
