@@ -5,7 +5,8 @@ cleanup, no ``finally``) the 2nd time it reaches ``point("checkpoint.written")``
 comma-separated. Unset (always, outside tests) it costs one environment lookup per call.
 
 Points: ``preprocess.before_store`` (a video's crops are written, its rows are not),
-``preprocess.stored`` (after a video's rows), ``checkpoint.written`` (a checkpoint's files are
+``preprocess.stored`` (after a video's rows), ``preprocess.video.<uid>`` (in the worker, before
+video ``uid``: an OOM kill of that worker), ``checkpoint.written`` (a checkpoint's files are
 complete under their temporary name), ``files.replace_dir`` (between the two renames of a folder
 swap), ``train.step`` (after a logged optimizer step), ``run.results_written`` (results JSON written,
 run folder not yet marked finished).
