@@ -108,10 +108,12 @@ def test_a_damaged_crop_is_never_served_and_repair_redoes_it(baseline, ffpp_root
     assert index_rows(cache) == baseline[1] and crop_bytes(cache) == baseline[2]
 
 
-def test_a_damaged_index_part_is_reported_set_aside_and_rebuilt(baseline, ffpp_root, tmp_path):
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_index_part_is_reported_set_aside_and_rebuilt(baseline, ffpp_root, tmp_path, damage):
     cache = _copy(baseline, tmp_path)
     part = next((cache / "index").glob("*.sqlite"))
-    part.write_bytes(b"garbage, not a database" * 100)
+    data = part.read_bytes()
+    part.write_bytes(b"garbage, not a database" * 100 if damage == "garbage" else data[: len(data) // 3])
     check = runner.invoke(build_app(), ["preprocess", "--verify", "--cache", str(cache)])
     assert check.exit_code == 1 and f"index part {part} is damaged" in check.output
     out = _ok(_args(ffpp_root, cache))
