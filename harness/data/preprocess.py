@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from harness import faults
-from harness.data.cache import FINAL_STATUSES, FaceCache, crc32, encode_crop, encode_mask_png, video_dir_name
+from harness.data.cache import FaceCache, crc32, encode_crop, encode_mask_png, video_dir_name
 from harness.data.claims import Heartbeat, new_owner
 from harness.data.crop import CropRule, crop_mask, landmarks_to_crop, mask_from_frame
 from harness.data.faces import FaceFinder
@@ -304,7 +304,6 @@ class _Job:
         self.redo, self.redo_after = set(redo), time.time()  # final rows older than this are redone
         self.causes: Counter[str] = Counter()
         self.deferred: list[VideoRecord] = []  # held by another live job: waited for at the end
-        self.last_beat = time.monotonic()
 
     def run(self, todo: list[VideoRecord]) -> None:
         self.run_batch(todo)
