@@ -9,6 +9,12 @@ Generates a 720p H.264 clip (~300 frames, the public-domain astronaut face movin
   full-resolution detector path on the same frames, in pixels of the 256-px crop and as a
   fraction of the inter-ocular distance.
 
+* the crop formats on the crops of that run: bytes per crop and encode/read+decode milliseconds of
+  JPEG q95 (caches before), PNG as the cache writes it (lossless, the default) and lossless WebP;
+* with ``--baseline-src DIR`` (a checkout of the code before a change, e.g. ``git worktree add
+  /tmp/base HEAD~3``): the one-core run of that code and of this one, alternated ``--rounds`` times in
+  fresh processes, and the ratio of their medians (this / baseline seconds).
+
 Target: >= 20 sampled frames/s per core end to end. Run: ``python benchmarks/bench_preprocess.py``
 (``--frames 300 --copies 4 --json out.json``).
 """
@@ -70,6 +76,67 @@ def run_speed(clip: Path, tmp: Path, workers: int, copies: int, frames: int) -> 
     return out
 
 
+def crop_formats(cache: Path, repeats: int = 3) -> dict:
+    """Bytes per crop and encode / read+decode ms per crop of each format, on the cache's own crops."""
+    import cv2
+
+    from harness.data.cache import PNG_PARAMS
+
+    cv2.setNumThreads(1)
+    crops = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(cache.rglob("*_00.*")) if "_mask" not in p.name]
+    formats = {
+        "jpeg_q95 (before)": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
+        "png (cache default)": (".png", [cv2.IMWRITE_PNG_COMPRESSION, PNG_PARAMS[0], cv2.IMWRITE_PNG_STRATEGY, PNG_PARAMS[1]]),
+        "webp_lossless": (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101]),
+    }
+    out = {"crops": len(crops), "crop_px": int(crops[0].shape[0]) if crops else 0}
+    folder = cache.parent / f"formats_{time.time_ns()}"
+    folder.mkdir()
+    for name, (ext, params) in formats.items():
+        t = time.perf_counter()
+        for _ in range(repeats):
+            blobs = [cv2.imencode(ext, c, params)[1].tobytes() for c in crops]
+        encode = (time.perf_counter() - t) / repeats / len(crops)
+        paths = []
+        for i, blob in enumerate(blobs):
+            paths.append(folder / f"{i}{ext}")
+            paths[-1].write_bytes(blob)
+        t = time.perf_counter()
+        for _ in range(repeats):
+            decoded = [cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_COLOR) for p in paths]
+        read = (time.perf_counter() - t) / repeats / len(crops)
+        exact = all(np.array_equal(a, b) for a, b in zip(decoded, crops))
+        out[name] = {"bytes_per_crop": int(np.mean([len(b) for b in blobs])), "encode_ms": round(1000 * encode, 2),
+                     "read_decode_ms": round(1000 * read, 2), "lossless": exact}
+    return out
+
+
+def compare(baseline_src: Path, rounds: int, copies: int, sample: int, frames: int) -> dict:
+    """One-core preprocessing of the code in ``baseline_src`` and of this checkout, alternated in
+    fresh processes (same clip, same machine load), and the ratio of the median seconds."""
+    import statistics
+    import subprocess
+
+    here = Path(__file__).resolve().parents[1]
+    code = ("import json, sys, tempfile, time; from pathlib import Path; sys.path.insert(0, %r); import bench_preprocess as b; "
+            "t = Path(tempfile.mkdtemp()); clip = b.make_clip(t / 'c.mp4', frames=%d); b.run_speed(clip, t, 0, 1, %d); "
+            "print(json.dumps(b.run_speed(clip, t, 0, %d, %d)))") % (str(here / "benchmarks"), frames, sample, copies, sample)
+    cpu: dict[str, list[float]] = {"baseline": [], "this": []}
+    wall: dict[str, list[float]] = {"baseline": [], "this": []}
+    for _ in range(rounds):
+        for which, src in (("baseline", baseline_src), ("this", here)):
+            env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            numbers = json.loads(out.stdout.strip().splitlines()[-1])
+            cpu[which].append(numbers["cpu_seconds"])
+            wall[which].append(numbers["seconds"])
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    med_wall = {k: statistics.median(v) for k, v in wall.items()}
+    return {"rounds": rounds, "videos": copies, "cpu_seconds": cpu, "wall_seconds": wall,
+            "ratio_cpu_this_over_baseline": round(med_cpu["this"] / med_cpu["baseline"], 3),
+            "ratio_wall_this_over_baseline": round(med_wall["this"] / med_wall["baseline"], 3)}
+
+
 def landmark_error(clip: Path, frames: int) -> dict:
     """Fast path vs full-resolution path on the same sampled frames, measured in crop pixels."""
     from harness.data.crop import crop_box, landmarks_to_crop
@@ -116,10 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=32, help="frames sampled per video")
     parser.add_argument("--copies", type=int, default=4, help="videos in the 2-worker run")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument("--baseline-src", type=Path, default=None, help="a checkout of older code to compare with")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the --baseline-src comparison")
+    parser.add_argument("--only-compare", action="store_true", help="with --baseline-src: skip the other measurements")
     args = parser.parse_args(argv)
 
     from harness_plugins.faces.dlib_faces import _models
 
+    if args.baseline_src and args.only_compare:
+        result = {"single_job_vs_baseline": compare(args.baseline_src, args.rounds, 2, args.sample, args.frames)}
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         t = time.perf_counter()
@@ -132,16 +208,20 @@ def main(argv: list[str] | None = None) -> int:
         one = run_speed(clip, tmp, 0, 2, args.sample)
         two = run_speed(clip, tmp, 2, args.copies, args.sample)
         quality = landmark_error(clip, args.sample)
+        formats = crop_formats(next(tmp.glob("cache_w0_*")))
     result = {
         "clip": {"size": "1280x720", "frames": args.frames, "codec": "h264", "generate_s": round(gen_s, 2)},
         "model_load_s": round(load_s, 2),
         "one_core": one,
         "two_workers": two,
         "landmark_error_fast_vs_full": quality,
+        "crop_formats": formats,
         "target_frames_per_s_per_core": TARGET_FPS_PER_CORE,
         "meets_target": max(one["frames_per_s"], one["frames_per_cpu_s"]) >= TARGET_FPS_PER_CORE,
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
+    if args.baseline_src:
+        result["single_job_vs_baseline"] = compare(args.baseline_src, args.rounds, 2, args.sample, args.frames)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

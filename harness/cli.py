@@ -40,12 +40,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is written for the user (what was wrong, what to do)."""
     from harness.config import ConfigError
-    from harness.data.cache import CacheMismatchError
+    from harness.data.cache import CacheError
     from harness.predict.inference import PredictSetupError
     from harness.models.bundle import CheckpointError
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
-    return (plugin_registry.PluginError, ConfigError, CheckpointError, CacheMismatchError, DatasetLayoutError,
+    return (plugin_registry.PluginError, ConfigError, CheckpointError, CacheError, DatasetLayoutError,
             DatasetNotFoundError, PredictSetupError)
 
 

@@ -9,7 +9,8 @@ pre-emption) to this process the 3rd time, ``checkpoint.written:1:ENOSPC`` raise
 full disk there. Both land at a counted point, so a test never races a timer.
 
 Points: ``preprocess.before_store`` (a video's crops are written, its rows are not),
-``preprocess.stored`` (after a video's rows), ``checkpoint.written`` (a checkpoint's files are
+``preprocess.stored`` (after a video's rows), ``preprocess.video.<uid>`` (in the worker, before
+video ``uid``: an OOM kill of that worker), ``checkpoint.written`` (a checkpoint's files are
 complete under their temporary name), ``files.replace_dir`` (between the two renames of a folder
 swap), ``train.step`` (after a logged optimizer step), ``run.results_written`` (results JSON written,
 run folder not yet marked finished).

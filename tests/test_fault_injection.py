@@ -86,32 +86,26 @@ def _finish(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 900)
 
 
 def _final_count(cache: Path) -> int:
-    db = cache / "index.sqlite"
-    if not db.is_file():
+    """Videos with a final row in the union of the cache's index parts."""
+    from harness.data.cache import FaceCache
+
+    if not FaceCache.exists(cache):
         return 0
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-        try:
-            return con.execute("SELECT COUNT(*) FROM videos WHERE status != 'pending'").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.OperationalError:
+        with FaceCache(cache, create=False) as index:
+            return sum(1 for v in index.videos() if v.status != "pending")
+    except sqlite3.Error:
         return 0
 
 
 def _snapshot(cache: Path) -> dict:
-    """Everything a run reads from the cache: index rows (without timings) and every crop's bytes."""
-    con = sqlite3.connect(str(cache / "index.sqlite"))
-    try:
-        videos = con.execute("SELECT uid, dataset, method, compression, label, split, path, mask_path, status, cause,"
-                             " frames_total, frames_sampled, frames_with_face, faces, has_mask FROM videos ORDER BY uid").fetchall()
-        frames = con.execute("SELECT * FROM frames ORDER BY uid, frame_index").fetchall()
-        faces = con.execute("SELECT * FROM faces ORDER BY uid, frame_index, face_index").fetchall()
-        claims = con.execute("SELECT * FROM claims").fetchall()
-    finally:
-        con.close()
+    """Everything a run reads from the cache: index rows of the union of its parts (without timings),
+    claims left behind, and every crop's bytes."""
+    from fixtures.cache_index import index_rows
+
+    claims = sorted(p.name for p in (cache / "claims").glob("*")) if (cache / "claims").is_dir() else []
     files = {str(p.relative_to(cache)): p.read_bytes() for p in sorted((cache / "faces").rglob("*")) if p.is_file()}
-    return {"videos": videos, "frames": frames, "faces": faces, "claims": claims, "files": files}
+    return {"index": index_rows(cache), "claims": claims, "files": files}
 
 
 # ------------------------------------------------------------------------------------ preprocess
@@ -128,7 +122,8 @@ def preprocess_baseline(demo_root, tmp_path_factory) -> dict:
     cache = work / "faces"
     _finish(["preprocess", "ffpp", "--root", str(demo_root), "--cache", str(cache), *PREP_ARGS], _env(work / "hc"), work)
     snap = _snapshot(cache)
-    assert len(snap["videos"]) == 12 and all(v[8] in ("done", "no_face") for v in snap["videos"])
+    videos = [row for row in snap["index"] if len(row) == 8]  # (uid, status, ...) rows of index_rows
+    assert len(videos) == 12 and all(v[1] in ("done", "no_face") for v in videos)
     return snap
 
 

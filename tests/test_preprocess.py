@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fixtures.builders import build_ffpp, corrupt, video
+from fixtures.cache_index import index_rows
 from harness.data.cache import FaceCache
 from harness.data.crop import CropRule
 from harness.data.preprocess import in_shard, parse_shard, preprocess
@@ -34,13 +34,7 @@ def records(tmp_path_factory) -> list[VideoRecord]:
 
 
 def _index(root: Path) -> list[tuple]:
-    db = sqlite3.connect(str(root / "index.sqlite"))
-    videos = db.execute("SELECT uid, status, cause, frames_total, frames_sampled, frames_with_face, faces, has_mask"
-                        " FROM videos ORDER BY uid").fetchall()
-    faces = db.execute("SELECT uid, frame_index, face_index, file, mask_file, landmarks, box, crop_box"
-                       " FROM faces ORDER BY uid, frame_index, face_index").fetchall()
-    db.close()
-    return videos + faces
+    return index_rows(root)
 
 
 def test_preprocess_stores_faces_masks_and_failures(tmp_path, records):
@@ -151,7 +145,9 @@ def test_cache_key_holds_the_forehead_and_keeps_old_folders(tmp_path):
 
     assert CropRule().cache_key() == "dlib-crop256-m0.3"  # the folder name before the forehead was in it
     assert CropRule(forehead=0.3).cache_key() != CropRule().cache_key()
-    assert faces_cache_root(CropRule(crop_size=64), tmp_path) == tmp_path / "faces" / "dlib-crop64-m0.3"
+    assert faces_cache_root(CropRule(crop_size=64), tmp_path) == tmp_path / "faces" / "dlib-crop64-m0.3-png"
+    # a JPEG cache keeps its folder: the lossless one is a new cache beside it
+    assert faces_cache_root(CropRule(crop_size=64), tmp_path, "jpeg") == tmp_path / "faces" / "dlib-crop64-m0.3"
 
 
 def test_cache_made_before_the_forehead_was_recorded_is_still_used(tmp_path, records):

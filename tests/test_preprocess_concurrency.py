@@ -105,4 +105,5 @@ def test_a_job_waits_for_another_jobs_video_never_touches_it_and_takes_it_over_w
     summary = result["s"]
     assert summary.done + summary.no_face == len(records) and summary.failed == 0
     assert FaceCache(root).status(held.uid).status == "done"
-    assert not (in_progress / "000000_00.jpg").read_bytes().startswith(b"the other")
+    assert not (in_progress / "000000_00.jpg").exists()  # the dead job's leftovers are gone
+    assert (in_progress / "000000_00.png").read_bytes().startswith(b"\x89PNG")

@@ -35,10 +35,10 @@ def test_preprocess_command_fills_the_cache_harness_run_reads(tmp_path, monkeypa
     assert result.exit_code == 0, result.output
     rule = crop_rule(RunConfig(crop_size=128))
     assert seen[-1] == (faces_cache_root(rule), rule)  # what `harness run` opens for the same settings
-    assert seen[-1][0] == tmp_path / "home" / "faces" / "dlib-crop128-m0.3-padconstant"
+    assert seen[-1][0] == tmp_path / "home" / "faces" / "dlib-crop128-m0.3-padconstant-png"  # lossless crops: the format is in the name
     result = runner.invoke(build_app(), ["preprocess", "ffpp", "--root", str(root), "--cache-dir", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    assert seen[-1][0] == tmp_path / "o" / "faces" / "dlib-crop256-m0.3-padconstant"
+    assert seen[-1][0] == tmp_path / "o" / "faces" / "dlib-crop256-m0.3-padconstant-png"
     result = runner.invoke(build_app(), ["preprocess", "ffpp", "--root", str(root), "--cache", str(tmp_path / "exact")])
     assert seen[-1][0] == tmp_path / "exact"  # --cache still names the folder itself
 

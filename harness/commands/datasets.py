@@ -87,6 +87,69 @@ def render(reports: list[DatasetReport], console=None) -> None:
     console.print(table)
 
 
+def cache_completeness(cache_root: Path, root: Path | None = None, names: list[str] | None = None,
+                       options: dict[str, dict] | None = None) -> dict[tuple[str, str], dict[str, int]]:
+    """Per (dataset, split) of every dataset found: how many of its videos the face cache at
+    ``cache_root`` has done, with no face, failed, claimed by a live job, or missing."""
+    from harness import registry
+    from harness.data.cache import FaceCache
+    from harness.data.cache_tools import completeness
+
+    records = []
+    entries = [registry.get("dataset", n) for n in names] if names else registry.entries("dataset")
+    with data_root(root):
+        for entry in entries:
+            try:
+                dataset = entry.factory(**dict((options or {}).get(entry.name, {})))
+            except Exception:  # noqa: BLE001 - the doctor's table already says why
+                continue
+            for split in ("train", "val", "test"):
+                try:
+                    records += list(dataset.records(split))
+                except Exception:  # noqa: BLE001 - a split this dataset lacks, or not found
+                    continue
+    with FaceCache(cache_root, create=False) as cache:
+        return completeness(cache, records)
+
+
+def render_completeness(cache_root: Path, counts: dict[tuple[str, str], dict[str, int]], fmt: str | None,
+                        console=None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from harness.data.cache_tools import COMPLETENESS
+
+    console = console or Console()
+    table = Table(title=f"Face cache {escape(str(cache_root))} ({fmt or 'empty'})")
+    for column in ("dataset", "split", "videos", *COMPLETENESS):
+        table.add_column(column, justify="left" if column in ("dataset", "split") else "right")
+    for (name, split), row in sorted(counts.items()):
+        table.add_row(escape(name), split, str(sum(row.values())), *(str(row[c]) for c in COMPLETENESS))
+    console.print(table)
+    if any(row["missing"] or row["failed"] for row in counts.values()):
+        console.print("missing: rerun the `harness preprocess` job (array) that covers it; failed: --retry-failed "
+                      "once the file is fixed; claimed: a job is still working on it")
+
+
+def _doctor_cache(cache: Path | None, root: Path | None, names: list[str] | None,
+                  options: dict[str, dict] | None) -> None:
+    """The completeness table for ``cache`` (default: `harness run`'s face cache, when it exists)."""
+    from harness.data.cache import FaceCache, faces_cache_root
+    from harness.data.crop import CropRule
+
+    cache_root = cache if cache is not None else faces_cache_root(CropRule.for_detector(defaults().face_detector))
+    if not FaceCache.exists(Path(cache_root)):
+        if cache is not None:
+            typer.secho(f"error: no face cache at {cache}; give the folder you preprocessed into", fg="red", err=True)
+            raise typer.Exit(2)
+        return
+    counts = cache_completeness(Path(cache_root), root, names, options)
+    with FaceCache(cache_root, create=False) as opened:
+        fmt = opened.crop_format
+    render_completeness(Path(cache_root), counts, fmt)
+
+
 def datasets_command(root: Path | None = None, names: list[str] | None = None, console=None,
                      options: dict[str, dict] | None = None) -> list[DatasetReport]:
     """Check every dataset and print the table; returns the reports."""
@@ -103,6 +166,8 @@ def datasets(
     train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: the folder of real training videos/images (checks the folder dataset)."),
     test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: the test CSV path,label[,source[,video]] (checks the folder dataset)."),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: show the validation split this share carves."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Face cache whose completeness to show per dataset and "
+                                         "split (default: the one `harness run` uses, when it exists)."),
 ) -> None:
     """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it.
 
@@ -119,6 +184,9 @@ def datasets(
             raise typer.Exit(2) from None
         name = name or [defaults().user_dataset]
     reports = datasets_command(root, name or None, options=options)
+    found = [r.name for r in reports if r.found]
+    if found:
+        _doctor_cache(cache, root, found, options)
     if options and any(not r.found or r.problems for r in reports if r.name == defaults().user_dataset):
         exit_code = 1  # your own data has problems: scripts can stop here
     if json_out is not None:

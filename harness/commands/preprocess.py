@@ -29,7 +29,45 @@ def _print_summary(summary, console=None) -> None:
     console.print(table)
     for failure in summary.failures[:5]:
         console.print(f"[yellow]{failure['uid']}[/]: {failure['cause']}: {failure['message']}")
-    console.print(f"crop rule: {summary.crop_rule}; {summary.seconds:.1f} s")
+    for note in summary.notes:
+        console.print(f"[yellow]{note}[/]")
+    if summary.redone:
+        console.print(f"[yellow]redone {len(summary.redone)} video(s) whose crops were damaged or missing, or whose "
+                      f"file changed since it failed:[/] {', '.join(summary.redone[:5])}")
+    console.print(f"crop rule: {summary.crop_rule}; crop format: {summary.crop_format or '-'}; {summary.seconds:.1f} s")
+
+
+def _verify(root: Path) -> None:
+    """--verify: read every crop and check its size and checksum; exit 1 when something is damaged."""
+    from harness.data.cache import FaceCache
+    from harness.data.cache_tools import verify
+    from harness.ui import console
+
+    with FaceCache(root, create=False) as cache:
+        fmt = cache.crop_format
+        report = verify(cache)
+    for note in report.notes:
+        console.print(f"[yellow]{note}[/]", soft_wrap=True)
+    for uid, problems in list(report.damaged.items())[:20]:
+        console.print(f"damaged: {uid}: {'; '.join(problems[:3])}", soft_wrap=True)
+    state = "ok" if not report.damaged and not report.notes else f"{len(report.damaged)} damaged video(s)"
+    typer.echo(f"verified {root} ({fmt or 'empty'}): {report.videos} done videos, {report.crops} crops: {state}")
+    if report.damaged or report.notes:
+        typer.echo("repair: rerun the same `harness preprocess DATASET ...` with --repair (or the same `harness run`)")
+        raise typer.Exit(1)
+
+
+def _cache_only(cache: Path | None, cache_dir: Path | None, detector: str, crop_size: int, margin: float) -> Path:
+    """The cache folder --verify/--compact work on, without a dataset; exit 2 when there is none."""
+    from harness.data.cache import FaceCache, faces_cache_root
+    from harness.data.crop import CropRule
+
+    root = cache if cache is not None else faces_cache_root(CropRule.for_detector(detector, crop_size=crop_size,
+                                                                                  margin=margin), cache_dir)
+    if not FaceCache.exists(Path(root)):
+        typer.secho(f"error: no face cache at {root}; give --cache DIR (the folder you preprocessed into)", fg="red", err=True)
+        raise typer.Exit(2)
+    return Path(root)
 
 
 def parse_frames(text: str) -> int | dict[str, int]:
@@ -106,6 +144,12 @@ def preprocess_cmd(
     no_fast: bool = typer.Option(False, "--no-fast", help="Full-resolution detection on every frame."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo videos that failed before."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed videos missing on disk."),
+    verify: bool = typer.Option(False, "--verify", help="Check every cached crop against its recorded size and "
+                                "checksum; no dataset needed; exit 1 when something is damaged."),
+    repair: bool = typer.Option(False, "--repair", help="With a dataset: check every crop's checksum too and redo "
+                                "the damaged videos (set aside a damaged index part)."),
+    compact: bool = typer.Option(False, "--compact", help="Fold the cache's index parts (one per job) into one; "
+                                 "refused while a job is working; no dataset needed."),
 ) -> None:
     """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
     import harness
@@ -114,6 +158,15 @@ def preprocess_cmd(
     from harness.data.preprocess import parse_shard, preprocess
     from harness.types import DatasetLayoutError, DatasetNotFoundError
 
+    if verify or compact:
+        root_ = _cache_only(cache, cache_dir, detector, crop_size, margin)
+        if compact:
+            from harness.data.cache_tools import compact as fold
+
+            typer.echo(fold(root_))  # a fresh claim: CacheError, one line (the CLI's guard)
+        if verify:
+            _verify(root_)
+        return
     dataset, split, options = _dataset_choice(dataset, split, root, train_dir, test_csv, val_fraction, allow_missing)
     options.update({k: v for k, v in (("compression", compression), ("methods", methods), ("splits", splits_dir)) if v})
     try:
@@ -126,7 +179,7 @@ def preprocess_cmd(
         # every split listed (and every label file checked) before any work
         records = [r for s in split for r in data.records(s)]
         summary = preprocess(records, cache, rule=rule, frames=frame_counts, workers=workers, shard=shard_t,
-                             fast=not no_fast, retry_failed=retry_failed)
+                             fast=not no_fast, retry_failed=retry_failed, repair=repair)
     except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from exc

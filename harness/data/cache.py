@@ -1,44 +1,60 @@
-"""The face cache: crops as files, everything else in one SQLite index (root/index.sqlite).
+"""The face cache: crops as files, their metadata in SQLite index parts that many hosts may fill.
 
 Layout::
 
-    root/index.sqlite                 videos (one status row per uid), frames, faces, meta
-    root/faces/<dataset>/<h>/<h16>/   <frame>_<face>.jpg (JPEG q95) and <frame>_<face>_mask.png
+    root/index/<shard>-<host>-<pid>-<rand>.sqlite   one part per preprocessing job (its only writer)
+    root/index.sqlite                               the single index of caches made before parts
+    root/claims/<sha1(uid)>.claim                   a job's claim on a video (see harness.data.claims)
+    root/faces/<dataset>/<h>/<h16>/                 <frame>_<face>.png (lossless) and <frame>_<face>_mask.png
 
-Only the index grows with the dataset; reads go one video at a time, so memory stays bounded.
-A video's rows are written in one transaction, after its files: a run killed mid-video leaves no
-row for it and the next run redoes it (resumable, idempotent). Several processes may write the
-same cache (WAL journal + busy timeout); the preprocessing parent process is the only writer of a
-local run.
+Why parts in rollback-journal mode: SQLite's WAL needs shared memory, so it breaks when hosts share
+the file over NFS/Lustre/GPFS; and two hosts writing one database rely on network file locks. Here
+no file has two writers: each job writes only its own part (journal_mode=DELETE, synchronous=FULL:
+plain files, fsync'd at every commit), and readers open every part read-only and see their union.
+An append-only log would need a parser and a compaction of its own; a part is queryable as it is.
 
-Several preprocessing jobs may share one cache: before working on a video a job *claims* it (a row
-in ``claims`` with its owner, host, pid and a heartbeat) and only the claim's owner writes the
-video's files and rows. A claim whose process is gone (same host) or whose heartbeat is older than
-``claim_stale_seconds()`` (other hosts) is taken over, so a killed job never blocks the others.
+The union: a video's row is the final one (done, no_face, failed) written last (``updated``); a
+pending row counts only where no part has a final one. A video's crops are written before its row,
+and its row carries each crop's size and CRC-32: a reader checks them, so a half-written or damaged
+video is never served (``CacheDamageError``), and preprocessing redoes a video whose files are
+missing or truncated. ``harness preprocess --compact`` folds the parts into one when no claim is
+fresh. Crops are PNG (lossless, ``crop_format`` in the index); caches written with JPEG q95 still
+read and say so. The format is part of the cache folder's name, so a lossless cache never mixes
+with an old JPEG one.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
-import socket
 import sqlite3
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
+from harness.data.claims import (Claims, claim_is_stale, claim_stale_seconds, host_id, new_owner,  # noqa: F401
+                                 owner_host_pid, pid_alive)
 from harness.data.crop import CropRule
 from harness.files import cache_home
 
-DB_NAME = "index.sqlite"
+DB_NAME = "index.sqlite"  # the single index of the old layout
+INDEX_DIR = "index"
+REFRESH_SECONDS = 0.2
 FINAL_STATUSES = ("done", "failed", "no_face")
 # A failure whose cause starts with this is an unexpected exception (a bug, a full disk, a race),
 # not a property of the video: it is not final, the next run tries the video again.
 TRANSIENT_CAUSE_PREFIX = "error:"
+# Crop formats: PNG is lossless (what predict scores is what training and evaluation read);
+# JPEG q95 is what caches held before.
+DEFAULT_FORMAT = "png"
+FORMATS = {"png": ".png", "jpeg": ".jpg"}
+PNG_PARAMS = (1, 3)  # cv2.IMWRITE_PNG_COMPRESSION=1, cv2.IMWRITE_PNG_STRATEGY=RLE: fast, see bench_preprocess
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,75 +64,63 @@ CREATE TABLE IF NOT EXISTS videos (
     status TEXT NOT NULL, cause TEXT, message TEXT,
     frames_total INTEGER NOT NULL DEFAULT 0, frames_sampled INTEGER NOT NULL DEFAULT 0,
     frames_with_face INTEGER NOT NULL DEFAULT 0, faces INTEGER NOT NULL DEFAULT 0,
-    has_mask INTEGER NOT NULL DEFAULT 0, seconds REAL NOT NULL DEFAULT 0, updated REAL NOT NULL
+    has_mask INTEGER NOT NULL DEFAULT 0, seconds REAL NOT NULL DEFAULT 0, updated REAL NOT NULL,
+    src_size INTEGER, src_mtime REAL
 );
 CREATE INDEX IF NOT EXISTS videos_split ON videos (split, dataset);
 CREATE TABLE IF NOT EXISTS frames (
     uid TEXT NOT NULL, frame_index INTEGER NOT NULL, faces INTEGER NOT NULL,
     PRIMARY KEY (uid, frame_index)
 );
-CREATE TABLE IF NOT EXISTS claims (
-    uid TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
-    heartbeat REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS faces (
     uid TEXT NOT NULL, frame_index INTEGER NOT NULL, face_index INTEGER NOT NULL,
     file TEXT NOT NULL, mask_file TEXT, landmarks BLOB NOT NULL, box TEXT NOT NULL,
     crop_box TEXT NOT NULL, score REAL NOT NULL,
+    size INTEGER, crc INTEGER, mask_size INTEGER, mask_crc INTEGER,
     PRIMARY KEY (uid, frame_index, face_index)
 );
 """
 
 
-def faces_cache_root(rule: CropRule, home: str | Path | None = None) -> Path:
+def faces_cache_root(rule: CropRule, home: str | Path | None = None, crop_format: str = DEFAULT_FORMAT) -> Path:
     """The face cache of ``rule`` under the cache home (``home``, else ``harness.files.cache_home()``):
-    one per detector and crop rule, shared by `harness run` and `harness preprocess`."""
-    return Path(home if home is not None else cache_home()).expanduser() / "faces" / rule.cache_key()
+    one per detector, crop rule and crop format, shared by `harness run` and `harness preprocess`.
+    A JPEG cache keeps the folder name it had before the format was part of it."""
+    key = rule.cache_key() if crop_format == "jpeg" else f"{rule.cache_key()}-{crop_format}"
+    return Path(home if home is not None else cache_home()).expanduser() / "faces" / key
 
 
-def new_owner() -> str:
-    """A claim owner id for this process: ``host:pid:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+class CacheError(RuntimeError):
+    """A cache problem the user can act on: its message is one line with the fix."""
 
 
-def owner_host_pid(owner: str) -> tuple[str, int]:
-    host, pid, _ = owner.rsplit(":", 2)
-    return host, int(pid)
-
-
-def claim_stale_seconds() -> float:
-    """A claim from another host with no heartbeat for this long is taken over (HARNESS_CLAIM_STALE_S)."""
-    try:
-        return float(os.environ.get("HARNESS_CLAIM_STALE_S", "600"))
-    except ValueError:
-        return 600.0
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host still runs (a zombie does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def claim_is_stale(host: str, pid: int, heartbeat: float) -> bool:
-    if host == socket.gethostname():
-        return not pid_alive(int(pid))
-    return time.time() - float(heartbeat) > claim_stale_seconds()
-
-
-class CacheMismatchError(RuntimeError):
+class CacheMismatchError(CacheError):
     """The cache was made with another crop rule; mixing them would corrupt comparisons."""
+
+
+class CacheDamageError(CacheError):
+    """A cached crop is missing or does not match the size and checksum its index row recorded."""
+
+    def __init__(self, message: str, uid: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.uid, self.path = uid, path
+
+
+def crc32(data: bytes) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def disk_error(exc: BaseException, root: Path) -> CacheError | None:
+    """The one-line CacheError for a read-only cache or a full disk, else None."""
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "disk is full" in text or "no space" in text:
+        return CacheError(f"the disk holding the face cache {root} is full ({exc}); free space or point --cache "
+                          "at another disk, then rerun the same command: finished videos are kept")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "read-only" in text:
+        return CacheError(f"the face cache {root} is read-only ({exc}); point --cache (or $HARNESS_CACHE) at a "
+                          "writable folder, or preprocess everything first where it is writable")
+    return None
 
 
 @dataclass
@@ -149,6 +153,8 @@ class CachedVideo:
     faces: int = 0
     path: str = ""
     message: str | None = None
+    src_size: int | None = None
+    src_mtime: float | None = None
 
 
 def safe_name(text: str) -> str:
@@ -171,6 +177,21 @@ def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
     return data.tobytes()
 
 
+def encode_png(image: np.ndarray) -> bytes:
+    """Lossless: decoding gives back ``image`` bit for bit."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_PNG_COMPRESSION, PNG_PARAMS[0], cv2.IMWRITE_PNG_STRATEGY, PNG_PARAMS[1]])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return data.tobytes()
+
+
+def encode_crop(image: np.ndarray, crop_format: str) -> bytes:
+    return encode_png(image) if crop_format == "png" else encode_jpeg(image)
+
+
 def encode_mask_png(mask: np.ndarray) -> bytes:
     import cv2
 
@@ -180,30 +201,167 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+def _rank(status: str, updated: float) -> tuple[bool, float]:
+    """Which of a video's rows in several parts counts: a final one over a pending one, then the latest."""
+    return status != "pending", float(updated)
+
+
+class _Part:
+    """One index file, open read-only (another job's) or read-write (this job's own)."""
+
+    def __init__(self, path: Path, writable: bool) -> None:
+        self.path = path
+        self.writable = writable
+        if writable:
+            self.db = sqlite3.connect(str(path), timeout=120.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=DELETE")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+        else:
+            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=120.0,
+                                      isolation_level=None)
+        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "videos" not in names:
+            self.db.close()
+            raise sqlite3.DatabaseError("no videos table")
+        self.face_columns = {r[1] for r in self.db.execute("PRAGMA table_info(faces)")}
+        self.video_columns = {r[1] for r in self.db.execute("PRAGMA table_info(videos)")}
+
+    def col(self, table: str, name: str) -> str:
+        """``name``, or NULL where an old index lacks the column."""
+        have = self.face_columns if table == "faces" else self.video_columns
+        return name if name in have else f"NULL AS {name}"
+
+
 class FaceCache:
     """Read (and, for the preprocessing pipeline, write) a face cache rooted at ``root``."""
 
     def __init__(self, root: str | Path, create: bool = True) -> None:
         self.root = Path(root)
-        db = self.root / DB_NAME
-        if not create and not db.is_file():
+        self.create = create
+        if not create and not self.exists(self.root):
             raise FileNotFoundError(
-                f"no face cache at {self.root} ({DB_NAME} is missing); run `harness preprocess` first "
+                f"no face cache at {self.root} (no {INDEX_DIR}/ or {DB_NAME}); run `harness preprocess` first "
                 "or point at the folder you preprocessed into"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(db), timeout=120.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self.claims = Claims(self.root)
+        self.part_tag = "all"
+        self.notes: list[str] = []  # one line per damaged index part found (and what was done)
+        self._own: _Part | None = None
+        self._parts: dict[Path, _Part] = {}
+        self._listed = -1e9
+        self._expect: dict[str, tuple[int | None, int | None, str]] = {}  # file -> (size, crc, uid) of the last rows read
+        self._refresh()
 
-    # -- meta / crop rule ----------------------------------------------------------------------
+    @staticmethod
+    def exists(root: Path) -> bool:
+        return (root / DB_NAME).is_file() or any((root / INDEX_DIR).glob("*.sqlite"))
+
+    # -- the parts ---------------------------------------------------------------------------------
+    def part_paths(self) -> list[Path]:
+        legacy = [self.root / DB_NAME] if (self.root / DB_NAME).is_file() else []
+        folder = self.root / INDEX_DIR
+        return legacy + (sorted(folder.glob("*.sqlite")) if folder.is_dir() else [])
+
+    def _refresh(self) -> list[_Part]:
+        """Open the parts that appeared since the last look; report (and, when writing, set aside) a
+        damaged one: its videos are then missing and redone. The folder is listed at most every
+        REFRESH_SECONDS (a per-video lookup must not list it each time)."""
+        if time.monotonic() - self._listed < REFRESH_SECONDS:
+            return list(self._parts.values())
+        self._listed = time.monotonic()
+        present = set(self.part_paths())
+        for path in list(self._parts):
+            if path not in present and self._parts[path] is not self._own:
+                self._parts.pop(path).db.close()
+        for path in sorted(present - set(self._parts)):
+            try:
+                if path == self.root / DB_NAME:
+                    part = self._open_legacy(path)
+                else:
+                    part = _Part(path, writable=False)
+            except sqlite3.DatabaseError as exc:
+                if "locked" in str(exc):
+                    continue  # a writer is in the middle of creating it: next look
+                self._damaged(path, exc)
+                continue
+            self._parts[path] = part
+        return list(self._parts.values())
+
+    def _open_legacy(self, path: Path) -> _Part:
+        """The old single index, in WAL mode: opened read-write (WAL readers need its -shm file),
+        or as immutable where the folder is read-only. Never written."""
+        part = object.__new__(_Part)
+        part.path, part.writable = path, False
+        try:
+            part.db = sqlite3.connect(str(path), timeout=120.0, isolation_level=None)
+            part.db.execute("SELECT count(*) FROM videos").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "no such table" in str(exc):
+                raise
+            part.db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+            part.db.execute("SELECT count(*) FROM videos").fetchone()
+        part.face_columns = {r[1] for r in part.db.execute("PRAGMA table_info(faces)")}
+        part.video_columns = {r[1] for r in part.db.execute("PRAGMA table_info(videos)")}
+        return part
+
+    def _damaged(self, path: Path, exc: BaseException) -> None:
+        note = f"index part {path} is damaged ({exc})"
+        if self.create:
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            try:
+                path.rename(aside)
+                note += f"; set aside as {aside.name}, its videos will be preprocessed again"
+            except OSError:
+                note += "; run `harness preprocess ... --repair` to set it aside and redo its videos"
+        else:
+            note += "; run `harness preprocess ... --repair` to set it aside and redo its videos"
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def _writer(self) -> _Part:
+        """This job's own part, created on its first write."""
+        if self._own is None:
+            name = f"{safe_name(self.part_tag)}-{safe_name(host_id())}-{os.getpid()}-{os.urandom(3).hex()}.sqlite"
+            path = self.root / INDEX_DIR / name
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # made under another name, then renamed: readers never open a part being initialised
+                init = path.with_name(path.name + ".init")
+                _Part(init, writable=True).db.close()
+                os.replace(init, path)
+                self._own = _Part(path, writable=True)
+            except (OSError, sqlite3.Error) as exc:
+                raise disk_error(exc, self.root) or CacheError(f"cannot write the face cache index {path}: {exc}") from exc
+            self._parts[path] = self._own
+        return self._own
+
+    def _write(self, sql_batches: list[tuple[str, Any]]) -> None:
+        """One transaction on this job's own part (statements with their rows: executemany)."""
+        db = self._writer().db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in sql_batches:
+                    db.executemany(sql, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise disk_error(exc, self.root) or exc
+
+    # -- meta / crop rule / format ----------------------------------------------------------------
     def meta(self, key: str) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        parts = self._refresh()
+        for part in ([self._own] if self._own else []) + parts:
+            row = part.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if row:
+                return json.loads(row[0])
+        return None
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        self._write([("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(key, json.dumps(value))])])
 
     def check_crop_rule(self, rule: CropRule) -> None:
         """Record the crop rule on first use; refuse a different one later (a field the cache did not
@@ -216,167 +374,219 @@ class FaceCache:
                 f"the face cache at {self.root} was made with crop rule {stored}, not {rule.to_dict()}; "
                 "use another cache folder (--cache DIR) or the same detector/margin/crop size"
             )
+        if self._own is not None and self._own.db.execute("SELECT 1 FROM meta WHERE key = 'crop_rule'").fetchone() is None:
+            self.set_meta("crop_rule", stored)
 
     @property
     def crop_rule(self) -> dict[str, Any] | None:
         return self.meta("crop_rule")
 
-    # -- writing (preprocessing) ---------------------------------------------------------------
-    def final_uids(self) -> set[str]:
-        """Videos that need no more work: done, no face, or failed for a reason of the video's own."""
-        marks = ",".join("?" * len(FINAL_STATUSES))
-        rows = self._db.execute(
-            f"SELECT uid FROM videos WHERE status IN ({marks}) AND NOT (status = 'failed' AND cause LIKE ?)",
-            (*FINAL_STATUSES, TRANSIENT_CAUSE_PREFIX + "%"))
-        return {r[0] for r in rows}
+    @property
+    def crop_format(self) -> str | None:
+        """``png`` or ``jpeg`` (an old single index that recorded none was written as JPEG q95); None
+        when nothing says (no crop written yet)."""
+        stored = self.meta("crop_format")
+        if stored:
+            return str(stored)
+        legacy = [p for p in self._refresh() if p.path.name == DB_NAME and p.path.parent == self.root]
+        return "jpeg" if any(p.db.execute("SELECT 1 FROM faces LIMIT 1").fetchone() for p in legacy) else None
 
-    def is_final(self, uid: str) -> bool:
-        row = self._db.execute("SELECT status, cause FROM videos WHERE uid = ?", (uid,)).fetchone()
-        return bool(row) and row[0] in FINAL_STATUSES and not (
-            row[0] == "failed" and str(row[1] or "").startswith(TRANSIENT_CAUSE_PREFIX))
+    def writing_format(self) -> str:
+        """The format this job writes: the cache's own (an old JPEG cache stays JPEG), else lossless PNG."""
+        fmt = self.crop_format or DEFAULT_FORMAT
+        self.set_meta("crop_format", fmt)
+        return fmt
 
-    # -- claims: several jobs on one cache -------------------------------------------------------
-    def claim(self, uid: str, owner: str) -> bool:
-        """Claim ``uid`` for ``owner`` (see ``new_owner``). False when the video is final or another
-        live job holds it; a dead or silent job's claim is taken over."""
-        with self._transaction():
-            if self.is_final(uid):
-                return False
-            row = self._db.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE uid = ?", (uid,)).fetchone()
-            if row is not None and row[0] != owner and not claim_is_stale(*row[1:]):
-                return False
-            host, pid = owner_host_pid(owner)
-            self._db.execute("INSERT OR REPLACE INTO claims (uid, owner, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)",
-                             (uid, owner, host, pid, time.time()))
-            return True
+    # -- claims: several jobs (hosts) on one cache ---------------------------------------------------
+    def claim(self, uid: str, owner: str, redo_after: float | None = None) -> bool:
+        """Claim ``uid`` for ``owner`` (see ``new_owner``). False when the video is final (and its
+        files intact) or another live job holds it; a dead or silent job's claim is taken over.
+        ``redo_after``: the video is to be done again (damaged, or changed since it failed): a final
+        row counts only when written after this time (by another job that redid it meanwhile)."""
+        if self._final_since(uid, redo_after):
+            return False
+        if not self.claims.take(uid, owner):
+            return False
+        if self._final_since(uid, redo_after):  # another job finished it between the look and the claim
+            self.claims.release(uid, owner)
+            return False
+        return True
 
     def claim_holder(self, uid: str) -> str | None:
         """The owner of a live claim on ``uid`` (None when unclaimed or the claim is stale)."""
-        row = self._db.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE uid = ?", (uid,)).fetchone()
-        return row[0] if row is not None and not claim_is_stale(*row[1:]) else None
+        return self.claims.holder(uid)
 
     def heartbeat(self, owner: str) -> None:
-        self._db.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), owner))
+        for info, path in self.claims.all():
+            if info.get("owner") == owner:
+                os.utime(path)
 
-    def release(self, owner: str) -> None:
-        """Drop every claim of ``owner`` (its videos not finished go back to the pool)."""
-        self._db.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+    def release(self, owner: str, uid: str | None = None) -> None:
+        """Drop ``owner``'s claim on ``uid``, or all of them (unfinished videos go back to the pool)."""
+        if uid is None:
+            self.claims.release_all(owner)
+        else:
+            self.claims.release(uid, owner)
+
+    # -- writing (preprocessing) ---------------------------------------------------------------
+    def final_uids(self, check_files: bool = True) -> set[str]:
+        """Videos that need no more work: done (with their crop files present at their recorded
+        sizes), no face, or failed for a reason of the video's own."""
+        out = set()
+        for video in self.videos():
+            if self._final_row(video) and not (check_files and video.status == "done" and self.problems(video.uid)):
+                out.add(video.uid)
+        return out
+
+    @staticmethod
+    def _final_row(video: CachedVideo) -> bool:
+        return video.status in FINAL_STATUSES and not (
+            video.status == "failed" and str(video.cause or "").startswith(TRANSIENT_CAUSE_PREFIX))
+
+    def is_final(self, uid: str) -> bool:
+        video = self.status(uid)
+        return video is not None and self._final_row(video) and not (video.status == "done" and self.problems(uid))
+
+    def _final_since(self, uid: str, after: float | None) -> bool:
+        if after is None:
+            return self.is_final(uid)
+        found = self._winner(uid)
+        return found is not None and float(found[0][-1]) > after and self.is_final(uid)
 
     def mark_pending(self, records: list[Any]) -> None:
         now = time.time()
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO videos (uid, dataset, method, compression, label, split, path,"
-                " mask_path, status, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                [
-                    (r.uid, r.dataset, r.method, r.compression, int(r.label), r.split, str(r.path),
-                     str(r.mask_path) if r.mask_path else None, now)
-                    for r in records
-                ],
-            )
+        self._write([(
+            "INSERT OR IGNORE INTO videos (uid, dataset, method, compression, label, split, path,"
+            " mask_path, status, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            [(r.uid, r.dataset, r.method, r.compression, int(r.label), r.split, str(r.path),
+              str(r.mask_path) if r.mask_path else None, now) for r in records],
+        )])
 
     def write_video(self, record: Any, result: dict[str, Any]) -> None:
-        """Store one processed video: its status row, sampled frames and faces, atomically (and
-        drop the claim on it, if any, in the same transaction)."""
-        with self._transaction():
-            self._db.execute("DELETE FROM claims WHERE uid = ?", (record.uid,))
-            self._db.execute("DELETE FROM faces WHERE uid = ?", (record.uid,))
-            self._db.execute("DELETE FROM frames WHERE uid = ?", (record.uid,))
-            self._db.executemany(
-                "INSERT INTO frames (uid, frame_index, faces) VALUES (?, ?, ?)",
-                [(record.uid, int(i), int(n)) for i, n in result["frames"]],
-            )
-            self._db.executemany(
-                "INSERT INTO faces (uid, frame_index, face_index, file, mask_file, landmarks, box,"
-                " crop_box, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (record.uid, f["frame_index"], f["face_index"], f["file"], f.get("mask_file"),
-                     np.asarray(f["landmarks"], dtype=np.float32).tobytes(), json.dumps(list(f["box"])),
-                     json.dumps(list(f["crop_box"])), float(f["score"]))
-                    for f in result["faces"]
-                ],
-            )
-            self._db.execute(
-                "INSERT OR REPLACE INTO videos (uid, dataset, method, compression, label, split, path,"
-                " mask_path, status, cause, message, frames_total, frames_sampled, frames_with_face,"
-                " faces, has_mask, seconds, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.uid, record.dataset, record.method, record.compression, int(record.label),
-                    record.split, str(record.path), str(record.mask_path) if record.mask_path else None,
-                    result["status"], result.get("cause"), result.get("message"),
-                    int(result.get("frames_total", 0)), len(result["frames"]),
-                    sum(1 for _, n in result["frames"] if n > 0), len(result["faces"]),
-                    int(bool(result.get("has_mask"))), float(result.get("seconds", 0.0)), time.time(),
-                ),
-            )
-
-    class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db = db
-
-        def __enter__(self) -> None:
-            self.db.execute("BEGIN IMMEDIATE")
-
-        def __exit__(self, exc_type, exc, tb) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-    def _transaction(self) -> "FaceCache._Tx":
-        return FaceCache._Tx(self._db)
+        """Store one processed video (its files are written): status row, sampled frames and faces
+        with each crop's size and CRC-32, in one transaction of this job's own part."""
+        src_size = src_mtime = None
+        try:
+            st = os.stat(record.path)
+            src_size, src_mtime = int(st.st_size), float(st.st_mtime)
+        except OSError:
+            pass
+        faces = result["faces"]
+        self._write([
+            ("DELETE FROM faces WHERE uid = ?", [(record.uid,)]),
+            ("DELETE FROM frames WHERE uid = ?", [(record.uid,)]),
+            ("INSERT INTO frames (uid, frame_index, faces) VALUES (?, ?, ?)",
+             [(record.uid, int(i), int(n)) for i, n in result["frames"]]),
+            ("INSERT INTO faces (uid, frame_index, face_index, file, mask_file, landmarks, box, crop_box, score,"
+             " size, crc, mask_size, mask_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             [(record.uid, f["frame_index"], f["face_index"], f["file"], f.get("mask_file"),
+               np.asarray(f["landmarks"], dtype=np.float32).tobytes(), json.dumps(list(f["box"])),
+               json.dumps(list(f["crop_box"])), float(f["score"]), f.get("size"), f.get("crc"),
+               f.get("mask_size"), f.get("mask_crc")) for f in faces]),
+            ("INSERT OR REPLACE INTO videos (uid, dataset, method, compression, label, split, path,"
+             " mask_path, status, cause, message, frames_total, frames_sampled, frames_with_face,"
+             " faces, has_mask, seconds, updated, src_size, src_mtime)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             [(record.uid, record.dataset, record.method, record.compression, int(record.label),
+               record.split, str(record.path), str(record.mask_path) if record.mask_path else None,
+               result["status"], result.get("cause"), result.get("message"),
+               int(result.get("frames_total", 0)), len(result["frames"]),
+               sum(1 for _, n in result["frames"] if n > 0), len(faces),
+               int(bool(result.get("has_mask"))), float(result.get("seconds", 0.0)), time.time(),
+               src_size, src_mtime)]),
+        ])
 
     # -- reading -------------------------------------------------------------------------------
-    def _video(self, row: tuple) -> CachedVideo:
+    _VIDEO_COLUMNS = ("uid", "dataset", "method", "compression", "label", "split", "path", "status", "cause",
+                      "message", "frames_total", "frames_sampled", "frames_with_face", "faces", "has_mask",
+                      "src_size", "src_mtime", "updated")
+
+    def _select_videos(self, part: _Part, where: str, args: tuple) -> Iterator[tuple]:
+        cols = ", ".join(part.col("videos", c) for c in self._VIDEO_COLUMNS)
+        yield from part.db.execute(f"SELECT {cols} FROM videos{where}", args)
+
+    def _union(self, where: str = "", args: tuple = ()) -> dict[str, tuple[tuple, _Part]]:
+        """uid -> (winning row, its part) over every part."""
+        best: dict[str, tuple[tuple, _Part]] = {}
+        for part in self._refresh():
+            try:
+                rows = list(self._select_videos(part, where, args))
+            except sqlite3.DatabaseError as exc:
+                self._damaged(part.path, exc)
+                continue
+            for row in rows:
+                old = best.get(row[0])
+                if old is None or _rank(row[7], row[-1]) > _rank(old[0][7], old[0][-1]):
+                    best[row[0]] = (row, part)
+        return best
+
+    @staticmethod
+    def _video(row: tuple) -> CachedVideo:
         (uid, dataset, method, compression, label, split, path, status, cause, message,
-         frames_total, frames_sampled, frames_with_face, faces, has_mask) = row
+         frames_total, frames_sampled, frames_with_face, faces, has_mask, src_size, src_mtime, _) = row
         return CachedVideo(
             uid=uid, dataset=dataset, method=method, compression=compression, label=int(label),
             split=split, status=status, cause=cause, frames_total=int(frames_total),
             frames_sampled=int(frames_sampled), frames_with_face=int(frames_with_face),
             has_mask=bool(has_mask), faces=int(faces), path=path, message=message,
+            src_size=src_size, src_mtime=src_mtime,
         )
 
-    _VIDEO_COLUMNS = (
-        "uid, dataset, method, compression, label, split, path, status, cause, message, frames_total,"
-        " frames_sampled, frames_with_face, faces, has_mask"
-    )
-
     def videos(self, split: str | None = None, dataset: str | None = None, status: str | None = None) -> list[CachedVideo]:
-        """Video rows (metadata only), optionally filtered, ordered by uid."""
+        """Video rows (metadata only) of the union of the index parts, optionally filtered, by uid."""
         clauses, args = [], []
-        for column, value in (("split", split), ("dataset", dataset), ("status", status)):
+        for column, value in (("split", split), ("dataset", dataset)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._db.execute(f"SELECT {self._VIDEO_COLUMNS} FROM videos{where} ORDER BY uid", args)
-        return [self._video(r) for r in rows]
+        videos = [self._video(row) for row, _ in self._union(where, tuple(args)).values()]
+        return sorted((v for v in videos if status is None or v.status == status), key=lambda v: v.uid)
+
+    def _winner(self, uid: str) -> tuple[tuple, _Part] | None:
+        return self._union(" WHERE uid = ?", (uid,)).get(uid)
 
     def status(self, uid: str) -> CachedVideo | None:
         """The video's row (status, cause, counts), or None if it was never queued."""
-        row = self._db.execute(f"SELECT {self._VIDEO_COLUMNS} FROM videos WHERE uid = ?", (uid,)).fetchone()
-        return self._video(row) if row else None
+        found = self._winner(uid)
+        return self._video(found[0]) if found else None
 
     def frames(self, uid: str) -> list[tuple[int, int]]:
         """``[(frame_index, faces_found), ...]`` for every sampled frame, faceless ones included."""
-        return [tuple(r) for r in self._db.execute(
+        found = self._winner(uid)
+        if found is None:
+            return []
+        return [tuple(r) for r in found[1].db.execute(
             "SELECT frame_index, faces FROM frames WHERE uid = ? ORDER BY frame_index", (uid,))]
 
     def face_rows(self, uid: str, face_index: int | None = None) -> list[dict[str, Any]]:
         """Face metadata without decoding images (cheap); only face ``face_index`` of each frame
-        when given (0 is the largest), filtered in SQL."""
+        when given (0 is the largest), filtered in SQL. Each row has the crop's recorded size and
+        CRC-32 (None in caches written before they were recorded)."""
+        found = self._winner(uid)
+        if found is None:
+            return []
+        part = found[1]
         where, args = ("uid = ?", (uid,)) if face_index is None else ("uid = ? AND face_index = ?", (uid, face_index))
-        rows = self._db.execute(
-            "SELECT frame_index, face_index, file, mask_file, landmarks, box, crop_box, score FROM faces"
+        extra = ", ".join(part.col("faces", c) for c in ("size", "crc", "mask_size", "mask_crc"))
+        rows = part.db.execute(
+            f"SELECT frame_index, face_index, file, mask_file, landmarks, box, crop_box, score, {extra} FROM faces"
             f" WHERE {where} ORDER BY frame_index, face_index", args)
-        return [
+        out = [
             dict(frame_index=int(fi), face_index=int(fa), file=file, mask_file=mask_file,
                  landmarks=np.frombuffer(lm, dtype=np.float32).reshape(-1, 2).copy(),
-                 box=tuple(json.loads(box)), crop_box=tuple(json.loads(cbox)), score=float(score))
-            for fi, fa, file, mask_file, lm, box, cbox, score in rows
+                 box=tuple(json.loads(box)), crop_box=tuple(json.loads(cbox)), score=float(score),
+                 size=size, crc=crc, mask_size=msize, mask_crc=mcrc)
+            for fi, fa, file, mask_file, lm, box, cbox, score, size, crc, msize, mcrc in rows
         ]
+        # load_image checks what it reads against these (callers pass only the file name)
+        self._expect = {r["file"]: (r["size"], r["crc"], uid) for r in out}
+        self._expect.update({r["mask_file"]: (r["mask_size"], r["mask_crc"], uid) for r in out if r["mask_file"]})
+        return out
 
     def faces(self, uid: str, face_index: int | None = None) -> list[CachedFace]:
         """Every cached face of a video (or only face ``face_index`` of each frame) with its crop
-        decoded, by frame then face (largest first)."""
+        decoded and checked, by frame then face (largest first)."""
         out = []
         for row in self.face_rows(uid, face_index):
             out.append(CachedFace(
@@ -387,45 +597,91 @@ class FaceCache:
             ))
         return out
 
+    def _checked_bytes(self, relative: str) -> bytes:
+        size, crc, uid = self._expect.get(relative, (None, None, ""))
+        path = self.root / relative
+        fix = (f"rerun the same command (it redoes damaged videos) or `harness preprocess <dataset> --repair "
+               f"--cache {self.root}`")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CacheDamageError(f"cached crop {path} of video {uid or '?'} is missing ({exc.strerror}); {fix}",
+                                   uid, str(path)) from None
+        if (size is not None and len(data) != size) or (crc is not None and crc32(data) != crc):
+            raise CacheDamageError(f"cached crop {path} of video {uid or '?'} is damaged ({len(data)} bytes, "
+                                   f"expected {size}, checksum mismatch); {fix}", uid, str(path))
+        return data
+
     def load_image(self, relative: str) -> np.ndarray:
         import cv2
 
-        path = self.root / relative
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(self._checked_bytes(relative), np.uint8), cv2.IMREAD_COLOR)
         if image is None:
-            raise FileNotFoundError(f"cached crop {path} is missing or unreadable; rerun `harness preprocess`")
+            raise CacheDamageError(f"cached crop {self.root / relative} is unreadable; rerun `harness preprocess "
+                                   "<dataset> --repair`", "", str(self.root / relative))
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     def load_mask(self, relative: str) -> np.ndarray:
         import cv2
 
-        path = self.root / relative
-        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imdecode(np.frombuffer(self._checked_bytes(relative), np.uint8), cv2.IMREAD_GRAYSCALE)
         if mask is None:
-            raise FileNotFoundError(f"cached mask {path} is missing or unreadable; rerun `harness preprocess`")
+            raise CacheDamageError(f"cached mask {self.root / relative} is unreadable; rerun `harness preprocess "
+                                   "<dataset> --repair`", "", str(self.root / relative))
         return mask.astype(np.float32) / 255.0
+
+    def problems(self, uid: str, deep: bool = False) -> list[str]:
+        """What is wrong with a done video's crop files: missing, or not at their recorded size
+        (``deep``: checksums too, which reads every byte). Empty when intact."""
+        out = []
+        for row in self.face_rows(uid):
+            for name, size, crc in ((row["file"], row["size"], row["crc"]),
+                                    (row["mask_file"], row["mask_size"], row["mask_crc"])):
+                if name is None:
+                    continue
+                path = self.root / name
+                try:
+                    if deep:
+                        data = path.read_bytes()
+                        got, ok = len(data), crc is None or crc32(data) == crc
+                    else:
+                        got, ok = path.stat().st_size, True
+                except OSError:
+                    out.append(f"{name}: missing")
+                    continue
+                if (size is not None and got != size) or (size is None and got == 0):
+                    out.append(f"{name}: {got} bytes, expected {size}")
+                elif not ok:
+                    out.append(f"{name}: checksum mismatch")
+        return out
 
     def summary(self) -> dict[str, Any]:
         """Counts for reports: videos by status, causes of failure, frames and faces."""
-        by_status = dict(self._db.execute("SELECT status, COUNT(*) FROM videos GROUP BY status").fetchall())
-        causes = dict(self._db.execute(
-            "SELECT cause, COUNT(*) FROM videos WHERE cause IS NOT NULL GROUP BY cause").fetchall())
-        frames, with_face = self._db.execute(
-            "SELECT COALESCE(SUM(frames_sampled), 0), COALESCE(SUM(frames_with_face), 0) FROM videos").fetchone()
-        faces = self._db.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
+        videos = self.videos()
+        by_status: dict[str, int] = {}
+        causes: dict[str, int] = {}
+        for v in videos:
+            by_status[v.status] = by_status.get(v.status, 0) + 1
+            if v.cause is not None:
+                causes[v.cause] = causes.get(v.cause, 0) + 1
         return {
             "root": str(self.root),
-            "videos": sum(by_status.values()),
+            "videos": len(videos),
             "by_status": by_status,
             "failures_by_cause": causes,
-            "frames": int(frames),
-            "frames_with_face": int(with_face),
-            "faces": int(faces),
+            "frames": sum(v.frames_sampled for v in videos),
+            "frames_with_face": sum(v.frames_with_face for v in videos),
+            "faces": sum(v.faces for v in videos),
             "crop_rule": self.crop_rule,
+            "crop_format": self.crop_format,
+            "index_parts": len(self._parts),
         }
 
     def close(self) -> None:
-        self._db.close()
+        for part in self._parts.values():
+            part.db.close()
+        self._parts.clear()
+        self._own = None
 
     def __enter__(self) -> "FaceCache":
         return self

@@ -11,10 +11,14 @@ landmarks + boxes (and the mask crop, when the record has a mask video) in a ``F
 * shardable: ``shard=(k, n)`` keeps the records whose stable uid hash is k mod n, so N machines
   (SLURM array, shell loop) split a dataset without talking to each other;
 * corrupt and faceless videos are recorded with their cause and never stop the run;
-* concurrent: jobs sharing one cache claim each video before working on it (``FaceCache.claim``):
-  a video another live job holds is left to it and waited for at the end, a killed job's claims
-  are taken over, and no job touches the files of a video it has not claimed;
-* no orphans: pool workers die with their parent, even when it is killed with SIGKILL.
+* concurrent, across hosts: jobs sharing one cache claim each video before working on it (a claim
+  file, ``harness.data.claims``; a heartbeat thread keeps it fresh); a video another live job holds
+  is left to it and waited for at the end, a dead job's claims are taken over, and no job touches
+  the files of a video it has not claimed. Each job writes only its own index part;
+* verified: a done video whose crop files are missing or truncated is redone (``repair``: checked
+  against their checksums too), and a failed video whose file changed since (size, mtime) is retried;
+* no orphans: pool workers die with their parent, even when it is killed with SIGKILL; a worker
+  that dies (an OOM kill) costs only its video, recorded as failed with cause ``worker_died``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import time
 import traceback
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -34,14 +39,15 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from harness import faults
-from harness.data.cache import FaceCache, encode_jpeg, encode_mask_png, new_owner, video_dir_name
+from harness.data.cache import FaceCache, crc32, encode_crop, encode_mask_png, video_dir_name
+from harness.data.claims import Heartbeat, new_owner
 from harness.data.crop import CropRule, crop_mask, landmarks_to_crop, mask_from_frame
 from harness.data.faces import FaceFinder
 from harness.data.video import VideoDecodeError, read_frames_indexed
 from harness.types import VideoRecord
 
 DEFAULT_FRAMES = 32
-HEARTBEAT_SECONDS = 15.0  # how often a job refreshes its claims
+HEARTBEAT_SECONDS = 15.0  # how often the pool loop wakes up at most
 WAIT_POLL_SECONDS = 0.5  # how often a job waiting for another job's videos looks again
 
 
@@ -52,6 +58,9 @@ class PreprocessSummary:
     failed: int = 0
     no_face: int = 0
     skipped: int = 0  # already final in the cache
+    redone: list[str] = field(default_factory=list)  # final videos found damaged (or changed) and done again
+    crop_format: str = ""
+    notes: list[str] = field(default_factory=list)  # damaged index parts found, and what was done
     frames: int = 0  # sampled frames processed in this run
     frames_with_face: int = 0
     faces: int = 0
@@ -152,6 +161,7 @@ def process_video(record: VideoRecord) -> dict[str, Any]:
     """Process one record in this worker; never raises for a bad video (returns its cause)."""
     t0 = time.perf_counter()
     config = _worker["config"]
+    faults.point("preprocess.video." + record.uid)  # tests: this video kills its worker (an OOM kill)
     try:
         return _process(record, config, _worker["finder"], t0)
     except VideoDecodeError as exc:
@@ -178,7 +188,8 @@ def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0
         crops = list(rule.crops(finder.find(frame), frame))
         frame_rows.append((index, len(crops)))
         for face_index, (face, box, image) in enumerate(crops):
-            row, fits = _write_face(out_dir, vdir, rule, (index, face_index), face, box, image, frame, masks.get(index))
+            row, fits = _write_face(out_dir, vdir, rule, (index, face_index), face, box, image, frame, masks.get(index),
+                                    config.get("crop_format", "png"))
             if not fits and cause is None:
                 cause, message = "mask_size_mismatch", f"{record.mask_path}: mask frames are not the video's size"
             face_rows.append(row)
@@ -203,20 +214,24 @@ def _read_masks(record: VideoRecord, indices: list[int]) -> tuple[dict[int, np.n
 
 
 def _write_face(out_dir: Path, vdir: str, rule: CropRule, at: tuple[int, int], face: Any, box: Any, image: np.ndarray,
-                frame: np.ndarray, mask: np.ndarray | None) -> tuple[dict[str, Any], bool]:
-    """Write one face's crop (and mask crop) files; its index row and whether its mask fit the frame."""
+                frame: np.ndarray, mask: np.ndarray | None, crop_format: str = "png") -> tuple[dict[str, Any], bool]:
+    """Write one face's crop (and mask crop) files; its index row (with each file's size and
+    CRC-32) and whether its mask fit the frame."""
     index, face_index = at
     name = f"{index:06d}_{face_index:02d}"
-    (out_dir / f"{name}.jpg").write_bytes(encode_jpeg(image))
-    row = dict(frame_index=index, face_index=face_index, file=f"{vdir}/{name}.jpg", mask_file=None,
+    ext = ".png" if crop_format == "png" else ".jpg"
+    data = encode_crop(image, crop_format)
+    (out_dir / f"{name}{ext}").write_bytes(data)
+    row = dict(frame_index=index, face_index=face_index, file=f"{vdir}/{name}{ext}", mask_file=None,
                landmarks=landmarks_to_crop(face.landmarks, box, rule.crop_size), box=face.box, crop_box=box,
-               score=face.score)
+               score=face.score, size=len(data), crc=crc32(data))
     if mask is None:
         return row, True
     if mask.shape[:2] != frame.shape[:2]:
         return row, False
-    (out_dir / f"{name}_mask.png").write_bytes(encode_mask_png(crop_mask(mask, box, rule.crop_size)))
-    row["mask_file"] = f"{vdir}/{name}_mask.png"
+    data = encode_mask_png(crop_mask(mask, box, rule.crop_size))
+    (out_dir / f"{name}_mask.png").write_bytes(data)
+    row.update(mask_file=f"{vdir}/{name}_mask.png", mask_size=len(data), mask_crc=crc32(data))
     return row, True
 
 
@@ -233,26 +248,40 @@ def preprocess(
     progress: bool = True,
     fast: bool = True,
     retry_failed: bool = False,
+    repair: bool = False,
 ) -> PreprocessSummary:
     """Preprocess ``records`` into the face ``cache`` with crop ``rule`` (see module docstring).
 
     ``cache``: an open FaceCache (the caller's, left open) or its folder (opened and closed here).
-    workers=0 runs in this process. Returns what this run did; ``cache.summary()`` has the totals.
+    workers=0 runs in this process. ``repair``: also check every done video's crops against their
+    checksums (reads them all) and redo the damaged ones. Returns what this run did; ``cache.summary()``
+    has the totals.
     """
     t_start = time.perf_counter()
     owned = not isinstance(cache, FaceCache)
     cache = FaceCache(cache) if owned else cache
     summary = PreprocessSummary(crop_rule=rule.to_dict(), shard=shard, cache_root=str(cache.root))
     owner = new_owner()
+    if shard is not None:
+        cache.part_tag = f"{shard[0]}of{shard[1]}"
     try:
-        cache.check_crop_rule(rule)
-        todo, summary.videos, summary.skipped = _select(records, cache, shard, retry_failed)
-        cache.mark_pending(todo)
-        config = dict(cache_root=str(cache.root), detector=rule.detector, rule=rule.to_dict(), frames=frames, fast=fast)
+        todo, summary.videos, summary.skipped, redo = _select(records, cache, shard, retry_failed, repair)
+        summary.redone = [uid for uid in redo if not (retry_failed and videos_failed(cache, uid))]
+        summary.notes = list(cache.notes)
+        summary.crop_format = cache.crop_format or ""
+        if todo:  # nothing is written (no index part) when everything is cached: a read-only cache still serves
+            cache.check_crop_rule(rule)
+            summary.crop_format = cache.writing_format()
+            cache.mark_pending(todo)
+        elif cache.crop_rule is not None:
+            cache.check_crop_rule(rule)
+        config = dict(cache_root=str(cache.root), detector=rule.detector, rule=rule.to_dict(), frames=frames, fast=fast,
+                      crop_format=summary.crop_format)
         from harness.ui import progress as progress_bar
 
-        with progress_bar(disable=not progress) as bar:  # the shared stderr bar; shown iff progress
-            job = _Job(cache, owner, summary, config, workers, bar, bar.add_task("preprocess", total=len(todo), info=""))
+        with progress_bar(disable=not progress) as bar, Heartbeat(cache.claims) as heart:  # the shared stderr bar
+            task = bar.add_task("preprocess", total=summary.videos, completed=summary.skipped, info="")
+            job = _Job(cache, owner, summary, config, workers, bar, task, heart, redo)
             job.run(todo)
         summary.failures_by_cause = dict(job.causes)
     finally:
@@ -269,12 +298,12 @@ class _Job:
     """One preprocess call's work on a shared cache: claim, process, store, wait for other jobs."""
 
     def __init__(self, cache: FaceCache, owner: str, summary: PreprocessSummary, config: dict[str, Any],
-                 workers: int, bar: Any, task: Any) -> None:
+                 workers: int, bar: Any, task: Any, heart: Heartbeat, redo: list[str] = ()) -> None:
         self.cache, self.owner, self.summary, self.config, self.workers = cache, owner, summary, config, workers
-        self.bar, self.task = bar, task
+        self.bar, self.task, self.heart = bar, task, heart
+        self.redo, self.redo_after = set(redo), time.time()  # final rows older than this are redone
         self.causes: Counter[str] = Counter()
         self.deferred: list[VideoRecord] = []  # held by another live job: waited for at the end
-        self.last_beat = time.monotonic()
 
     def run(self, todo: list[VideoRecord]) -> None:
         self.run_batch(todo)
@@ -309,7 +338,8 @@ class _Job:
     def claimed(self, records: list[VideoRecord]) -> Iterator[VideoRecord]:
         """The records this job may work on, claimed one at a time as they are needed."""
         for record in records:
-            if self.cache.claim(record.uid, self.owner):
+            if self.cache.claim(record.uid, self.owner, self.redo_after if record.uid in self.redo else None):
+                self.heart.add(record.uid)
                 yield record
             elif self.cache.is_final(record.uid):
                 self.summary.skipped += 1  # another job finished it meanwhile
@@ -322,13 +352,13 @@ class _Job:
         self.beat()
 
     def beat(self) -> None:
-        if time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
-            self.cache.heartbeat(self.owner)
-            self.last_beat = time.monotonic()
+        """Claims are kept fresh by the heartbeat thread; nothing to do on the loop's side."""
 
     def store(self, record: VideoRecord, result: dict[str, Any]) -> None:
         faults.point("preprocess.before_store")
         self.cache.write_video(record, result)
+        self.cache.release(self.owner, record.uid)
+        self.heart.discard(record.uid)
         faults.point("preprocess.stored")
         summary = self.summary
         summary.frames += len(result["frames"])
@@ -343,11 +373,30 @@ class _Job:
                                          "message": result.get("message") or ""})
 
 
+def videos_failed(cache: FaceCache, uid: str) -> bool:
+    video = cache.status(uid)
+    return video is not None and video.status == "failed"
+
+
+def _changed(video: Any) -> bool:
+    """Whether a failed video's file differs (size or mtime) from when it failed: worth a retry."""
+    if video.src_size is None:
+        return False
+    try:
+        st = os.stat(video.path)
+    except OSError:
+        return False
+    return int(st.st_size) != int(video.src_size) or float(st.st_mtime) != float(video.src_mtime)
+
+
 def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, int] | None,
-            retry_failed: bool) -> tuple[list[VideoRecord], int, int]:
-    final = cache.final_uids()
-    if retry_failed:
-        final -= {v.uid for v in cache.videos(status="failed")}
+            retry_failed: bool, repair: bool = False) -> tuple[list[VideoRecord], int, int, list[str]]:
+    """(records to do, records in this run, skipped as final, final videos redone because their
+    crops are damaged or their failed file changed)."""
+    videos = {v.uid: v for v in cache.videos()}
+    final = {uid for uid, v in videos.items() if cache._final_row(v)}
+    redo = {uid for uid in final if videos[uid].status == "failed" and (retry_failed or _changed(videos[uid]))}
+    final -= redo
     todo: list[VideoRecord] = []
     seen: set[str] = set()
     total = skipped = 0
@@ -358,38 +407,76 @@ def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, 
             raise ValueError(f"duplicate video uid {record.uid!r}: uids must be unique (dataset/method/compression/name)")
         seen.add(record.uid)
         total += 1
+        if record.uid in final and videos[record.uid].status == "done" and cache.problems(record.uid, deep=repair):
+            final.discard(record.uid)
+            redo.add(record.uid)
         if record.uid in final:
             skipped += 1
         else:
             todo.append(record)  # records are small metadata; media is never held
-    return todo, total, skipped
+    return todo, total, skipped, sorted(redo & seen)  # with --retry-failed, its videos too
 
 
 def _run_pool(todo: Iterable[VideoRecord], config: dict[str, Any], workers: int,
               store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None],
               beat: Callable[[], None] = lambda: None) -> None:
+    """Process ``todo`` in a pool. When a worker dies (killed, out of memory), the videos in flight
+    are tried again one by one, each in a pool of its own: the one that kills its worker again is
+    recorded as failed (``worker_died``), the others are done, and the rest of the queue goes on."""
     queue = iter(todo)
+    while True:
+        in_flight = _pool_pass(queue, config, workers, store, advance, beat)
+        if in_flight is None:
+            return
+        for record in in_flight:
+            if _pool_pass(iter([record]), config, 1, store, advance, beat) is not None:
+                store(record, _fail("failed", "worker_died", f"{record.path}: the worker process preprocessing it "
+                                    "died (killed, or out of memory); --retry-failed tries it again", time.perf_counter()))
+                advance()
+
+
+def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: int,
+               store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None],
+               beat: Callable[[], None]) -> list[VideoRecord] | None:
+    """One pool over ``queue``: None when it is drained, else the records in flight when a worker died."""
     first = next(queue, None)
     if first is None:
-        return  # nothing to do: no pool
+        return None  # nothing to do: no pool
     with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(config),
                              initializer=_init_pool_worker, initargs=(config,)) as pool:
         pending: dict[Future, VideoRecord] = {pool.submit(process_video, first): first}
-        limit = workers * 2  # bounded in-flight work
-        for record in queue if len(pending) < limit else ():
-            pending[pool.submit(process_video, record)] = record
-            if len(pending) >= limit:
+        lost: list[VideoRecord] = []
+        for _ in range(workers * 2 - 1):  # bounded in-flight work
+            if not _submit(pool, pending, queue, lost):
                 break
-        while pending:
+        while pending and not lost:
             finished, _ = wait(pending, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
             beat()
             for future in finished:
                 record = pending.pop(future)
-                store(record, future.result())
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    return [record, *pending.values()]
+                store(record, result)
                 advance()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending[pool.submit(process_video, nxt)] = nxt
+                _submit(pool, pending, queue, lost)
+        return [*lost, *pending.values()] if lost else None
+
+
+def _submit(pool: ProcessPoolExecutor, pending: dict[Future, VideoRecord], queue: Iterator[VideoRecord],
+            lost: list[VideoRecord]) -> bool:
+    """Submit the queue's next record; False when the queue is empty or the pool is broken (the
+    record then goes to ``lost``, to be tried again)."""
+    record = next(queue, None)
+    if record is None:
+        return False
+    try:
+        pending[pool.submit(process_video, record)] = record
+    except BrokenProcessPool:
+        lost.append(record)
+        return False
+    return True
 
 
 def _mp_context(config: dict[str, Any]) -> Any:
