@@ -6,7 +6,9 @@ comma-separated. Unset (always, outside tests) it costs one environment lookup p
 
 A third field picks another fault: ``train.step:3:TERM`` sends SIGTERM (what a scheduler sends on
 pre-emption) to this process the 3rd time, ``checkpoint.written:1:ENOSPC`` raises the OSError of a
-full disk there. Both land at a counted point, so a test never races a timer.
+full disk there, ``preprocess.stored:4:GROUP`` SIGKILLs the whole process group (as ``kill -9
+-PGID`` from a shell or a scheduler would: worker processes die wherever they are). All land at a
+counted point, so a test never races a timer.
 
 Points: ``preprocess.before_store`` (a video's crops are written, its rows are not),
 ``preprocess.stored`` (after a video's rows), ``preprocess.video.<uid>`` (in the worker, before
@@ -42,4 +44,6 @@ def point(name: str) -> None:
 def _fire(action: str, name: str) -> None:
     if action == "ENOSPC":
         raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")
+    if action == "GROUP":
+        os.killpg(os.getpgid(0), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGTERM if action == "TERM" else signal.SIGKILL)
