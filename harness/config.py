@@ -165,26 +165,5 @@ def save_config(config: RunConfig, path: Path) -> None:
 
 
 class ConfigError(ValueError):
-    """A --config file that cannot be used; the message names the file and the fix."""
-
-
-def load_config(path: Path) -> RunConfig:
-    path = Path(path)
-    from harness.bounded import InputFileError, read_json
-
-    try:
-        data = read_json(path, "--config")
-    except InputFileError as exc:
-        if not path.exists():
-            raise ConfigError(f"--config {path}: no such file; pass a RunConfig JSON such as runs/<id>/config.json") from None
-        raise ConfigError(str(exc)) from None
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: no such file; pass a RunConfig JSON such as runs/<id>/config.json") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"--config {path} is not a readable JSON file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config {path} must hold a JSON object (a RunConfig), not {type(data).__name__}")
-    try:
-        return RunConfig.from_dict(data)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"--config {path}: {exc}; compare with a runs/<id>/config.json this version wrote") from None
+    """A configuration that cannot run (an option, a --config file, a Python API value); the message
+    names the option or file and the fix, in one line."""

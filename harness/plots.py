@@ -187,6 +187,7 @@ def draw_histogram(dataset: str, scores: Scores, results: dict[str, Any] | None,
 def draw_training(steps: list[dict[str, Any]], vals: list[dict[str, Any]], out_dir: Path, title: str = "") -> list[Path]:
     """Each loss term, the learning rate and the validation AUC against the optimizer step."""
     terms = [k for k in steps[0] if k not in NOT_LOSS_TERMS and isinstance(steps[0][k], (int, float))] if steps else []
+    terms = [k for k in terms if _term_on(steps, k)]  # a switched-off term (weight 0, grid too small) gets no empty panel
     panels = terms + (["lr"] if steps and "lr" in steps[0] else []) + (["val_auc"] if vals else [])
     if not panels:
         return []
@@ -216,6 +217,11 @@ def draw_training(steps: list[dict[str, Any]], vals: list[dict[str, Any]], out_d
     if title:
         fig.suptitle(f"Training: {title}", fontsize=10)
     return _save(fig, out_dir / "training.png")
+
+
+def _term_on(steps: list[dict[str, Any]], key: str) -> bool:
+    """A loss term that was computed: some step logged a finite value other than 0."""
+    return any(isinstance(r.get(key), (int, float)) and math.isfinite(r[key]) and r[key] != 0 for r in steps)
 
 
 def draw_examples(dataset: str, path: Path, results: dict[str, Any] | None, out_dir: Path) -> list[Path]:

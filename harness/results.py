@@ -224,7 +224,9 @@ def _inverted_intervals(results: Mapping[str, Any]) -> list[str]:
     found = []
     number = (int, float)
     for where, metric in _metrics(results):
-        low, value, high = metric.get("ci_low"), metric.get("value"), metric.get("ci_high")
+        # NaN is "undefined" (rendered n/a), like null: nothing to order
+        low, value, high = (None if isinstance(v, float) and math.isnan(v) else v
+                            for v in (metric.get("ci_low"), metric.get("value"), metric.get("ci_high")))
         if isinstance(low, number) and isinstance(high, number) and low > high:
             found.append(f"  - {where}: ci_low {low} > ci_high {high}")
         elif isinstance(value, number) and isinstance(low, number) and isinstance(high, number) and not low <= value <= high:
@@ -243,15 +245,6 @@ def _metrics(results: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any
     metrics = ((f"datasets/{d}/groups/{g}/{level}/{name}", metric)
                for d, g, levels in groups for level, named in items(levels) for name, metric in items(named))
     return [(where, metric) for where, metric in metrics if isinstance(metric, Mapping)]
-
-
-def __getattr__(name: str) -> Any:
-    """The group metrics moved to harness.evaluation.groups; old imports keep working."""
-    if name in ("evaluate_groups", "score_views"):
-        from harness.evaluation import groups
-
-        return getattr(groups, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def results_filename(results: Mapping[str, Any]) -> str:

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness import leaderboard as L
-from harness.results import evaluate_groups, load_results, validate, write_results
+from harness.evaluation.groups import evaluate_groups
+from harness.results import load_results, validate, write_results
 from harness.types import ScoreSet
 from harness_plugins.evaluators.classification import auc
 from test_results_factory import FFPP_METHODS, dataset_entry, ffpp_entry, make_results, metric

@@ -232,3 +232,19 @@ def test_small_groups_mark_their_ci_and_one_item_classes_have_none(tmp_path):
     Console(file=out, width=200).print(summary_table(json.loads(path.read_text())))
     text = out.getvalue()
     assert "no CI (1 real)" in text and "] n<10" in text and SMALL_N_NOTE in text
+
+
+def test_a_switched_off_loss_term_gets_no_training_panel(tmp_path):
+    """A term logged as 0 at every step (weight 0, or L_m below its token grid) is off: the figure
+    is the one drawn without that term at all, not one with an empty panel."""
+    def log(folder: Path, token: dict) -> Path:
+        run = tmp_path / folder
+        run.mkdir()
+        (run / "train_log.jsonl").write_text("".join(
+            json.dumps({"step": s, "epoch": 1, "lr": 1e-3, "loss": 1.0 / s, "cls": 0.5 / s, **token}) + "\n" for s in range(1, 12)))
+        assert invoke("report", str(run)).exit_code == 0
+        return run / "figures" / "training.png"
+
+    off, absent, on = log(Path("off"), {"token": 0.0}), log(Path("absent"), {}), log(Path("on"), {"token": 0.1})
+    assert off.read_bytes() == absent.read_bytes()
+    assert Image.open(on).size != Image.open(off).size  # a real term adds its panel (4 panels: a second row)

@@ -286,7 +286,7 @@ def test_frames_are_scored_as_one_video(monkeypatch):
 def test_per_source_views_compare_reals_and_fakes_of_one_source():
     import numpy as np
 
-    from harness.results import score_views
+    from harness.evaluation.groups import score_views
     from harness.types import ScoreSet
 
     data = ScoreSet("video", list("abcdef"), np.array([0, 1, 0, 1, 0, 1]), np.linspace(0, 1, 6),

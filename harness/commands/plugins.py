@@ -16,6 +16,7 @@ def plugins_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """List every installed plugin: name, kind, version and the package that provides it."""
+    from rich.markup import escape
     from rich.table import Table
 
     from harness import __version__
@@ -36,11 +37,12 @@ def plugins_command(
     for col in ("kind", "name", "version", "package", "plugin", "description"):
         table.add_column(col)
     for e in entries:
-        note = f" [yellow](replaces the {e.replaces})[/yellow]" if e.replaces else ""
-        table.add_row(e.kind, e.name, e.version, e.package, e.plugin, e.description + note)
+        note = f" [yellow](replaces the {escape(e.replaces)})[/yellow]" if e.replaces else ""
+        # plugin text is data, not markup: "pip install 'pkg[extra]'" must print its [extra]
+        table.add_row(*(escape(v) for v in (e.kind, e.name, e.version, e.package, e.plugin)), escape(e.description) + note)
     console.print(table)
     for f in failures:
-        console.print(f"[red]failed:[/red] plugin {f.plugin} ({f.package}) in {f.stage}: {f.error}")
+        console.print(f"[red]failed:[/red] plugin {escape(f.plugin)} ({escape(f.package)}) in {escape(f.stage)}: {escape(f.error)}")
 
 
 @hookimpl

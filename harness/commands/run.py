@@ -12,6 +12,7 @@ import typer
 
 from harness import registry
 from harness.cli import fail
+from harness.defaults import defaults
 from harness.hookspecs import hookimpl
 from harness.ui import console
 
@@ -338,8 +339,8 @@ OPTIONS: dict[str, Any] = {
 
 def run_command(
     ctx: typer.Context,
-    blender: Optional[str] = typer.Option(None, help="Blender plugin(s), comma-separated for a sweep (default multipart, or the --config file's)."),
-    backbone: Optional[str] = typer.Option(None, help="Backbone plugin(s), comma-separated for a sweep (default swin, or the --config file's)."),
+    blender: Optional[str] = typer.Option(None, help=f"Blender plugin(s), comma-separated for a sweep (default {defaults().blender}, or the --config file's)."),
+    backbone: Optional[str] = typer.Option(None, help=f"Backbone plugin(s), comma-separated for a sweep (default {defaults().backbone}, or the --config file's)."),
     preset: Optional[str] = typer.Option(None, help="Blender-option preset(s) the blender registers (multipart: base, deform, multipart, full), or 'ablation': all of them (paper Table 4)."),
     data: Optional[str] = typer.Option(None, help="Training dataset plugin (default ffpp, or the --config file's), or 'demo' for the embedded demo (FF++ layout)."),
     test: Optional[str] = OPTIONS["test"],
@@ -373,7 +374,7 @@ def run_command(
     resume: bool = OPTIONS["resume"],
     demo_scale: str = OPTIONS["demo_scale"],
     face_detector: Optional[str] = OPTIONS["face_detector"],
-    logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
+    logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness\\[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = OPTIONS["dry_run"],
     cache_dir: Optional[Path] = OPTIONS["cache_dir"],
     perturb: Optional[str] = OPTIONS["perturb"],
