@@ -12,10 +12,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from fixtures.builders import tiny_swin_run
 from harness.cli import build_app
 from harness.data.video import write_video
 from harness.predict import validate
-from harness.training.checkpoint import MODEL_FILE, MODEL_META, save_model
+from harness.training.checkpoint import MODEL_FILE, MODEL_META
 
 IMG = 64
 runner = CliRunner()
@@ -28,15 +29,7 @@ def invoke(*args: str):
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     """A run folder holding checkpoint/ of a tiny Swin detector, as the trainer writes it."""
-    from harness.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model("swin", img_size=IMG, depths=[1, 1, 1, 1], embed_dim=24, num_heads=[1, 2, 3, 6])
-    run = tmp_path_factory.mktemp("run")
-    meta = {"model": model.config, "img_size": IMG, "face_detector": "dlib", "crop": {"size": 128, "margin": 0.3},
-            "plugins": [{"kind": "backbone", "name": "swin", "package": "deepfake-harness", "version": "0"}], "run": {}}
-    save_model(run / "checkpoint", model, meta)
-    return run
+    return tiny_swin_run(tmp_path_factory.mktemp("run"), IMG)
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from fixtures.cli_checks import one_line_exit_2
 from harness.cli import build_app
 
 runner = CliRunner()
-
-
-def _one_line_exit_2(result, *needles: str) -> str:
-    text = result.output
-    assert "Traceback" not in text, text
-    assert result.exit_code == 2, (result.exit_code, text)
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 BAD_RUN_OPTIONS = {
@@ -48,7 +38,7 @@ def test_a_value_that_cannot_run_is_refused_before_any_work(case, dry_run, tmp_p
     args, needle = BAD_RUN_OPTIONS[case]
     result = runner.invoke(build_app(), ["run", "--data", "demo", "--demo-scale", "tiny", *args]
                            + (["--dry-run"] if dry_run else []))
-    _one_line_exit_2(result, needle)
+    one_line_exit_2(result, needle)
     assert not (tmp_path / "runs").exists()  # nothing started
 
 
@@ -57,9 +47,9 @@ def test_output_paths_of_the_wrong_kind_are_refused_before_any_work(tmp_path, mo
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir").mkdir()
     base = ["run", "--data", "demo", "--demo-scale", "tiny"]
-    _one_line_exit_2(runner.invoke(build_app(), [*base, "--results-dir", "afile"]), "--results-dir afile", "folder")
-    _one_line_exit_2(runner.invoke(build_app(), [*base, "--leaderboard", "adir"]), "--leaderboard adir", "file")
-    _one_line_exit_2(runner.invoke(build_app(), [*base, "--runs-dir", "afile/runs", "--dry-run"]), "--runs-dir")
+    one_line_exit_2(runner.invoke(build_app(), [*base, "--results-dir", "afile"]), "--results-dir afile", "folder")
+    one_line_exit_2(runner.invoke(build_app(), [*base, "--leaderboard", "adir"]), "--leaderboard adir", "file")
+    one_line_exit_2(runner.invoke(build_app(), [*base, "--runs-dir", "afile/runs", "--dry-run"]), "--runs-dir")
     assert not (tmp_path / "runs").exists()
 
 
@@ -71,7 +61,7 @@ def test_a_config_file_with_a_bad_value_is_refused(tmp_path, monkeypatch):
     data["train"]["batch_size"] = 3
     (tmp_path / "config.json").write_text(json.dumps(data))
     result = runner.invoke(build_app(), ["run", "--config", "config.json", "--dry-run"])
-    _one_line_exit_2(result, "--batch-size 3")
+    one_line_exit_2(result, "--batch-size 3")
 
 
 def test_the_python_api_refuses_what_the_cli_refuses(tmp_path):
@@ -91,7 +81,7 @@ def test_preprocess_refuses_frames_below_one_before_touching_the_cache(frames, t
     cache = tmp_path / "cache"
     result = runner.invoke(build_app(), ["preprocess", "folder", "--root", str(tmp_path), "--frames", frames,
                                          "--cache", str(cache)])
-    _one_line_exit_2(result, "--frames")
+    one_line_exit_2(result, "--frames")
     assert not cache.exists()
 
 

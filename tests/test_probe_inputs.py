@@ -9,30 +9,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fixtures.cli_checks import one_line_exit_2
 from harness.cli import build_app
 
 runner = CliRunner()
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
-def _one_line_exit_2(result, *needles: str) -> str:
-    text = result.output
-    assert "Traceback" not in text, text
-    assert result.exit_code == 2, (result.exit_code, text)
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
 def test_config_from_an_endless_stream_is_one_line():
-    _one_line_exit_2(runner.invoke(build_app(), ["run", "--config", "/dev/zero", "--dry-run"]), "/dev/zero", "larger than")
+    one_line_exit_2(runner.invoke(build_app(), ["run", "--config", "/dev/zero", "--dry-run"]), "/dev/zero", "larger than")
 
 
 def test_a_deeply_nested_config_is_one_line(tmp_path):
     (tmp_path / "deep.json").write_text(DEEP)
-    _one_line_exit_2(runner.invoke(build_app(), ["run", "--config", str(tmp_path / "deep.json"), "--dry-run"]),
+    one_line_exit_2(runner.invoke(build_app(), ["run", "--config", str(tmp_path / "deep.json"), "--dry-run"]),
                      "deep.json", "nests deeper")
 
 
@@ -41,7 +31,7 @@ def test_a_deeply_nested_protocol_file_is_one_line(tmp_path):
     (tmp_path / "results").mkdir()
     result = runner.invoke(build_app(), ["leaderboard", "--results", str(tmp_path / "results"), "--out",
                                          str(tmp_path / "L.md"), "--protocol", str(tmp_path / "deep.json")])
-    _one_line_exit_2(result, "deep.json", "nests deeper")
+    one_line_exit_2(result, "deep.json", "nests deeper")
 
 
 def _folder(tmp_path: Path, csv_text: bytes) -> Path:
@@ -58,7 +48,7 @@ def _folder(tmp_path: Path, csv_text: bytes) -> Path:
 def test_a_test_csv_that_is_not_a_comma_separated_list_is_one_line(case, text, needle, tmp_path):
     csv = _folder(tmp_path, text)
     result = runner.invoke(build_app(), ["preprocess", "--test-csv", str(csv), "--cache", str(tmp_path / "cache")])
-    _one_line_exit_2(result, str(csv), needle)
+    one_line_exit_2(result, str(csv), needle)
     assert not (tmp_path / "cache").exists()
 
 
@@ -80,7 +70,7 @@ def test_a_weights_file_torch_refuses_is_one_line_in_our_words(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "evil.pth").write_bytes(b"not a torch file")
     result = runner.invoke(build_app(), ["run", "--data", "demo", "--pretrained", str(tmp_path / "evil.pth")])
-    line = _one_line_exit_2(result, "evil.pth", "never loaded")
+    line = one_line_exit_2(result, "evil.pth", "never loaded")
     assert "weights_only=False" not in line and "will likely succeed" not in line
     assert not (tmp_path / "runs").exists()
 

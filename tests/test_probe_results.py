@@ -11,23 +11,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fixtures.cli_checks import one_line_exit_2
 from harness.cli import build_app
 from harness.results import write_results
 from test_plots import fake_run
 from test_results_factory import make_results
 
 runner = CliRunner()
-
-
-def _one_line_exit_2(result, *needles: str) -> str:
-    text = result.output
-    assert "Traceback" not in text, text
-    assert result.exit_code == 2, (result.exit_code, text)
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _edit(path: Path, **metric: float) -> None:
@@ -50,7 +40,7 @@ def test_leaderboard_refuses_an_impossible_metric(case, tmp_path):
     _edit(path, **edit)
     out = tmp_path / "LEADERBOARD.md"
     result = runner.invoke(build_app(), ["leaderboard", "--results", str(tmp_path / "results"), "--out", str(out)])
-    _one_line_exit_2(result, str(path), "datasets/ffpp/groups/Deepfakes/video/auc", reason)
+    one_line_exit_2(result, str(path), "datasets/ffpp/groups/Deepfakes/video/auc", reason)
     assert not out.exists()
 
 
@@ -60,28 +50,28 @@ def test_publish_refuses_an_impossible_metric_and_publishes_nothing(tmp_path):
     shipped = tmp_path / "shipped"
     result = runner.invoke(build_app(), ["leaderboard", "--publish", str(path), "--results", str(shipped),
                                          "--out", str(tmp_path / "L.md")])
-    _one_line_exit_2(result, str(path), "auc/value", "nothing published")
+    one_line_exit_2(result, str(path), "auc/value", "nothing published")
     assert not shipped.exists() and not (tmp_path / "L.md").exists()
 
 
 def test_report_refuses_an_impossible_metric(tmp_path):
     run = fake_run(tmp_path)
     _edit(run / "results.json", value=7.5)
-    _one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "results.json", "auc/value")
+    one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "results.json", "auc/value")
 
 
 def test_report_on_a_truncated_results_file_is_one_line(tmp_path):
     run = fake_run(tmp_path)
     text = (run / "results.json").read_text()
     (run / "results.json").write_text(text[: len(text) // 2])
-    _one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "results.json", "not valid JSON")
+    one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "results.json", "not valid JSON")
 
 
 def test_report_on_a_truncated_examples_file_is_one_line(tmp_path):
     run = fake_run(tmp_path)
     npz = run / "examples" / "ffpp.npz"
     npz.write_bytes(npz.read_bytes()[:200])
-    _one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "ffpp.npz", "truncated")
+    one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "ffpp.npz", "truncated")
 
 
 def test_report_on_a_non_numeric_score_is_one_line(tmp_path):
@@ -92,7 +82,7 @@ def test_report_on_a_non_numeric_score_is_one_line(tmp_path):
     row = lines[1].split(",")
     row[header.index("score")] = "high"
     csv.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
-    _one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "ffpp.csv")
+    one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "ffpp.csv")
 
 
 def test_report_drops_figures_whose_scores_are_gone(tmp_path):
@@ -122,11 +112,11 @@ def test_deeply_nested_json_is_one_line_for_report_and_leaderboard(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     (results / "deep.json").write_text(deep)
-    _one_line_exit_2(runner.invoke(build_app(), ["leaderboard", "--results", str(results), "--out",
+    one_line_exit_2(runner.invoke(build_app(), ["leaderboard", "--results", str(results), "--out",
                                                  str(tmp_path / "L.md")]), "deep.json", "nests deeper")
     run = fake_run(tmp_path)
     (run / "results.json").write_text(deep)
-    _one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "results.json", "nests deeper")
+    one_line_exit_2(runner.invoke(build_app(), ["report", str(run)]), "results.json", "nests deeper")
 
 
 def test_a_finished_run_with_a_damaged_results_file_is_one_line(tmp_path, monkeypatch):

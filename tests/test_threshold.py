@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
+from fixtures.builders import tiny_swin_run
 from harness.cli import build_app
 from harness.evaluation.threshold import FALLBACK, eer_threshold
-from harness.training.checkpoint import MODEL_META, record_threshold, save_model
+from harness.training.checkpoint import MODEL_META, record_threshold
 
 IMG = 64
 runner = CliRunner()
@@ -26,15 +26,8 @@ def predict(*args: str):
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    from harness.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model("swin", img_size=IMG, depths=[1, 1, 1, 1], embed_dim=24, num_heads=[1, 2, 3, 6])
-    run = tmp_path_factory.mktemp("run")
-    meta = {"model": model.config, "img_size": IMG, "face_detector": "dlib", "crop": {"size": 128, "margin": 0.3},
-            "plugins": [{"kind": "backbone", "name": "swin", "package": "deepfake-harness", "version": "0"}], "run": {}}
-    save_model(run / "checkpoint", model, meta)
-    return run
+    """A run folder holding checkpoint/ of a tiny Swin detector, as the trainer writes it."""
+    return tiny_swin_run(tmp_path_factory.mktemp("run"), IMG)
 
 
 @pytest.fixture(scope="module")
