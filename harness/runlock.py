@@ -3,7 +3,8 @@
 Two processes on one run id would destroy each other (the second's resume clean-up removes the
 first's checkpoint in progress), so the second one refuses in one line naming the owner. A lock
 left by a process that is gone is taken over: on this host when its pid is dead, on another host
-(a shared file system) when its heartbeat is older than ``STALE_AFTER_S``. The owner refreshes the
+(a shared file system; the host identity is $HARNESS_HOST, else the hostname, as for the
+face cache's claims) when its heartbeat is older than ``STALE_AFTER_S``. The owner refreshes the
 heartbeat from a daemon thread every ``HEARTBEAT_S``.
 """
 
@@ -12,11 +13,12 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from harness.data.claims import host_id, pid_alive
 
 LOCK_FILE = "run.lock"
 HEARTBEAT_S = 30.0
@@ -25,16 +27,6 @@ STALE_AFTER_S = 600.0
 
 class RunLockedError(RuntimeError):
     """Another live process holds the run folder; the one-line message names it and what to do."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -52,8 +44,8 @@ def _stale(owner: dict[str, Any] | None, now: float) -> bool:
     pid, host = owner.get("pid"), owner.get("host")
     if not isinstance(pid, int):
         return True
-    if host == socket.gethostname():
-        return pid == os.getpid() or not _alive(pid)  # our own (an earlier run() of this process) or dead
+    if host == host_id():
+        return pid == os.getpid() or not pid_alive(pid)  # our own (an earlier run() of this process) or dead
     beat = owner.get("heartbeat")
     return not isinstance(beat, (int, float)) or now - beat > STALE_AFTER_S
 
@@ -67,7 +59,7 @@ class RunLock:
         self._thread: threading.Thread | None = None
 
     def _record(self) -> str:
-        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()})
+        return json.dumps({"pid": os.getpid(), "host": host_id(), "heartbeat": time.time()})
 
     def acquire(self) -> "RunLock":
         for _ in range(3):  # a taken-over lock is re-checked: two takers, one wins
@@ -107,7 +99,7 @@ class RunLock:
         atexit.unregister(self.release)
         self._stop.set()
         owner = _read(self.path)
-        if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+        if owner and owner.get("pid") == os.getpid() and owner.get("host") == host_id():
             self.path.unlink(missing_ok=True)
 
 

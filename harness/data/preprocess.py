@@ -47,7 +47,6 @@ from harness.data.video import VideoDecodeError, read_frames_indexed
 from harness.types import VideoRecord
 
 DEFAULT_FRAMES = 32
-HEARTBEAT_SECONDS = 15.0  # how often the pool loop wakes up at most
 WAIT_POLL_SECONDS = 0.5  # how often a job waiting for another job's videos looks again
 
 
@@ -315,7 +314,6 @@ class _Job:
                 self._tell_waiting()
                 told = True
             time.sleep(WAIT_POLL_SECONDS)
-            self.beat()
             waiting, self.deferred = self.deferred, []
             self.run_batch(waiting)
 
@@ -333,7 +331,7 @@ class _Job:
                 self.store(record, process_video(record))
                 self.advance()
         else:
-            _run_pool(self.claimed(records), self.config, self.workers, self.store, self.advance, self.beat)
+            _run_pool(self.claimed(records), self.config, self.workers, self.store, self.advance)
 
     def claimed(self, records: list[VideoRecord]) -> Iterator[VideoRecord]:
         """The records this job may work on, claimed one at a time as they are needed."""
@@ -349,10 +347,6 @@ class _Job:
 
     def advance(self) -> None:
         self.bar.advance(self.task)
-        self.beat()
-
-    def beat(self) -> None:
-        """Claims are kept fresh by the heartbeat thread; nothing to do on the loop's side."""
 
     def store(self, record: VideoRecord, result: dict[str, Any]) -> None:
         faults.point("preprocess.before_store")
@@ -418,26 +412,24 @@ def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, 
 
 
 def _run_pool(todo: Iterable[VideoRecord], config: dict[str, Any], workers: int,
-              store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None],
-              beat: Callable[[], None] = lambda: None) -> None:
+              store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None]) -> None:
     """Process ``todo`` in a pool. When a worker dies (killed, out of memory), the videos in flight
     are tried again one by one, each in a pool of its own: the one that kills its worker again is
     recorded as failed (``worker_died``), the others are done, and the rest of the queue goes on."""
     queue = iter(todo)
     while True:
-        in_flight = _pool_pass(queue, config, workers, store, advance, beat)
+        in_flight = _pool_pass(queue, config, workers, store, advance)
         if in_flight is None:
             return
         for record in in_flight:
-            if _pool_pass(iter([record]), config, 1, store, advance, beat) is not None:
+            if _pool_pass(iter([record]), config, 1, store, advance) is not None:
                 store(record, _fail("failed", "worker_died", f"{record.path}: the worker process preprocessing it "
                                     "died (killed, or out of memory); --retry-failed tries it again", time.perf_counter()))
                 advance()
 
 
 def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: int,
-               store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None],
-               beat: Callable[[], None]) -> list[VideoRecord] | None:
+               store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None]) -> list[VideoRecord] | None:
     """One pool over ``queue``: None when it is drained, else the records in flight when a worker died."""
     first = next(queue, None)
     if first is None:
@@ -450,8 +442,7 @@ def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: in
             if not _submit(pool, pending, queue, lost):
                 break
         while pending and not lost:
-            finished, _ = wait(pending, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
-            beat()
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 record = pending.pop(future)
                 try:
