@@ -234,7 +234,7 @@ def _overlap_note(run: Mapping[str, Any], tested: Iterable[str]) -> str:
     both = [d for d in dict.fromkeys(tested) if d in trained and d in run.get("datasets", {})]
     if not both:
         return ""
-    return f" *(trained on {escape(', '.join(both))} {escape(training.get('split', 'train'))} split: not a cross-dataset test)*"
+    return f" *(trained on {escape(', '.join(both))} {escape(training.get('split', 'train'))} split: tested on its own training dataset)*"
 
 
 def provenance_line(record: Mapping[str, Any]) -> str:

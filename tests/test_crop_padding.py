@@ -36,7 +36,7 @@ def test_preprocess_pads_with_black_and_keys_the_cache_by_it(tmp_path):
                                          "--cache-dir", str(tmp_path / "home"), "--crop-size", "64"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     (root,) = (tmp_path / "home" / "faces").iterdir()
-    assert root.name == "dlib-crop64-m0.3-padconstant"  # not the reflecting caches' folder
+    assert root.name == "dlib-crop64-m0.3-padconstant-png"  # not the reflecting (or JPEG) caches' folder
     with FaceCache(root) as cache:
         assert cache.crop_rule["pad"] == "constant"
         faces = {Path(v.path).name: cache.faces(v.uid)[0] for v in cache.videos()}

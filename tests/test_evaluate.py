@@ -279,10 +279,10 @@ def test_table2_places_the_evaluated_checkpoint_under_its_papers_reported_row():
     lines = [line for line in table2[: table2.index("#### Frame-level")].splitlines() if line.startswith("| ")]
     reported = next(i for i, line in enumerate(lines) if line.startswith("| SBI *(reported, SBI, CVPR 2022)*"))
     assert lines[reported + 1].startswith("| SBI (official FFc23 weights, evaluated here)")
-    assert "not a cross-dataset test" not in lines[reported + 1]  # trained on FF++, CDF is cross-dataset
+    assert "tested on its own training dataset" not in lines[reported + 1]  # trained on FF++, CDF is cross-dataset
     assert lines.index(next(line for line in lines if line.startswith("| swin full"))) < reported
     table1 = text[text.index("## Table 1") : text.index("## Table 2")]
-    assert "trained on ffpp train split: not a cross-dataset test" in table1  # its FF++ row says so
+    assert "trained on ffpp train split: tested on its own training dataset" in table1  # its FF++ row says so
     localization = text[text.index("## Localization") :]
     assert "n/a (no mask head)" in localization
     assert "evaluated checkpoint: FFc23.tar imported with sbi" in text  # the run list marks its origin

@@ -81,7 +81,7 @@ def test_a_plugin_protocol_adds_its_dataset_title_groups_and_table(tmp_path: Pat
     text = L.render([_dfo_run()], reference={"rows": []}, protocol=protocol)
     table = section(text, "## DeeperForensics per method")
     assert "#### Video-level AUC (%), DF-1.0 test set, compression not recorded" in table
-    assert row(table, "dfo run")[2:] == ["77.0 [76.0, 78.0]", "81.0 [80.0, 82.0]"]
+    assert row(table, "dfo run")[2:] == ["77.0 [76.0, 78.0] (n=280)", "81.0 [80.0, 82.0] (n=280)"]
     everything = section(text, "## All detection metrics")
     assert "#### DeeperForensics-1.0" in everything
     groups = [l.split("|")[2].strip() for l in everything.splitlines() if l.startswith("| dfo run")]

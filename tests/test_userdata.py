@@ -367,10 +367,11 @@ def test_an_unknown_csv_column_is_refused_in_one_line(tmp_path, header, says):
     assert folder["looked_in"] == [str(csv)]
 
 
-def test_doctor_where_names_the_training_folder_and_the_test_csv(user_data):
+def test_doctor_where_names_the_training_folder_and_the_test_csv(user_data, tmp_path):
     train_dir, csv = user_data
+    # wide: no folded paths; an empty cache home: no completeness table from other tests' caches
     result = runner.invoke(build_app(), ["datasets", "--train-dir", str(train_dir), "--test-csv", str(csv)],
-                           env={"COLUMNS": "400"}, catch_exceptions=False)  # wide: no folded paths
+                           env={"COLUMNS": "400", "HARNESS_CACHE": str(tmp_path / "empty-cache")}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     (row,) = [line for line in result.output.splitlines() if line.startswith("│ folder")]
     assert str(train_dir) in row
