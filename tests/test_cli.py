@@ -27,7 +27,7 @@ def test_plugins_lists_every_kind_as_json():
     assert result.exit_code == 0
     rows = json.loads(result.stdout)["plugins"]
     kinds = {r["kind"] for r in rows}
-    assert kinds == {"blender", "backbone", "evaluator", "dataset", "face_detector", "logger"}
+    assert kinds == {"blender", "backbone", "evaluator", "dataset", "face_detector", "logger", "importer"}
     multipart = next(r for r in rows if r["name"] == "multipart")
     assert multipart["package"] == "deepfake-harness" and multipart["version"]
 
