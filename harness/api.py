@@ -15,8 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.hookspecs import Register, hookimpl
 from harness.registry import PluginError, suggest
+from harness.run.folder import RunFolder
 from harness.types import (
     FAKE,
     FRAME_SEPARATOR,
@@ -86,6 +88,10 @@ _LAZY: dict[str, str] = {
 __all__ = [
     # hooks
     "hookimpl", "Register", "PluginError", "suggest",
+    # the one base of user errors: raise it (or a subclass) with a one-line message and the CLI prints it
+    "HarnessError",
+    # the paths of a run folder (a logger writes under RunFolder(run_dir).tensorboard and the like)
+    "RunFolder",
     # contracts (harness/types.py) and their data
     "Blender", "PairBlender", "BlendResult",
     "Backbone", "PretrainedBackbone",

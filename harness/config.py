@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.defaults import defaults
+from harness.errors import HarnessError
 
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
 PAPER_TEST_DATASETS = defaults().test_datasets
@@ -164,6 +165,6 @@ def save_config(config: RunConfig, path: Path) -> None:
     path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str))
 
 
-class ConfigError(ValueError):
+class ConfigError(HarnessError, ValueError):
     """A configuration that cannot run (an option, a --config file, a Python API value); the message
     names the option or file and the fix, in one line."""

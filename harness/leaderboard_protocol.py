@@ -25,13 +25,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from harness.errors import HarnessError
+
 PROTOCOL_PATH = Path(__file__).parent / "reference" / "protocol.json"
 TABLE_KINDS = ("groups", "datasets")
 LEAD_FIELDS = ("method", "blender", "backbone")
 OPTION_PREFIX = "option:"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(HarnessError, ValueError):
     """A protocol file that cannot lay out a leaderboard; the message names the file and the key."""
 
 

@@ -30,11 +30,13 @@ from harness.config import RunConfig, save_config
 from harness.data.crop import CropRule
 from harness.defaults import defaults
 from harness.demo import NOT_A_BENCHMARK, DemoSpec
+from harness.errors import HarnessError
+from harness.run.folder import RunFolder
 from harness.types import DatasetNotFoundError, VideoRecord
 from harness.ui import console
 
 
-class RunError(RuntimeError):
+class RunError(HarnessError, RuntimeError):
     """A run cannot start or continue; the message says why and what to do."""
 
 
@@ -376,7 +378,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     check_run_paths(paths)
     rid = run_id(config)
     run_dir = paths.runs_dir / rid
-    finished = run_dir / "results.json"
+    finished = RunFolder(run_dir).results
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
         results = _finished_results(finished)
@@ -389,7 +391,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     _check_before_work(config, loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
-    save_config(config, run_dir / "config.json")
+    save_config(config, RunFolder(run_dir).config)
     extra = None
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
@@ -436,12 +438,8 @@ def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
         from harness.training.loggers import check_loggers
 
         check_loggers(loggers)
-    except ImportError as exc:
+    except ImportError as exc:  # a logger's missing package (a plugin's own HarnessError passes as it is)
         raise RunError(str(exc)) from exc
-    except RuntimeError as exc:
-        if exc.__class__.__name__.endswith("Unavailable"):
-            raise RunError(str(exc)) from exc
-        raise
 
 
 def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, Any], cache_dir: Path | None,
@@ -478,7 +476,7 @@ def _write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pa
         results["figures"] = figures
     path = write_results(results, paths.results_dir)
     faults.point("run.results_written")
-    atomic_write_text(run_dir / "results.json", path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
+    atomic_write_text(RunFolder(run_dir).results, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
     board = write_leaderboard(paths.results_dir, paths.leaderboard)
     console.print(summary_table(results))
     from harness.run_notes import end_notes
@@ -502,7 +500,7 @@ def _write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pa
 def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
     """Draw the run's figures (harness/plots.py) from its folder; ``{"run_dir", "report", "files"}``
     for results.json (the leaderboard links them), None when drawing failed: a figure never fails a run."""
-    from harness.plots import REPORT_FILE, draw_run, figure_index
+    from harness.plots import draw_run, figure_index
 
     try:
         draw_run(run_dir, results)
@@ -511,7 +509,7 @@ def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | Non
                       f"retry with `harness report {run_dir}`")
         return None
     files = [f for group in figure_index(run_dir).values() for f in group]
-    return {"run_dir": run_dir.as_posix(), "report": REPORT_FILE, "files": files}
+    return {"run_dir": run_dir.as_posix(), "report": RunFolder.REPORT, "files": files}
 
 
 def _summary_line(summary: Any) -> str:
@@ -559,8 +557,9 @@ def ship_figures(results: dict[str, Any], run_folder: Path, shipped_root: Path) 
     figures = results.get("figures")
     if not isinstance(figures, dict):
         return results
-    source = run_folder if (run_folder / "figures").is_dir() else Path(str(figures.get("run_dir", "")))
-    target = Path("figures") / safe_run_id(str(results.get("run_id", "run")))
+    source = run_folder if RunFolder(run_folder).figures.is_dir() else Path(str(figures.get("run_dir", "")))
+    target = Path(RunFolder.FIGURES) / safe_run_id(  # the shipped copy keeps the folder name
+        str(results.get("run_id", "run")))
     names = [n for n in [figures.get("report"), *figures.get("files", [])] if isinstance(n, str)]
     kept = []
     for name in names:
@@ -588,7 +587,7 @@ def publish(sources: list[Path], results_dir: Path = SHIPPED_RESULTS, leaderboar
 
     for source in sources:
         source = Path(source)
-        file = source / "results.json" if source.is_dir() else source
+        file = RunFolder.results_of(source)
         if not file.is_file():
             raise RunError(f"{source}: no results to publish (expected a results JSON or a run folder with results.json; "
                            "finish the run first)")

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from harness.errors import HarnessError
 from harness.evaluation.groups import score_views
 from harness.results import SMALL_N_MARK, SMALL_N_NOTE
+from harness.run.folder import RunFolder
 from harness.types import ScoreSet
 
-FIGURES_DIR = "figures"
-REPORT_FILE = "report.md"
 #: keys of a train_log.jsonl line that are not plotted as a loss term
 NOT_LOSS_TERMS = {"step", "epoch", "lr", "val_auc", "time"}
 #: the results' "all" group (every item of a dataset)
@@ -50,7 +50,7 @@ class Scores:
         return {g: (np.asarray(v.labels), np.asarray(v.scores)) for g, v in score_views(data).items()}
 
 
-class ReportError(ValueError):
+class ReportError(HarnessError, ValueError):
     """A run folder file the figures cannot be drawn from; the one-line message names it and the fix."""
 
 
@@ -288,19 +288,19 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
     """Draw every figure the run folder has the data for into ``run_dir/figures``; returns the
     files written (PNG first, then SVG where written). ``results`` defaults to results.json."""
     run_dir = Path(run_dir)
-    if results is None and (run_dir / "results.json").is_file():
+    if results is None and RunFolder(run_dir).results.is_file():
         from harness.results import read_results_file
 
-        results = read_results_file(run_dir / "results.json")
-    out_dir = run_dir / FIGURES_DIR
+        results = read_results_file(RunFolder(run_dir).results)
+    out_dir = RunFolder(run_dir).figures
     written: list[Path] = []
-    steps, vals = read_log(run_dir / "train_log.jsonl")
+    steps, vals = read_log(RunFolder(run_dir).log)
     written += draw_training(steps, vals, out_dir, (results or {}).get("name", ""))
-    for path in sorted((run_dir / "scores").glob("*.csv")):
+    for path in sorted(RunFolder(run_dir).scores.glob("*.csv")):
         scores = read_scores(path)
         written += draw_curves(path.stem, scores, results, out_dir)
         written += draw_histogram(path.stem, scores, results, out_dir)
-    for path in sorted((run_dir / "examples").glob("*.npz")):
+    for path in sorted(RunFolder(run_dir).examples.glob("*.npz")):
         written += draw_examples(path.stem, path, results, out_dir)
     for dataset, block in sorted((results or {}).get("datasets", {}).items()):
         if block.get("robustness"):
@@ -311,7 +311,7 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
 
 def safe_figure_name(dataset: str) -> str:
     """The file-name form of a dataset name, as scores/<dataset>.csv uses it."""
-    from harness.evaluation.runner import safe_name
+    from harness.run.folder import safe_name
 
     return safe_name(dataset)
 
@@ -328,13 +328,13 @@ def _remove_stale(out_dir: Path, written: list[Path]) -> None:
 def figure_index(run_dir: Path) -> dict[str, list[str]]:
     """``{dataset or "training": [PNG paths relative to the run folder]}`` of the figures present,
     in display order (training, then per dataset ROC, PR, scores, examples)."""
-    out_dir = Path(run_dir) / FIGURES_DIR
+    out_dir = RunFolder(run_dir).figures
     index: dict[str, list[str]] = {}
     if (out_dir / "training.png").is_file():
-        index["training"] = [f"{FIGURES_DIR}/training.png"]
+        index["training"] = [f"{RunFolder.FIGURES}/training.png"]
     datasets = sorted({p.stem.split("_", 1)[1] for p in out_dir.glob("*_*.png")})
     for dataset in datasets:
-        files = [f"{FIGURES_DIR}/{kind}_{dataset}.png" for kind in ("roc", "pr", "scores", "examples", "robustness")]
+        files = [f"{RunFolder.FIGURES}/{kind}_{dataset}.png" for kind in ("roc", "pr", "scores", "examples", "robustness")]
         present = [f for f in files if (Path(run_dir) / f).is_file()]
         if present:
             index[dataset] = present
@@ -346,10 +346,10 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
     from harness.leaderboard import escape
 
     cfg = (results or {}).get("config")
-    if cfg is None and (run_dir / "config.json").is_file():
+    if cfg is None and RunFolder(run_dir).config.is_file():
         from harness.bounded import read_json
 
-        cfg = read_json(run_dir / "config.json", "run config")
+        cfg = read_json(RunFolder(run_dir).config, "run config")
         cfg = cfg if isinstance(cfg, dict) else {}
     cfg = cfg or {}
     name = (results or {}).get("name") or cfg.get("name") or run_dir.name
@@ -443,7 +443,7 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
     from harness.files import atomic_write_text
 
     run_dir = Path(run_dir)
-    results_path = run_dir / "results.json"
+    results_path = RunFolder(run_dir).results
     if results_path.is_file():
         from harness.results import read_results_file
 
@@ -465,4 +465,4 @@ def write_report(run_dir: Path, redraw: bool = True) -> Path:
     lines += _report_figures(run_dir)
     while lines and lines[-1] == "":
         lines.pop()
-    return atomic_write_text(run_dir / REPORT_FILE, "\n".join(lines) + "\n")
+    return atomic_write_text(RunFolder(run_dir).report, "\n".join(lines) + "\n")

@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from harness import hookspecs
+from harness.errors import HarnessError
 
 ENTRY_POINT_GROUP = "harness"  # modules loaded for every kind
 ENV_RESTRICT = "HARNESS_PLUGINS"
@@ -78,7 +79,7 @@ def kind_group(kind: str) -> str:
     return f"{ENTRY_POINT_GROUP}.{kind}s"
 
 
-class PluginError(RuntimeError):
+class PluginError(HarnessError, RuntimeError):
     """Base class for plugin lookup problems (clear, user-facing messages)."""
 
 

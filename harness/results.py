@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from harness.bounded import InputFileError, read_json
+from harness.errors import HarnessError
 from harness.files import atomic_write_text
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
@@ -63,7 +64,7 @@ _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ResultsError(ValueError):
+class ResultsError(HarnessError, ValueError):
     """A results dict or file does not match the schema; the message names the file and the field."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.run.folder import RunFolder
+
 #: test scores closer together than this are one value (a model that ignores its input)
 SAME_SCORE = 1e-6
 
@@ -47,7 +49,7 @@ def _constant_scores(run_dir: Path | None) -> list[tuple[str, float]]:
     from harness.plots import ReportError, read_scores
 
     found = []
-    for path in sorted((Path(run_dir) / "scores").glob("*.csv")) if run_dir else []:
+    for path in sorted(RunFolder(run_dir).scores.glob("*.csv")) if run_dir else []:
         try:
             scores = read_scores(path).scores
         except ReportError:

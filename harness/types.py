@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, NotRequired, Protocol, Sequence, TypedDict, runtime_checkable
 
+from harness.errors import HarnessError
+
 if TYPE_CHECKING:  # annotations only: `harness plugins` and `--help` stay free of numpy and torch
     import numpy as np
 
@@ -88,11 +90,11 @@ def video_uid(uid: str) -> str:
     return uid.split(FRAME_SEPARATOR, 1)[0]
 
 
-class DatasetNotFoundError(RuntimeError):
+class DatasetNotFoundError(HarnessError, RuntimeError):
     """The dataset is not where we looked. The message says where we looked and how to get it."""
 
 
-class DatasetLayoutError(RuntimeError):
+class DatasetLayoutError(HarnessError, RuntimeError):
     """The dataset is there but does not match the protocol. The message names the file and the fix."""
 
 

@@ -48,11 +48,9 @@ def evaluate_command(
 
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
-    from harness.config import ConfigError
     from harness.config_check import check_eval_config, check_run_paths
     from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
-    from harness.pipeline import RunError, RunPaths
-    from harness.types import DatasetLayoutError, DatasetNotFoundError
+    from harness.pipeline import RunPaths
 
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     found = open_checkpoint(checkpoint, cache_dir)
@@ -68,11 +66,8 @@ def evaluate_command(
         fail(f"--face-detector: {exc}")
     rule = crop_rule(found, base.face_detector)
     paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
-    try:
-        check_eval_config(base)
-        check_run_paths(paths)
-    except ConfigError as exc:
-        fail(str(exc))
+    check_eval_config(base)
+    check_run_paths(paths)
     _check_device(base.device, dry_run)
     if dry_run:
         print(json.dumps({"run_id": evaluation_id(found, base, rule, conditions), "checkpoint": str(found.directory),
@@ -83,8 +78,6 @@ def evaluate_command(
     spec = demo_spec(demo_scale) if base.demo else None
     try:
         evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
-    except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
-        fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; finished datasets are kept: run the same command again to resume", 130)
 

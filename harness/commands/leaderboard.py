@@ -14,6 +14,7 @@ from typing import Any, List, Optional
 import typer
 
 from harness.hookspecs import hookimpl
+from harness.run.folder import RunFolder
 
 DEFAULT_RESULTS = Path("leaderboards/results")
 DEFAULT_OUT = Path("leaderboards/LEADERBOARD.md")
@@ -70,7 +71,7 @@ def _publish(runs: List[Path], results: Path, out: Path) -> None:
 
     try:
         for run in runs:  # every file holds the schema (bounded metrics, value inside its CI) before any copy
-            file = run / "results.json" if run.is_dir() else run
+            file = RunFolder.results_of(run)
             if file.is_file():
                 read_results_file(file)
         if results.is_dir():

@@ -23,10 +23,7 @@ def plugins_command(
     from harness.cli import fail
     from harness.ui import console
 
-    try:
-        entries = registry.entries(kind)
-    except registry.PluginError as exc:
-        fail(str(exc))
+    entries = registry.entries(kind)
     failures = registry.load_failures(kind)
     if as_json:
         rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version, "plugin": e.plugin,

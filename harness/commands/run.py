@@ -115,8 +115,8 @@ def recorded_config(path: Path) -> RunConfig:
             data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
             data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
         return RunConfig.from_dict(data)
-    except InputFileError as exc:
-        fail(str(exc))
+    except InputFileError:
+        raise  # its own line naming the file (it is a ValueError, not "not a run configuration")
     except OSError as exc:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
@@ -159,7 +159,7 @@ def _data_options(recorded: RunConfig, data: str | None, test: str | None, root:
                   user: tuple[Path | None, Path | None, float | None]) -> RunConfig:
     """--data, --test, --root and your own data (--train-dir, --test-csv, --val-fraction)."""
     from harness.pipeline import demo_config
-    from harness.userdata import UserDataError, apply_to_run
+    from harness.userdata import apply_to_run
 
     base = recorded
     if data == "demo":
@@ -172,10 +172,7 @@ def _data_options(recorded: RunConfig, data: str | None, test: str | None, root:
         base = replace(base, test_datasets=split(test))
     if root:
         base = replace(base, data_root=str(root))
-    try:
-        return apply_to_run(base, data, test, root, *user)
-    except UserDataError as exc:
-        fail(str(exc))
+    return apply_to_run(base, data, test, root, *user)
 
 
 def _recipe_options(base: RunConfig, recipe: str | None, values: dict[str, Any]) -> RunConfig:
@@ -214,12 +211,9 @@ def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
 
 def perturb_conditions(spec: str | None) -> list[Any]:
     """--perturb as robustness conditions (one error line naming the valid ones on a bad value)."""
-    from harness.evaluation.perturb import PerturbSpecError, parse_conditions
+    from harness.evaluation.perturb import parse_conditions
 
-    try:
-        return parse_conditions(spec)
-    except PerturbSpecError as exc:
-        fail(str(exc))
+    return parse_conditions(spec)  # a bad value: PerturbSpecError, one line naming the valid ones
 
 
 def _seeds(seed: str | None, default: int) -> list[int]:
@@ -233,13 +227,10 @@ def _check_plugins(blenders: list[str], backbones: list[str], face_detector: str
     """Every named plugin exists (else a suggestion), before any work."""
     from harness.training.loggers import check_loggers
 
-    try:
-        for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [face_detector])):
-            for n in names:
-                registry.get(kind, n)
-        check_loggers(loggers)  # an unknown or uninstalled --logger, too
-    except (registry.PluginError, RuntimeError) as exc:
-        fail(str(exc))  # fail escapes markup: "deepfake-harness[tensorboard]" stays as typed
+    for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [face_detector])):
+        for n in names:
+            registry.get(kind, n)
+    check_loggers(loggers)  # an unknown or uninstalled --logger too (the guard's fail escapes markup: "[tensorboard]" stays)
 
 
 def sweep(base: RunConfig, blenders: list[str], backbones: list[str], preset: str | None, seeds: list[int]) -> list[RunConfig]:
@@ -265,15 +256,11 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
 
 def _validate(configs: list[RunConfig], paths: Any) -> None:
     """The shared configuration check (harness/config_check.py): one line and exit 2 on the first bad value."""
-    from harness.config import ConfigError
     from harness.config_check import check_run_paths
 
-    try:
-        for cfg in configs:
-            cfg.validate()
-        check_run_paths(paths)
-    except ConfigError as exc:
-        fail(str(exc))
+    for cfg in configs:
+        cfg.validate()
+    check_run_paths(paths)
 
 
 def _check_device(device: str, dry_run: bool) -> None:
@@ -296,8 +283,7 @@ def demo_spec(scale: str) -> Any:
 
 def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str],
              perturb: list[Any] | None = None) -> None:
-    from harness.pipeline import RunError, run
-    from harness.types import DatasetLayoutError, DatasetNotFoundError
+    from harness.pipeline import run
 
     spec = demo_spec(demo_scale) if demo_scale is not None else None
     try:
@@ -305,8 +291,6 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
             if len(configs) > 1:
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
             run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers, perturb=perturb)
-    except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
-        fail(str(exc))
     except KeyboardInterrupt as exc:
         from harness.training.trainer import PREEMPTED_EXIT, Preempted
 

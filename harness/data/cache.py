@@ -41,6 +41,7 @@ import numpy as np
 from harness.data.claims import (Claims, claim_is_stale, claim_stale_seconds, host_id, new_owner,  # noqa: F401
                                  owner_host_pid, pid_alive)
 from harness.data.crop import CropRule
+from harness.errors import HarnessError
 from harness.files import cache_home
 
 DB_NAME = "index.sqlite"  # the single index of the old layout
@@ -90,7 +91,7 @@ def faces_cache_root(rule: CropRule, home: str | Path | None = None, crop_format
     return Path(home if home is not None else cache_home()).expanduser() / "faces" / key
 
 
-class CacheError(RuntimeError):
+class CacheError(HarnessError, RuntimeError):
     """A cache problem the user can act on: its message is one line with the fix."""
 
 

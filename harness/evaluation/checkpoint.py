@@ -27,6 +27,7 @@ from harness.config import RunConfig
 from harness.data.crop import CropRule
 from harness.demo import NOT_A_BENCHMARK, DemoSpec
 from harness.pipeline import RunError, RunPaths
+from harness.run.folder import RunFolder
 from harness.ui import console
 
 
@@ -164,7 +165,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
 
     rid = evaluation_id(checkpoint, config, rule, perturb)
     run_dir = paths.runs_dir / rid
-    finished = run_dir / "results.json"
+    finished = RunFolder(run_dir).results
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already evaluated: {finished} (delete it or pass --no-resume to redo)")
         if dd.is_main():
@@ -180,7 +181,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     check_overlap(trained, datasets)
     run_dir.mkdir(parents=True, exist_ok=True)
     if dd.is_main():  # what was asked, beside the results (config.json's counterpart)
-        (run_dir / "evaluation.json").write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
+        RunFolder(run_dir).evaluation.write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
                                                              "crop": rule.to_dict()}, indent=2, sort_keys=True, default=str))
     timings: dict[str, float] = {}
     device = dd.pick_device(config.device)

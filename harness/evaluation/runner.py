@@ -21,6 +21,7 @@ from harness.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
 from harness.models.inputs import DEFAULT_SCALE, model_input
 from harness import runtime as dd
+from harness.run.folder import RunFolder
 from harness.types import MaskSet, ScoreSet, video_uid
 from harness.ui import progress
 
@@ -237,21 +238,21 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
 
     from harness.files import atomic_write_text
 
-    safe = safe_name(dataset)
+    folder = RunFolder(run_dir)
     out = []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["uid", "label", "group", "score"])
     for uid in sorted(scores.video):
         writer.writerow([uid, scores.label[uid], scores.method[uid], repr(float(scores.video[uid]))])
-    path = run_dir / "scores" / f"{safe}.csv"
+    path = folder.scores_file(dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, buf.getvalue())
     out.append(path)
     if scores.examples:
         ex = keep_extremes(scores.examples)
         blank = np.zeros((EXAMPLE_SIZE, EXAMPLE_SIZE), np.uint8)
-        path = run_dir / "examples" / f"{safe}.npz"
+        path = folder.examples_file(dataset)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             path,
@@ -265,13 +266,6 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
         )
         out.append(path)
     return out
-
-
-def safe_name(name: str) -> str:
-    """A dataset or group name as a file name (plugin names are free text)."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
 
 
 def evaluate_dataset(

@@ -12,11 +12,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from harness.errors import HarnessError
+from harness.run.folder import RunFolder
+
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(HarnessError, RuntimeError):
     """A checkpoint is missing, incomplete or built for plugins that are not installed."""
 
 
@@ -25,7 +28,7 @@ def resolve(path: str | Path) -> Path:
     from harness.files import old_dir_for
 
     path = Path(path)
-    for candidate in (path, path / "checkpoint", path.parent if path.suffix == ".safetensors" else None):
+    for candidate in (path, RunFolder(path).checkpoint, path.parent if path.suffix == ".safetensors" else None):
         if candidate is None:
             continue
         # a save killed between its two renames leaves the complete previous folder as .<name>.old
@@ -33,7 +36,7 @@ def resolve(path: str | Path) -> Path:
             if (folder / MODEL_FILE).is_file() and (folder / MODEL_META).is_file():
                 return folder
     raise CheckpointError(
-        f"no checkpoint at {path}: expected {MODEL_FILE} and {MODEL_META} there or in {path / 'checkpoint'}. "
+        f"no checkpoint at {path}: expected {MODEL_FILE} and {MODEL_META} there or in {RunFolder(path).checkpoint}. "
         "Pass a run folder (runs/<id>) or its checkpoint folder."
     )
 

@@ -23,6 +23,7 @@ from harness import runtime as dd
 from harness.data.crop import CropRule, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
 from harness.defaults import defaults
+from harness.errors import HarnessError
 from harness.evaluation.runner import AGGREGATORS, predict_faces
 
 Box = tuple[float, float, float, float]
@@ -30,7 +31,7 @@ Box = tuple[float, float, float, float]
 DEFAULT_FRAMES = 32
 
 
-class PredictSetupError(RuntimeError):
+class PredictSetupError(HarnessError, RuntimeError):
     """The checkpoint or its face detector cannot be used. One line, naming the file and the fix."""
 
 

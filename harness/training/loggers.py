@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.defaults import defaults
+from harness.run.folder import RunFolder
 from harness.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
 
-LOG_FILE = "train_log.jsonl"  # one JSON line per optimizer step (and per validation), in the run folder
 KIND = "logger"
 
 
@@ -29,7 +29,7 @@ class JsonlLogger:
     crash loses at most the line being written; a resumed run appends)."""
 
     def __init__(self, run_dir: Path, config: Any = None) -> None:
-        self.path = Path(run_dir) / LOG_FILE
+        self.path = RunFolder(run_dir).log
 
     def log(self, record: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as fh:

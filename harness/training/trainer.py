@@ -104,7 +104,7 @@ def _lr_lambda(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-from harness.training.loggers import LOG_FILE  # noqa: E402 - train_log.jsonl, read back by _history
+from harness.run.folder import RunFolder  # noqa: E402 - train_log.jsonl, read back by _history
 
 #: below these spreads across validation images the classifier sees one image (see collapse_warning)
 FEATURE_SPREAD_FLOOR = 0.02
@@ -214,7 +214,7 @@ class Trainer:
 
         self.spec = spec
         self.run_dir = Path(run_dir)
-        self.checkpoint_dir = self.run_dir / "checkpoint"
+        self.checkpoint_dir = RunFolder(self.run_dir).checkpoint
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.show_progress = show_progress
         self.device = dd.pick_device(spec.device)
@@ -415,7 +415,7 @@ class Trainer:
         from harness.bounded import read_jsonl
 
         loss: dict[int, float] = {}
-        log = self.run_dir / LOG_FILE
+        log = RunFolder(self.run_dir).log
         if log.is_file():
             for record in read_jsonl(log, warn=lambda text: console.print(f"[yellow]warning:[/yellow] {text}")):
                 if "loss" in record and isinstance(record.get("step"), int) and record["step"] <= global_step:
@@ -502,9 +502,9 @@ class Trainer:
     def _starting_point(self, resume: bool) -> _Position:
         from harness.bounded import drop_partial_tail
 
-        if dd.is_main() and drop_partial_tail(self.run_dir / LOG_FILE):
+        if dd.is_main() and drop_partial_tail(RunFolder(self.run_dir).log):
             # a kill or a full disk cut the last record short: appending after it would spoil the next one too
-            console.print(f"[yellow]warning:[/yellow] {self.run_dir / LOG_FILE}: dropped its partial last line "
+            console.print(f"[yellow]warning:[/yellow] {RunFolder(self.run_dir).log}: dropped its partial last line "
                           "(a write cut short)")
         state = self._restore() if resume else None
         if not state:
