@@ -15,9 +15,9 @@ from typing import NoReturn, Optional
 
 import typer
 
-from harness import registry as plugin_registry
-from harness.errors import HarnessError
-from harness.ui import console
+from harness.extend import registry as plugin_registry
+from harness.common.errors import HarnessError
+from harness.common.ui import console
 
 STARTED = time.perf_counter()  # when the command line began (commands report their time from here)
 

@@ -65,7 +65,7 @@ def test_every_form_of_plugin_import_is_caught(source: str) -> None:
     [
         '"""Plugins live in ``harness_plugins``."""',
         "import harness_pluginsx",
-        "from harness.registry import create  # not harness_plugins",
+        "from harness.extend.registry import create  # not harness_plugins",
         "x = 'see harness_plugins.faces for an example'",
     ],
 )
@@ -83,7 +83,7 @@ def test_the_core_imports_no_plugin() -> None:
 def builtin_plugin_names() -> set[str]:
     """The names the built-in plugins register (evaluators aside: their names are also the metric
     keys of every results file, which the core reads and writes by design)."""
-    from harness import registry
+    from harness.extend import registry
 
     return {e.name for e in registry.entries() if e.package == registry.BUILTIN_PACKAGE and e.kind != "evaluator"}
 

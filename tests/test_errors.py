@@ -16,13 +16,13 @@ from harness.api import HarnessError
 CORE = Path(__file__).resolve().parents[1] / "harness"
 
 USER_ERRORS = [
-    "harness.config:ConfigError", "harness.registry:PluginError", "harness.registry:UnknownPluginError",
+    "harness.run.config_check:ConfigError", "harness.extend.registry:PluginError", "harness.extend.registry:UnknownPluginError",
     "harness.models.bundle:CheckpointError", "harness.data.cache:CacheError", "harness.data.cache:CacheMismatchError",
-    "harness.types:DatasetLayoutError", "harness.types:DatasetNotFoundError", "harness.pipeline:RunError",
-    "harness.results:ResultsError", "harness.userdata:UserDataError", "harness.bounded:InputFileError",
-    "harness.evaluation.perturb:PerturbSpecError", "harness.plots:ReportError", "harness.evaluation.compare:CompareError",
-    "harness.predict.inference:PredictSetupError", "harness.runlock:RunLockedError",
-    "harness.leaderboard_protocol:ProtocolError", "harness.models.pretrained:PretrainedWeightsError",
+    "harness.extend.types:DatasetLayoutError", "harness.extend.types:DatasetNotFoundError", "harness.run.paths:RunError",
+    "harness.reporting.results:ResultsError", "harness.run.userdata:UserDataError", "harness.common.bounded:InputFileError",
+    "harness.evaluation.perturb:PerturbSpecError", "harness.reporting.plots:ReportError", "harness.evaluation.compare:CompareError",
+    "harness.predict.inference:PredictSetupError", "harness.run.lock:RunLockedError",
+    "harness.reporting.leaderboard_protocol:ProtocolError", "harness.models.pretrained:PretrainedWeightsError",
     "harness_plugins.loggers.tensorboard:TensorBoardUnavailable", "harness_plugins.faces.retinaface:RetinaFaceUnavailable",
 ]
 

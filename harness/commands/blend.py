@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from harness.cli import fail
-from harness.errors import HarnessError
-from harness.hookspecs import hookimpl
+from harness.common.errors import HarnessError
+from harness.extend.hookspecs import hookimpl
 
 blend_app = typer.Typer(help="Inspect self-blending generators (preview grids of fakes and their masks).", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def preview(
     """Write a PNG grid like the paper's Fig. 7: the source face, fakes of each blender, masks under them."""
     import cv2
 
-    from harness.preview import render_preview
+    from harness.reporting.preview import render_preview
 
     names = _blender_names(blender)
     blenders = _build_blenders(names)
@@ -54,7 +54,7 @@ def preview(
 def _blender_names(blender: Optional[str]) -> list[str]:
     """The names of ``--blender``, or every registered blender when it is not given."""
     if blender is None:
-        from harness import registry
+        from harness.extend import registry
 
         names = [entry.name for entry in registry.entries("blender")]
         if not names:
@@ -68,8 +68,8 @@ def _blender_names(blender: Optional[str]) -> list[str]:
 
 def _build_blenders(names: list[str]) -> dict:
     """The named blenders from the registry, each wrapped so its errors name it."""
-    from harness.preview import blenders_by_name
-    from harness.registry import PluginError
+    from harness.reporting.preview import blenders_by_name
+    from harness.extend.registry import PluginError
 
     try:
         return {name: _named(name, blender) for name, blender in blenders_by_name(names).items()}
@@ -88,8 +88,8 @@ def _face(image: Optional[Path], size: int, detector: Optional[str]) -> tuple:
         return astronaut_face(size)
     if not image.is_file():
         fail(f"IMAGE {image} is not a file; pass a PNG/JPEG face photo, or nothing for the astronaut face")
-    from harness.preview import face_from_image
-    from harness.registry import PluginError
+    from harness.reporting.preview import face_from_image
+    from harness.extend.registry import PluginError
 
     try:
         return face_from_image(str(image), size, detector)

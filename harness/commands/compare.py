@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from harness.cli import fail
-from harness.hookspecs import hookimpl
+from harness.extend.hookspecs import hookimpl
 
 
 def compare(

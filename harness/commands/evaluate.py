@@ -10,11 +10,11 @@ from typing import Optional
 
 import typer
 
-from harness import registry
+from harness.extend import registry
 from harness.cli import fail
 from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
-from harness.hookspecs import hookimpl
-from harness.ui import console
+from harness.extend.hookspecs import hookimpl
+from harness.common.ui import console
 
 CHECKPOINT_HELP = (
     "The model to score: a run folder (runs/<id>), its checkpoint/ folder, a folder written by `harness import`, "
@@ -48,9 +48,9 @@ def evaluate_command(
 
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
-    from harness.config_check import check_eval_config, check_run_paths
+    from harness.run.config_check import check_eval_config, check_run_paths
     from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
-    from harness.pipeline import RunPaths
+    from harness.run.paths import RunPaths
 
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     found = open_checkpoint(checkpoint, cache_dir)
@@ -89,7 +89,7 @@ def import_command(
 ) -> None:
     """Turn a foreign checkpoint into a harness model bundle (its crop rule, input scaling, heads and
     frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`."""
-    from harness.importing import import_checkpoint
+    from harness.models.importing import import_checkpoint
     from harness.models.bundle import weights_sha256
 
     folder = import_checkpoint(importer, source, out)

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from harness import registry
-from harness.hookspecs import hookimpl
+from harness.extend import registry
+from harness.extend.hookspecs import hookimpl
 
 
 def plugins_command(
@@ -20,8 +20,7 @@ def plugins_command(
     from rich.table import Table
 
     from harness import __version__
-    from harness.cli import fail
-    from harness.ui import console
+    from harness.common.ui import console
 
     entries = registry.entries(kind)
     failures = registry.load_failures(kind)

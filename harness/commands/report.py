@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from harness.hookspecs import hookimpl
+from harness.extend.hookspecs import hookimpl
 
 
 def report(
@@ -15,7 +15,7 @@ def report(
 ) -> None:
     """Redraw the figures of RUN (ROC/PR curves, score histograms, training curves, localization
     examples) from its results, log and score files, and write RUN/report.md."""
-    from harness.plots import write_report
+    from harness.reporting.report import write_report
     from harness.run.folder import RunFolder
 
     folder = run if run.is_dir() else runs_dir / run
@@ -25,9 +25,9 @@ def report(
     if not RunFolder(folder).is_run_folder():
         typer.echo(f"error: {folder} is not a run folder (no {RunFolder.RESULTS}, {RunFolder.LOG} or {RunFolder.CONFIG})", err=True)
         raise typer.Exit(2)
-    from harness.bounded import InputFileError
-    from harness.plots import ReportError
-    from harness.results import ResultsError
+    from harness.common.bounded import InputFileError
+    from harness.reporting.plots import ReportError
+    from harness.reporting.results import ResultsError
 
     try:
         path = write_report(folder)

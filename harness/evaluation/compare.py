@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
-from harness.plots import ALL, Scores, read_scores
+from harness.common.errors import HarnessError
+from harness.extend.types import ALL
+from harness.reporting.plots import Scores, read_scores
 from harness.run.folder import RunFolder
 
 
@@ -129,7 +130,7 @@ def compare_runs(runs: list[RunScores], intersect: bool = False, n_boot: int = 1
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    from harness.leaderboard import escape
+    from harness.reporting.leaderboard import escape
 
     def pct(v: float) -> str:
         return f"{100 * v:.1f}"

@@ -44,7 +44,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 
 LEVELS = (1, 2, 3, 4, 5)
 

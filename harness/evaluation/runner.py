@@ -17,13 +17,13 @@ import cv2
 import numpy as np
 import torch
 
-from harness.config import EvalConfig, RunConfig
+from harness.run.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
 from harness.models.inputs import DEFAULT_SCALE, model_input
-from harness import runtime as dd
+from harness.common import runtime as dd
 from harness.run.folder import RunFolder
-from harness.types import MaskSet, ScoreSet, video_uid
-from harness.ui import progress
+from harness.extend.types import MaskSet, ScoreSet, video_uid
+from harness.common.ui import progress
 
 #: Pixel metrics are computed on masks resized to this side: bounded memory on all of FF++.
 MASK_EVAL_SIZE = 64
@@ -204,9 +204,9 @@ def score_set(level: str, scores: VideoScores) -> ScoreSet:
 
 def make_evaluators(settings: EvalConfig, seed: int = 0) -> list[Any]:
     """Every registered evaluator, each built by ``factory(context)`` with the run's bootstrap size,
-    threshold and seed (harness.types.EvalContext)."""
-    from harness import registry
-    from harness.types import EvalContext
+    threshold and seed (harness.extend.types.EvalContext)."""
+    from harness.extend import registry
+    from harness.extend.types import EvalContext
 
     context = EvalContext(n_boot=settings.bootstrap, threshold=settings.threshold, seed=seed)
     return [registry.create("evaluator", entry.name, context) for entry in registry.entries("evaluator")]
@@ -236,7 +236,7 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
     import csv
     import io
 
-    from harness.files import atomic_write_text
+    from harness.common.files import atomic_write_text
 
     folder = RunFolder(run_dir)
     out = []

@@ -31,7 +31,8 @@ def scores_file(run: Mapping[str, Any], dataset: str, link_from: Path | None) ->
 
 def _view(path: Path, group: str) -> dict[str, tuple[int, float]]:
     """uid -> (label, score) of the group's view: "all", or that group's fakes with every real."""
-    from harness.plots import ALL, read_scores
+    from harness.extend.types import ALL
+    from harness.reporting.plots import read_scores
 
     s = read_scores(path)
     keep = [i for i, (lab, g) in enumerate(zip(s.labels, s.groups)) if group == ALL or lab == 0 or g == group]

@@ -18,10 +18,10 @@ from typing import Any, Mapping
 
 import torch
 
-from harness import runtime as dd
+from harness.common import runtime as dd
 from harness.evaluation.runner import EvalSetup, evaluate_dataset
 from harness.run.folder import RunFolder
-from harness.ui import console
+from harness.common.ui import console
 
 #: what a localization metric reads for a model that has no mask head (never 0)
 NO_MASK_HEAD = "n/a (no mask head)"
@@ -98,7 +98,7 @@ def _stored(run_dir: Path | None, name: str, key: dict[str, Any]) -> dict[str, A
 
 
 def _store(run_dir: Path, name: str, key: dict[str, Any], block: dict[str, Any]) -> None:
-    from harness.files import atomic_write_text
+    from harness.common.files import atomic_write_text
 
     path = _path(run_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)

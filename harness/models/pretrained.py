@@ -22,7 +22,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 
 IMAGENET_NAMES = ("imagenet", "timm")
 HUB_HOST = "huggingface.co"

@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
 from harness.run.folder import RunFolder
-from harness.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
+from harness.extend.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
 
 KIND = "logger"
 
@@ -50,7 +50,7 @@ def _split(names: Iterable[str] | str | None) -> list[str]:
 def check_loggers(names: Iterable[str] | str | None) -> list[str]:
     """The logger names, each known (else PluginError with a suggestion) and able to run here (a
     factory's optional ``check()`` raises with what to install): called before any data work."""
-    from harness import registry
+    from harness.extend import registry
 
     out = []
     for name in _split(names):
@@ -66,7 +66,7 @@ def check_loggers(names: Iterable[str] | str | None) -> list[str]:
 
 def make_loggers(names: Iterable[str] | str | None, run_dir: Path, config: Any) -> list[Any]:
     """The JSONL logger first, then each named logger plugin, built for ``run_dir``."""
-    from harness import registry
+    from harness.extend import registry
 
     try:
         jsonl = registry.create(KIND, defaults().run_log, run_dir, config)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 
 #: a results file with 1000 listed failures is well under 1 MiB; a run config is a few KiB
 MAX_JSON_BYTES = 16 * 1024 * 1024

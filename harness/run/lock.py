@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.common.errors import HarnessError
 from harness.run.folder import RunFolder
 
 HEARTBEAT_S = 30.0

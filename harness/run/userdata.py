@@ -11,8 +11,8 @@ work from any folder.
 
 from __future__ import annotations
 
-from harness.defaults import defaults
-from harness.errors import HarnessError
+from harness.extend.defaults import defaults
+from harness.common.errors import HarnessError
 
 import os
 from dataclasses import replace
