@@ -36,8 +36,8 @@ OFFLINE_IMAGENET = ("mobilenetv2", "efficientnet-lite0")
 
 
 def _config(backbone: str, loss: str, steps: int, img_size: int, recipe: str = "adamw"):
-    from harness.config import LossConfig, RunConfig
-    from harness.pipeline import demo_config
+    from harness.run.config import LossConfig, RunConfig
+    from harness.run.demo_run import demo_config
     from harness.training.recipes import RECIPES
 
     base = demo_config(RunConfig())
@@ -71,9 +71,12 @@ def _evaluate(trainer, cache_root: Path, config) -> dict[str, float]:
 
 
 def run_one(backbone: str, loss: str, at: list[int], img_size: int, workdir: Path, recipe: str = "adamw") -> list[dict]:
-    from harness import demo
+    from harness.data import demo
     from harness.data.cache import FaceCache, faces_cache_root
-    from harness.pipeline import crop_rule, items_for, open_datasets, preprocess_stage, training_splits
+    from harness.run.datasets import open_datasets, training_splits
+    from harness.run.preprocess_stage import preprocess_stage
+    from harness.run.stages import crop_rule
+    from harness.run.train_stage import items_for
     from harness.training.trainer import Trainer, TrainSpec
 
     config = _config(backbone, loss, max(at), img_size, recipe)

@@ -36,13 +36,13 @@ def main() -> None:
     os.environ.setdefault("HARNESS_PROGRESS", "0")
 
     import harness
-    from harness.config import EvalConfig, RunConfig, TrainConfig
+    from harness.run.config import EvalConfig, RunConfig, TrainConfig
     from harness.data.cache import FaceCache
     from harness.data.preprocess import preprocess
-    from harness.demo import METHODS, DemoSpec, ensure_demo
+    from harness.data.demo import METHODS, DemoSpec, ensure_demo
     from harness.data.crop import CropRule
     from harness.evaluation.runner import EvalSetup, score_videos
-    from harness.pipeline import items_for
+    from harness.run.train_stage import items_for
     from harness.training.samples import collate_pairs, quiet_worker
     from harness.training.trainer import EpochBatches, Trainer, TrainSpec
 

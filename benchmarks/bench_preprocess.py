@@ -59,7 +59,7 @@ def make_clip(path: Path, frames: int = 300, face_px: int = 384, fps: int = 25) 
 
 def run_speed(clip: Path, tmp: Path, workers: int, copies: int, frames: int) -> dict:
     from harness.data.preprocess import preprocess
-    from harness.types import VideoRecord
+    from harness.extend.types import VideoRecord
 
     records = [VideoRecord(uid=f"bench/clip/c23/{i:03d}", path=clip, label=0, split="test", dataset="bench",
                            method="clip", compression="c23") for i in range(copies)]

@@ -15,9 +15,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.hookspecs import Register, hookimpl
-from harness.registry import PluginError, suggest
-from harness.types import (
+from harness.common.errors import HarnessError
+from harness.extend.hookspecs import Register, hookimpl
+from harness.extend.registry import PluginError, suggest
+from harness.run.folder import RunFolder
+from harness.extend.types import (
     FAKE,
     FRAME_SEPARATOR,
     REAL,
@@ -72,21 +74,25 @@ _LAZY: dict[str, str] = {
     "check_frame": "harness.data.landmarks:check_frame",
     # importers: what an imported model's forward returns
     "ModelOutput": "harness.models.detector:ModelOutput",
-    "read_checkpoint": "harness.importing:read_checkpoint",
+    "read_checkpoint": "harness.models.importing:read_checkpoint",
     "CropRule": "harness.data.crop:CropRule",
     # loggers
     "JsonlLogger": "harness.training.loggers:JsonlLogger",
     # bounded reading of user files (one line, never a MemoryError): datasets' label lists
-    "read_bounded_text": "harness.bounded:read_bounded_text",
-    "read_json": "harness.bounded:read_json",
-    "InputFileError": "harness.bounded:InputFileError",
-    "MAX_CSV_BYTES": "harness.bounded:MAX_CSV_BYTES",
+    "read_bounded_text": "harness.common.bounded:read_bounded_text",
+    "read_json": "harness.common.bounded:read_json",
+    "InputFileError": "harness.common.bounded:InputFileError",
+    "MAX_CSV_BYTES": "harness.common.bounded:MAX_CSV_BYTES",
 }
 
 __all__ = [
     # hooks
     "hookimpl", "Register", "PluginError", "suggest",
-    # contracts (harness/types.py) and their data
+    # the one base of user errors: raise it (or a subclass) with a one-line message and the CLI prints it
+    "HarnessError",
+    # the paths of a run folder (a logger writes under RunFolder(run_dir).tensorboard and the like)
+    "RunFolder",
+    # contracts (harness/extend/types.py) and their data
     "Blender", "PairBlender", "BlendResult",
     "Backbone", "PretrainedBackbone",
     "Dataset", "SplitDataset", "DatasetReport", "VideoRecord", "DatasetLayoutError", "DatasetNotFoundError",

@@ -15,8 +15,9 @@ from typing import NoReturn, Optional
 
 import typer
 
-from harness import registry as plugin_registry
-from harness.ui import console
+from harness.extend import registry as plugin_registry
+from harness.common.errors import HarnessError
+from harness.common.ui import console
 
 STARTED = time.perf_counter()  # when the command line began (commands report their time from here)
 
@@ -37,20 +38,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is written for the user (what was wrong, what to do)."""
-    from harness.config import ConfigError
-    from harness.data.cache import CacheError
-    from harness.predict.inference import PredictSetupError
-    from harness.models.bundle import CheckpointError
-    from harness.types import DatasetLayoutError, DatasetNotFoundError
-
-    return (plugin_registry.PluginError, ConfigError, CheckpointError, CacheError, DatasetLayoutError,
-            DatasetNotFoundError, PredictSetupError)
-
-
 def _guard(callback):
-    """The CLI's one rule: a user error is its message and exit code 2, never a traceback."""
+    """The CLI's one rule: a user error (a HarnessError) is its one line and exit code, never a traceback."""
     if getattr(callback, "_harness_guarded", False):
         return callback
 
@@ -58,10 +47,8 @@ def _guard(callback):
     def guarded(*args, **kwargs):
         try:
             return callback(*args, **kwargs)
-        except Exception as exc:
-            if isinstance(exc, _user_errors()):
-                fail(str(exc))
-            raise
+        except HarnessError as exc:
+            fail(exc.line, exc.exit_code)
 
     guarded._harness_guarded = True
     return guarded

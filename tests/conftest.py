@@ -49,7 +49,7 @@ def _isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.fixture
 def fresh_plugins():
     """Forget loaded plugins before and after a test that changes what is installed."""
-    from harness import registry as plugins
+    from harness.extend import registry as plugins
 
     plugins.reset()
     yield plugins
@@ -59,7 +59,7 @@ def fresh_plugins():
 @pytest.fixture(scope="module")
 def face_detector_plugin_only():
     """For a whole module: only the dlib face detector loads (the torch-heavy plugins are not needed)."""
-    from harness import registry
+    from harness.extend import registry
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_PLUGINS", "dlib_faces")

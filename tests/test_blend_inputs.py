@@ -8,7 +8,7 @@ import pytest
 
 import harness
 from harness.data.sample_face import astronaut_face
-from harness.types import Blender
+from harness.extend.types import Blender
 from harness_plugins.blenders.multipart import MultipartBlender
 from harness_plugins.blenders.sbi import SBIBlender
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from harness.data.sample_face import astronaut_face
-from harness.types import BlendResult
+from harness.extend.types import BlendResult
 from harness_plugins.blenders.blend_ops import composite
 from harness_plugins.blenders.multipart import MultipartBlender
 from harness_plugins.blenders.regions import SCALE_RANGES, base_polygons, scaled

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from harness.commands.blend import blend_app as app
 from harness.data.sample_face import astronaut_face, crop_face
-from harness.preview import _BAND, _GAP, caption, face_from_image, render_preview
+from harness.reporting.preview import _BAND, _GAP, caption, face_from_image, render_preview
 from harness_plugins.blenders.multipart import MultipartBlender
 from harness_plugins.blenders.sbi import SBIBlender
 
@@ -125,7 +125,7 @@ class _FixedDetector:
 
     def detect(self, frame: np.ndarray):
         from harness.data.sample_face import astronaut_landmarks
-        from harness.types import Face
+        from harness.extend.types import Face
 
         _FixedDetector.calls.append(self.tag)
         return [Face(box=(0.0, 0.0, 1.0, 1.0), score=1.0, landmarks=astronaut_landmarks())]
@@ -139,8 +139,9 @@ def fixed_detector(only_plugins, monkeypatch: pytest.MonkeyPatch):
     import sys
     import types
 
-    import harness.config
-    from harness import hookimpl, registry
+    import harness.run.config
+    from harness import hookimpl
+    from harness.extend import registry
 
     only_plugins("sbi")
     module = types.ModuleType("fixed_detector_plugin")
@@ -153,10 +154,10 @@ def fixed_detector(only_plugins, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, module.__name__, module)
     registry.register_module(module, "fixed_detector_plugin")
     @dataclasses.dataclass
-    class FixedConfig(harness.config.RunConfig):
+    class FixedConfig(harness.run.config.RunConfig):
         face_detector: str = "fixed"
 
-    monkeypatch.setattr(harness.config, "RunConfig", FixedConfig)
+    monkeypatch.setattr(harness.run.config, "RunConfig", FixedConfig)
     _FixedDetector.calls.clear()
     yield
 

@@ -1,6 +1,6 @@
 """A face cache filled by a "cluster" on one machine: 4 `harness preprocess --shard K/4` processes,
 each with its own host identity (HARNESS_HOST, so no same-host shortcut applies), one SIGKILLed
-mid-video at a counted point (harness/faults.py) and rerun. The union of the index parts and every
+mid-video at a counted point (harness/common/faults.py) and rerun. The union of the index parts and every
 crop's bytes equal one uninterrupted job's; a reader open during the work never sees a half-written
 video; a stale claim of a dead host is taken over; --compact folds the parts and refuses while a
 claim is fresh; the doctor shows completeness."""

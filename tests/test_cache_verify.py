@@ -25,7 +25,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module", autouse=True)
 def _plugins():
     """For the whole module: the dlib detector and the FF++ dataset plugin only (no torch-heavy ones)."""
-    from harness import registry
+    from harness.extend import registry
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_PLUGINS", "dlib_faces,ffpp")
@@ -175,10 +175,10 @@ def test_a_dead_worker_costs_only_its_video(ffpp_root, tmp_path, monkeypatch):
 
 
 def test_the_bar_counts_cached_videos(baseline, ffpp_root, tmp_path, monkeypatch):
-    import harness.ui
+    import harness.common.ui
 
     tasks = []
-    real = harness.ui.progress
+    real = harness.common.ui.progress
 
     def recording(*args, **kwargs):
         bar = real(*args, **kwargs)
@@ -186,7 +186,7 @@ def test_the_bar_counts_cached_videos(baseline, ffpp_root, tmp_path, monkeypatch
         bar.add_task = lambda *a, **k: tasks.append(k) or add(*a, **k)
         return bar
 
-    monkeypatch.setattr(harness.ui, "progress", recording)
+    monkeypatch.setattr(harness.common.ui, "progress", recording)
     _ok(_args(ffpp_root, _copy(baseline, tmp_path)))
     assert tasks[0]["total"] == 4 and tasks[0]["completed"] == 4  # 4/4, not 0/0
 
@@ -196,7 +196,7 @@ def test_cached_crops_are_the_raw_crops_bit_for_bit(baseline):
     from harness.data.crop import CropRule
     from harness.data.faces import FaceFinder
     from harness.data.video import read_frames_indexed
-    from harness.registry import create
+    from harness.extend.registry import create
 
     cache, _, _ = baseline
     with FaceCache(cache, create=False) as index:

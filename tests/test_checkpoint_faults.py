@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.files import atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
+from harness.common.files import atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
 from harness.training import checkpoint as ckpt
 from tests.training_helpers import build_cache, tiny_config, trainer_for
 
@@ -140,7 +140,7 @@ def test_a_saved_checkpoint_is_readable_by_the_group_under_umask_022(tmp_path):
 
 
 def test_predict_finds_the_previous_checkpoint_of_a_save_killed_between_its_renames(tmp_path):
-    from harness.files import old_dir_for
+    from harness.common.files import old_dir_for
 
     model = torch.nn.Linear(2, 2)
     ckpt.save_checkpoint(tmp_path / "checkpoint", model, {"model": {"backbone": "x"}})

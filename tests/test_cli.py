@@ -62,7 +62,7 @@ def test_unknown_preset_is_refused_with_a_hint():
 
 
 def test_seed_list_runs_one_config_per_seed(monkeypatch, tmp_path):
-    import harness.pipeline as pipeline
+    import harness.run.stages as pipeline
 
     started = []
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
@@ -77,8 +77,8 @@ def test_seed_list_runs_one_config_per_seed(monkeypatch, tmp_path):
 
 
 def test_config_file_values_survive_unless_an_option_overrides_them(monkeypatch, tmp_path):
-    import harness.pipeline as pipeline
-    from harness.config import RunConfig, save_config
+    import harness.run.stages as pipeline
+    from harness.run.config import RunConfig, save_config
 
     started = []
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
@@ -94,7 +94,7 @@ def test_config_file_values_survive_unless_an_option_overrides_them(monkeypatch,
     save_config(replace(RunConfig(), train_dataset="folder", test_datasets=["folder"]), saved)
     assert invoke(*common).exit_code == 0
     assert (started[-1].train_dataset, started[-1].test_datasets, started[-1].demo) == ("folder", ["folder"], False)
-    from harness.pipeline import demo_config
+    from harness.run.demo_run import demo_config
 
     save_config(demo_config(), saved)  # a demo run's recorded config reruns on the demo data
     assert invoke(*common).exit_code == 0
@@ -144,7 +144,7 @@ def test_demo_run_end_to_end_with_the_example_plugin(example_site, tmp_path):
     files = list(results_dir.glob("*.json"))
     assert len(files) == 1
     results = json.loads(files[0].read_text())
-    from harness.results import validate
+    from harness.reporting.results import validate
 
     validate(results)
     assert results["demo"] is True

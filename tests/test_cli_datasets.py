@@ -27,7 +27,7 @@ def tiny_config(path: Path) -> Path:
     a short bootstrap (the numbers are not the point, the run through every stage is)."""
     from dataclasses import replace
 
-    from harness.config import EvalConfig, RunConfig, TrainConfig, save_config
+    from harness.run.config import EvalConfig, RunConfig, TrainConfig, save_config
 
     config = RunConfig()
     save_config(replace(config, crop_size=96, train=TrainConfig(cache_frames=2, frames_per_video=2),
@@ -67,7 +67,7 @@ def test_each_dataset_plugin_runs_end_to_end(name, tmp_path, monkeypatch, one_th
     files = list((tmp_path / "runs" / "results").glob("*.json"))
     assert len(files) == 1
     results = json.loads(files[0].read_text())
-    from harness.results import validate
+    from harness.reporting.results import validate
 
     validate(results)
     assert results["config"]["train_dataset"] == name and list(results["datasets"]) == [name]

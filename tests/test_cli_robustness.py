@@ -43,7 +43,7 @@ def runs(tmp_path_factory) -> dict:
 
 @pytest.mark.slow
 def test_perturb_writes_the_block_figure_report_and_leaderboard_section(runs):
-    from harness.results import validate
+    from harness.reporting.results import validate
 
     results = json.loads((runs["seed0"] / "results.json").read_text())
     validate(results)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry
+from harness.extend import registry
 from tests.test_plugins import fake_site, write_dist  # noqa: F401  (fixture)
 
 HEAVY = ("torch", "sklearn", "timm", "torchvision", "dlib", "scipy")

@@ -65,7 +65,7 @@ def test_every_form_of_plugin_import_is_caught(source: str) -> None:
     [
         '"""Plugins live in ``harness_plugins``."""',
         "import harness_pluginsx",
-        "from harness.registry import create  # not harness_plugins",
+        "from harness.extend.registry import create  # not harness_plugins",
         "x = 'see harness_plugins.faces for an example'",
     ],
 )
@@ -83,7 +83,7 @@ def test_the_core_imports_no_plugin() -> None:
 def builtin_plugin_names() -> set[str]:
     """The names the built-in plugins register (evaluators aside: their names are also the metric
     keys of every results file, which the core reads and writes by design)."""
-    from harness import registry
+    from harness.extend import registry
 
     return {e.name for e in registry.entries() if e.package == registry.BUILTIN_PACKAGE and e.kind != "evaluator"}
 
@@ -116,3 +116,43 @@ def test_a_named_plugin_is_caught_and_a_field_key_is_not() -> None:
     assert plugin_names_used("detector = 'dlib'\nif name == 'folder': pass", names) == ["1: 'dlib'", "2: 'folder'"]
     assert plugin_names_used("out = {'folder': 1}\nx = out.get('folder')", names) == []
     assert plugin_names_used("pkg = ('dlib-bin', 'dlib')  # not a plugin: distributions", names) == []
+
+
+#: the files and folders of runs/<run_id>/, named by harness/run/folder.py alone
+RUN_FOLDER_MODULE = "harness/run/folder.py"
+RUN_FILES = {"config.json", "results.json", "train_log.jsonl", "report.md", "evaluation.json", "run.lock"}
+RUN_DIRS = {"checkpoint", "scores", "examples", "figures", "blocks", "tensorboard"}
+
+
+def run_folder_names(source: str) -> list[str]:
+    """``line: 'name'`` for a run-folder file name spelled anywhere in ``source`` (docstrings aside),
+    and for a run-folder directory name used in a path: ``x / "scores"``, ``Path("figures")``."""
+    tree = ast.parse(source)
+    docstrings = _docstring_ids(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            if node.value in RUN_FILES or any(node.value.endswith("/" + f) for f in RUN_FILES):
+                found.append(f"{node.lineno}: {node.value!r}")
+        parts: list[ast.AST] = []
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            parts = [node.left, node.right]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in ("Path", "joinpath"):
+            parts = list(node.args)
+        found += [f"{p.lineno}: {p.value!r}" for p in parts
+                  if isinstance(p, ast.Constant) and isinstance(p.value, str) and p.value.strip("/") in RUN_DIRS]
+    return found
+
+
+def test_a_run_folder_name_is_caught_in_every_form() -> None:
+    assert run_folder_names('a = "results.json"') == ["1: 'results.json'"]
+    assert run_folder_names('p = run_dir / "scores" / "x.csv"') == ["1: 'scores'"]
+    assert run_folder_names('p = Path("figures")') == ["1: 'figures'"]
+    assert run_folder_names('"Writes results.json"\nx = {"figures": 1}\ny = results.get("checkpoint")') == []
+
+
+def test_only_the_run_folder_module_spells_a_run_folder_name() -> None:
+    found = {str(p.relative_to(CORE.parent)): run_folder_names(p.read_text(encoding="utf-8"))
+             for p in sorted(CORE.rglob("*.py"))}
+    assert found.pop(RUN_FOLDER_MODULE), "the run folder module names them"
+    assert {path: hits for path, hits in found.items() if hits} == {}

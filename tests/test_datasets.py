@@ -9,7 +9,7 @@ import pytest
 
 from fixtures.builders import (CELEB_TEST, DFDC_TEST, FFPP_SPLITS, build_celebdf, build_dfdc, build_dfdcp,
                                build_ffpp, build_folder)
-from harness.types import DatasetLayoutError, DatasetNotFoundError
+from harness.extend.types import DatasetLayoutError, DatasetNotFoundError
 from harness_plugins.datasets.celebdf import CelebDF
 from harness_plugins.datasets.dfdc import DFDC
 from harness_plugins.datasets.dfdcp import DFDCP

@@ -8,7 +8,7 @@ import json
 import cv2
 import numpy as np
 
-from harness import demo
+from harness.data import demo
 
 
 def test_manipulations_change_exactly_their_masked_region():

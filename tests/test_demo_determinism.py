@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from harness import demo
+from harness.data import demo
 from harness.data.video import write_video
 
 

@@ -54,7 +54,7 @@ def _headline(results: dict) -> dict:
 
 @pytest.mark.slow
 def test_evaluating_a_runs_checkpoint_gives_the_runs_numbers_exactly(demo_run):
-    from harness.results import validate
+    from harness.reporting.results import validate
 
     work, run = demo_run
     run_dir = work / "runs" / run["run_id"]
@@ -264,7 +264,7 @@ def test_dry_run_prints_the_id_from_the_weights_and_settings(tmp_path, monkeypat
 
 
 def test_table2_places_the_evaluated_checkpoint_under_its_papers_reported_row():
-    from harness import leaderboard as L
+    from harness.reporting import leaderboard as L
     from test_results_factory import dataset_entry, ffpp_entry, make_results
 
     ours = make_results("r-full", "swin full", datasets={"celebdf": dataset_entry({"all": 0.812}, compression=None)})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from harness.types import ScoreSet
+from harness.extend.types import ScoreSet
 from harness_plugins.evaluators import _counts
 from harness_plugins.evaluators.classification import accuracy, ap, auc, eer
 
@@ -156,7 +156,7 @@ def test_bad_input_gets_a_clear_error() -> None:
     bad_labels = ScoreSet("video", data.ids, data.labels * 2, data.scores, data.groups)
     with pytest.raises(ValueError, match=r"labels must be 0 \(real\) or 1 \(fake\), found \[2\]"):
         ap()(bad_labels, np.random.default_rng(0))
-    with pytest.raises(TypeError, match="needs a harness.types.ScoreSet"):
+    with pytest.raises(TypeError, match="needs a harness.extend.types.ScoreSet"):
         eer()([0.1, 0.2], np.random.default_rng(0))
     with pytest.raises(ValueError, match="n_boot"):
         auc(n_boot=-1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from harness.types import MaskSet
+from harness.extend.types import MaskSet
 from harness_plugins.evaluators.localization import LocalizationEvaluator
 
 
@@ -101,7 +101,7 @@ def test_bad_masks_get_clear_errors() -> None:
         ev(MaskSet([good + 3.0], [good], ["x"]), np.random.default_rng(0))
     with pytest.raises(ValueError, match="must match one to one"):
         ev(MaskSet([good, good], [good], ["x"]), np.random.default_rng(0))
-    with pytest.raises(TypeError, match="needs a harness.types.MaskSet"):
+    with pytest.raises(TypeError, match="needs a harness.extend.types.MaskSet"):
         ev({"predicted": []}, np.random.default_rng(0))
     with pytest.raises(ValueError, match="bins"):
         LocalizationEvaluator(bins=1)

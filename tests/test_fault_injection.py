@@ -2,7 +2,7 @@
 demo` at seeded points, rerun, and compare with an uninterrupted run: the cache index and crops,
 the weights and the metrics are equal, and no process is left behind.
 
-Kill points are of two kinds: named points inside the code (``harness/faults.py``: the process
+Kill points are of two kinds: named points inside the code (``harness/common/faults.py``: the process
 SIGKILLs itself there, exactly as ``kill -9`` would land at that instant) and kills from outside
 once the cache holds a seeded number of videos (landing anywhere in the next one).
 """
@@ -111,7 +111,7 @@ def _snapshot(cache: Path) -> dict:
 # ------------------------------------------------------------------------------------ preprocess
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
-    from harness.demo import DemoSpec, ensure_demo
+    from harness.data.demo import DemoSpec, ensure_demo
 
     return ensure_demo(DemoSpec(**TINY), root=tmp_path_factory.mktemp("demo") / "tree", progress=False)
 
@@ -169,8 +169,8 @@ def test_two_concurrent_jobs_on_one_cache_share_the_work_and_equal_one_job(demo_
 
 # ------------------------------------------------------------------------------------ harness run
 def _run_config(path: Path) -> Path:
-    from harness.config import RunConfig
-    from harness.pipeline import demo_config
+    from harness.run.config import RunConfig
+    from harness.run.demo_run import demo_config
 
     c = demo_config(RunConfig())
     c = replace(c, backbone="swin", pretrained=False, img_size=64,  # a small Swin: fast, and stochastic depth on

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from harness import leaderboard as L
+from harness.reporting import leaderboard as L
 from harness.evaluation.groups import evaluate_groups
-from harness.results import load_results, validate, write_results
-from harness.types import ScoreSet
+from harness.reporting.results import load_results, validate, write_results
+from harness.extend.types import ScoreSet
 from harness_plugins.evaluators.classification import auc
 from test_results_factory import FFPP_METHODS, dataset_entry, ffpp_entry, make_results, metric
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness import leaderboard as L
-from harness.leaderboard_protocol import (
+from harness.reporting import leaderboard as L
+from harness.reporting.leaderboard_protocol import (
     PROTOCOL_PATH,
     ProtocolError,
     load_protocol,
     merge_protocols,
     parse_protocol,
 )
-from harness.results import write_results
+from harness.reporting.results import write_results
 from test_leaderboard import row, runs, section
 from test_results_factory import dataset_entry, make_results
 
@@ -62,7 +62,7 @@ def test_the_renderer_names_no_dataset_group_or_blender_of_the_protocol() -> Non
     names = set(shipped["datasets"]) | {g for d in shipped["datasets"].values() for g in d.get("groups", [])}
     names |= {v for t in shipped["tables"] for v in t.get("select", {}).get("equal", {}).values()}
     names |= {t["id"] for t in shipped["tables"]} | {"FF++", "sbi"}
-    literals = _string_constants(ROOT / "harness" / "leaderboard.py")
+    literals = _string_constants(ROOT / "harness" / "reporting" / "leaderboard.py")
     assert not {s for s in literals for n in names if n in s}
 
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from fixtures.builders import build_ffpp
 from harness.cli import build_app
-from harness.types import DatasetLayoutError
+from harness.extend.types import DatasetLayoutError
 from harness_plugins.datasets.ffpp import FFPP
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the test extra installs tomli
     import tomli as tomllib
 
-from harness.config import RunConfig, save_config
+from harness.run.config import RunConfig, save_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def test_every_package_folder_is_declared_in_pyproject():
 
 
 def test_builtin_entry_points_import_and_implement_the_kind_they_declare():
-    from harness.registry import KINDS, kind_group
+    from harness.extend.registry import KINDS, kind_group
 
     found = 0
     for kind, hook in KINDS.items():

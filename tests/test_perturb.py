@@ -136,7 +136,7 @@ class Cache:
 
 
 def test_blur_and_jpeg_level_5_lower_the_auc_and_reruns_repeat_it():
-    from harness.config import EvalConfig
+    from harness.run.config import EvalConfig
     from harness.evaluation.robustness import APPLIED_TO, robustness_block
     from harness.evaluation.runner import EvalSetup
 

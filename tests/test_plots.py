@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from harness.cli import build_app
 from harness.evaluation.runner import EXAMPLE_SIZE, VideoScores, keep_extremes, write_scores
-from harness.plots import read_log, read_scores
+from harness.reporting.plots import read_log, read_scores
 from test_results_factory import ffpp_entry, make_results
 
 runner = CliRunner()
@@ -125,7 +125,7 @@ def test_report_refuses_what_is_not_a_run_folder(tmp_path):
 
 def test_leaderboard_links_each_runs_figures(tmp_path, monkeypatch):
     """Links are relative to the leaderboard's folder (run_dir is recorded relative to where the run ran)."""
-    from harness.results import write_results
+    from harness.reporting.results import write_results
 
     monkeypatch.chdir(tmp_path)
     results = make_results("r-figs", "figs <b>", datasets={"ffpp": ffpp_entry()})
@@ -151,8 +151,8 @@ def test_every_curve_has_the_tables_auc_and_n(tmp_path):
     from sklearn.metrics import roc_auc_score
 
     from harness.evaluation.runner import EvalSetup, compute_metrics
-    from harness.config import EvalConfig
-    from harness.plots import read_scores
+    from harness.run.config import EvalConfig
+    from harness.reporting.plots import read_scores
 
     run = tmp_path / "runs" / "src-run-0123456789"
     run.mkdir(parents=True)
@@ -191,10 +191,10 @@ def test_small_groups_mark_their_ci_and_one_item_classes_have_none(tmp_path):
 
     from rich.console import Console
 
-    from harness.config import EvalConfig
+    from harness.run.config import EvalConfig
     from harness.evaluation.runner import EvalSetup, compute_metrics
-    from harness.pipeline import summary_table
-    from harness.results import SMALL_N_NOTE, write_results
+    from harness.run.summary import summary_table
+    from harness.reporting.results import SMALL_N_NOTE, write_results
 
     rng = np.random.default_rng(5)
     scores = VideoScores()

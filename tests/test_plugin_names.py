@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import harness
 from harness.cli import build_app
-from harness import registry as plugins
+from harness.extend import registry as plugins
 from tests.test_plugins import fake_site, write_dist  # noqa: F401  (fixture)
 
 TAKE_MULTIPART = '''

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import harness
-from harness import registry as plugins
+from harness.extend import registry as plugins
 
 
 def write_dist(site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str],
@@ -41,7 +41,7 @@ def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins):
 GOOD = '''
 import numpy as np
 from harness import hookimpl
-from harness.types import BlendResult
+from harness.extend.types import BlendResult
 
 class Copy:
     def __init__(self, strength=1.0):
@@ -187,7 +187,7 @@ def test_a_plugin_breaking_its_contract_is_named_with_the_missing_member(fake_si
 
 
 def test_capabilities_are_named_not_probed(fresh_plugins):
-    from harness import contracts
+    from harness.extend import contracts
 
     multipart = harness.plugin("blender", "multipart")
     assert contracts.capable(multipart, "blender", "pair")

@@ -263,9 +263,9 @@ def test_suspicious_frames_are_ordered_by_score(oracle, media):
 
 
 def test_unusable_device_is_a_setup_error(tmp_path):
-    """One pick_device (harness.runtime) for training and predict; predict says it as a setup error."""
+    """One pick_device (harness.common.runtime) for training and predict; predict says it as a setup error."""
     from harness.predict import PredictSetupError
-    from harness.runtime import pick_device
+    from harness.common.runtime import pick_device
 
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto", per_rank=False).index is None  # predict's auto: plain cuda or cpu

@@ -12,7 +12,7 @@ from fixtures.cache_index import index_rows
 from harness.data.cache import FaceCache
 from harness.data.crop import CropRule
 from harness.data.preprocess import in_shard, parse_shard, preprocess
-from harness.types import VideoRecord
+from harness.extend.types import VideoRecord
 from harness_plugins.datasets.ffpp import FFPP
 
 FRAMES = 3

@@ -63,7 +63,7 @@ def test_offline_without_imagenet_weights_fails_fast_with_the_ways_forward(tmp_p
 
 
 def test_the_end_of_a_run_names_the_weights_and_a_collapse(tmp_path):
-    from harness.run_notes import end_notes
+    from harness.reporting.notes import end_notes
 
     (tmp_path / "scores").mkdir()
     (tmp_path / "scores" / "folder.csv").write_text(

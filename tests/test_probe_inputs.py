@@ -53,7 +53,7 @@ def test_a_test_csv_that_is_not_a_comma_separated_list_is_one_line(case, text, n
 
 
 def test_bounded_readers_refuse_size_and_depth_in_one_line(tmp_path):
-    from harness.bounded import InputFileError, read_bounded_text, read_json
+    from harness.common.bounded import InputFileError, read_bounded_text, read_json
 
     big = tmp_path / "big.json"
     big.write_text(" " * 2048)
@@ -111,7 +111,7 @@ def test_an_audio_only_mp4_is_reported_as_having_no_video_stream(tmp_path):
 
 
 def test_the_summary_says_why_a_metric_is_undefined():
-    from harness.run_notes import end_notes
+    from harness.reporting.notes import end_notes
 
     reason = "needs both real and fake items; got 0 real and 4 fake"
     undefined = {"value": None, "ci_low": None, "ci_high": None, "n": 4, "undefined": reason}

@@ -73,7 +73,7 @@ def test_a_full_disk_at_checkpoint_save_names_the_folder_and_the_last_complete_s
     config = tiny_config()
     trainer_for(config, tmp_path / "a", cache).fit(resume=False, checkpoint_every=100, stop_after=1)
     monkeypatch.setenv("HARNESS_FAULT", "checkpoint.written:1:ENOSPC")
-    monkeypatch.setattr("harness.faults._hits", {})
+    monkeypatch.setattr("harness.common.faults._hits", {})
     with pytest.raises(ckpt.CheckpointError) as info:
         trainer_for(config, tmp_path / "a", cache).fit(resume=True, checkpoint_every=100, stop_after=1)
     message = str(info.value)
@@ -97,8 +97,8 @@ def test_a_partial_last_log_line_is_dropped_with_a_warning_and_resume_continues(
 
 # ---------------------------------------------------------------------------- the run lock
 def test_a_second_process_on_the_same_run_refuses_in_one_line(tmp_path, monkeypatch):
-    from harness.pipeline import run_id
-    from harness.pipeline import demo_config
+    from harness.run.stages import run_id
+    from harness.run.demo_run import demo_config
 
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "runs" / run_id(demo_config())
@@ -114,7 +114,7 @@ def test_a_second_process_on_the_same_run_refuses_in_one_line(tmp_path, monkeypa
 
 
 def test_a_stale_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
-    from harness.runlock import RunLock, RunLockedError
+    from harness.run.lock import RunLock, RunLockedError
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

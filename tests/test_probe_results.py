@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from fixtures.cli_checks import one_line_exit_2
 from harness.cli import build_app
-from harness.results import write_results
+from harness.reporting.results import write_results
 from test_plots import fake_run
 from test_results_factory import make_results
 
@@ -120,7 +120,8 @@ def test_deeply_nested_json_is_one_line_for_report_and_leaderboard(tmp_path):
 
 
 def test_a_finished_run_with_a_damaged_results_file_is_one_line(tmp_path, monkeypatch):
-    from harness.pipeline import demo_config, run_id
+    from harness.run.demo_run import demo_config
+    from harness.run.stages import run_id
 
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "runs" / run_id(demo_config())

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from harness.cli import build_app
-from harness.results import write_results
+from harness.reporting.results import write_results
 from test_results_factory import dataset_entry, make_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ def invoke(*args):
 
 
 def test_run_writes_under_runs_by_default(monkeypatch, tmp_path):
-    import harness.pipeline as pipeline
+    import harness.run.stages as pipeline
 
     seen = []
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: seen.append(paths))

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import build_app
-from harness.config import TrainConfig
+from harness.run.config import TrainConfig
 from harness.training.recipes import RECIPES, describe, recipe_name
 from harness.training.trainer import _lr_lambda
 

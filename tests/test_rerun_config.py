@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import build_app
-from harness.config import EvalConfig, LossConfig, RunConfig, TrainConfig, save_config
-from harness.pipeline import demo_config, run_id
+from harness.run.config import EvalConfig, LossConfig, RunConfig, TrainConfig, save_config
+from harness.run.demo_run import demo_config
+from harness.run.stages import run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -99,7 +100,7 @@ def test_every_field_of_a_recorded_config_reruns_unchanged(recorded, tmp_path, m
     assert not any((tmp_path / "data").iterdir())
 
     # The real run starts exactly what the dry run printed.
-    import harness.pipeline as pipeline
+    import harness.run.stages as pipeline
 
     started = []
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
@@ -172,7 +173,7 @@ def test_a_published_results_file_reruns_as_the_published_run(tmp_path, monkeypa
     runs, said = dry_run("--config", str(path))
     assert runs[0]["run_id"] == results["run_id"]  # same configuration, same run id
     config = runs[0]["config"]
-    from harness.config import KEY_NEUTRAL
+    from harness.run.config import KEY_NEUTRAL
 
     for key, value in results["config"].items():
         if key not in ("crop", "batch_convention", "blender_options"):

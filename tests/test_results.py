@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import results as R
-from harness.types import MaskSet, ScoreSet
+from harness.evaluation.groups import evaluate_groups, score_views
+from harness.reporting import results as R
+from harness.extend.types import MaskSet, ScoreSet
 from harness_plugins.evaluators.classification import accuracy, ap, auc, eer
 from harness_plugins.evaluators.localization import LocalizationEvaluator
 from test_results_factory import make_results
@@ -147,7 +148,7 @@ def _score_set(level: str = "video") -> ScoreSet:
 
 
 def test_score_views_pit_each_method_against_all_reals() -> None:
-    views = R.score_views(_score_set())
+    views = score_views(_score_set())
     assert list(views) == ["all", "Deepfakes", "FaceSwap"]
     assert len(views["all"].ids) == 80
     for method in ("Deepfakes", "FaceSwap"):
@@ -157,7 +158,7 @@ def test_score_views_pit_each_method_against_all_reals() -> None:
     bad = _score_set()
     bad.groups[0] = "all"
     with pytest.raises(ValueError, match="'all' is reserved"):
-        R.score_views(bad)
+        score_views(bad)
 
 
 def test_evaluate_groups_fills_a_valid_results_block_reproducibly() -> None:
@@ -165,7 +166,7 @@ def test_evaluate_groups_fills_a_valid_results_block_reproducibly() -> None:
     truth = np.zeros((8, 8), np.float32)
     truth[2:6, 2:6] = 1
     masks = MaskSet([truth * 0.8 + 0.1] * 4, [truth] * 4, ["Deepfakes", "Deepfakes", "FaceSwap", "FaceSwap"])
-    groups = R.evaluate_groups(evaluators, seed=3, video=_score_set(), frame=_score_set("frame"), masks=masks)
+    groups = evaluate_groups(evaluators, seed=3, video=_score_set(), frame=_score_set("frame"), masks=masks)
     assert sorted(groups) == ["Deepfakes", "FaceSwap", "all"]
     assert set(groups["all"]) == {"video", "frame", "pixel"}
     assert set(groups["Deepfakes"]["video"]) == {"auc", "ap", "eer", "accuracy"}
@@ -173,7 +174,7 @@ def test_evaluate_groups_fills_a_valid_results_block_reproducibly() -> None:
     assert groups["FaceSwap"]["pixel"]["iou"]["n"] == 2 and groups["all"]["pixel"]["iou"]["n"] == 4
     assert groups["Deepfakes"]["video"]["auc"]["value"] > groups["FaceSwap"]["video"]["auc"]["value"]
     # Same seed, evaluators in another order: the same numbers.
-    again = R.evaluate_groups(list(reversed(evaluators)), seed=3, video=_score_set(), frame=_score_set("frame"), masks=masks)
+    again = evaluate_groups(list(reversed(evaluators)), seed=3, video=_score_set(), frame=_score_set("frame"), masks=masks)
     assert again == groups
     results = make_results()
     results["datasets"]["ffpp"]["groups"] = groups
@@ -183,7 +184,7 @@ def test_evaluate_groups_fills_a_valid_results_block_reproducibly() -> None:
 def test_end_of_run_summary_fits_80_columns_without_cutting_numbers() -> None:
     from rich.console import Console
 
-    from harness.pipeline import summary_table
+    from harness.run.summary import summary_table
 
     results = make_results()
     results["datasets"]["celebdf"] = results["datasets"]["ffpp"]

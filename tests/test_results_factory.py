@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.results import validate
+from harness.reporting.results import validate
 
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 
@@ -141,7 +141,7 @@ def test_make_results_is_schema_valid() -> None:
     ],
 )
 def test_broken_results_are_rejected(break_it: Any) -> None:
-    from harness.results import ResultsError
+    from harness.reporting.results import ResultsError
 
     results = make_results()
     break_it(results)

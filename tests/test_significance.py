@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from harness.cli import build_app
-from harness.results import write_results
+from harness.reporting.results import write_results
 from test_results_factory import dataset_entry, make_results
 
 

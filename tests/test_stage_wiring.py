@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fixtures.builders import build_ffpp
 from harness.cli import build_app
-from harness.config import RunConfig
+from harness.run.config import RunConfig
 
 runner = CliRunner()
 
@@ -20,7 +20,7 @@ runner = CliRunner()
 def test_preprocess_command_fills_the_cache_harness_run_reads(tmp_path, monkeypatch):
     import harness.data.preprocess as pre
     from harness.data.cache import faces_cache_root
-    from harness.pipeline import crop_rule
+    from harness.run.stages import crop_rule
 
     root = build_ffpp(tmp_path / "f", masks=False)
     seen = []
@@ -44,7 +44,7 @@ def test_preprocess_command_fills_the_cache_harness_run_reads(tmp_path, monkeypa
 
 
 def test_open_datasets_restores_the_data_root_variable(tmp_path, monkeypatch):
-    from harness.pipeline import open_datasets
+    from harness.run.datasets import open_datasets
 
     build_ffpp(tmp_path / "data" / "ffpp", masks=False)
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "elsewhere"))
@@ -61,8 +61,8 @@ def test_open_datasets_restores_the_data_root_variable(tmp_path, monkeypatch):
 def test_dataset_options_name_no_dataset(tmp_path):
     """The demo's options reach the dataset it imitates through the general ``extra`` argument, and
     the run's compression reaches any dataset plugin that takes one."""
-    from harness import demo
-    from harness.pipeline import dataset_options
+    from harness.data import demo
+    from harness.run.datasets import dataset_options
 
     config = RunConfig(train_dataset="ffpp", test_datasets=["ffpp", "folder"], compression="c40",
                        dataset_options={"ffpp": {"methods": ["Deepfakes"]}})
@@ -97,7 +97,7 @@ def test_stages_get_their_own_part_of_the_configuration():
 
 
 def test_run_takes_the_cache_home_from_cache_dir(tmp_path, monkeypatch):
-    import harness.pipeline as pipeline
+    import harness.run.stages as pipeline
 
     seen = {}
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: seen.update(paths=paths))

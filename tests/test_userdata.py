@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fixtures.builders import build_user_data, video
 from harness.cli import build_app
-from harness.types import FRAME_SEPARATOR, DatasetLayoutError
+from harness.extend.types import FRAME_SEPARATOR, DatasetLayoutError
 from harness_plugins.datasets.folder import FolderDataset
 
 runner = CliRunner()
@@ -47,7 +47,7 @@ def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypa
     assert "no validation split" in out and "--selection last" in out
 
     results = one_results(runs / "results")
-    from harness.results import validate
+    from harness.reporting.results import validate
 
     validate(results)
     config = results["config"]
@@ -100,8 +100,9 @@ def test_val_fraction_carves_identities_and_allows_best_val(user_data, tmp_path)
 
     from dataclasses import replace
 
-    from harness.config import RunConfig
-    from harness.pipeline import RunError, training_splits
+    from harness.run.config import RunConfig
+    from harness.run.datasets import training_splits
+    from harness.run.paths import RunError
 
     config = RunConfig(train_dataset="folder")
     best = replace(config, train=replace(config.train, selection="best-val"))
@@ -123,7 +124,7 @@ def test_val_fraction_carves_identities_and_allows_best_val(user_data, tmp_path)
 
 def test_run_with_root_holding_train_and_test_csv(tmp_path, monkeypatch):
     """`harness run --data folder --test folder --root DIR` with DIR/train/ and DIR/test.csv."""
-    import harness.pipeline as pipeline
+    import harness.run.stages as pipeline
 
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "elsewhere"))  # open_datasets points it at --root
     root = tmp_path / "data"
@@ -144,7 +145,7 @@ def test_run_with_root_holding_train_and_test_csv(tmp_path, monkeypatch):
 
 
 def test_an_edited_csv_is_a_new_run(user_data, tmp_path, monkeypatch):
-    import harness.pipeline as pipeline
+    import harness.run.stages as pipeline
 
     train_dir, csv = user_data
     started = []
@@ -255,7 +256,7 @@ def test_test_file_that_is_also_a_training_file_is_refused(tmp_path):
 
 
 def test_frames_of_one_video_share_the_video_uid(tmp_path):
-    from harness.types import video_uid
+    from harness.extend.types import video_uid
 
     csv = _csv(tmp_path, "path,label,video,source\na.mp4,1,v,s\nb.mp4,1,v,s\nsub/c.mp4,0,w,s\n")
     test = list(FolderDataset(test_csv=csv).records("test"))
@@ -287,7 +288,7 @@ def test_per_source_views_compare_reals_and_fakes_of_one_source():
     import numpy as np
 
     from harness.evaluation.groups import score_views
-    from harness.types import ScoreSet
+    from harness.extend.types import ScoreSet
 
     data = ScoreSet("video", list("abcdef"), np.array([0, 1, 0, 1, 0, 1]), np.linspace(0, 1, 6),
                     ["yt", "yt", "tv", "tv", "original", "gan"])

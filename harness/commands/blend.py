@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
-from harness.hookspecs import hookimpl
+from harness.cli import fail
+from harness.common.errors import HarnessError
+from harness.extend.hookspecs import hookimpl
 
 blend_app = typer.Typer(help="Inspect self-blending generators (preview grids of fakes and their masks).", no_args_is_help=True)
 
@@ -37,48 +39,45 @@ def preview(
     """Write a PNG grid like the paper's Fig. 7: the source face, fakes of each blender, masks under them."""
     import cv2
 
-    from harness.preview import render_preview
+    from harness.reporting.preview import render_preview
 
     names = _blender_names(blender)
     blenders = _build_blenders(names)
     face, landmarks = _face(image, size, detector)
-    try:
-        grid = render_preview(face, landmarks, blenders, n=n, seed=seed)
-    except BlenderFailed as exc:
-        _fail(str(exc))
+    grid = render_preview(face, landmarks, blenders, n=n, seed=seed)  # a failing blender: BlenderFailed, one line
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-        _fail(f"--out: could not write {out}; use a .png path in a writable folder")
+        fail(f"--out: could not write {out}; use a .png path in a writable folder")
     typer.echo(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): {', '.join(names)}, {n} fakes each, seed {seed}")
 
 
 def _blender_names(blender: Optional[str]) -> list[str]:
     """The names of ``--blender``, or every registered blender when it is not given."""
     if blender is None:
-        from harness import registry
+        from harness.extend import registry
 
         names = [entry.name for entry in registry.entries("blender")]
         if not names:
-            _fail("--blender: no blender plugin is loaded; see `harness plugins`")
+            fail("--blender: no blender plugin is loaded; see `harness plugins`")
         return names
     names = [b.strip() for b in blender.split(",") if b.strip()]
     if not names:
-        _fail("--blender: name at least one blender, e.g. --blender NAME1,NAME2 (see `harness plugins`)")
+        fail("--blender: name at least one blender, e.g. --blender NAME1,NAME2 (see `harness plugins`)")
     return names
 
 
 def _build_blenders(names: list[str]) -> dict:
     """The named blenders from the registry, each wrapped so its errors name it."""
-    from harness.preview import blenders_by_name
-    from harness.registry import PluginError
+    from harness.reporting.preview import blenders_by_name
+    from harness.extend.registry import PluginError
 
     try:
         return {name: _named(name, blender) for name, blender in blenders_by_name(names).items()}
     except PluginError as exc:  # unknown name: the registry's message suggests the close one
-        _fail(f"--blender: {exc}")
+        fail(f"--blender: {exc}")
     except Exception as exc:
-        _fail(f"--blender: a blender could not be built ({type(exc).__name__}: {exc}); check its plugin with `harness plugins`")
-    raise AssertionError  # _fail exits
+        fail(f"--blender: a blender could not be built ({type(exc).__name__}: {exc}); check its plugin with `harness plugins`")
+    raise AssertionError  # fail exits
 
 
 def _face(image: Optional[Path], size: int, detector: Optional[str]) -> tuple:
@@ -88,20 +87,20 @@ def _face(image: Optional[Path], size: int, detector: Optional[str]) -> tuple:
 
         return astronaut_face(size)
     if not image.is_file():
-        _fail(f"IMAGE {image} is not a file; pass a PNG/JPEG face photo, or nothing for the astronaut face")
-    from harness.preview import face_from_image
-    from harness.registry import PluginError
+        fail(f"IMAGE {image} is not a file; pass a PNG/JPEG face photo, or nothing for the astronaut face")
+    from harness.reporting.preview import face_from_image
+    from harness.extend.registry import PluginError
 
     try:
         return face_from_image(str(image), size, detector)
     except PluginError as exc:
-        _fail(f"--detector: {exc}")
+        fail(f"--detector: {exc}")
     except ValueError as exc:
-        _fail(f"IMAGE {image}: {exc}")
-    raise AssertionError  # _fail exits
+        fail(f"IMAGE {image}: {exc}")
+    raise AssertionError  # fail exits
 
 
-class BlenderFailed(RuntimeError):
+class BlenderFailed(HarnessError, RuntimeError):
     """A blender raised while making the preview; the message names it."""
 
 
@@ -118,15 +117,6 @@ def _named(name: str, blender):
             ) from exc
 
     return call
-
-
-def _fail(message: str) -> None:
-    from rich.markup import escape
-
-    from harness.ui import console
-
-    console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(2)
 
 
 @hookimpl

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from harness.cli import fail
-from harness.hookspecs import hookimpl
+from harness.extend.hookspecs import hookimpl
 
 
 def compare(
@@ -21,14 +21,11 @@ def compare(
 ) -> None:
     """Per test dataset and group, on the videos both runs scored: ΔAUC with a paired stratified bootstrap
     95% CI, DeLong's p-value for correlated ROC AUCs, and the count of shared videos."""
-    from harness.evaluation.compare import CompareError, compare_runs, load_run, to_markdown
+    from harness.evaluation.compare import compare_runs, load_run, to_markdown
 
     if len(runs) < 2:
         fail("harness compare needs at least two runs: RUN_A RUN_B [...] (the first is the baseline)")
-    try:
-        report = compare_runs([load_run(r, runs_dir) for r in runs], intersect, bootstrap, seed)
-    except CompareError as exc:
-        fail(str(exc))
+    report = compare_runs([load_run(r, runs_dir) for r in runs], intersect, bootstrap, seed)
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
     else:

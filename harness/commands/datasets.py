@@ -12,9 +12,9 @@ from typing import Optional
 import typer
 
 from harness.data.roots import data_root
-from harness.defaults import defaults
-from harness.hookspecs import hookimpl
-from harness.types import DatasetReport
+from harness.extend.defaults import defaults
+from harness.extend.hookspecs import hookimpl
+from harness.extend.types import DatasetReport
 
 
 def collect_reports(root: Path | None = None, names: list[str] | None = None,
@@ -22,7 +22,7 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
     """One ``DatasetReport`` per registered dataset (or per name in ``names``); never raises for a
     broken plugin: its error becomes the report's problem. ``options``: per dataset name, the
     options its factory gets (the folder dataset's train_dir/test_csv)."""
-    from harness import registry
+    from harness.extend import registry
 
     reports = []
     entries = registry.entries("dataset")
@@ -91,7 +91,7 @@ def cache_completeness(cache_root: Path, root: Path | None = None, names: list[s
                        options: dict[str, dict] | None = None) -> dict[tuple[str, str], dict[str, int]]:
     """Per (dataset, split) of every dataset found: how many of its videos the face cache at
     ``cache_root`` has done, with no face, failed, claimed by a live job, or missing."""
-    from harness import registry
+    from harness.extend import registry
     from harness.data.cache import FaceCache
     from harness.data.cache_tools import completeness
 
@@ -173,7 +173,7 @@ def datasets(
 
     With --train-dir/--test-csv: your own data, counted per split, label and source, with every
     missing or unreadable file, duplicate and bad CSV line."""
-    from harness.userdata import UserDataError, folder_options
+    from harness.run.userdata import UserDataError, folder_options
 
     options, exit_code = None, 0
     if train_dir is not None or test_csv is not None or val_fraction is not None:

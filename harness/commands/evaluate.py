@@ -10,11 +10,11 @@ from typing import Optional
 
 import typer
 
-from harness import registry
+from harness.extend import registry
 from harness.cli import fail
 from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
-from harness.hookspecs import hookimpl
-from harness.ui import console
+from harness.extend.hookspecs import hookimpl
+from harness.common.ui import console
 
 CHECKPOINT_HELP = (
     "The model to score: a run folder (runs/<id>), its checkpoint/ folder, a folder written by `harness import`, "
@@ -48,11 +48,9 @@ def evaluate_command(
 
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
-    from harness.config import ConfigError
-    from harness.config_check import check_eval_config, check_run_paths
+    from harness.run.config_check import check_eval_config, check_run_paths
     from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
-    from harness.pipeline import RunError, RunPaths
-    from harness.types import DatasetLayoutError, DatasetNotFoundError
+    from harness.run.paths import RunPaths
 
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     found = open_checkpoint(checkpoint, cache_dir)
@@ -68,11 +66,8 @@ def evaluate_command(
         fail(f"--face-detector: {exc}")
     rule = crop_rule(found, base.face_detector)
     paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
-    try:
-        check_eval_config(base)
-        check_run_paths(paths)
-    except ConfigError as exc:
-        fail(str(exc))
+    check_eval_config(base)
+    check_run_paths(paths)
     _check_device(base.device, dry_run)
     if dry_run:
         print(json.dumps({"run_id": evaluation_id(found, base, rule, conditions), "checkpoint": str(found.directory),
@@ -83,8 +78,6 @@ def evaluate_command(
     spec = demo_spec(demo_scale) if base.demo else None
     try:
         evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
-    except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
-        fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; finished datasets are kept: run the same command again to resume", 130)
 
@@ -96,7 +89,7 @@ def import_command(
 ) -> None:
     """Turn a foreign checkpoint into a harness model bundle (its crop rule, input scaling, heads and
     frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`."""
-    from harness.importing import import_checkpoint
+    from harness.models.importing import import_checkpoint
     from harness.models.bundle import weights_sha256
 
     folder = import_checkpoint(importer, source, out)

@@ -13,7 +13,8 @@ from typing import Any, List, Optional
 
 import typer
 
-from harness.hookspecs import hookimpl
+from harness.extend.hookspecs import hookimpl
+from harness.run.folder import RunFolder
 
 DEFAULT_RESULTS = Path("leaderboards/results")
 DEFAULT_OUT = Path("leaderboards/LEADERBOARD.md")
@@ -47,7 +48,7 @@ def leaderboard(
             raise typer.Exit(2)
         _publish(list(publish), results, out)
         return
-    from harness.leaderboard import render, write_markdown
+    from harness.reporting.leaderboard import render, write_markdown
 
     runs = _load_runs(results)
     text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []), significance=significance)
@@ -64,13 +65,13 @@ def register_commands(app: typer.Typer) -> None:
 
 
 def _publish(runs: List[Path], results: Path, out: Path) -> None:
-    from harness.pipeline import RunError
-    from harness.pipeline import publish as publish_runs
-    from harness.results import ResultsError, read_results_file
+    from harness.run.paths import RunError
+    from harness.run.publish import publish as publish_runs
+    from harness.reporting.results import ResultsError, read_results_file
 
     try:
         for run in runs:  # every file holds the schema (bounded metrics, value inside its CI) before any copy
-            file = run / "results.json" if run.is_dir() else run
+            file = RunFolder.results_of(run)
             if file.is_file():
                 read_results_file(file)
         if results.is_dir():
@@ -87,7 +88,7 @@ def _publish(runs: List[Path], results: Path, out: Path) -> None:
 
 def _protocol(extra: List[Path]) -> Any:
     """The shipped protocol with the ``--protocol`` files merged over it; a bad file exits 2."""
-    from harness.leaderboard_protocol import ProtocolError, load_protocol
+    from harness.reporting.leaderboard_protocol import ProtocolError, load_protocol
 
     try:
         return load_protocol(extra)
@@ -100,7 +101,7 @@ def _load_runs(results: Path) -> list:
     """The results files of ``results``; one that breaks the schema (an impossible metric, a value
     outside its CI, truncated JSON) is refused in one line naming the file and the field: a board
     never renders it, and never silently drops it either."""
-    from harness.results import ResultsError, load_results
+    from harness.reporting.results import ResultsError, load_results
 
     if not results.is_dir() and results == DEFAULT_RESULTS:
         return []  # a fresh checkout has no runs yet: render the reference rows alone

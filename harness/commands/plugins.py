@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from harness import registry
-from harness.hookspecs import hookimpl
+from harness.extend import registry
+from harness.extend.hookspecs import hookimpl
 
 
 def plugins_command(
@@ -20,13 +20,9 @@ def plugins_command(
     from rich.table import Table
 
     from harness import __version__
-    from harness.cli import fail
-    from harness.ui import console
+    from harness.common.ui import console
 
-    try:
-        entries = registry.entries(kind)
-    except registry.PluginError as exc:
-        fail(str(exc))
+    entries = registry.entries(kind)
     failures = registry.load_failures(kind)
     if as_json:
         rows = [{"kind": e.kind, "name": e.name, "package": e.package, "version": e.version, "plugin": e.plugin,

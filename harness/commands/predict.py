@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from harness.hookspecs import hookimpl
+from harness.extend.hookspecs import hookimpl
 
 EXIT_SOME_FAILED = 1
 EXIT_SETUP = 2
@@ -53,7 +53,7 @@ def predict_command(
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
-    from harness.ui import console
+    from harness.common.ui import console
 
     options = PredictOptions(threshold=threshold, frames=frames, out=out, explain=explain, mask=mask, mask_kind=mask_kind, top=top)
 
@@ -102,7 +102,7 @@ class ScoringProgress:
     the command line: start-up (imports, options), loading the model, then the first input."""
 
     def __init__(self, began: float, loaded: float) -> None:
-        from harness.ui import progress
+        from harness.common.ui import progress
 
         self.began, self.loaded = began, loaded
         self.bar = progress(transient=False)
@@ -121,7 +121,7 @@ class ScoringProgress:
 
     def done(self, block: dict[str, Any]) -> None:
         from harness.cli import STARTED
-        from harness.ui import console
+        from harness.common.ui import console
 
         if self.first is None:
             self.first = time.perf_counter()

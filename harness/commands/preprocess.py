@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from harness.defaults import defaults
-from harness.hookspecs import hookimpl
+from harness.extend.defaults import defaults
+from harness.extend.hookspecs import hookimpl
 
 
 def _print_summary(summary, console=None) -> None:
@@ -41,7 +41,7 @@ def _verify(root: Path) -> None:
     """--verify: read every crop and check its size and checksum; exit 1 when something is damaged."""
     from harness.data.cache import FaceCache
     from harness.data.cache_tools import verify
-    from harness.ui import console
+    from harness.common.ui import console
 
     with FaceCache(root, create=False) as cache:
         fmt = cache.crop_format
@@ -73,7 +73,7 @@ def _cache_only(cache: Path | None, cache_dir: Path | None, detector: str, crop_
 def parse_frames(text: str) -> int | dict[str, int]:
     """``"32"`` or ``"train=8,test=32"``; every count at least 1 (checked before any work: a 0 would
     mark every video 'no face' in the cache, for good). A ValueError says what to pass."""
-    from harness.config_check import check_frames
+    from harness.run.config_check import check_frames
 
     try:
         if "=" not in text:
@@ -94,7 +94,7 @@ def _dataset_choice(dataset: str | None, split: list[str] | None, root: Path | N
                     test_csv: Path | None, val_fraction: float | None, allow_missing: bool) -> tuple[str, list[str], dict]:
     """(dataset name, splits, plugin options) from the command line: a named dataset, or the folder
     dataset of --train-dir/--test-csv. Exits with code 2 on a contradiction."""
-    from harness.userdata import UserDataError, folder_options
+    from harness.run.userdata import UserDataError, folder_options
 
     options: dict = {"root": root}
     if allow_missing:
@@ -156,7 +156,7 @@ def preprocess_cmd(
     from harness.data.cache import faces_cache_root
     from harness.data.crop import CropRule
     from harness.data.preprocess import parse_shard, preprocess
-    from harness.types import DatasetLayoutError, DatasetNotFoundError
+    from harness.extend.types import DatasetLayoutError, DatasetNotFoundError
 
     if verify or compact:
         root_ = _cache_only(cache, cache_dir, detector, crop_size, margin)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from harness.hookspecs import hookimpl
+from harness.extend.hookspecs import hookimpl
 
 
 def report(
@@ -15,26 +15,27 @@ def report(
 ) -> None:
     """Redraw the figures of RUN (ROC/PR curves, score histograms, training curves, localization
     examples) from its results, log and score files, and write RUN/report.md."""
-    from harness.plots import FIGURES_DIR, write_report
+    from harness.reporting.report import write_report
+    from harness.run.folder import RunFolder
 
     folder = run if run.is_dir() else runs_dir / run
     if not folder.is_dir():
         typer.echo(f"error: no run folder {run} (nor {runs_dir / run})", err=True)
         raise typer.Exit(2)
-    if not any((folder / f).exists() for f in ("results.json", "train_log.jsonl", "config.json")):
-        typer.echo(f"error: {folder} is not a run folder (no results.json, train_log.jsonl or config.json)", err=True)
+    if not RunFolder(folder).is_run_folder():
+        typer.echo(f"error: {folder} is not a run folder (no {RunFolder.RESULTS}, {RunFolder.LOG} or {RunFolder.CONFIG})", err=True)
         raise typer.Exit(2)
-    from harness.bounded import InputFileError
-    from harness.plots import ReportError
-    from harness.results import ResultsError
+    from harness.common.bounded import InputFileError
+    from harness.reporting.plots import ReportError
+    from harness.reporting.results import ResultsError
 
     try:
         path = write_report(folder)
     except (ReportError, ResultsError, InputFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    figures = sorted((folder / FIGURES_DIR).glob("*.png"))
-    typer.echo(f"wrote {path} ({len(figures)} figure(s) in {folder / FIGURES_DIR})")
+    figures = sorted(RunFolder(folder).figures.glob("*.png"))
+    typer.echo(f"wrote {path} ({len(figures)} figure(s) in {RunFolder(folder).figures})")
 
 
 @hookimpl

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from harness import registry
+from harness.extend import registry
 from harness.cli import fail
-from harness.defaults import defaults
-from harness.hookspecs import hookimpl
-from harness.ui import console
+from harness.extend.defaults import defaults
+from harness.extend.hookspecs import hookimpl
+from harness.common.ui import console
 
 if TYPE_CHECKING:
-    from harness.config import RunConfig
+    from harness.run.config import RunConfig
 
 
 def split(value: str) -> list[str]:
@@ -104,9 +104,9 @@ def override_lines(recorded: RunConfig, configs: list[RunConfig], given: list[st
 def recorded_config(path: Path) -> RunConfig:
     """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
-    from harness.config import RunConfig
+    from harness.run.config import RunConfig
 
-    from harness.bounded import InputFileError, read_json
+    from harness.common.bounded import InputFileError, read_json
 
     try:
         data = read_json(Path(path), "--config")  # bounded: /dev/zero or JSON nested 100000 deep is one line
@@ -115,8 +115,8 @@ def recorded_config(path: Path) -> RunConfig:
             data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
             data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
         return RunConfig.from_dict(data)
-    except InputFileError as exc:
-        fail(str(exc))
+    except InputFileError:
+        raise  # its own line naming the file (it is a ValueError, not "not a run configuration")
     except OSError as exc:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
@@ -127,7 +127,7 @@ def _set_options(blender: str, resolved: dict[str, Any]) -> dict[str, Any]:
     """A results file records the blender's options with its defaults filled in; the ones equal to
     the installed blender's defaults are dropped, which changes nothing it does but keeps the run
     id (and label) of the published run. A value whose default has changed since stays."""
-    from harness.pipeline import resolved_options
+    from harness.run.build import resolved_options
 
     try:
         defaults = resolved_options(registry.get("blender", blender).factory, {})
@@ -158,8 +158,8 @@ def preset_options(blender: str, preset: str | None) -> list[tuple[str | None, d
 def _data_options(recorded: RunConfig, data: str | None, test: str | None, root: Path | None, demo_from_file: bool,
                   user: tuple[Path | None, Path | None, float | None]) -> RunConfig:
     """--data, --test, --root and your own data (--train-dir, --test-csv, --val-fraction)."""
-    from harness.pipeline import demo_config
-    from harness.userdata import UserDataError, apply_to_run
+    from harness.run.demo_run import demo_config
+    from harness.run.userdata import apply_to_run
 
     base = recorded
     if data == "demo":
@@ -172,10 +172,7 @@ def _data_options(recorded: RunConfig, data: str | None, test: str | None, root:
         base = replace(base, test_datasets=split(test))
     if root:
         base = replace(base, data_root=str(root))
-    try:
-        return apply_to_run(base, data, test, root, *user)
-    except UserDataError as exc:
-        fail(str(exc))
+    return apply_to_run(base, data, test, root, *user)
 
 
 def _recipe_options(base: RunConfig, recipe: str | None, values: dict[str, Any]) -> RunConfig:
@@ -214,12 +211,9 @@ def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
 
 def perturb_conditions(spec: str | None) -> list[Any]:
     """--perturb as robustness conditions (one error line naming the valid ones on a bad value)."""
-    from harness.evaluation.perturb import PerturbSpecError, parse_conditions
+    from harness.evaluation.perturb import parse_conditions
 
-    try:
-        return parse_conditions(spec)
-    except PerturbSpecError as exc:
-        fail(str(exc))
+    return parse_conditions(spec)  # a bad value: PerturbSpecError, one line naming the valid ones
 
 
 def _seeds(seed: str | None, default: int) -> list[int]:
@@ -233,13 +227,10 @@ def _check_plugins(blenders: list[str], backbones: list[str], face_detector: str
     """Every named plugin exists (else a suggestion), before any work."""
     from harness.training.loggers import check_loggers
 
-    try:
-        for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [face_detector])):
-            for n in names:
-                registry.get(kind, n)
-        check_loggers(loggers)  # an unknown or uninstalled --logger, too
-    except (registry.PluginError, RuntimeError) as exc:
-        fail(str(exc))  # fail escapes markup: "deepfake-harness[tensorboard]" stays as typed
+    for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [face_detector])):
+        for n in names:
+            registry.get(kind, n)
+    check_loggers(loggers)  # an unknown or uninstalled --logger too (the guard's fail escapes markup: "[tensorboard]" stays)
 
 
 def sweep(base: RunConfig, blenders: list[str], backbones: list[str], preset: str | None, seeds: list[int]) -> list[RunConfig]:
@@ -264,20 +255,16 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
 
 
 def _validate(configs: list[RunConfig], paths: Any) -> None:
-    """The shared configuration check (harness/config_check.py): one line and exit 2 on the first bad value."""
-    from harness.config import ConfigError
-    from harness.config_check import check_run_paths
+    """The shared configuration check (harness/run/config_check.py): one line and exit 2 on the first bad value."""
+    from harness.run.config_check import check_run_paths
 
-    try:
-        for cfg in configs:
-            cfg.validate()
-        check_run_paths(paths)
-    except ConfigError as exc:
-        fail(str(exc))
+    for cfg in configs:
+        cfg.validate()
+    check_run_paths(paths)
 
 
 def _check_device(device: str, dry_run: bool) -> None:
-    from harness.runtime import pick_device
+    from harness.common.runtime import pick_device
 
     try:
         pick_device(device)  # a bad --device fails here, before any work
@@ -289,15 +276,14 @@ def _check_device(device: str, dry_run: bool) -> None:
 
 def demo_spec(scale: str) -> Any:
     """The demo tree --demo-scale asks for: ``tiny`` (tests) or the default."""
-    from harness.demo import DemoSpec
+    from harness.data.demo import DemoSpec
 
     return DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if scale == "tiny" else DemoSpec()
 
 
 def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str],
              perturb: list[Any] | None = None) -> None:
-    from harness.pipeline import RunError, run
-    from harness.types import DatasetLayoutError, DatasetNotFoundError
+    from harness.run.stages import run
 
     spec = demo_spec(demo_scale) if demo_scale is not None else None
     try:
@@ -305,8 +291,6 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
             if len(configs) > 1:
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
             run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers, perturb=perturb)
-    except (RunError, DatasetNotFoundError, DatasetLayoutError, registry.PluginError) as exc:
-        fail(str(exc))
     except KeyboardInterrupt as exc:
         from harness.training.trainer import PREEMPTED_EXIT, Preempted
 
@@ -380,8 +364,9 @@ def run_command(
     perturb: Optional[str] = OPTIONS["perturb"],
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
-    from harness.config import RunConfig
-    from harness.pipeline import RunPaths, run_id
+    from harness.run.config import RunConfig
+    from harness.run.paths import RunPaths
+    from harness.run.stages import run_id
 
     # Options left out keep the --config file's values (or RunConfig's defaults).
     recorded = recorded_config(config_file) if config_file else RunConfig()

@@ -41,7 +41,8 @@ import numpy as np
 from harness.data.claims import (Claims, claim_is_stale, claim_stale_seconds, host_id, new_owner,  # noqa: F401
                                  owner_host_pid, pid_alive)
 from harness.data.crop import CropRule
-from harness.files import cache_home
+from harness.common.errors import HarnessError
+from harness.common.files import cache_home
 
 DB_NAME = "index.sqlite"  # the single index of the old layout
 INDEX_DIR = "index"
@@ -83,14 +84,14 @@ CREATE TABLE IF NOT EXISTS faces (
 
 
 def faces_cache_root(rule: CropRule, home: str | Path | None = None, crop_format: str = DEFAULT_FORMAT) -> Path:
-    """The face cache of ``rule`` under the cache home (``home``, else ``harness.files.cache_home()``):
+    """The face cache of ``rule`` under the cache home (``home``, else ``harness.common.files.cache_home()``):
     one per detector, crop rule and crop format, shared by `harness run` and `harness preprocess`.
     A JPEG cache keeps the folder name it had before the format was part of it."""
     key = rule.cache_key() if crop_format == "jpeg" else f"{rule.cache_key()}-{crop_format}"
     return Path(home if home is not None else cache_home()).expanduser() / "faces" / key
 
 
-class CacheError(RuntimeError):
+class CacheError(HarnessError, RuntimeError):
     """A cache problem the user can act on: its message is one line with the fix."""
 
 

@@ -17,7 +17,7 @@ square), resized to ``crop_size`` x ``crop_size`` with bilinear interpolation; f
 
 from __future__ import annotations
 
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable, Iterator, Mapping
@@ -78,7 +78,7 @@ class CropRule:
     def for_detector(cls, detector: str = defaults().face_detector, crop_size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
                      forehead: float = DEFAULT_FOREHEAD, pad: str = DEFAULT_PAD) -> "CropRule":
         """The rule for face-detector plugin ``detector``, naming the landmark model it fits."""
-        from harness.registry import get
+        from harness.extend.registry import get
 
         factory = get("face_detector", detector).factory
         landmark_model = str(getattr(factory, "landmark_model", DEFAULT_LANDMARK_MODEL))

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.contracts import capable
-from harness.types import Face
+from harness.extend.contracts import capable
+from harness.extend.types import Face
 
 Box = tuple[float, float, float, float]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.types import Face
+from harness.extend.types import Face
 
 Box = tuple[float, float, float, float]
 

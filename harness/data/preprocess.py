@@ -38,13 +38,13 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from harness import faults
+from harness.common import faults
 from harness.data.cache import FaceCache, crc32, encode_crop, encode_mask_png, video_dir_name
 from harness.data.claims import Heartbeat, new_owner
 from harness.data.crop import CropRule, crop_mask, landmarks_to_crop, mask_from_frame
 from harness.data.faces import FaceFinder
 from harness.data.video import VideoDecodeError, read_frames_indexed
-from harness.types import VideoRecord
+from harness.extend.types import VideoRecord
 
 DEFAULT_FRAMES = 32
 WAIT_POLL_SECONDS = 0.5  # how often a job waiting for another job's videos looks again
@@ -109,7 +109,7 @@ _worker: dict[str, Any] = {}
 
 def _init_worker(config: dict[str, Any]) -> None:
     """Build the detector once per process."""
-    from harness.registry import create
+    from harness.extend.registry import create
 
     import cv2
 
@@ -276,7 +276,7 @@ def preprocess(
             cache.check_crop_rule(rule)
         config = dict(cache_root=str(cache.root), detector=rule.detector, rule=rule.to_dict(), frames=frames, fast=fast,
                       crop_format=summary.crop_format)
-        from harness.ui import progress as progress_bar
+        from harness.common.ui import progress as progress_bar
 
         with progress_bar(disable=not progress) as bar, Heartbeat(cache.claims) as heart:  # the shared stderr bar
             task = bar.add_task("preprocess", total=summary.videos, completed=summary.skipped, info="")
@@ -318,7 +318,7 @@ class _Job:
             self.run_batch(waiting)
 
     def _tell_waiting(self) -> None:
-        from harness.ui import console
+        from harness.common.ui import console
 
         holders = sorted({h for h in (self.cache.claim_holder(r.uid) for r in self.deferred) if h})
         console.print(f"{len(self.deferred)} video(s) are being preprocessed by another job "

@@ -22,12 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness import runtime as dd
-from harness.config import RunConfig
+from harness.common import runtime as dd
+from harness.run.config import RunConfig
 from harness.data.crop import CropRule
-from harness.demo import NOT_A_BENCHMARK, DemoSpec
-from harness.pipeline import RunError, RunPaths
-from harness.ui import console
+from harness.data.demo import NOT_A_BENCHMARK, DemoSpec
+from harness.run.paths import RunError, RunPaths
+from harness.run.folder import RunFolder
+from harness.common.ui import console
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Checkpoint:
 
 def open_checkpoint(text: str, cache_dir: Path | None = None) -> Checkpoint:
     """Resolve ``--checkpoint`` (a run or checkpoint folder, NAME:FILE, or a file an importer knows)."""
-    from harness.importing import resolve_checkpoint
+    from harness.models.importing import resolve_checkpoint
     from harness.models.bundle import load_meta, weights_sha256
 
     directory = resolve_checkpoint(text, cache_dir)
@@ -109,7 +110,7 @@ def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
     origin = dict(meta.get("origin") or {})
     training = dict(meta.get("training") or {})
     if not checkpoint.imported:
-        from harness.pipeline import run_id
+        from harness.run.stages import run_id
 
         recorded = recorded_config(checkpoint)
         origin.setdefault("harness_run", run_id(recorded))
@@ -124,7 +125,7 @@ def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
 def training_files(checkpoint: Checkpoint, extra: dict[str, Any] | None) -> tuple[set[str], str | None]:
     """Real paths of the files the checkpoint records it was trained (and validated) on, and a note
     when they cannot be listed here (the training data is not on this machine)."""
-    from harness.pipeline import open_datasets
+    from harness.run.datasets import open_datasets
 
     if checkpoint.imported:
         return set(), "an imported checkpoint records no training file list"
@@ -155,21 +156,23 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     """Preprocess the test sets with the checkpoint's crop rule, score them (the evaluation stage
     `harness run` uses; ``perturb``: robustness conditions scored too), write results, figures,
     report and leaderboard row."""
-    from harness import demo
+    from harness.data import demo
     from harness.data.cache import FaceCache, faces_cache_root
     from harness.evaluation.runner import EvalSetup
     from harness.evaluation.stage import evaluate_model, open_bundle
-    from harness.leaderboard import write_leaderboard
-    from harness.pipeline import TrainingSplits, _finished_results, _summary_line, _write_outputs, open_datasets, preprocess_stage
+    from harness.reporting.leaderboard import write_leaderboard
+    from harness.run.datasets import TrainingSplits, open_datasets
+    from harness.run.preprocess_stage import preprocess_stage, summary_line
+    from harness.run.stages import finished_results, write_outputs
 
     rid = evaluation_id(checkpoint, config, rule, perturb)
     run_dir = paths.runs_dir / rid
-    finished = run_dir / "results.json"
+    finished = RunFolder(run_dir).results
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already evaluated: {finished} (delete it or pass --no-resume to redo)")
         if dd.is_main():
             write_leaderboard(paths.results_dir, paths.leaderboard)
-        return _finished_results(finished)
+        return finished_results(finished)
     extra = None
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
@@ -180,14 +183,14 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     check_overlap(trained, datasets)
     run_dir.mkdir(parents=True, exist_ok=True)
     if dd.is_main():  # what was asked, beside the results (config.json's counterpart)
-        (run_dir / "evaluation.json").write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
+        RunFolder(run_dir).evaluation.write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
                                                              "crop": rule.to_dict()}, indent=2, sort_keys=True, default=str))
     timings: dict[str, float] = {}
     device = dd.pick_device(config.device)
     with FaceCache(faces_cache_root(rule, paths.cache_dir)) as cache:
         console.rule("[bold]1/4 preprocess (the checkpoint's crop rule)")
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, TrainingSplits([], [], []), cache, rule)
-        console.print(_summary_line(summary))
+        console.print(summary_line(summary))
         console.rule("[bold]2/4 train: none (an existing checkpoint)")
         console.rule("[bold]3/4 evaluate")
         start = time.perf_counter()
@@ -197,14 +200,14 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
         timings["eval_s"] = time.perf_counter() - start
     results = build_results(checkpoint, config, rule, rid, blocks, timings, note)
     if dd.is_main():
-        _write_outputs(config, results, run_dir, paths)
+        write_outputs(config, results, run_dir, paths)
     return results
 
 
 def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid: str, blocks: dict[str, Any],
                   timings: dict[str, float], note: str | None) -> dict[str, Any]:
     import harness
-    from harness.results import collect_environment
+    from harness.reporting.results import collect_environment
 
     env = collect_environment()
     meta = checkpoint.meta
@@ -234,7 +237,7 @@ def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid
         "name": label,
         "kind": "evaluation",
         "config": config_dict,
-        "plugins": harness.registry.provenance(used),
+        "plugins": harness.extend.registry.provenance(used),
         "versions": env["versions"],
         "git": env["git"],
         "hardware": env["hardware"],

@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.plots import ALL, Scores, read_scores
+from harness.common.errors import HarnessError
+from harness.extend.types import ALL
+from harness.reporting.plots import Scores, read_scores
+from harness.run.folder import RunFolder
 
-SCORES_DIR = "scores"
 
 
-class CompareError(ValueError):
+class CompareError(HarnessError, ValueError):
     """Runs that cannot be compared; the message says why and what to do."""
 
 
@@ -36,11 +38,11 @@ def load_run(path: Path, runs_dir: Path) -> RunScores:
     folder = path if path.is_dir() else runs_dir / path
     if not folder.is_dir():
         raise CompareError(f"no run folder {path} (nor {runs_dir / path}); pass runs/<id> or an id under --runs-dir")
-    files = sorted((folder / SCORES_DIR).glob("*.csv"))
+    files = sorted(RunFolder(folder).scores.glob("*.csv"))
     if not files:
-        raise CompareError(f"{folder} has no {SCORES_DIR}/<dataset>.csv: finish the run (its evaluation writes them)")
+        raise CompareError(f"{folder} has no {RunFolder.SCORES}/<dataset>.csv: finish the run (its evaluation writes them)")
     name = folder.name
-    results = folder / "results.json"
+    results = RunFolder(folder).results
     if results.is_file():
         try:
             name = str(json.loads(results.read_text(encoding="utf-8")).get("name") or name)
@@ -128,7 +130,7 @@ def compare_runs(runs: list[RunScores], intersect: bool = False, n_boot: int = 1
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    from harness.leaderboard import escape
+    from harness.reporting.leaderboard import escape
 
     def pct(v: float) -> str:
         return f"{100 * v:.1f}"

@@ -1,7 +1,7 @@
 """Metrics per group of one test set: ``all`` and each fake method (or source) against its reals.
 
 The evaluation protocol's grouping (the FF++ per-method rule) and the seeding of each metric's
-bootstrap; the results file (harness/results.py) only stores what comes out.
+bootstrap; the results file (harness/reporting/results.py) only stores what comes out.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from harness.results import ALL
-from harness.types import MaskSet, Metric, ScoreSet
+from harness.extend.types import ALL, MaskSet, Metric, ScoreSet
 
 
 def _subset(data: ScoreSet, keep: np.ndarray) -> ScoreSet:

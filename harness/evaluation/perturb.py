@@ -44,6 +44,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from harness.common.errors import HarnessError
+
 LEVELS = (1, 2, 3, 4, 5)
 
 #: name -> (parameter per level 1..5, what it is, DeeperForensics' short code)
@@ -64,7 +66,7 @@ BLOCK_GREY = 128
 VIDEO_FPS = 25
 
 
-class PerturbSpecError(ValueError):
+class PerturbSpecError(HarnessError, ValueError):
     """A --perturb value that names an unknown distortion or level; the message lists the valid ones."""
 
 

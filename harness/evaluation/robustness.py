@@ -16,10 +16,10 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from harness import runtime as dd
+from harness.common import runtime as dd
 from harness.evaluation.perturb import DISTORTIONS, Condition, perturb_video
-from harness.types import ScoreSet, video_uid
-from harness.ui import progress
+from harness.extend.types import ScoreSet, video_uid
+from harness.common.ui import progress
 
 CLEAN = "clean"
 APPLIED_TO = "cached test face crops at scoring time; detection fixed"
@@ -70,9 +70,9 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _auc(scores: dict[str, float], labels: dict[str, int], groups: dict[str, str], setup: Any, key: str) -> dict[str, Any]:
     """Video AUC with the run's bootstrap CI, by the registered ``auc`` evaluator (as the main tables)."""
-    from harness import registry
-    from harness.results import to_json_ready
-    from harness.types import EvalContext
+    from harness.extend import registry
+    from harness.reporting.results import to_json_ready
+    from harness.extend.types import EvalContext
 
     ids = sorted(scores)
     data = ScoreSet("video", ids, np.array([labels[u] for u in ids], int),

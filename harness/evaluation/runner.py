@@ -17,12 +17,13 @@ import cv2
 import numpy as np
 import torch
 
-from harness.config import EvalConfig, RunConfig
+from harness.run.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
 from harness.models.inputs import DEFAULT_SCALE, model_input
-from harness import runtime as dd
-from harness.types import MaskSet, ScoreSet, video_uid
-from harness.ui import progress
+from harness.common import runtime as dd
+from harness.run.folder import RunFolder
+from harness.extend.types import MaskSet, ScoreSet, video_uid
+from harness.common.ui import progress
 
 #: Pixel metrics are computed on masks resized to this side: bounded memory on all of FF++.
 MASK_EVAL_SIZE = 64
@@ -203,9 +204,9 @@ def score_set(level: str, scores: VideoScores) -> ScoreSet:
 
 def make_evaluators(settings: EvalConfig, seed: int = 0) -> list[Any]:
     """Every registered evaluator, each built by ``factory(context)`` with the run's bootstrap size,
-    threshold and seed (harness.types.EvalContext)."""
-    from harness import registry
-    from harness.types import EvalContext
+    threshold and seed (harness.extend.types.EvalContext)."""
+    from harness.extend import registry
+    from harness.extend.types import EvalContext
 
     context = EvalContext(n_boot=settings.bootstrap, threshold=settings.threshold, seed=seed)
     return [registry.create("evaluator", entry.name, context) for entry in registry.entries("evaluator")]
@@ -235,23 +236,23 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
     import csv
     import io
 
-    from harness.files import atomic_write_text
+    from harness.common.files import atomic_write_text
 
-    safe = safe_name(dataset)
+    folder = RunFolder(run_dir)
     out = []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["uid", "label", "group", "score"])
     for uid in sorted(scores.video):
         writer.writerow([uid, scores.label[uid], scores.method[uid], repr(float(scores.video[uid]))])
-    path = run_dir / "scores" / f"{safe}.csv"
+    path = folder.scores_file(dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, buf.getvalue())
     out.append(path)
     if scores.examples:
         ex = keep_extremes(scores.examples)
         blank = np.zeros((EXAMPLE_SIZE, EXAMPLE_SIZE), np.uint8)
-        path = run_dir / "examples" / f"{safe}.npz"
+        path = folder.examples_file(dataset)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             path,
@@ -265,13 +266,6 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
         )
         out.append(path)
     return out
-
-
-def safe_name(name: str) -> str:
-    """A dataset or group name as a file name (plugin names are free text)."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
 
 
 def evaluate_dataset(

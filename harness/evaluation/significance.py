@@ -17,7 +17,7 @@ BEST, TIED, UNTESTABLE = "best", "tied", "untestable"
 
 def scores_file(run: Mapping[str, Any], dataset: str, link_from: Path | None) -> Path | None:
     """The run's scores CSV for ``dataset``, where its run folder is reachable."""
-    from harness.evaluation.runner import safe_name
+    from harness.run.folder import RunFolder
 
     figures = run.get("figures")
     if not isinstance(figures, Mapping) or not figures.get("run_dir"):
@@ -25,13 +25,14 @@ def scores_file(run: Mapping[str, Any], dataset: str, link_from: Path | None) ->
     folder = Path(str(figures["run_dir"]))
     if figures.get("relative_to") == "leaderboard":
         folder = (link_from or Path(".")) / folder
-    path = folder / "scores" / f"{safe_name(dataset)}.csv"
+    path = RunFolder(folder).scores_file(dataset)
     return path if path.is_file() else None
 
 
 def _view(path: Path, group: str) -> dict[str, tuple[int, float]]:
     """uid -> (label, score) of the group's view: "all", or that group's fakes with every real."""
-    from harness.plots import ALL, read_scores
+    from harness.extend.types import ALL
+    from harness.reporting.plots import read_scores
 
     s = read_scores(path)
     keep = [i for i, (lab, g) in enumerate(zip(s.labels, s.groups)) if group == ALL or lab == 0 or g == group]

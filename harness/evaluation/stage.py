@@ -18,13 +18,13 @@ from typing import Any, Mapping
 
 import torch
 
-from harness import runtime as dd
-from harness.evaluation.runner import EvalSetup, evaluate_dataset, safe_name
-from harness.ui import console
+from harness.common import runtime as dd
+from harness.evaluation.runner import EvalSetup, evaluate_dataset
+from harness.run.folder import RunFolder
+from harness.common.ui import console
 
 #: what a localization metric reads for a model that has no mask head (never 0)
 NO_MASK_HEAD = "n/a (no mask head)"
-BLOCKS_DIR = "blocks"
 
 
 @dataclass
@@ -62,7 +62,7 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
         key = json.loads(json.dumps({"sha256": bundle.sha256, "setup": setup.key(), "videos": sorted(uids)}, default=str))
         stored = _stored(run_dir, name, key)
         if stored is not None:
-            console.print(f"{name}: scored before with this model and settings (kept from {run_dir / BLOCKS_DIR})")
+            console.print(f"{name}: scored before with this model and settings (kept from {RunFolder(run_dir).blocks})")
             blocks[name] = stored
             continue
         compression = getattr(dataset, "compression", None)
@@ -84,7 +84,7 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
 
 
 def _path(run_dir: Path, name: str) -> Path:
-    return Path(run_dir) / BLOCKS_DIR / f"{safe_name(name)}.json"
+    return RunFolder(run_dir).block_file(name)
 
 
 def _stored(run_dir: Path | None, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -98,7 +98,7 @@ def _stored(run_dir: Path | None, name: str, key: dict[str, Any]) -> dict[str, A
 
 
 def _store(run_dir: Path, name: str, key: dict[str, Any], block: dict[str, Any]) -> None:
-    from harness.files import atomic_write_text
+    from harness.common.files import atomic_write_text
 
     path = _path(run_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,20 +12,23 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from harness.common.errors import HarnessError
+from harness.run.folder import RunFolder
+
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(HarnessError, RuntimeError):
     """A checkpoint is missing, incomplete or built for plugins that are not installed."""
 
 
 def resolve(path: str | Path) -> Path:
     """A checkpoint folder from a run folder, a checkpoint folder or its model.safetensors file."""
-    from harness.files import old_dir_for
+    from harness.common.files import old_dir_for
 
     path = Path(path)
-    for candidate in (path, path / "checkpoint", path.parent if path.suffix == ".safetensors" else None):
+    for candidate in (path, RunFolder(path).checkpoint, path.parent if path.suffix == ".safetensors" else None):
         if candidate is None:
             continue
         # a save killed between its two renames leaves the complete previous folder as .<name>.old
@@ -33,7 +36,7 @@ def resolve(path: str | Path) -> Path:
             if (folder / MODEL_FILE).is_file() and (folder / MODEL_META).is_file():
                 return folder
     raise CheckpointError(
-        f"no checkpoint at {path}: expected {MODEL_FILE} and {MODEL_META} there or in {path / 'checkpoint'}. "
+        f"no checkpoint at {path}: expected {MODEL_FILE} and {MODEL_META} there or in {RunFolder(path).checkpoint}. "
         "Pass a run folder (runs/<id>) or its checkpoint folder."
     )
 
@@ -57,7 +60,7 @@ def input_scale(meta: dict[str, Any]) -> str:
 
 def load_meta(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MODEL_META
-    from harness.bounded import read_json
+    from harness.common.bounded import read_json
 
     try:
         meta = read_json(path, "checkpoint metadata")  # bounded: a hand-made file is one line too
@@ -89,7 +92,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     """Rebuild the model from its bundle and load the weights (safetensors: no code runs).
     Every way the bundle can be unusable is a CheckpointError with a one-line message."""
     from harness.models import build_model
-    from harness.registry import PluginError
+    from harness.extend.registry import PluginError
 
     directory = resolve(path)
     meta = load_meta(directory)
@@ -103,7 +106,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     except PluginError as exc:
         import os
 
-        from harness.registry import ENV_RESTRICT
+        from harness.extend.registry import ENV_RESTRICT
 
         where = (f"not loaded here ({ENV_RESTRICT} is set)" if os.environ.get(ENV_RESTRICT) is not None
                  else "not installed here")
@@ -121,7 +124,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
 
 def _imported_model(directory: Path, meta: dict[str, Any]) -> torch.nn.Module:
     """The architecture of an imported bundle, built by the importer plugin that wrote it."""
-    from harness import registry
+    from harness.extend import registry
 
     name = str(meta["importer"])
     try:

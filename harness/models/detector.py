@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, Sequence
 import torch
 from torch import nn
 
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
 from harness.models.decoder import SwinUnetDecoder
 from harness.models.heads import DetectionHeads
 

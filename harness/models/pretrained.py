@@ -22,13 +22,15 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from harness.common.errors import HarnessError
+
 IMAGENET_NAMES = ("imagenet", "timm")
 HUB_HOST = "huggingface.co"
 #: environment switches with which the hubs (and so this module) promise never to touch the network
 OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TIMM_OFFLINE", "HARNESS_OFFLINE")
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(HarnessError, RuntimeError):
     """Weights were asked for and cannot be had here; the message says the ways forward."""
 
 

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import runtime as dd
+from harness.common import runtime as dd
 from harness.data.crop import CropRule, resize_crop
 from harness.data.video import VideoDecodeError, is_image, is_media, read_frames_indexed
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
+from harness.common.errors import HarnessError
 from harness.evaluation.runner import AGGREGATORS, predict_faces
 
 Box = tuple[float, float, float, float]
@@ -30,7 +31,7 @@ Box = tuple[float, float, float, float]
 DEFAULT_FRAMES = 32
 
 
-class PredictSetupError(RuntimeError):
+class PredictSetupError(HarnessError, RuntimeError):
     """The checkpoint or its face detector cannot be used. One line, naming the file and the fix."""
 
 
@@ -138,7 +139,7 @@ class Predictor:
         """Load a run folder, checkpoint folder or model.safetensors (safetensors only: no pickled code).
         ``detector`` (default: the checkpoint's) and its ``detector_options`` choose the face detector."""
         import harness
-        from harness.registry import PluginError
+        from harness.extend.registry import PluginError
         from harness.models.bundle import CheckpointError, load_model, resolve
 
         try:

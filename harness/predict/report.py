@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
 from harness.predict.inference import MediaResult, Predictor
 
 SCHEMA_VERSION = "harness.predict/1"
@@ -107,7 +107,7 @@ SCHEMA_FILE = "predict.schema.json"
 
 
 def schema() -> dict[str, Any]:
-    from harness.schema_check import load_schema
+    from harness.common.schema_check import load_schema
 
     return load_schema(SCHEMA_FILE)
 
@@ -115,7 +115,7 @@ def schema() -> dict[str, Any]:
 def validate(document: dict[str, Any]) -> None:
     """Raise jsonschema.ValidationError (the first problem by field) when ``document`` does not
     follow the documented schema."""
-    from harness.schema_check import schema_errors
+    from harness.common.schema_check import schema_errors
 
     errors = schema_errors(document, SCHEMA_FILE)
     if errors:

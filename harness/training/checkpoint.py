@@ -8,7 +8,7 @@ A checkpoint folder is a self-contained bundle that `harness predict` loads with
     state.json          epoch, step, the selection so far (losses: the run folder's train_log.jsonl)
 
 Crash consistency by construction: the whole folder is written under a temporary name
-(``.checkpoint.<random>.tmp``) and renamed into place (``harness.files.replace_dir``), so a kill at
+(``.checkpoint.<random>.tmp``) and renamed into place (``harness.common.files.replace_dir``), so a kill at
 any instant leaves either the previous complete checkpoint or the new one, never a mix. Each file
 also names its step (safetensors metadata ``global_step``, ``trainer_state["global_step"]``,
 ``state.json``), the nonce of its save and the run key of its run; resuming verifies they agree
@@ -28,8 +28,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from harness import faults
-from harness.files import atomic_write, atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
+from harness.common import faults
+from harness.common.files import atomic_write, atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
 # Reading lives with the models (predict loads without importing training); the names stay here too.
 from harness.models.bundle import (  # noqa: F401
     MODEL_FILE, MODEL_META, CheckpointError, short_reason, load_meta, load_model, load_weights, resolve,
@@ -150,7 +150,7 @@ def load_trainer_state(directory: Path, run_key: str | None = None) -> tuple[dic
         return None
     fix = "rerun with --no-resume to start over"
     try:
-        from harness.bounded import read_json
+        from harness.common.bounded import read_json
 
         state = read_json(directory / STATE_FILE, "checkpoint state")
         step = int(state[STEP_KEY])

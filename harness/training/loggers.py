@@ -17,10 +17,10 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.defaults import defaults
-from harness.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
+from harness.extend.defaults import defaults
+from harness.run.folder import RunFolder
+from harness.extend.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
 
-LOG_FILE = "train_log.jsonl"  # one JSON line per optimizer step (and per validation), in the run folder
 KIND = "logger"
 
 
@@ -29,7 +29,7 @@ class JsonlLogger:
     crash loses at most the line being written; a resumed run appends)."""
 
     def __init__(self, run_dir: Path, config: Any = None) -> None:
-        self.path = Path(run_dir) / LOG_FILE
+        self.path = RunFolder(run_dir).log
 
     def log(self, record: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as fh:
@@ -50,7 +50,7 @@ def _split(names: Iterable[str] | str | None) -> list[str]:
 def check_loggers(names: Iterable[str] | str | None) -> list[str]:
     """The logger names, each known (else PluginError with a suggestion) and able to run here (a
     factory's optional ``check()`` raises with what to install): called before any data work."""
-    from harness import registry
+    from harness.extend import registry
 
     out = []
     for name in _split(names):
@@ -66,7 +66,7 @@ def check_loggers(names: Iterable[str] | str | None) -> list[str]:
 
 def make_loggers(names: Iterable[str] | str | None, run_dir: Path, config: Any) -> list[Any]:
     """The JSONL logger first, then each named logger plugin, built for ``run_dir``."""
-    from harness import registry
+    from harness.extend import registry
 
     try:
         jsonl = registry.create(KIND, defaults().run_log, run_dir, config)

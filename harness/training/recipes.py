@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
-from harness.config import TrainConfig
+from harness.run.config import TrainConfig
 
 #: The settings a recipe fixes (every other TrainConfig field is left as it is).
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "sam_rho", "warmup", "lr_schedule")

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import torch
 
-from harness.contracts import capable
+from harness.extend.contracts import capable
 from harness.data.crop import resize_crop
-from harness.types import Blender
+from harness.extend.types import Blender
 
 
 def _post_augment() -> A.Compose:

@@ -18,16 +18,19 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from harness import __version__, faults
-from harness.config import LossConfig, RunConfig, TrainConfig
+from harness import __version__
+from harness.common import faults
+from harness.run.config import LossConfig, RunConfig, TrainConfig
 from harness.data.crop import CropRule
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
 from harness.evaluation.threshold import eer_threshold, none as no_threshold
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
-from harness import runtime as dd
+from harness.common import runtime as dd
+from harness.reporting.notes import FEATURE_SPREAD_FLOOR, SCORE_SPREAD_FLOOR  # below these the model sees one image
+from harness.run.folder import RunFolder
 from harness.training.samples import SelfBlendDataset, TrainingItem, collate_pairs, quiet_worker
-from harness.ui import console, progress
+from harness.common.ui import console, progress
 
 
 @dataclass
@@ -102,13 +105,6 @@ def _lr_lambda(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
         return ramp * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
 
     return factor
-
-
-from harness.training.loggers import LOG_FILE  # noqa: E402 - train_log.jsonl, read back by _history
-
-#: below these spreads across validation images the classifier sees one image (see collapse_warning)
-FEATURE_SPREAD_FLOOR = 0.02
-SCORE_SPREAD_FLOOR = 0.01
 
 
 def heads_without_gradient(config: TrainSpec | RunConfig) -> bool:
@@ -214,7 +210,7 @@ class Trainer:
 
         self.spec = spec
         self.run_dir = Path(run_dir)
-        self.checkpoint_dir = self.run_dir / "checkpoint"
+        self.checkpoint_dir = RunFolder(self.run_dir).checkpoint
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.show_progress = show_progress
         self.device = dd.pick_device(spec.device)
@@ -246,7 +242,7 @@ class Trainer:
         self.init_weights = getattr(model.encoder, "weights", None)  # the file that initialised the encoder
         self._warn_from_scratch(model.encoder)
         if dd.is_main():
-            from harness.run_notes import weights_line
+            from harness.reporting.notes import weights_line
 
             console.print(weights_line({"init_weights": self.init_weights}, spec.pretrained), markup=False)
         if self.world > 1:
@@ -380,7 +376,7 @@ class Trainer:
     @cached_property
     def _meta(self) -> dict[str, Any]:
         """What model.json records: fixed for the run, so built once."""
-        from harness.registry import provenance
+        from harness.extend.registry import provenance
 
         return {
             "model": getattr(self.net, "config", self.model_kwargs),
@@ -412,10 +408,10 @@ class Trainer:
     def _history(self, global_step: int) -> list[dict[str, Any]]:
         """The loss per step up to ``global_step``, from train_log.jsonl (not rewritten into every
         checkpoint). A step logged twice (redone after a resume) keeps its last record."""
-        from harness.bounded import read_jsonl
+        from harness.common.bounded import read_jsonl
 
         loss: dict[int, float] = {}
-        log = self.run_dir / LOG_FILE
+        log = RunFolder(self.run_dir).log
         if log.is_file():
             for record in read_jsonl(log, warn=lambda text: console.print(f"[yellow]warning:[/yellow] {text}")):
                 if "loss" in record and isinstance(record.get("step"), int) and record["step"] <= global_step:
@@ -500,11 +496,11 @@ class Trainer:
         return self._finish(at, start, resumed_from)
 
     def _starting_point(self, resume: bool) -> _Position:
-        from harness.bounded import drop_partial_tail
+        from harness.common.bounded import drop_partial_tail
 
-        if dd.is_main() and drop_partial_tail(self.run_dir / LOG_FILE):
+        if dd.is_main() and drop_partial_tail(RunFolder(self.run_dir).log):
             # a kill or a full disk cut the last record short: appending after it would spoil the next one too
-            console.print(f"[yellow]warning:[/yellow] {self.run_dir / LOG_FILE}: dropped its partial last line "
+            console.print(f"[yellow]warning:[/yellow] {RunFolder(self.run_dir).log}: dropped its partial last line "
                           "(a write cut short)")
         state = self._restore() if resume else None
         if not state:

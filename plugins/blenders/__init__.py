@@ -5,5 +5,5 @@ regions.py              eye / nose / mouth / whole-face polygons from 68 landmar
 grid_mask.py            the rotated-grid "mosaic" mask rasteriser
 deform.py               Eq. 1-5: displacement weight and field, bilinear sampling, one-disc warp
 augment.py              per-copy colour / frequency / JPEG augmentation drawn from the rng
-blend_ops.py            compositing; inputs.py: input checks (the preview grid is harness.preview)
+blend_ops.py            compositing; inputs.py: input checks (the preview grid is harness.reporting.preview)
 """

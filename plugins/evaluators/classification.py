@@ -47,7 +47,7 @@ def _sk_eer(labels: np.ndarray, scores: np.ndarray) -> float:
 def check_scores(data: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
     """The (labels, scores) of a ScoreSet as arrays, or a ValueError that says what is wrong."""
     if not hasattr(data, "labels") or not hasattr(data, "scores"):
-        raise TypeError(f"evaluator {who!r} needs a harness.types.ScoreSet, got {type(data).__name__}")
+        raise TypeError(f"evaluator {who!r} needs a harness.extend.types.ScoreSet, got {type(data).__name__}")
     labels = np.asarray(data.labels).reshape(-1)
     scores = np.asarray(data.scores, dtype=np.float64).reshape(-1)
     if labels.shape != scores.shape:

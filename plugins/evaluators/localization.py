@@ -55,7 +55,7 @@ class LocalizationEvaluator:
     def accumulate(self, data: MaskSet) -> None:
         """Reduce a batch of masks to per-frame statistics (the masks themselves are not kept)."""
         if not hasattr(data, "predicted") or not hasattr(data, "truth"):
-            raise TypeError(f"evaluator 'localization' needs a harness.types.MaskSet, got {type(data).__name__}")
+            raise TypeError(f"evaluator 'localization' needs a harness.extend.types.MaskSet, got {type(data).__name__}")
         if not len(data.predicted) == len(data.truth) == len(data.groups):
             raise ValueError(
                 f"evaluator 'localization': MaskSet has {len(data.predicted)} predicted masks, "

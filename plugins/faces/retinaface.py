@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.api import LandmarkedDetector, hookimpl
+from harness.api import HarnessError, LandmarkedDetector, hookimpl
 
 WEIGHTS_FILE = "retinaface_resnet50_2020-07-20-f168fae3c.zip"
 WEIGHTS_URL = "https://github.com/ternaus/retinaface/releases/download/0.01/" + WEIGHTS_FILE
 
 
-class RetinaFaceUnavailable(RuntimeError):
+class RetinaFaceUnavailable(HarnessError, RuntimeError):
     """The package or the weights are missing; the message says how to fix it."""
 
 

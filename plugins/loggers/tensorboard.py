@@ -11,21 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.api import hookimpl
+from harness.api import HarnessError, RunFolder, hookimpl
 
-LOG_DIR = "tensorboard"
 #: record keys that are not scalars to plot
 NOT_SCALARS = {"step", "epoch"}
 
 
-class TensorBoardUnavailable(RuntimeError):
+class TensorBoardUnavailable(HarnessError, RuntimeError):
     """The tensorboard package is missing; the message says what to install."""
 
 
 class TensorBoardLogger:
     def __init__(self, run_dir: Path, config: Any = None, flush_secs: int = 30) -> None:
         writer_cls = self.check()
-        self.log_dir = Path(run_dir) / LOG_DIR
+        self.log_dir = RunFolder(run_dir).tensorboard
         self.writer = writer_cls(log_dir=str(self.log_dir), flush_secs=flush_secs)
         if config is not None and hasattr(config, "to_dict"):
             import json

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.common.errors import HarnessError
+
 #: a results file with 1000 listed failures is well under 1 MiB; a run config is a few KiB
 MAX_JSON_BYTES = 16 * 1024 * 1024
 #: the deepest a harness JSON file nests is about 7 (datasets/<d>/groups/<g>/<level>/<metric>/value)
@@ -19,7 +21,7 @@ MAX_JSON_DEPTH = 64
 MAX_CSV_BYTES = 256 * 1024 * 1024
 
 
-class InputFileError(ValueError):
+class InputFileError(HarnessError, ValueError):
     """A file too large, too deeply nested or unreadable; the one-line message names it."""
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
 
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
 PAPER_TEST_DATASETS = defaults().test_datasets
@@ -132,8 +132,8 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ConfigError, one line naming the option and the fix, when a value cannot run
-        (harness/config_check.py); every entry point calls it before any work."""
-        from harness.config_check import check_run_config
+        (harness/run/config_check.py); every entry point calls it before any work."""
+        from harness.run.config_check import check_run_config
 
         check_run_config(self)
 
@@ -162,8 +162,3 @@ class RunConfig:
 
 def save_config(config: RunConfig, path: Path) -> None:
     path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str))
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run (an option, a --config file, a Python API value); the message
-    names the option or file and the fix, in one line."""

@@ -1,6 +1,6 @@
 """The one JSON-schema check of the harness: load a shipped schema, list what a document breaks.
 
-Used by the results file (harness/results.py) and the `harness predict --json` report
+Used by the results file (harness/reporting/results.py) and the `harness predict --json` report
 (harness/predict/report.py); each decides how to raise.
 """
 

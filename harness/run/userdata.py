@@ -11,7 +11,8 @@ work from any folder.
 
 from __future__ import annotations
 
-from harness.defaults import defaults
+from harness.extend.defaults import defaults
+from harness.common.errors import HarnessError
 
 import os
 from dataclasses import replace
@@ -21,7 +22,7 @@ from typing import Any
 FOLDER = defaults().user_dataset  # the dataset plugin your own folders fill
 
 
-class UserDataError(ValueError):
+class UserDataError(HarnessError, ValueError):
     """A user-data option is unusable; the message says which and what to do."""
 
 

@@ -1,6 +1,6 @@
 """The leaderboard's layout as data: which tables, which datasets and groups, which metric columns.
 
-``harness/reference/protocol.json`` lays out the paper's tables; ``harness.leaderboard`` renders
+``harness/reference/protocol.json`` lays out the paper's tables; ``harness.reporting.leaderboard`` renders
 whatever a protocol lays out and names no dataset, group, blender or metric itself. A dataset
 that ships with a plugin adds its display name, its groups and tables of its own with an extra
 protocol file (``harness leaderboard --protocol FILE``), merged over the shipped one by
@@ -25,13 +25,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-PROTOCOL_PATH = Path(__file__).parent / "reference" / "protocol.json"
+from harness.common.errors import HarnessError
+
+PROTOCOL_PATH = Path(__file__).resolve().parents[1] / "reference" / "protocol.json"
 TABLE_KINDS = ("groups", "datasets")
 LEAD_FIELDS = ("method", "blender", "backbone")
 OPTION_PREFIX = "option:"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(HarnessError, ValueError):
     """A protocol file that cannot lay out a leaderboard; the message names the file and the key."""
 
 
@@ -66,6 +68,7 @@ class BoardProtocol:
     tables: tuple[TableSpec, ...]
     texts: Mapping[str, str] = field(default_factory=dict)
     spread: tuple[str, str] = ("auc", "AUC")  # the video-level metric whose spread over seeds is shown
+    short_names: Mapping[str, str] = field(default_factory=dict)  # group -> the paper's short name (DF, F2F ...)
 
     def text(self, key: str, default: str) -> str:
         return self.texts.get(key, default)
@@ -125,6 +128,7 @@ def parse_protocol(data: Mapping[str, Any], source: str = "protocol") -> BoardPr
         tables=tuple(_table(t, f"{source} table") for t in data.get("tables", [])),
         texts={str(k): str(v) for k, v in data.get("texts", {}).items()},
         spread=_pairs([metrics.get("spread", ["auc", "AUC"])], f"{source} metrics.spread")[0],
+        short_names={str(k): str(v) for k, v in data.get("short_names", {}).items()},
     )
 
 
@@ -154,13 +158,14 @@ def merge_protocols(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[s
         else:
             metrics[key] = _merge_pairs(metrics.get(key, []), value)
     out.setdefault("texts", {}).update(extra.get("texts", {}))
+    out.setdefault("short_names", {}).update(extra.get("short_names", {}))
     tables = [[t.get("id"), t] for t in out.get("tables", [])]
     out["tables"] = [t for _, t in _merge_pairs(tables, [[t.get("id"), t] for t in extra.get("tables", [])])]
     return out
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from harness.bounded import InputFileError, read_json
+    from harness.common.bounded import InputFileError, read_json
 
     try:
         data = read_json(Path(path), "protocol file")

@@ -1,6 +1,6 @@
 """What each plugin kind must provide, and the optional capabilities it may add, checked once.
 
-The contracts are the Protocols in ``harness/types.py``: one per kind, and one per named
+The contracts are the Protocols in ``harness/extend/types.py``: one per kind, and one per named
 capability (a Protocol that extends the kind's). A factory that is a class is checked for the
 kind's methods when the plugin registers; every factory's first instance is checked for all of
 the kind's members when it is built. A missing member is a ``PluginError`` naming the plugin,
@@ -14,10 +14,11 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from harness import types as t
+from harness.common.errors import PluginError
+from harness.extend import types as t
 
 if TYPE_CHECKING:
-    from harness.registry import PluginEntry
+    from harness.extend.registry import PluginEntry
 
 #: kind -> (its Protocol, {capability: the Protocol that adds it})
 CONTRACTS: dict[str, tuple[type, dict[str, type]]] = {
@@ -55,8 +56,6 @@ def _required(kind: str) -> tuple[type, set[str], set[str]]:
 
 
 def _broken(entry: PluginEntry, protocol: type, missing: list[str], what: str) -> Exception:
-    from harness.registry import PluginError
-
     return PluginError(
         f"{entry.kind.replace('_', ' ')} {entry.name!r} of plugin {entry.plugin!r} ({entry.package}) does not "
         f"follow the {entry.kind.replace('_', ' ')} contract: {what} has no {', '.join(f'`{m}`' for m in missing)} "
@@ -66,8 +65,6 @@ def _broken(entry: PluginEntry, protocol: type, missing: list[str], what: str) -
 def check_registration(entry: PluginEntry) -> None:
     """Refuse, as the plugin registers: an unknown ``register()`` option, and a factory class that
     lacks one of its kind's methods (an instance attribute can only be checked once built)."""
-    from harness.registry import PluginError
-
     unknown = sorted(set(entry.extra) - REGISTER_OPTIONS.get(entry.kind, set()))
     if unknown:
         raise PluginError(f"register({entry.name!r}, ...) got unknown option(s) {', '.join(unknown)}; "
@@ -89,8 +86,6 @@ def _defines(cls: type, method: str) -> bool:
 
 
 def _check_presets(entry: PluginEntry) -> None:
-    from harness.registry import PluginError
-
     presets = entry.extra.get("presets")
     if presets is None:
         return

@@ -10,6 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.run.folder import RunFolder
+
+#: a model collapsed when its validation features and scores spread less than these (the trainer
+#: measures the spread; these lines say what it means)
+FEATURE_SPREAD_FLOOR = 0.02
+SCORE_SPREAD_FLOOR = 0.01
 #: test scores closer together than this are one value (a model that ignores its input)
 SAME_SCORE = 1e-6
 
@@ -28,8 +34,6 @@ def weights_line(training: dict[str, Any], pretrained: Any) -> str:
 def collapse_lines(results: dict[str, Any], run_dir: Path | None) -> list[str]:
     """One warning per sign of collapse: validation spreads under the trainer's floors, or a test
     dataset whose videos all got the same score (read from the run folder's scores/ files)."""
-    from harness.training.trainer import FEATURE_SPREAD_FLOOR, SCORE_SPREAD_FLOOR
-
     lines = []
     spread = (results.get("training") or {}).get("validation_spread")
     if isinstance(spread, dict) and spread.get("feature_spread", 1) < FEATURE_SPREAD_FLOOR \
@@ -44,10 +48,10 @@ def collapse_lines(results: dict[str, Any], run_dir: Path | None) -> list[str]:
 
 
 def _constant_scores(run_dir: Path | None) -> list[tuple[str, float]]:
-    from harness.plots import ReportError, read_scores
+    from harness.reporting.plots import ReportError, read_scores
 
     found = []
-    for path in sorted((Path(run_dir) / "scores").glob("*.csv")) if run_dir else []:
+    for path in sorted(RunFolder(run_dir).scores.glob("*.csv")) if run_dir else []:
         try:
             scores = read_scores(path).scores
         except ReportError:

@@ -3,7 +3,7 @@
 Which tables there are, which datasets and groups they show and which metrics make which column
 is data, not code: ``harness/reference/protocol.json`` lays out the paper's tables (Table 1: FF++
 per method, Table 2: cross-dataset, Table 3: backbones, Table 4: ablation), read through
-``harness.leaderboard_protocol``; this module names no dataset, blender or metric. After the
+``harness.reporting.leaderboard_protocol``; this module names no dataset, blender or metric. After the
 tables come localization numbers, every metric per group, each run's provenance and the
 counts/caveats. Cells read ``99.1 [98.2, 99.8]``: the value and its bootstrap 95 % CI in percent.
 Numbers reported by papers come from ``harness/reference/paper_results.json`` and are shown as
@@ -23,11 +23,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping
 
-from harness.files import atomic_write_text
-from harness.leaderboard_protocol import OPTION_PREFIX, BoardProtocol, TableSpec, load_protocol
-from harness.results import ALL, SMALL_N_NOTE, ci_note, load_results
+from harness.common.files import atomic_write_text
+from harness.reporting.leaderboard_protocol import OPTION_PREFIX, BoardProtocol, TableSpec, load_protocol
+from harness.extend.types import ALL
+from harness.reporting.results import SMALL_N_NOTE, ci_note, load_results
 
-REFERENCE_PATH = Path(__file__).parent / "reference" / "paper_results.json"
+REFERENCE_PATH = Path(__file__).resolve().parents[1] / "reference" / "paper_results.json"
 
 LEVELS = ("video", "frame")
 LEVEL_TEXT = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-FILE = Path(__file__).with_name("reference") / "run_defaults.json"
+FILE = Path(__file__).resolve().parents[1] / "reference" / "run_defaults.json"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The one check of a run's configuration, made before any work.
 
 `harness run` (its options, a ``--config`` file, ``--dry-run``), `harness preprocess` and the Python
-API (``harness.pipeline.run``) all call it, so a value that cannot run is refused in one line
+API (``harness.run.stages.run``) all call it, so a value that cannot run is refused in one line
 (``ConfigError``: exit code 2 on the command line) before a dataset is opened, a frame decoded or
 a step trained: never an empty model with a result, never a cache filled with nothing.
 """
@@ -11,10 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.config import ConfigError
+from harness.common.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.config import RunConfig
+    from harness.run.config import RunConfig
+
+
+class ConfigError(HarnessError, ValueError):
+    """A configuration that cannot run (an option, a --config file, a Python API value); the message
+    names the option or file and the fix, in one line."""
 
 #: the model's contract (harness/models/detector.py): feature maps at strides 4 ... 32
 IMG_STRIDE = 32

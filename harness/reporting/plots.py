@@ -7,14 +7,13 @@
 
 They go to ``runs/<id>/figures/``: ``roc_<dataset>`` and ``pr_<dataset>`` (PNG + SVG, one curve per
 group), ``scores_<dataset>.png`` (real/fake score histograms), ``training.png`` and
-``examples_<dataset>.png``. ``write_report`` puts them with the run's numbers in ``report.md``.
+``examples_<dataset>.png``. harness/reporting/report.py puts them with the run's numbers in ``report.md``.
 Matplotlib runs headless (``Figure`` + Agg, never pyplot's global state).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from harness.common.errors import HarnessError
 from harness.evaluation.groups import score_views
-from harness.results import SMALL_N_MARK, SMALL_N_NOTE
-from harness.types import ScoreSet
+from harness.run.folder import RunFolder
+from harness.extend.types import ALL, ScoreSet
 
-FIGURES_DIR = "figures"
-REPORT_FILE = "report.md"
 #: keys of a train_log.jsonl line that are not plotted as a loss term
 NOT_LOSS_TERMS = {"step", "epoch", "lr", "val_auc", "time"}
 #: the results' "all" group (every item of a dataset)
-ALL = "all"
 
 
 @dataclass
@@ -50,7 +47,7 @@ class Scores:
         return {g: (np.asarray(v.labels), np.asarray(v.scores)) for g, v in score_views(data).items()}
 
 
-class ReportError(ValueError):
+class ReportError(HarnessError, ValueError):
     """A run folder file the figures cannot be drawn from; the one-line message names it and the fix."""
 
 
@@ -77,8 +74,8 @@ def read_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     vals: dict[int, dict[str, Any]] = {}
     if not path.is_file():
         return [], []
-    from harness.bounded import read_jsonl
-    from harness.ui import console
+    from harness.common.bounded import read_jsonl
+    from harness.common.ui import console
 
     for record in read_jsonl(path, warn=lambda text: console.print(f"[yellow]warning:[/yellow] {text}")):
         if not isinstance(record.get("step", 0), int):
@@ -98,8 +95,8 @@ def _metric(results: dict[str, Any] | None, dataset: str, group: str, name: str)
 
 def _pct(metric: dict[str, Any] | None, fallback: float | None = None) -> str:
     """``97.1 [95.0, 99.0]`` from a results metric (value and CI, then ``n<10`` or ``no CI (1 real)``
-    where the CI is unreliable or absent: harness.results.ci_note), else the fallback value alone."""
-    from harness.results import ci_note
+    where the CI is unreliable or absent: harness.reporting.results.ci_note), else the fallback value alone."""
+    from harness.reporting.results import ci_note
 
     if metric and metric.get("value") is not None and metric["value"] == metric["value"]:
         low, high = metric.get("ci_low"), metric.get("ci_high")
@@ -288,19 +285,19 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
     """Draw every figure the run folder has the data for into ``run_dir/figures``; returns the
     files written (PNG first, then SVG where written). ``results`` defaults to results.json."""
     run_dir = Path(run_dir)
-    if results is None and (run_dir / "results.json").is_file():
-        from harness.results import read_results_file
+    if results is None and RunFolder(run_dir).results.is_file():
+        from harness.reporting.results import read_results_file
 
-        results = read_results_file(run_dir / "results.json")
-    out_dir = run_dir / FIGURES_DIR
+        results = read_results_file(RunFolder(run_dir).results)
+    out_dir = RunFolder(run_dir).figures
     written: list[Path] = []
-    steps, vals = read_log(run_dir / "train_log.jsonl")
+    steps, vals = read_log(RunFolder(run_dir).log)
     written += draw_training(steps, vals, out_dir, (results or {}).get("name", ""))
-    for path in sorted((run_dir / "scores").glob("*.csv")):
+    for path in sorted(RunFolder(run_dir).scores.glob("*.csv")):
         scores = read_scores(path)
         written += draw_curves(path.stem, scores, results, out_dir)
         written += draw_histogram(path.stem, scores, results, out_dir)
-    for path in sorted((run_dir / "examples").glob("*.npz")):
+    for path in sorted(RunFolder(run_dir).examples.glob("*.npz")):
         written += draw_examples(path.stem, path, results, out_dir)
     for dataset, block in sorted((results or {}).get("datasets", {}).items()):
         if block.get("robustness"):
@@ -311,7 +308,7 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
 
 def safe_figure_name(dataset: str) -> str:
     """The file-name form of a dataset name, as scores/<dataset>.csv uses it."""
-    from harness.evaluation.runner import safe_name
+    from harness.run.folder import safe_name
 
     return safe_name(dataset)
 
@@ -328,141 +325,14 @@ def _remove_stale(out_dir: Path, written: list[Path]) -> None:
 def figure_index(run_dir: Path) -> dict[str, list[str]]:
     """``{dataset or "training": [PNG paths relative to the run folder]}`` of the figures present,
     in display order (training, then per dataset ROC, PR, scores, examples)."""
-    out_dir = Path(run_dir) / FIGURES_DIR
+    out_dir = RunFolder(run_dir).figures
     index: dict[str, list[str]] = {}
     if (out_dir / "training.png").is_file():
-        index["training"] = [f"{FIGURES_DIR}/training.png"]
+        index["training"] = [f"{RunFolder.FIGURES}/training.png"]
     datasets = sorted({p.stem.split("_", 1)[1] for p in out_dir.glob("*_*.png")})
     for dataset in datasets:
-        files = [f"{FIGURES_DIR}/{kind}_{dataset}.png" for kind in ("roc", "pr", "scores", "examples", "robustness")]
+        files = [f"{RunFolder.FIGURES}/{kind}_{dataset}.png" for kind in ("roc", "pr", "scores", "examples", "robustness")]
         present = [f for f in files if (Path(run_dir) / f).is_file()]
         if present:
             index[dataset] = present
     return index
-
-
-def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
-    """The report's title and the run's setup (from results.json, else config.json)."""
-    from harness.leaderboard import escape
-
-    cfg = (results or {}).get("config")
-    if cfg is None and (run_dir / "config.json").is_file():
-        from harness.bounded import read_json
-
-        cfg = read_json(run_dir / "config.json", "run config")
-        cfg = cfg if isinstance(cfg, dict) else {}
-    cfg = cfg or {}
-    name = (results or {}).get("name") or cfg.get("name") or run_dir.name
-    lines = [f"# Run report: {escape(name)}", ""]
-    if results and results.get("demo"):
-        lines += [f"> {escape(results.get('note') or 'demo data: not a benchmark')}", ""]
-    lines += [
-        f"- run: `{escape(run_dir.name)}`" + (f", finished {escape(results.get('created'))}" if results else " (no results.json: not finished)"),
-        f"- blender {escape(cfg.get('blender', '?'))}, backbone {escape(cfg.get('backbone', '?'))}, "
-        f"pretrained {escape(json.dumps(cfg.get('pretrained')))}, {escape(cfg.get('img_size', '?'))} px, "
-        f"face detector {escape(cfg.get('face_detector', '?'))}",
-        f"- trained on {escape(cfg.get('train_dataset', '?'))}, seed {escape(cfg.get('seed', '?'))}",
-    ]
-    if results and results.get("provenance"):  # `harness evaluate`: where the model came from, not training
-        from harness.leaderboard import provenance_line
-
-        lines[-1] = "- " + provenance_line(results["provenance"])
-    else:
-        if isinstance(cfg.get("train"), dict):
-            from harness.training.recipes import describe
-
-            lines.append(f"- recipe {escape(describe(cfg['train']))}")
-        if results:
-            tr = results.get("training", {})
-            lines.append(f"- {escape(tr.get('steps'))} steps; checkpoint selection: {escape(results.get('selection_rule'))}"
-                         + (f"; final loss {tr['final_loss']:.4f}" if isinstance(tr.get("final_loss"), (int, float)) else ""))
-    return lines + [""]
-
-
-def _report_dataset(dataset: str, block: dict[str, Any]) -> list[str]:
-    """One dataset's table rows (a row per group, "all" first) and its counts line."""
-    from harness.leaderboard import escape
-
-    lines = []
-    groups = block.get("groups", {})
-    for group in sorted(groups, key=lambda g: (g != ALL, g)):  # "all" first, as in the legends
-        metrics = groups[group]
-        video, frame, pixel = metrics.get("video", {}), metrics.get("frame", {}), metrics.get("pixel", {})
-        n = (video.get("auc") or {}).get("n")
-        lines.append(f"| {escape(dataset)} | {escape(group)} | {'-' if n is None else n} | {_pct(video.get('auc'))} | "
-                     f"{_pct(video.get('ap'))} | {_pct(frame.get('auc'))} | {escape(block.get('localization')) if block.get('localization') else _pct(pixel.get('iou'))} |")
-    c = block.get("counts", {})
-    return lines + ["", f"{escape(dataset)}: {c.get('videos_scored', '?')} of {c.get('videos', '?')} videos scored, "
-                    f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.", ""]
-
-
-def _report_robustness(results: dict[str, Any]) -> list[str]:
-    """Per dataset with a robustness block: video AUC per distortion and level, the mean over levels, clean."""
-    from harness.leaderboard import escape
-
-    lines: list[str] = []
-    for dataset, block in results.get("datasets", {}).items():
-        rob = block.get("robustness")
-        if not rob:
-            continue
-        if not lines:
-            lines = ["## Robustness", "",
-                     f"Video AUC (%), bootstrap 95 % CI, under the DeeperForensics-1.0 distortions; applied to "
-                     f"{escape(rob.get('applied_to', ''))}.", ""]
-        lines += [f"### {escape(dataset)}: clean {_pct(rob.get('clean'))}", "",
-                  "| Distortion | Level 1 | Level 2 | Level 3 | Level 4 | Level 5 | Mean |", "|---|---:|---:|---:|---:|---:|---:|"]
-        for name, levels in rob.get("conditions", {}).items():
-            cells = [_pct((levels.get(str(lv)) or {}).get("auc")) if str(lv) in levels else "-" for lv in range(1, 6)]
-            mean = (rob.get("mean_over_levels", {}).get(name) or {}).get("auc")
-            lines.append(f"| {escape(name)} | " + " | ".join(cells) + f" | {_pct(None, mean)} |")
-        seconds = rob.get("seconds", {})
-        lines += ["", f"{rob.get('videos', '?')} videos; {seconds.get('total', '?')} s in all, "
-                  f"{seconds.get('per_condition', '?')} s per condition (clean included).", ""]
-    return lines
-
-
-def _report_figures(run_dir: Path) -> list[str]:
-    from harness.leaderboard import escape
-
-    index = figure_index(run_dir)
-    if not index:
-        return ["*No figures: the run folder has no train_log.jsonl, scores/ or examples/ yet.*", ""]
-    lines = ["## Figures", ""]
-    titles = {"roc": "ROC", "pr": "Precision-recall", "scores": "Score histogram", "examples": "Localization examples",
-              "robustness": "AUC against perturbation severity"}
-    for key, files in index.items():
-        lines += [f"### {'Training' if key == 'training' else escape(key)}", ""]
-        for f in files:
-            kind = Path(f).stem.split("_", 1)[0]
-            lines += [f"![{titles.get(kind, 'Training curves')}]({f})", ""]
-    return lines
-
-
-def write_report(run_dir: Path, redraw: bool = True) -> Path:
-    """``run_dir/report.md``: one page with the run's setup, numbers and figures (redrawn first)."""
-    from harness.files import atomic_write_text
-
-    run_dir = Path(run_dir)
-    results_path = run_dir / "results.json"
-    if results_path.is_file():
-        from harness.results import read_results_file
-
-        results = read_results_file(results_path)  # truncated or impossible numbers: one line, nothing drawn
-    else:
-        results = None
-    if redraw:
-        draw_run(run_dir, results)
-    lines = _report_setup(run_dir, results)
-    if results:
-        lines += ["## Numbers", "", "Percentages, stratified bootstrap 95 % CI in brackets; n = videos.", "",
-                  "| Dataset | Group | n | Video AUC | Video AP | Frame AUC | Pixel IoU |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
-        for dataset, block in results.get("datasets", {}).items():
-            lines += _report_dataset(dataset, block)
-        if any(SMALL_N_MARK in line for line in lines):
-            lines += [f"*{SMALL_N_NOTE}.*", ""]
-        lines += _report_robustness(results)
-    lines += _report_figures(run_dir)
-    while lines and lines[-1] == "":
-        lines.pop()
-    return atomic_write_text(run_dir / REPORT_FILE, "\n".join(lines) + "\n")

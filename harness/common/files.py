@@ -113,7 +113,7 @@ def replace_dir(new: Path, path: Path) -> None:
         if old.exists():
             shutil.rmtree(old)
         os.rename(path, old)
-        from harness import faults
+        from harness.common import faults
 
         faults.point("files.replace_dir")
     os.rename(new, path)

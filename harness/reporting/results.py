@@ -22,12 +22,13 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from harness.bounded import InputFileError, read_json
-from harness.files import atomic_write_text
+from harness.common.bounded import InputFileError, read_json
+from harness.common.errors import HarnessError
+from harness.common.files import atomic_write_text
+from harness.extend.types import ALL
 
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "results.schema.json"
 SCHEMA_VERSION = 1
-ALL = "all"  # the group holding every item of a dataset
 REAL_GROUP = "original"  # VideoRecord.method of real videos
 #: Below this many reals or fakes in a group, a bootstrap CI is marked unreliable in every table.
 SMALL_N = 10
@@ -63,7 +64,7 @@ _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ResultsError(ValueError):
+class ResultsError(HarnessError, ValueError):
     """A results dict or file does not match the schema; the message names the file and the field."""
 
 
@@ -82,7 +83,7 @@ def _version(names: Iterable[str]) -> str | None:
 def _git(*args: str) -> str | None:
     try:
         done = subprocess.run(
-            ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10, check=False
+            ["git", *args], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -96,7 +97,7 @@ def git_state() -> dict[str, Any]:
     copy inside some other repository (a venv in a project) does not report that project's commit.
     """
     top = _git("rev-parse", "--show-toplevel")
-    if top is None or not (Path(top.strip()) / "harness").resolve() == Path(__file__).parent.resolve():
+    if top is None or not (Path(top.strip()) / "harness").resolve() == Path(__file__).resolve().parents[1]:
         return {"commit": None, "dirty": None}
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain")
@@ -159,7 +160,7 @@ def collect_environment() -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 def schema() -> dict[str, Any]:
     """The results JSON schema shipped with the harness."""
-    from harness.schema_check import load_schema
+    from harness.common.schema_check import load_schema
 
     return load_schema(SCHEMA_PATH.name)
 
@@ -183,8 +184,8 @@ def to_json_ready(value: Any) -> Any:
 
 def problems(results: Any) -> list[str]:
     """Every way ``results`` breaks the schema, one ``  - field/path: message`` line each."""
-    from harness.bounded import check_depth
-    from harness.schema_check import describe, schema_errors
+    from harness.common.bounded import check_depth
+    from harness.common.schema_check import describe, schema_errors
 
     check_depth(results, "the results")  # jsonschema and to_json_ready recurse
     return describe(schema_errors(to_json_ready(results), SCHEMA_PATH.name)) + _inverted_intervals(results)
@@ -203,7 +204,7 @@ def validate(results: Mapping[str, Any], source: str = "results") -> None:
 def read_results_file(path: Path) -> dict[str, Any]:
     """A results file that holds the schema (bounded read); else ResultsError in ONE line naming the
     file and its first bad field: what `harness leaderboard`, `--publish` and `harness report` refuse."""
-    from harness.bounded import InputFileError, read_json
+    from harness.common.bounded import InputFileError, read_json
 
     try:
         data = read_json(Path(path), "results file")
@@ -305,13 +306,11 @@ __all__ = [
     "ResultsError",
     "collect_environment",
     "dumps",
-    "evaluate_groups",
     "load_results",
     "problems",
     "read_results_file",
     "results_filename",
     "schema",
-    "score_views",
     "to_json_ready",
     "validate",
     "write_results",

@@ -3,7 +3,7 @@
 Every plugin kind exchanges these small, plain types with the core, and each kind has one
 Protocol here (``Blender``, ``Backbone``, ``Dataset``, ``FaceDetector``, ``Evaluator``,
 ``TrainLogger``, ``Importer``), plus the optional capabilities a plugin may add (``PairBlender``,
-``TwoStageDetector`` ...). ``harness.contracts`` checks them when a plugin registers and when it
+``TwoStageDetector`` ...). ``harness.extend.contracts`` checks them when a plugin registers and when it
 is first built. A plugin author reads this file and `hookspecs.py` and knows everything the core
 will hand over and expect back. Importing it costs no numpy and no torch.
 """
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, NotRequired, Protocol, Sequence, TypedDict, runtime_checkable
 
+from harness.common.errors import HarnessError
+
 if TYPE_CHECKING:  # annotations only: `harness plugins` and `--help` stay free of numpy and torch
     import numpy as np
 
@@ -22,6 +24,8 @@ Split = Literal["train", "val", "test"]
 #: Label convention used everywhere inside the harness, whatever the dataset's own files say.
 REAL: int = 0
 FAKE: int = 1
+#: the group holding every item of a dataset (reserved: no plugin group may take the name)
+ALL = "all"
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,11 +92,11 @@ def video_uid(uid: str) -> str:
     return uid.split(FRAME_SEPARATOR, 1)[0]
 
 
-class DatasetNotFoundError(RuntimeError):
+class DatasetNotFoundError(HarnessError, RuntimeError):
     """The dataset is not where we looked. The message says where we looked and how to get it."""
 
 
-class DatasetLayoutError(RuntimeError):
+class DatasetLayoutError(HarnessError, RuntimeError):
     """The dataset is there but does not match the protocol. The message names the file and the fix."""
 
 

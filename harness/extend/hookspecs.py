@@ -17,7 +17,7 @@ failure naming both) unless ``replace=True`` says it is on purpose; `harness plu
 what was replaced.
 
 ``factory(**options)`` must return a ready instance of the kind: the kind's Protocol in
-``harness/types.py``, checked by ``harness/contracts.py`` when the plugin registers (a class) and
+``harness/extend/types.py``, checked by ``harness/extend/contracts.py`` when the plugin registers (a class) and
 on its first instance.
 """
 
@@ -78,7 +78,7 @@ def register_loggers(register: Register) -> None:
 @hookspec
 def register_importers(register: Register) -> None:
     """Register checkpoint importers: ``factory()`` with ``accepts(path)``, ``read(path) ->
-    ImportedModel`` and ``build(model_options) -> nn.Module`` (see ``harness.types.Importer``). They
+    ImportedModel`` and ``build(model_options) -> nn.Module`` (see ``harness.extend.types.Importer``). They
     turn a foreign checkpoint (e.g. SBI's released weights) into a harness bundle that `harness
     evaluate` and `harness predict` use (`harness import NAME FILE --out DIR`, or
     ``--checkpoint NAME:FILE``). Files are read with ``torch.load(weights_only=True)`` or safetensors:

@@ -25,14 +25,14 @@ IMPORTED_DIR = "imported"  # under the cache home: bundles imported on the fly (
 
 
 def importer_names() -> list[str]:
-    from harness import registry
+    from harness.extend import registry
 
     return [e.name for e in registry.entries("importer")]
 
 
 def importers_text() -> str:
     """``sbi (SelfBlendedImages ...), ...``: what an unknown-format message lists."""
-    from harness import registry
+    from harness.extend import registry
 
     entries = registry.entries("importer")
     return ", ".join(f"{e.name} ({e.description})" if e.description else e.name for e in entries) or "(none installed)"
@@ -75,7 +75,7 @@ def read_checkpoint(path: str | Path) -> Any:
 
 
 def _importer(name: str) -> Any:
-    from harness import registry
+    from harness.extend import registry
 
     try:
         return registry.create("importer", name)
@@ -101,7 +101,7 @@ def import_checkpoint(name: str, path: str | Path, out: str | Path) -> Path:
 
     from safetensors.torch import save_file
 
-    from harness.files import atomic_write_text, replace_dir, temp_dir_next_to
+    from harness.common.files import atomic_write_text, replace_dir, temp_dir_next_to
     from harness.models.bundle import load_model
 
     path, out = Path(path).expanduser(), Path(out)
@@ -134,7 +134,7 @@ def resolve_checkpoint(text: str, cache_dir: Path | None = None) -> Path:
     """The bundle folder ``--checkpoint`` names: a run or checkpoint folder, ``NAME:FILE`` (imported
     with importer NAME), or a foreign file whose importer is recognised (imported into the cache
     home's ``imported/<sha256>/``, reused next time)."""
-    from harness.files import cache_home
+    from harness.common.files import cache_home
 
     name, _, rest = text.partition(":")
     if rest and name in importer_names():

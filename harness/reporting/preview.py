@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from harness.types import Blender, FaceDetector
+from harness.extend.types import Blender, FaceDetector
 
 _BAND = 22  # px of the title band above each blender's rows
 _GAP = 4
@@ -35,7 +35,7 @@ def caption(record: Mapping[str, Any]) -> str:
 
 def blenders_by_name(names: Iterable[str], options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Blender]:
     """Ready blenders from the registry, by name (``options``: per-name constructor options)."""
-    from harness import registry
+    from harness.extend import registry
 
     options = options or {}
     return {name: registry.create("blender", name, **dict(options.get(name, {}))) for name in names}
@@ -133,7 +133,7 @@ def render_preview(
 
 def default_detector_name() -> str:
     """The face detector a run uses by default (``RunConfig().face_detector``)."""
-    from harness.config import RunConfig
+    from harness.run.config import RunConfig
 
     return RunConfig().face_detector
 
@@ -144,7 +144,7 @@ def face_from_image(path: str, size: int = 256, detector: FaceDetector | str | N
     ``detector``: a face detector, a registered detector's name, or ``None`` for the run default."""
     import cv2
 
-    from harness import registry
+    from harness.extend import registry
     from harness.data.sample_face import crop_face
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)

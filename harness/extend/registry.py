@@ -25,7 +25,7 @@ built-in (or another plugin) already has is refused with a load failure, unless 
 ``register(name, factory, description, replace=True)``; the replacement is then shown by
 `harness plugins` (``replaces``). Two plugins that both claim (or both replace) one name are both
 refused until one is uninstalled. What each kind must provide is checked by
-``harness.contracts`` when it registers (a class) and when it is first built (any factory).
+``harness.extend.contracts`` when it registers (a class) and when it is first built (any factory).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from harness import hookspecs
+from harness.extend import hookspecs
+from harness.common.errors import PluginError, UnknownPluginError
 
 ENTRY_POINT_GROUP = "harness"  # modules loaded for every kind
 ENV_RESTRICT = "HARNESS_PLUGINS"
@@ -76,15 +77,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 def kind_group(kind: str) -> str:
     """The entry-point group of the plugins that declare ``kind`` (``harness.blenders`` ...)."""
     return f"{ENTRY_POINT_GROUP}.{kind}s"
-
-
-class PluginError(RuntimeError):
-    """Base class for plugin lookup problems (clear, user-facing messages)."""
-
-
-class UnknownPluginError(PluginError, KeyError):
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 class PluginLoadWarning(UserWarning):
@@ -274,7 +266,7 @@ def reset() -> None:
     """Forget everything loaded (tests; after installing a plugin in-process)."""
     global _state
     _state = _State()
-    from harness import contracts
+    from harness.extend import contracts
 
     contracts.forget()
 
@@ -289,7 +281,7 @@ class _Claim:
 def _claims(kind: str) -> dict[tuple[str, str], list[_Claim]]:
     """What each plugin declaring ``kind`` registers, one plugin at a time so that one raising
     plugin does not hide the others."""
-    from harness import contracts
+    from harness.extend import contracts
 
     hook_name = KINDS[kind]
     claims: dict[tuple[str, str], list[_Claim]] = {}
@@ -438,8 +430,8 @@ def get(kind: str, name: str) -> PluginEntry:
 
 def create(kind: str, name: str, *args: Any, **options: Any) -> Any:
     """A ready instance of plugin ``name`` of ``kind`` built with ``options``; the first instance
-    of each plugin is checked against its kind's contract (``harness.contracts``)."""
-    from harness import contracts
+    of each plugin is checked against its kind's contract (``harness.extend.contracts``)."""
+    from harness.extend import contracts
 
     entry = get(kind, name)
     return contracts.check_instance(entry, entry.factory(*args, **options))

@@ -18,14 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.common.errors import HarnessError
 from harness.data.claims import host_id, pid_alive
+from harness.run.folder import RunFolder
 
-LOCK_FILE = "run.lock"
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(HarnessError, RuntimeError):
     """Another live process holds the run folder; the one-line message names it and what to do."""
 
 
@@ -54,7 +55,7 @@ class RunLock:
     """Held from ``acquire`` to ``release`` (or the end of the process)."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+        self.path = RunFolder(run_dir).lock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -89,7 +90,7 @@ class RunLock:
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                tmp = self.path.with_name(f".{LOCK_FILE}.{os.getpid()}.tmp")
+                tmp = self.path.with_name(f".{RunFolder.LOCK}.{os.getpid()}.tmp")
                 tmp.write_text(self._record(), encoding="utf-8")
                 os.replace(tmp, self.path)
             except OSError:

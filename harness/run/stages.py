@@ -1,0 +1,215 @@
+"""`harness run`: dataset plugins -> preprocessing -> training -> evaluation -> results JSON -> leaderboard.
+
+Each stage is a module of harness/run/ with one job; this module only wires them (the run folder's
+layout is harness/run/folder.py):
+
+    runs/<run_id>/config.json       the resolved RunConfig
+    runs/<run_id>/train_log.jsonl   one line per step
+    runs/<run_id>/checkpoint/       safetensors bundle (see harness/training/checkpoint.py)
+    runs/<run_id>/scores/, examples/ per-video test scores and localization examples (harness/reporting/plots.py)
+    runs/<run_id>/figures/          ROC/PR curves, score histograms, training curves, examples
+    runs/<run_id>/results.json      the same JSON that goes to runs/results/
+    runs/<run_id>/report.md         one page: setup, numbers, figures (`harness report RUN` redraws)
+    runs/results/<date>_<run_id>.json and runs/LEADERBOARD.md: this clone's own results and board
+
+A run never changes tracked files: the shipped leaderboards/ change only when a user publishes a
+run (``harness run --publish`` or ``harness leaderboard --publish RUN``, see ``publish``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.common import runtime as dd
+from harness.common.ui import console
+from harness.data import demo
+from harness.data.crop import CropRule
+from harness.data.demo import NOT_A_BENCHMARK, DemoSpec
+from harness.run.build import build_results
+from harness.run.config import RunConfig, save_config
+from harness.run.datasets import open_datasets, training_splits
+from harness.run.evaluate_stage import evaluate_stage
+from harness.run.folder import RunFolder
+from harness.run.paths import SHIPPED_RESULTS, RunError, RunPaths
+from harness.run.preprocess_stage import preprocess_stage, summary_line
+from harness.run.publish import publish
+from harness.run.summary import summary_table
+from harness.run.train_stage import train_stage
+
+
+def crop_rule(config: RunConfig) -> CropRule:
+    """The run's crop rule, built once from its configuration; it keys the face cache and travels in
+    the checkpoint to predict."""
+    return CropRule.for_detector(config.face_detector, crop_size=config.crop_size, margin=config.crop_margin)
+
+
+def run_id(config: RunConfig) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.experiment_label()).strip("-").lower()[:60]
+    return f"{slug}-{config.run_key()}"
+
+
+def check_pretrained(config: RunConfig) -> None:
+    """Build the encoder once when weights are asked for, so a missing file or an offline hub is one
+    clear line before any data work (the encoder is built again, from the same file, in training)."""
+    import harness
+    from harness.models.pretrained import PretrainedWeightsError
+
+    from harness.models.detector import DECODER_OPTIONS
+
+    if config.pretrained is False:
+        return
+    options = {k: v for k, v in config.backbone_options.items() if k not in DECODER_OPTIONS}
+    try:
+        harness.plugin("backbone", config.backbone, pretrained=config.pretrained, img_size=config.img_size, **options)
+    except (PretrainedWeightsError, FileNotFoundError, ValueError) as exc:
+        raise RunError(f"--pretrained {config.pretrained}: {exc}") from exc
+
+
+def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None,
+        perturb: list[Any] | None = None) -> dict[str, Any]:
+    """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
+    training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
+    results, so they are not part of the config or the run id. ``perturb``: robustness conditions
+    scored after the clean evaluation (the results' ``robustness`` blocks); not part of the run id
+    either: they add numbers, they change none."""
+    from harness.run.config_check import check_run_paths
+    from harness.reporting.leaderboard import write_leaderboard
+
+    config.validate()  # the Python API refuses what the command line refuses, before any work
+    check_run_paths(paths)
+    rid = run_id(config)
+    run_dir = paths.runs_dir / rid
+    finished = RunFolder(run_dir).results
+    if resume and finished.is_file():
+        console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
+        results = finished_results(finished)
+        if perturb and not any("robustness" in b for b in results.get("datasets", {}).values()):
+            console.print("[yellow]--perturb not applied to a finished run:[/yellow] score its checkpoint under "
+                          f"the perturbations with `harness evaluate --checkpoint {run_dir} --perturb ...` (no retraining)")
+        if dd.is_main() and Path(paths.results_dir).is_dir():  # killed after its results, before the leaderboard
+            write_leaderboard(paths.results_dir, paths.leaderboard)
+        return results
+    _check_before_work(config, loggers)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
+    save_config(config, RunFolder(run_dir).config)
+    extra = None
+    if config.demo:
+        console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+        spec = demo_spec or DemoSpec()
+        tree = demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False)
+        extra = demo.dataset_options(tree)
+    results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers, perturb)
+    if dd.is_main():
+        write_outputs(config, results, run_dir, paths)
+    if lock is not None:
+        lock.release()
+    return results
+
+
+def finished_results(path: Path) -> dict[str, Any]:
+    """A finished run's results.json; a damaged one is a RunError line (delete it, or --no-resume)."""
+    from harness.reporting.results import ResultsError, read_results_file
+
+    try:
+        return read_results_file(path)
+    except ResultsError as exc:
+        raise RunError(f"{exc}, or pass --no-resume to redo the run") from None
+
+
+def _lock(run_dir: Path) -> Any:
+    """The run folder's lock (harness/run/lock.py), taken by the launching process only: under torchrun
+    every rank runs this, before the process group exists, so the rank comes from the environment."""
+    import os
+
+    from harness.run.lock import RunLockedError, lock_run
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    try:
+        return lock_run(run_dir)
+    except RunLockedError as exc:
+        raise RunError(str(exc)) from None
+
+
+def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
+    """Missing weights files and unknown or uninstalled loggers fail now, not after preprocessing."""
+    check_pretrained(config)
+    try:
+        from harness.training.loggers import check_loggers
+
+        check_loggers(loggers)
+    except ImportError as exc:  # a logger's missing package (a plugin's own HarnessError passes as it is)
+        raise RunError(str(exc)) from exc
+
+
+def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, Any], cache_dir: Path | None,
+                resume: bool, show: bool | None, loggers: list[str] | None, perturb: list[Any] | None = None) -> dict[str, Any]:
+    """Preprocess, train, evaluate with the run's one crop rule and one open face cache."""
+    from harness.data.cache import FaceCache, faces_cache_root
+
+    rule = crop_rule(config)
+    timings: dict[str, float] = {}
+    splits = training_splits(config, datasets)
+    with FaceCache(faces_cache_root(rule, cache_dir)) as cache:
+        console.rule("[bold]1/4 preprocess")
+        summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits, cache, rule)
+        console.print(summary_line(summary))
+        console.rule("[bold]2/4 train")
+        outcome = train_stage(config, run_dir, resume, show, splits, cache, rule, loggers)
+        timings["train_s"] = outcome.seconds
+        console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
+        console.rule("[bold]3/4 evaluate")
+        blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir, perturb)
+    return build_results(config, rid, outcome, blocks, timings, summary, splits)
+
+
+def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, paths: RunPaths) -> None:
+    """Figures, results JSON (runs/results and the run folder), leaderboard, report; publish if asked."""
+    from harness.common import faults
+    from harness.common.files import atomic_write_text
+    from harness.reporting.leaderboard import write_leaderboard
+    from harness.reporting.results import write_results
+
+    console.rule("[bold]4/4 results")
+    figures = draw_figures(run_dir, results)
+    if figures:
+        results["figures"] = figures
+    path = write_results(results, paths.results_dir)
+    faults.point("run.results_written")
+    atomic_write_text(RunFolder(run_dir).results, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
+    board = write_leaderboard(paths.results_dir, paths.leaderboard)
+    console.print(summary_table(results))
+    from harness.reporting.notes import end_notes
+
+    for line in end_notes(results, run_dir):  # where the weights came from; a collapsed model said here, not only in the log
+        console.print(line, markup=False, soft_wrap=True, style="bold yellow" if line.startswith("warning") else None)
+    if figures:
+        from harness.reporting.report import write_report
+
+        console.print(f"report: {write_report(run_dir, redraw=False)}")
+    console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
+    if paths.publish:
+        shipped, shipped_board = publish([path])
+        console.print(f"published to {shipped} and {shipped_board}")
+    elif Path(paths.results_dir) != SHIPPED_RESULTS:
+        console.print(f"[dim]to add it to the shipped leaderboard: harness leaderboard --publish {run_dir}[/dim]")
+    if config.demo:
+        console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+
+
+def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
+    """Draw the run's figures (harness/reporting/plots.py) from its folder; ``{"run_dir", "report", "files"}``
+    for results.json (the leaderboard links them), None when drawing failed: a figure never fails a run."""
+    from harness.reporting.plots import draw_run, figure_index
+
+    try:
+        draw_run(run_dir, results)
+    except Exception as exc:  # noqa: BLE001 - the numbers are already computed; say why, keep them
+        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {exc}); "
+                      f"retry with `harness report {run_dir}`")
+        return None
+    files = [f for group in figure_index(run_dir).values() for f in group]
+    return {"run_dir": run_dir.as_posix(), "report": RunFolder.REPORT, "files": files}
