@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.plugin_env import plugins_only
+
 # Every test runs offline against caches it makes itself.
 os.environ.setdefault("HARNESS_PROGRESS", "0")
 
@@ -59,13 +61,8 @@ def fresh_plugins():
 @pytest.fixture(scope="module")
 def face_detector_plugin_only():
     """For a whole module: only the dlib face detector loads (the torch-heavy plugins are not needed)."""
-    from harness.extend import registry
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_PLUGINS", "dlib_faces")
-        registry.reset()
+    with plugins_only("dlib_faces"):
         yield
-    registry.reset()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from fixtures.builders import build_ffpp, corrupt
 from fixtures.cache_index import crop_bytes, index_rows
+from fixtures.plugin_env import plugins_only
 from harness.cli import build_app
 from harness.data.cache import FaceCache
 
@@ -25,13 +26,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module", autouse=True)
 def _plugins():
     """For the whole module: the dlib detector and the FF++ dataset plugin only (no torch-heavy ones)."""
-    from harness.extend import registry
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_PLUGINS", "dlib_faces,ffpp")
-        registry.reset()
+    with plugins_only("dlib_faces,ffpp"):
         yield
-    registry.reset()
 
 
 @pytest.fixture(scope="module")
