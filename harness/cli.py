@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from typing import NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import typer
 
@@ -38,9 +38,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+_guarded: set[Callable[..., Any]] = set()  # the wrappers _guard made (mounting twice wraps once)
+
+
 def _guard(callback):
     """The CLI's one rule: a user error (a HarnessError) is its one line and exit code, never a traceback."""
-    if getattr(callback, "_harness_guarded", False):
+    if callback in _guarded:
         return callback
 
     @functools.wraps(callback)
@@ -50,7 +53,7 @@ def _guard(callback):
         except HarnessError as exc:
             fail(exc.line, exc.exit_code)
 
-    guarded._harness_guarded = True
+    _guarded.add(guarded)
     return guarded
 
 

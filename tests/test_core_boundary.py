@@ -156,3 +156,46 @@ def test_only_the_run_folder_module_spells_a_run_folder_name() -> None:
              for p in sorted(CORE.rglob("*.py"))}
     assert found.pop(RUN_FOLDER_MODULE), "the run folder module names them"
     assert {path: hits for path, hits in found.items() if hits} == {}
+
+
+# --------------------------------------------------------------------------------------------
+# No probing of plugins: the core reads a plugin only through harness/extend/contracts.py
+# --------------------------------------------------------------------------------------------
+CONTRACTS_MODULE = "harness/extend/contracts.py"
+PROBES = {"getattr", "hasattr", "signature"}
+
+#: the probes the core keeps, each of an object that is not a plugin: (file, "call") -> why
+NOT_PLUGINS = {
+    ("harness/api.py", "getattr(importlib.import_module(module), attribute)"): "the API's own lazy names",
+    ("harness/extend/registry.py", "getattr(_load_kind(kind).hook, hook_name)"): "pluggy's hook relay, by hook name",
+    ("harness/models/pretrained.py", "getattr(model, 'pretrained_cfg', None)"): "a timm model's pretrained config",
+    ("harness/models/weights.py", "getattr(family, 'checkpoint_filter_fn', None)"): "a timm model family's converter",
+    ("harness/commands/run.py", "getattr(config, f.name)"): "the fields of RunConfig, a dataclass",
+}
+
+
+def probes(source: str) -> list[str]:
+    """``getattr(...)``, ``hasattr(...)`` and ``[inspect.]signature(...)`` calls in ``source``, as written."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            if name in PROBES:
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_every_form_of_probe_is_caught() -> None:
+    source = ("a = getattr(d, 'notes', [])\nb = hasattr(d, 'splits')\nimport inspect\nc = inspect.signature(f)\n"
+              "from inspect import signature\nd = signature(f).parameters\n")
+    assert probes(source) == ["getattr(d, 'notes', [])", "hasattr(d, 'splits')", "inspect.signature(f)", "signature(f)"]
+    assert probes("x = d.notes if capable(d, 'dataset', 'notes') else []\ndef __getattr__(name): ...") == []
+
+
+def test_the_core_probes_no_plugin() -> None:
+    """A new probe fails here: declare the member as a capability (harness/extend/types.py), a
+    factory option or a register() option (contracts.REGISTER_OPTIONS) and ask contracts."""
+    found = {(str(p.relative_to(CORE.parent)), call) for p in sorted(CORE.rglob("*.py"))
+             if str(p.relative_to(CORE.parent)) != CONTRACTS_MODULE for call in probes(p.read_text(encoding="utf-8"))}
+    assert found - set(NOT_PLUGINS) == set(), "probe outside harness/extend/contracts.py"
+    assert set(NOT_PLUGINS) - found == set(), "an allowed probe is gone: remove it from NOT_PLUGINS"

@@ -66,3 +66,41 @@ def test_the_plugins_build_on_the_core_base() -> None:
         assert issubclass(cls, LandmarkedDetector)
         assert cls.landmarks is not LandmarkedDetector.landmarks  # each fits dlib's landmarks
     assert dlib_faces.LandmarkedDetector is dlib_faces.DlibLandmarks  # the old name still imports
+
+
+class _BoxesOnly(LandmarkedDetector):
+    """The base's documented signature, ``boxes(frame)``: no upsampling."""
+
+    def boxes(self, frame: np.ndarray):
+        return [((100.0, 100.0, 200.0, 200.0), 1.0)]
+
+    def landmarks(self, frame: np.ndarray, box):
+        return np.tile([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], (68, 1)).astype(np.float32)
+
+
+class _SmallFacesOnUpsample(_Squares):
+    """Capability ``upsample``: finds its face only when asked to upsample."""
+
+    upsample = 2
+
+    def __init__(self) -> None:
+        super().__init__([((100.0, 100.0, 120.0, 120.0), 1.0)])
+        self.asked: list[int | None] = []
+
+    def boxes(self, frame: np.ndarray, upsample: int | None = None):
+        self.asked.append(upsample)
+        return list(self.found) if upsample else []
+
+
+def test_a_two_stage_detector_without_upsampling_gets_boxes_frame_only() -> None:
+    finder = FaceFinder(_BoxesOnly(), fast=True)
+    assert finder.fast and finder.upsample == 0
+    faces = finder.find(np.zeros((360, 640, 3), np.uint8))  # was: boxes() got an unexpected keyword 'upsample'
+    assert [f.box for f in faces] == [(100.0, 100.0, 200.0, 200.0)]
+
+
+def test_an_upsampling_detector_is_retried_upsampled_where_it_found_nothing() -> None:
+    detector = _SmallFacesOnUpsample()
+    faces = FaceFinder(detector, fast=True).find(np.zeros((360, 640, 3), np.uint8))
+    assert [f.box for f in faces] == [(100.0, 100.0, 120.0, 120.0)]
+    assert detector.asked[-1] == 2 and None in detector.asked  # plain passes first, then the upsampled one

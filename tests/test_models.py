@@ -154,12 +154,15 @@ def test_bad_sizes_and_bad_backbones_are_rejected():
     with pytest.raises(KeyError, match="swin"):
         build_model("swim", img_size=64)
 
-    class NoChannels(torch.nn.Module):
+    class ThreeChannels(torch.nn.Module):  # has the members (the registry checks that), wrong values
+        channels = (8, 16, 32)
+        strides = (4, 8, 16, 32)
+
         def forward(self, x):
             return [x]
 
-    with pytest.raises(TypeError, match="'mine'.*channels"):
-        _check_encoder(NoChannels(), "mine", 64)
+    with pytest.raises(TypeError, match=r"'mine'.*channels=\(c4, c8, c16, c32\)"):
+        _check_encoder(ThreeChannels(), "mine", 64)
 
     class WrongShapes(torch.nn.Module):
         channels = (1, 1, 1, 1)

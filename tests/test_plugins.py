@@ -191,7 +191,7 @@ def test_capabilities_are_named_not_probed(fresh_plugins):
 
     multipart = harness.plugin("blender", "multipart")
     assert contracts.capable(multipart, "blender", "pair")
-    assert contracts.capabilities(harness.plugin("face_detector", "dlib"), "face_detector") == ["two_stage"]
+    assert contracts.capabilities(harness.plugin("face_detector", "dlib"), "face_detector") == ["two_stage", "upsample"]
 
     class PlainDetector:
         def detect(self, frame):
@@ -209,3 +209,76 @@ def test_blender_presets_are_registered_by_the_blender(fresh_plugins):
     assert presets["full"] == {"multi_part": True, "local_deformation": True}
     assert list(presets) == ["base", "deform", "multipart", "full"]
     assert blender_presets("sbi") == {}
+
+
+DECLARED = '''
+import numpy as np
+from harness import hookimpl
+from harness.api import BlendResult, LandmarkedDetector
+
+class Copy:
+    def __init__(self, strength=1.0, mode="copy"):
+        self.strength = strength
+    def __call__(self, face, landmarks, rng):
+        return BlendResult(face.copy(), np.zeros(face.shape[:2], np.float32), {})
+
+class Log:
+    def __init__(self, run_dir, config=None):
+        pass
+    def log(self, record):
+        pass
+    def close(self):
+        pass
+
+def needs_tools():
+    raise ImportError("the toolslog logger needs the tools package: pip install tools")
+
+class FivePoints(LandmarkedDetector):
+    def boxes(self, frame):
+        return []
+    def landmarks(self, frame, box):
+        return np.zeros((68, 2), np.float32)
+
+@hookimpl
+def register_blenders(register):
+    register("optblend", Copy, "its options are its keyword parameters")
+    register("typopreset", Copy, "a preset naming an option it lacks", presets={"strong": {"strenght": 2.0}})
+
+@hookimpl
+def register_loggers(register):
+    register("toolslog", Log, "checked before any work", check=needs_tools)
+    register("badcheck", Log, "check is not a function", check="yes")
+
+@hookimpl
+def register_face_detectors(register):
+    register("fivepoints", FivePoints, "records its landmark model", landmark_model="my 5-point model")
+'''
+
+
+def test_options_and_register_options_are_declared_and_checked(fake_site):
+    """What the core reads from a plugin beyond its Protocol is declared: a factory's keyword
+    options, and register(..., presets=, check=, landmark_model=); each is checked as it registers."""
+    from harness.data.crop import CropRule
+    from harness.extend import contracts
+    from harness.run.build import resolved_options
+    from harness.training.loggers import check_loggers
+
+    write_dist(fake_site, "tplug-declared", {"declared": "tplug_declared"}, {"tplug_declared": DECLARED})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        blenders = {e.name for e in harness.plugins("blender")}
+        loggers = {e.name for e in harness.plugins("logger")}
+    assert "optblend" in blenders and "typopreset" not in blenders
+    failures = " ".join(f.error for f in plugins.load_failures())
+    assert "preset 'strong': 'strenght' is not an option of blender 'typopreset' (did you mean 'strength'?)" in failures
+    assert "toolslog" in loggers and "badcheck" not in loggers and "check must be a function" in failures
+
+    entry = plugins.get("blender", "optblend")
+    assert dict(contracts.options(entry).named) == {"strength": 1.0, "mode": "copy"} and contracts.takes(entry, "mode")
+    assert resolved_options("optblend", {"mode": "x"}) == {"strength": 1.0, "mode": "x"}
+    with pytest.raises(plugins.PluginError, match=r"^'strenght' is not an option of blender 'optblend' \(did you mean 'strength'\?\); its options: strength, mode$"):
+        harness.plugin("blender", "optblend", strenght=2.0)
+    with pytest.raises(ImportError, match="pip install tools"):
+        check_loggers(["toolslog"])
+    assert CropRule.for_detector("fivepoints").landmark_model == "my 5-point model"
+    assert CropRule.for_detector("dlib").landmark_model == "dlib shape_predictor_68_face_landmarks"

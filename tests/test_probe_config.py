@@ -92,3 +92,20 @@ def test_a_valid_dry_run_keeps_the_published_demo_run_id(tmp_path, monkeypatch):
     result = runner.invoke(build_app(), ["run", "--data", "demo", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["runs"][0]["run_id"] == "multipart-mobilenetv2-3c6d94b901"
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize("field,options,needles", [
+    ("blender_options", {"opacty": 0.5}, ["blender_options", "'opacty' is not an option of blender 'multipart'", "did you mean 'opacity'"]),
+    ("dataset_options", {"ffpp": {"compresion": "c40"}}, ["dataset_options.ffpp", "'compresion'", "did you mean 'compression'"]),
+], ids=["blender", "dataset"])
+def test_a_plugin_option_the_plugin_does_not_take_is_refused_before_any_work(field, options, needles, dry_run, tmp_path, monkeypatch):
+    from harness.run.config import RunConfig
+
+    monkeypatch.chdir(tmp_path)
+    data = RunConfig().to_dict()
+    data[field] = options
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    result = runner.invoke(build_app(), ["run", "--config", "config.json"] + (["--dry-run"] if dry_run else []))
+    one_line_exit_2(result, *needles)
+    assert not (tmp_path / "runs").exists()

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from harness.data.roots import data_root
+from harness.extend.contracts import capable
 from harness.extend.defaults import defaults
 from harness.extend.hookspecs import hookimpl
 from harness.extend.types import DatasetReport
@@ -38,7 +39,8 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
                 dataset = entry.factory(**extra)
                 reports.append(dataset.check())
             except Exception as exc:  # a plugin bug must not hide the other datasets
-                looked = list(getattr(dataset, "looked_in", None) or [])  # e.g. the test CSV it could not read
+                # where it looked, when it got that far (e.g. the test CSV it could not read)
+                looked = list(dataset.looked_in) if dataset is not None and capable(dataset, "dataset", "looked_in") else []
                 reports.append(DatasetReport(name=entry.name, found=False, root=None, looked_in=looked,
                                              problems=[f"{type(exc).__name__}: {exc}"]))
     return reports

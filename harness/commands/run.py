@@ -39,7 +39,7 @@ def pretrained_value(value: str) -> bool | str:
 FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
     "blender": ("blender",),
     "backbone": ("backbone",),
-    "blender_options": ("preset",),
+    "blender_options": ("preset", "blender"),
     "seed": ("seed",),
     "name": ("name", "preset"),
     "train_dataset": ("data",),
@@ -130,7 +130,7 @@ def _set_options(blender: str, resolved: dict[str, Any]) -> dict[str, Any]:
     from harness.run.build import resolved_options
 
     try:
-        defaults = resolved_options(registry.get("blender", blender).factory, {})
+        defaults = resolved_options(blender, {})
     except registry.PluginError:
         return dict(resolved)  # not installed: the plugin check says so later
     return {k: v for k, v in resolved.items() if k not in defaults or defaults[k] != v}
@@ -234,18 +234,23 @@ def _check_plugins(blenders: list[str], backbones: list[str], face_detector: str
 
 
 def sweep(base: RunConfig, blenders: list[str], backbones: list[str], preset: str | None, seeds: list[int]) -> list[RunConfig]:
-    """One configuration per blender x backbone x preset x seed."""
+    """One configuration per blender x backbone x preset x seed. The recorded blender options are the
+    recorded blender's: a sweep onto another blender starts from that blender's defaults."""
     configs = []
     for b, bb in itertools.product(blenders, backbones):
+        kept = base.blender_options if b == base.blender else {}
         for (p, options), s in itertools.product(preset_options(b, preset), seeds):
             name = f"{base.name}-{p}" if base.name and p else base.name
-            configs.append(replace(base, blender=b, backbone=bb, blender_options={**base.blender_options, **options},
+            configs.append(replace(base, blender=b, backbone=bb, blender_options={**kept, **options},
                                    seed=s, name=name))
     return configs
 
 
 def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[RunConfig], root: Path | None) -> None:
-    given = [k for k, v in ctx.params.items() if v is not None and getattr(ctx.get_parameter_source(k), "name", "") != "DEFAULT"]
+    from click.core import ParameterSource
+
+    given = [k for k, v in ctx.params.items()
+             if v is not None and ctx.get_parameter_source(k) not in (None, ParameterSource.DEFAULT)]
     for line in override_lines(recorded, configs, given):
         console.print(line, markup=False, soft_wrap=True)  # one greppable line, values verbatim
     data_root = configs[0].data_root
@@ -256,10 +261,11 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
 
 def _validate(configs: list[RunConfig], paths: Any) -> None:
     """The shared configuration check (harness/run/config_check.py): one line and exit 2 on the first bad value."""
-    from harness.run.config_check import check_run_paths
+    from harness.run.config_check import check_plugin_options, check_run_paths
 
     for cfg in configs:
         cfg.validate()
+        check_plugin_options(cfg)
     check_run_paths(paths)
 
 

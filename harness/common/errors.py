@@ -27,6 +27,18 @@ class PluginError(HarnessError, RuntimeError):
     Here, below the registry and the contracts, so both raise it without importing each other."""
 
 
+class UnknownOptionError(PluginError, TypeError):
+    """An option the plugin's factory does not take (refused before the factory runs)."""
+
+
 class UnknownPluginError(PluginError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+def suggest(name: str, choices: list[str]) -> str | None:
+    """The choice closest to a misspelt ``name``, for a message's "did you mean" (None if none is close)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return close[0] if close else None

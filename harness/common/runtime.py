@@ -27,6 +27,13 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare model inside a ``DistributedDataParallel`` wrapper; any other model as it is."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
 def init_from_env(device: torch.device) -> bool:
     """Join the process group when launched by torchrun. Returns True when distributed."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():

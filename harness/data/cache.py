@@ -114,7 +114,7 @@ def crc32(data: bytes) -> int:
 def disk_error(exc: BaseException, root: Path) -> CacheError | None:
     """The one-line CacheError for a read-only cache or a full disk, else None."""
     text = str(exc).lower()
-    code = getattr(exc, "errno", None)
+    code = exc.errno if isinstance(exc, OSError) else None
     if code == errno.ENOSPC or "disk is full" in text or "no space" in text:
         return CacheError(f"the disk holding the face cache {root} is full ({exc}); free space or point --cache "
                           "at another disk, then rerun the same command: finished videos are kept")

@@ -80,8 +80,7 @@ class CropRule:
         """The rule for face-detector plugin ``detector``, naming the landmark model it fits."""
         from harness.extend.registry import get
 
-        factory = get("face_detector", detector).factory
-        landmark_model = str(getattr(factory, "landmark_model", DEFAULT_LANDMARK_MODEL))
+        landmark_model = str(get("face_detector", detector).extra.get("landmark_model", DEFAULT_LANDMARK_MODEL))
         return cls(detector=detector, landmark_model=landmark_model, margin=float(margin),
                    forehead=float(forehead), crop_size=int(crop_size), pad=pad)
 

@@ -52,6 +52,8 @@ class FaceFinder:
     ) -> None:
         self.detector = detector
         self.fast = bool(fast) and capable(detector, "face_detector", "two_stage")
+        # a detector that can upsample gets one more full-frame try at it; the others keep boxes(frame)
+        self.upsample = int(detector.upsample) if self.fast and capable(detector, "face_detector", "upsample") else 0
         self.target_face = float(target_face)
         self.search_grow = float(search_grow)
         self.refresh = max(1, int(refresh))
@@ -86,7 +88,8 @@ class FaceFinder:
             sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
         else:
             sx = sy = 1.0
-        found = self.detector.boxes(np.ascontiguousarray(patch), upsample=upsample)
+        patch = np.ascontiguousarray(patch)
+        found = self.detector.boxes(patch, upsample=upsample) if upsample else self.detector.boxes(patch)
         return [((b[0] * sx + x0, b[1] * sy + y0, b[2] * sx + x0, b[3] * sy + y0), s) for b, s in found]
 
     def _scale_for(self, boxes: list[Box]) -> float:
@@ -109,8 +112,8 @@ class FaceFinder:
             if found:
                 return found
         found = self._search(frame, None, 1.0)
-        if not found and getattr(self.detector, "upsample", 0) > 0:
-            found = self._search(frame, None, 1.0, upsample=self.detector.upsample)
+        if not found and self.upsample > 0:
+            found = self._search(frame, None, 1.0, upsample=self.upsample)
         return found
 
     def _tracked(self, frame: np.ndarray) -> list[tuple[Box, float]] | None:

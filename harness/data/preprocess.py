@@ -358,8 +358,12 @@ class _Job:
         summary.frames += len(result["frames"])
         summary.frames_with_face += sum(1 for _, n in result["frames"] if n)
         summary.faces += len(result["faces"])
-        status = result["status"] if result["status"] in ("done", "no_face") else "failed"
-        setattr(summary, status, getattr(summary, status) + 1)
+        if result["status"] == "done":
+            summary.done += 1
+        elif result["status"] == "no_face":
+            summary.no_face += 1
+        else:
+            summary.failed += 1
         if result.get("cause"):
             self.causes[result["cause"]] += 1
             if len(summary.failures) < 20:

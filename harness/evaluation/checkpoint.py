@@ -17,7 +17,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -64,7 +64,8 @@ def recorded_config(checkpoint: Checkpoint) -> RunConfig:
         except (TypeError, ValueError):
             pass  # written by another version: its evaluation fields below still apply
     base = RunConfig()
-    evaluation = {k: v for k, v in (run.get("eval") or {}).items() if hasattr(base.eval, k)}
+    known = {f.name for f in fields(base.eval)}
+    evaluation = {k: v for k, v in (run.get("eval") or {}).items() if k in known}
     return replace(base, eval=replace(base.eval, **evaluation), name=str(meta.get("label") or ""),
                    face_detector=str(meta.get("face_detector", base.face_detector)),
                    img_size=int(meta.get("img_size") or base.img_size))
@@ -125,7 +126,7 @@ def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
 def training_files(checkpoint: Checkpoint, extra: dict[str, Any] | None) -> tuple[set[str], str | None]:
     """Real paths of the files the checkpoint records it was trained (and validated) on, and a note
     when they cannot be listed here (the training data is not on this machine)."""
-    from harness.run.datasets import open_datasets
+    from harness.run.datasets import dataset_splits, open_datasets
 
     if checkpoint.imported:
         return set(), "an imported checkpoint records no training file list"
@@ -133,7 +134,7 @@ def training_files(checkpoint: Checkpoint, extra: dict[str, Any] | None) -> tupl
     try:
         opened = open_datasets(recorded, extra, names=[recorded.train_dataset])
         dataset = opened[recorded.train_dataset]
-        splits = [s for s in ("train", "val") if s in getattr(dataset, "splits", ("train", "val", "test"))]
+        splits = [s for s in ("train", "val") if s in dataset_splits(dataset)]
         return {os.path.realpath(r.path) for s in splits for r in dataset.records(s)}, None
     except Exception as exc:  # noqa: BLE001 - the check is best effort where the data is elsewhere
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -94,7 +94,7 @@ def robustness_block(model: torch.nn.Module, cache: Any, videos: Iterable[Any], 
     videos = list(videos)
     order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in videos}))}
     mine = [v for v in videos if order[video_uid(v.uid)] % dd.world_size() == dd.rank()]
-    inner = getattr(model, "module", model)
+    inner = dd.unwrap(model)
     merged = _merge(dd.all_gather_objects(_score_share(inner, cache, mine, setup, device, conditions, show)))
     from harness.evaluation.runner import AGGREGATORS
 

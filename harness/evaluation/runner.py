@@ -281,7 +281,7 @@ def evaluate_dataset(
     # Each rank scores whole videos: the frames of one video (FRAME_SEPARATOR) stay on one rank.
     order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in scorable}))}
     mine = [v for v in scorable if order[video_uid(v.uid)] % dd.world_size() == dd.rank()]
-    inner = getattr(model, "module", model)
+    inner = dd.unwrap(model)
     part = score_videos(inner, cache, mine, setup, device, show, label=f"evaluate {dataset}")
     scores = merge(dd.all_gather_objects(part))
     if run_dir is not None and dd.is_main():

@@ -20,6 +20,7 @@ import torch
 
 from harness.common import runtime as dd
 from harness.evaluation.runner import EvalSetup, evaluate_dataset
+from harness.run.datasets import dataset_compression, dataset_notes
 from harness.run.folder import RunFolder
 from harness.common.ui import console
 
@@ -65,11 +66,11 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
             console.print(f"{name}: scored before with this model and settings (kept from {RunFolder(run_dir).blocks})")
             blocks[name] = stored
             continue
-        compression = getattr(dataset, "compression", None)
-        block = evaluate_dataset(bundle.model, cache, name, setup, bundle.device, compression, show, uids=uids, run_dir=run_dir)
-        notes = [n for n in getattr(dataset, "notes", []) if n]
+        block = evaluate_dataset(bundle.model, cache, name, setup, bundle.device, dataset_compression(dataset), show,
+                                 uids=uids, run_dir=run_dir)
+        notes = dataset_notes(dataset)
         if notes:
-            block["notes"] = list(dict.fromkeys(notes))
+            block["notes"] = notes
         if not setup.mask_head:
             block["localization"] = NO_MASK_HEAD
         if setup.perturb:

@@ -1,4 +1,4 @@
-"""What each plugin kind must provide, and the optional capabilities it may add, checked once.
+"""What each plugin kind must provide, the optional capabilities it may add, and its options.
 
 The contracts are the Protocols in ``harness/extend/types.py``: one per kind, and one per named
 capability (a Protocol that extends the kind's). A factory that is a class is checked for the
@@ -6,15 +6,20 @@ kind's methods when the plugin registers; every factory's first instance is chec
 the kind's members when it is built. A missing member is a ``PluginError`` naming the plugin,
 its package and the member, instead of an ``AttributeError`` deep inside a run.
 
-The core asks ``capable(obj, kind, capability)`` instead of probing with ``getattr``.
+This module is the only part of the core that looks inside a plugin. The rest asks it:
+``capable(obj, kind, capability)`` for an optional member, ``options(entry)`` for the keyword
+options a factory takes (its signature, read once), ``entry.extra`` for what ``register()`` got
+(``REGISTER_OPTIONS``). ``tests/test_core_boundary.py`` refuses a ``getattr``, ``hasattr`` or
+signature probe anywhere else.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from harness.common.errors import PluginError
+from harness.common.errors import PluginError, suggest
 from harness.extend import types as t
 
 if TYPE_CHECKING:
@@ -24,17 +29,28 @@ if TYPE_CHECKING:
 CONTRACTS: dict[str, tuple[type, dict[str, type]]] = {
     "blender": (t.Blender, {"pair": t.PairBlender}),
     "backbone": (t.Backbone, {"weights": t.PretrainedBackbone}),
-    "dataset": (t.Dataset, {"splits": t.SplitDataset}),
-    "face_detector": (t.FaceDetector, {"two_stage": t.TwoStageDetector}),
+    "dataset": (t.Dataset, {"splits": t.SplitDataset, "notes": t.NotedDataset,
+                            "compression": t.CompressedDataset, "looked_in": t.LocatedDataset}),
+    "face_detector": (t.FaceDetector, {"two_stage": t.TwoStageDetector, "upsample": t.UpsamplingDetector}),
     "evaluator": (t.Evaluator, {}),
     "logger": (t.TrainLogger, {}),
     "importer": (t.Importer, {}),
 }
 
-#: keyword options ``register(...)`` accepts besides name, factory, description and replace
-REGISTER_OPTIONS: dict[str, set[str]] = {"blender": {"presets"}}
+#: what a plugin builds, beside the plugin itself (same shape as CONTRACTS): the network an
+#: importer's ``build()`` returns
+PRODUCTS: dict[str, tuple[type, dict[str, type]]] = {
+    "imported_network": (t.ImportedNetwork, {"cam_layer": t.GradCamNetwork}),
+}
+
+#: keyword options ``register(...)`` accepts besides name, factory, description and replace:
+#: blender ``presets={name: {option: value}}``; face detector ``landmark_model="..."`` (the
+#: landmark model its crops fit, recorded in the crop rule); logger ``check=fn`` (raises with
+#: what to install, before any work starts)
+REGISTER_OPTIONS: dict[str, set[str]] = {"blender": {"presets"}, "face_detector": {"landmark_model"}, "logger": {"check"}}
 
 _checked: set[tuple[str, str, str]] = set()
+_options: dict[tuple[str, str, str], FactoryOptions] = {}
 
 
 def members(protocol: type) -> tuple[set[str], set[str]]:
@@ -70,6 +86,7 @@ def check_registration(entry: PluginEntry) -> None:
         raise PluginError(f"register({entry.name!r}, ...) got unknown option(s) {', '.join(unknown)}; "
                           f"a {entry.kind.replace('_', ' ')} takes: {', '.join(sorted(REGISTER_OPTIONS.get(entry.kind, ()))) or 'none'}")
     _check_presets(entry)
+    _check_register_values(entry)
     if not callable(entry.factory):
         raise PluginError(f"{entry.kind} {entry.name!r} of plugin {entry.plugin!r}: the factory {entry.factory!r} is not callable")
     if inspect.isclass(entry.factory) and entry.kind != "backbone":  # an nn.Module's forward may come from a base
@@ -91,6 +108,79 @@ def _check_presets(entry: PluginEntry) -> None:
         return
     if not isinstance(presets, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in presets.items()):
         raise PluginError(f"blender {entry.name!r}: presets must be {{name: {{option: value}}}}, got {presets!r}")
+    for preset, values in presets.items():
+        unknown = unknown_options(entry, values)
+        if unknown:
+            raise PluginError(f"blender {entry.name!r}, preset {preset!r}: {unknown[0]}")
+
+
+def _check_register_values(entry: PluginEntry) -> None:
+    check = entry.extra.get("check")
+    if check is not None and not callable(check):
+        raise PluginError(f"logger {entry.name!r}: check must be a function that raises with what to install, got {check!r}")
+    model = entry.extra.get("landmark_model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        raise PluginError(f"face detector {entry.name!r}: landmark_model must name the landmark model, got {model!r}")
+
+
+#: an option a factory requires (no default)
+REQUIRED = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class FactoryOptions:
+    """The keyword options a factory names, each with its default (``REQUIRED`` if none), and
+    whether it also takes ``**options`` (then an unknown name is the factory's to refuse)."""
+
+    named: Mapping[str, Any]
+    open: bool
+
+
+def _factory_options(factory: Callable[..., Any]) -> FactoryOptions:
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: it says itself what it takes
+        return FactoryOptions({}, True)
+    named = {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return FactoryOptions(named, any(p.kind is p.VAR_KEYWORD for p in params))
+
+
+def options(entry: PluginEntry) -> FactoryOptions:
+    """The keyword options ``entry``'s factory takes, read from its signature once."""
+    key = (entry.kind, entry.name, entry.plugin)
+    if key not in _options:
+        _options[key] = _factory_options(entry.factory)
+    return _options[key]
+
+
+def takes(entry: PluginEntry, option: str) -> bool:
+    """Whether ``entry``'s factory names the keyword ``option`` (``**options`` names none)."""
+    return option in options(entry).named
+
+
+def unknown_options(entry: PluginEntry, given: Mapping[str, Any]) -> list[str]:
+    """One line for each of ``given`` that ``entry``'s factory does not take, with the closest name
+    and the options it does take; empty when all are known (or it takes ``**options``)."""
+    known = options(entry)
+    if known.open:
+        return []
+    lines = []
+    for name in given:
+        if name not in known.named:
+            hint = suggest(name, list(known.named))
+            lines.append(f"{name!r} is not an option of {entry.kind.replace('_', ' ')} {entry.name!r}"
+                         + (f" (did you mean {hint!r}?)" if hint else "")
+                         + f"; its options: {', '.join(known.named) or 'none'}")
+    return lines
+
+
+def defaults(entry: PluginEntry) -> dict[str, Any]:
+    """The JSON-friendly defaults of ``entry``'s factory options (what a results file records as
+    the options a run used, with the user's on top)."""
+    plain = (bool, int, float, str, type(None), tuple, list)
+    return {name: list(value) if isinstance(value, tuple) else value
+            for name, value in options(entry).named.items()
+            if value is not REQUIRED and isinstance(value, plain)}
 
 
 def check_instance(entry: PluginEntry, obj: Any) -> Any:
@@ -111,11 +201,13 @@ def check_instance(entry: PluginEntry, obj: Any) -> Any:
 def forget() -> None:
     """Check every plugin again (after ``registry.reset()``)."""
     _checked.clear()
+    _options.clear()
 
 
 def capable(obj: Any, kind: str, capability: str) -> bool:
-    """Whether ``obj`` (an instance of a ``kind`` plugin) has the optional ``capability``."""
-    base, extras = CONTRACTS[kind]
+    """Whether ``obj`` (an instance of a ``kind`` plugin, or of a ``PRODUCTS`` kind) has the
+    optional ``capability``: then the core reads the members its Protocol declares, and no other."""
+    base, extras = CONTRACTS[kind] if kind in CONTRACTS else PRODUCTS[kind]
     if capability not in extras:
         raise KeyError(f"{kind} has no capability {capability!r}; it has: {', '.join(extras) or 'none'}")
     methods, attributes = members(extras[capability])

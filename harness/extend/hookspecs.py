@@ -65,14 +65,17 @@ def register_datasets(register: Register) -> None:
 
 @hookspec
 def register_face_detectors(register: Register) -> None:
-    """Register face detectors + 68-point landmarkers: ``factory(**opts).detect(rgb) -> [Face]``."""
+    """Register face detectors + 68-point landmarkers: ``factory(**opts).detect(rgb) -> [Face]``;
+    ``register(..., landmark_model="...")`` names the landmark model its crops fit (the crop rule
+    records it)."""
 
 
 @hookspec
 def register_loggers(register: Register) -> None:
     """Register training loggers: ``factory(run_dir, config, **opts)`` with ``log(record)`` and
     ``close()``; a record is ``{"step", "epoch", scalar: value, ...}`` (see harness/training/loggers.py).
-    Chosen with ``harness run --logger NAME``; the JSONL log is always written."""
+    Chosen with ``harness run --logger NAME``; the JSONL log is always written.
+    ``register(..., check=fn)``: ``fn()`` raises with what to install, before any work starts."""
 
 
 @hookspec

@@ -30,7 +30,6 @@ refused until one is uninstalled. What each kind must provide is checked by
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata as md
 import os
@@ -41,7 +40,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from harness.extend import hookspecs
-from harness.common.errors import PluginError, UnknownPluginError
+from harness.common.errors import PluginError, UnknownOptionError, UnknownPluginError, suggest
 
 ENTRY_POINT_GROUP = "harness"  # modules loaded for every kind
 ENV_RESTRICT = "HARNESS_PLUGINS"
@@ -256,7 +255,7 @@ def command_failure(plugin: str, package: str, exc: BaseException) -> None:
 def register_module(module: Any, name: str | None = None) -> None:
     """Register an already-imported plugin module (notebooks, tests), for every kind it implements."""
     pm = _manager()
-    name = name or getattr(module, "__name__", repr(module))
+    name = name or pm.get_canonical_name(module)
     pm.register(module, name=name)
     _state.origin[id(module)] = _Origin(name, "(registered in-process)", "-", {ALL_KINDS})
     _state.kinds = {}
@@ -401,11 +400,6 @@ def provenance(used: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return sorted(rows, key=lambda p: (p["kind"], p["name"]))
 
 
-def suggest(name: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def get(kind: str, name: str) -> PluginEntry:
     """Look up one implementation; unknown names fail with the closest known name."""
     kind = _check_kind(kind)
@@ -434,4 +428,7 @@ def create(kind: str, name: str, *args: Any, **options: Any) -> Any:
     from harness.extend import contracts
 
     entry = get(kind, name)
+    unknown = contracts.unknown_options(entry, options)
+    if unknown:  # one line naming the option, before a TypeError from deep inside the factory
+        raise UnknownOptionError(unknown[0])
     return contracts.check_instance(entry, entry.factory(*args, **options))

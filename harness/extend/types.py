@@ -3,9 +3,11 @@
 Every plugin kind exchanges these small, plain types with the core, and each kind has one
 Protocol here (``Blender``, ``Backbone``, ``Dataset``, ``FaceDetector``, ``Evaluator``,
 ``TrainLogger``, ``Importer``), plus the optional capabilities a plugin may add (``PairBlender``,
-``TwoStageDetector`` ...). ``harness.extend.contracts`` checks them when a plugin registers and when it
-is first built. A plugin author reads this file and `hookspecs.py` and knows everything the core
-will hand over and expect back. Importing it costs no numpy and no torch.
+``TwoStageDetector`` ...). The core reads nothing else from a plugin: these members, the
+factory's keyword options and the ``register()`` options ``harness.extend.contracts`` lists.
+``harness.extend.contracts`` checks them when a plugin registers and when it is first built. A
+plugin author reads this file and `hookspecs.py` and knows everything the core will hand over and
+expect back. Importing it costs no numpy and no torch.
 """
 
 from __future__ import annotations
@@ -123,10 +125,31 @@ class Dataset(Protocol):
 
 
 class SplitDataset(Dataset, Protocol):
-    """Capability ``splits``: the splits it has (a dataset without ``val`` gets one carved from
-    its training identities), ``notes`` to show with its results and the ``compression`` used."""
+    """Capability ``splits``: the splits it has, when not all of train, val and test (a dataset
+    without ``val`` trains without validation, or gets one carved with ``val_fraction``)."""
 
     splits: Sequence[str]
+
+
+class NotedDataset(Dataset, Protocol):
+    """Capability ``notes``: where it departed from its protocol (a fallback split, skipped files),
+    one line each, shown with its results."""
+
+    notes: list[str]
+
+
+class CompressedDataset(Dataset, Protocol):
+    """Capability ``compression``: the compression level its records were read at (``c23`` ...),
+    recorded with its results."""
+
+    compression: str
+
+
+class LocatedDataset(Dataset, Protocol):
+    """Capability ``looked_in``: the folders and files it searched, known from construction, so
+    `harness datasets` can say where it looked even when ``check()`` fails."""
+
+    looked_in: Sequence[Path]
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,6 +180,15 @@ class TwoStageDetector(FaceDetector, Protocol):
     def boxes(self, frame: np.ndarray) -> list[tuple[Box, float]]: ...
 
     def landmarks(self, frame: np.ndarray, box: Box) -> np.ndarray: ...
+
+
+class UpsamplingDetector(TwoStageDetector, Protocol):
+    """Capability ``upsample``: ``boxes(frame, upsample=k)`` searches ``k`` times upsampled, and
+    ``upsample`` (> 0) asks preprocessing to retry a frame where no face was found that way."""
+
+    upsample: int
+
+    def boxes(self, frame: np.ndarray, upsample: int | None = None) -> list[tuple[Box, float]]: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,7 +270,8 @@ class PretrainedBackbone(Backbone, Protocol):
 # --------------------------------------------------------------------------------------------
 class TrainLogger(Protocol):
     """Built by ``factory(run_dir, config)``; a record is ``{"step", "epoch", scalar: value ...}``.
-    A factory may have ``check()``, raising with what to install before any work starts."""
+    ``register(name, factory, description, check=fn)``: ``fn()`` raises with what to install, and
+    runs before any work starts."""
 
     def log(self, record: dict[str, Any]) -> None: ...
 
@@ -272,3 +305,17 @@ class Importer(Protocol):
     def read(self, path: Path) -> ImportedModel: ...
 
     def build(self, options: dict[str, Any]) -> Any: ...
+
+
+class ImportedNetwork(Protocol):
+    """What ``Importer.build`` returns: an ``nn.Module`` whose ``forward(x)`` gives ``logit`` (N,)
+    and ``mask_logits`` (None without a mask head)."""
+
+    def forward(self, x: Any) -> Any: ...
+
+
+class GradCamNetwork(ImportedNetwork, Protocol):
+    """Capability ``cam_layer``: the ``nn.Module`` whose output Grad-CAM++ explains (`harness
+    predict --explain`, and the maps of a model without a mask head)."""
+
+    cam_layer: Any

@@ -50,15 +50,16 @@ class DetectorModel(nn.Module):
 
 
 def _check_encoder(encoder: nn.Module, name: str, img_size: int) -> None:
-    """Validate a backbone plugin's contract once, with a message naming the plugin."""
-    channels = getattr(encoder, "channels", None)
+    """Check the values of a backbone plugin's ``channels`` and ``strides`` (the contract check
+    found both), and that its maps have them, with a message naming the plugin."""
+    channels = encoder.channels
     if not isinstance(encoder, nn.Module) or channels is None or len(tuple(channels)) != 4:
         raise TypeError(
             f"backbone {name!r} must be an nn.Module declaring channels=(c4, c8, c16, c32); "
             f"got {type(encoder).__name__} with channels={channels!r}"
         )
-    if tuple(getattr(encoder, "strides", ())) != STRIDES:
-        raise TypeError(f"backbone {name!r} must declare strides={STRIDES}, got {getattr(encoder, 'strides', None)!r}")
+    if tuple(encoder.strides) != STRIDES:
+        raise TypeError(f"backbone {name!r} must declare strides={STRIDES}, got {encoder.strides!r}")
     was_training = encoder.training
     encoder.eval()  # no BatchNorm statistics update from the probe
     try:

@@ -19,6 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.extend.contracts import capable
+from harness.models.detector import DetectorModel
+
 
 class _ClassifierView(nn.Module):
     """The detector seen as a one-output classifier whose stride-32 map passes through ``tap``."""
@@ -62,10 +65,10 @@ class GradCamPlusPlus:
             from pytorch_grad_cam import GradCAMPlusPlus
         except ImportError as exc:  # optional dependency: say how to get it
             raise RuntimeError("--explain needs the grad-cam package: pip install grad-cam") from exc
-        if hasattr(model, "encoder") and hasattr(model, "heads"):
+        if isinstance(model, DetectorModel):
             self.view: nn.Module = _ClassifierView(model).eval()
             self.target = self.view.tap
-        elif isinstance(getattr(model, "cam_layer", None), nn.Module):
+        elif capable(model, "imported_network", "cam_layer") and isinstance(model.cam_layer, nn.Module):
             self.view = _LogitView(model).eval()
             self.target = model.cam_layer
         else:

@@ -139,7 +139,7 @@ class Predictor:
         """Load a run folder, checkpoint folder or model.safetensors (safetensors only: no pickled code).
         ``detector`` (default: the checkpoint's) and its ``detector_options`` choose the face detector."""
         import harness
-        from harness.extend.registry import PluginError
+        from harness.common.errors import PluginError, UnknownOptionError
         from harness.models.bundle import CheckpointError, load_model, resolve
 
         try:
@@ -159,6 +159,8 @@ class Predictor:
         options = dict(detector_options or {})
         try:
             found = harness.plugin("face_detector", name, **options)
+        except UnknownOptionError as exc:
+            raise PredictSetupError(f"--detector-option: {exc}") from exc
         except PluginError as exc:
             if detector:
                 raise PredictSetupError(f"--detector {name!r}: {exc}") from exc

@@ -58,15 +58,15 @@ def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
         "path": str(predictor.checkpoint) if predictor.checkpoint else None,
         "backbone": (meta.get("model") or {}).get("backbone"),
         "img_size": predictor.img_size,
-        "face_detector": getattr(predictor, "detector_name", None) or meta.get("face_detector", defaults().legacy_face_detector),
-        "face_detector_options": dict(getattr(predictor, "detector_options", None) or {}),
+        "face_detector": predictor.detector_name,
+        "face_detector_options": dict(predictor.detector_options),
         "trained_face_detector": meta.get("face_detector", defaults().legacy_face_detector),
         "crop": {"size": predictor.crop.crop_size, "margin": predictor.crop.margin, "forehead": predictor.crop.forehead},
         "plugins": meta.get("plugins", []),
         "harness_version": meta.get("harness_version"),
         # an imported model: who converted it, and where its maps come from (Grad-CAM++ without a mask head)
         "importer": meta.get("importer"),
-        "mask_source": getattr(predictor, "mask_source", "P_M"),
+        "mask_source": predictor.mask_source,
     }
 
 

@@ -44,7 +44,7 @@ def blenders_by_name(names: Iterable[str], options: Mapping[str, Mapping[str, An
 def _rgb(face: np.ndarray) -> np.ndarray:
     """``face`` as a contiguous RGB uint8 (H, W, 3) array (grey faces get three equal channels)."""
     if not isinstance(face, np.ndarray) or face.dtype != np.uint8:
-        raise ValueError(f"render_preview: face must be a uint8 numpy array, got {getattr(face, 'dtype', type(face))}")
+        raise ValueError(f"render_preview: face must be a uint8 numpy array, got {face.dtype if isinstance(face, np.ndarray) else type(face).__name__}")
     if face.ndim == 2:
         face = face[:, :, None]
     if face.ndim != 3 or face.shape[2] not in (1, 3):

@@ -4,14 +4,19 @@ training and the per-dataset blocks (the schema is harness/schemas/results.schem
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.config import RunConfig
 from harness.run.datasets import TrainingSplits
 
+if TYPE_CHECKING:
+    from harness.data.preprocess import PreprocessSummary
+    from harness.training.trainer import TrainOutcome
 
-def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, Any], timings: dict[str, float], preprocess_summary: Any, splits: TrainingSplits | None = None) -> dict[str, Any]:
+
+def build_results(config: RunConfig, rid: str, outcome: TrainOutcome, blocks: dict[str, Any], timings: dict[str, float],
+                  preprocess_summary: PreprocessSummary, splits: TrainingSplits | None = None) -> dict[str, Any]:
     import harness
     from harness.reporting.results import collect_environment
     from harness.training.recipes import recipe_name
@@ -20,10 +25,10 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
     used = {("blender", config.blender), ("backbone", config.backbone), ("face_detector", config.face_detector)}
     used |= {("dataset", n) for n in [config.train_dataset, *config.test_datasets]}
     used |= {("evaluator", e.name) for e in harness.plugins("evaluator")}
-    crop = getattr(preprocess_summary, "crop_rule", None)
+    crop = preprocess_summary.crop_rule
     config_dict = config.to_dict()
     # Record what the blender really ran with: its defaults plus what the user set.
-    config_dict["blender_options"] = resolved_options(harness.extend.registry.get("blender", config.blender).factory, config.blender_options)
+    config_dict["blender_options"] = resolved_options(config.blender, config.blender_options)
     config_dict["crop"] = dict(crop) if crop else {"size": config.crop_size, "margin": config.crop_margin}
     config_dict["batch_convention"] = "batch_size images per step = batch_size/2 reals + their self-blended fakes"
     results = {
@@ -44,8 +49,8 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
         "training": {
             "steps": outcome.steps, "epochs_completed": outcome.epochs,
             "final_loss": outcome.history[-1]["loss"] if outcome.history else None,
-            "init_weights": getattr(outcome, "init_weights", None),
-            "validation_spread": getattr(outcome, "collapse", None),
+            "init_weights": outcome.init_weights,
+            "validation_spread": outcome.collapse,
             "recipe": recipe_name(config.train),
         },
         "timings": {k: round(v, 2) for k, v in timings.items()},
@@ -57,17 +62,8 @@ def build_results(config: RunConfig, rid: str, outcome: Any, blocks: dict[str, A
     return results
 
 
-def resolved_options(factory: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """A factory's JSON-friendly keyword defaults, overridden by ``options``."""
-    import inspect
+def resolved_options(blender: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Blender plugin ``blender``'s JSON-friendly option defaults, overridden by ``options``."""
+    from harness.extend import contracts, registry
 
-    resolved: dict[str, Any] = {}
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        params = []
-    for p in params:
-        if p.default is not inspect.Parameter.empty and isinstance(p.default, (bool, int, float, str, type(None), tuple, list)):
-            resolved[p.name] = list(p.default) if isinstance(p.default, tuple) else p.default
-    resolved.update(options)
-    return resolved
+    return {**contracts.defaults(registry.get("blender", blender)), **options}

@@ -102,6 +102,22 @@ def check_eval_config(config: RunConfig) -> None:
         raise ConfigError(f"--seed {config.seed!r} (seed): must be an integer")
 
 
+def check_plugin_options(config: RunConfig) -> None:
+    """An option the run configuration gives a plugin that the plugin does not take is one line
+    now (naming the field, the closest option and the ones it takes), not a TypeError in training."""
+    from harness.extend import contracts, registry
+
+    asked = [("blender", config.blender, "blender_options", config.blender_options),
+             ("backbone", config.backbone, "backbone_options", config.backbone_options)]
+    used = [config.train_dataset, *config.test_datasets]
+    asked += [("dataset", name, f"dataset_options.{name}", config.dataset_options[name])
+              for name in dict.fromkeys(used) if name in config.dataset_options]
+    for kind, name, field, options in asked:
+        unknown = contracts.unknown_options(registry.get(kind, name), options)
+        if unknown:
+            raise ConfigError(f"{field} of the run configuration: {unknown[0]}")
+
+
 def _first_existing(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.common.ui import console
+from harness.extend.contracts import capable
 from harness.extend.types import DatasetNotFoundError, VideoRecord
 from harness.run.config import RunConfig
 from harness.run.paths import RunError
@@ -20,19 +21,19 @@ def dataset_options(config: RunConfig, name: str, extra: dict[str, dict[str, Any
         options.pop("val_fraction", None)  # a validation split is carved from the training dataset only
     for key, value in (extra or {}).get(name, {}).items():
         options.setdefault(key, value)
-    if _takes_option("dataset", name, "compression"):
+    if _takes_option(name, "compression"):
         options.setdefault("compression", config.compression)
     return options
 
 
-def _takes_option(kind: str, name: str, option: str) -> bool:
-    import inspect
-
+def _takes_option(name: str, option: str) -> bool:
+    """Whether dataset plugin ``name`` takes the keyword ``option`` (its declared options)."""
+    from harness.extend import contracts
     from harness.extend.registry import PluginError, get
 
     try:
-        return option in inspect.signature(get(kind, name).factory).parameters
-    except (PluginError, TypeError, ValueError):
+        return contracts.takes(get("dataset", name), option)
+    except PluginError:
         return False  # an unknown plugin is reported when it is opened
 
 
@@ -73,6 +74,22 @@ def _not_found_text(report: Any) -> str:
     return f"looked in {looked}. {report.how_to_get}".strip()
 
 
+def dataset_splits(dataset: Any) -> tuple[str, ...]:
+    """The splits ``dataset`` has: all three unless it declares the ``splits`` capability."""
+    return tuple(dataset.splits) if capable(dataset, "dataset", "splits") else ("train", "val", "test")
+
+
+def dataset_notes(dataset: Any) -> list[str]:
+    """The non-empty notes ``dataset`` declares (capability ``notes``), each once, in order."""
+    notes = dataset.notes if capable(dataset, "dataset", "notes") else []
+    return list(dict.fromkeys(n for n in notes if n))
+
+
+def dataset_compression(dataset: Any) -> str | None:
+    """The compression ``dataset`` declares reading (capability ``compression``), else None."""
+    return dataset.compression if capable(dataset, "dataset", "compression") else None
+
+
 def records_of(dataset: Any, split: str, label: int | None = None) -> list[VideoRecord]:
     return [r for r in dataset.records(split) if label is None or r.label == label]
 
@@ -92,15 +109,15 @@ def training_splits(config: RunConfig, datasets: dict[str, Any]) -> TrainingSpli
     name = config.train_dataset
     dataset = datasets[name]
     train = records_of(dataset, "train", 0)
-    has_val = "val" in getattr(dataset, "splits", ("train", "val", "test"))
+    has_val = "val" in dataset_splits(dataset)
     val = records_of(dataset, "val", 0) if has_val else []
-    notes = list(getattr(dataset, "notes", []))
+    notes = dataset_notes(dataset)
     if not train:
         raise RunError(f"dataset {name} has no real training videos; point it at a folder of real videos "
                        "(--train-dir DIR for your own data)")
     if not val:
         how = ("pass --val-fraction 0.1 to carve a validation split from the training identities (subfolders)"
-               if _takes_option("dataset", name, "val_fraction") else "train on a dataset with a validation split (ffpp)")
+               if _takes_option(name, "val_fraction") else "train on a dataset with a validation split (ffpp)")
         if config.train.selection == "best-val":
             raise RunError(f"--selection best-val needs validation data, but dataset {name} has none: {how}, "
                            "or use --selection last")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.data.crop import CropRule
 from harness.run.config import RunConfig
 from harness.run.datasets import TrainingSplits, records_of
+
+if TYPE_CHECKING:
+    from harness.data.preprocess import PreprocessSummary
 
 
 def preprocess_stage(config: RunConfig, datasets: dict[str, Any], show: bool | None, splits: TrainingSplits,
@@ -25,10 +28,10 @@ def preprocess_stage(config: RunConfig, datasets: dict[str, Any], show: bool | N
     return summary, time.perf_counter() - start
 
 
-def summary_line(summary: Any) -> str:
-    fields = ("videos", "skipped", "done", "failed", "no_face", "frames", "faces")
-    parts = [f"{f} {getattr(summary, f)}" for f in fields if hasattr(summary, f)]
-    causes = getattr(summary, "failures_by_cause", None)
-    if causes:
-        parts.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(causes.items())))
+def summary_line(summary: PreprocessSummary) -> str:
+    counts = {"videos": summary.videos, "skipped": summary.skipped, "done": summary.done, "failed": summary.failed,
+              "no_face": summary.no_face, "frames": summary.frames, "faces": summary.faces}
+    parts = [f"{name} {value}" for name, value in counts.items()]
+    if summary.failures_by_cause:
+        parts.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.failures_by_cause.items())))
     return "preprocessed: " + ", ".join(parts)

@@ -135,7 +135,11 @@ def _lock(run_dir: Path) -> Any:
 
 
 def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
-    """Missing weights files and unknown or uninstalled loggers fail now, not after preprocessing."""
+    """Unknown plugin options, missing weights files and unknown or uninstalled loggers fail now,
+    not after preprocessing."""
+    from harness.run.config_check import check_plugin_options
+
+    check_plugin_options(config)
     check_pretrained(config)
     try:
         from harness.training.loggers import check_loggers

@@ -29,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from harness.common import faults
+from harness.common import runtime as dd
 from harness.common.files import atomic_write, atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
 # Reading lives with the models (predict loads without importing training); the names stay here too.
 from harness.models.bundle import (  # noqa: F401
@@ -47,7 +48,7 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def _write_weights(path: Path, model: torch.nn.Module, stamp: dict[str, Any] | None) -> None:
-    module = getattr(model, "module", model)  # ``model`` may be wrapped in DDP
+    module = dd.unwrap(model)
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     metadata = {k: str(v) for k, v in stamp.items() if v is not None} if stamp else None
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))

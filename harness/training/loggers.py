@@ -56,9 +56,8 @@ def check_loggers(names: Iterable[str] | str | None) -> list[str]:
     for name in _split(names):
         if name == defaults().run_log:
             continue  # always on
-        entry = registry.get(KIND, name)
-        check = getattr(entry.factory, "check", None)
-        if callable(check):
+        check = registry.get(KIND, name).extra.get("check")  # register(..., check=fn)
+        if check is not None:
             check()
         out.append(name)
     return out

@@ -22,6 +22,7 @@ from harness import __version__
 from harness.common import faults
 from harness.run.config import LossConfig, RunConfig, TrainConfig
 from harness.data.crop import CropRule
+from harness.extend.contracts import capable
 from harness.extend.defaults import defaults
 from harness.evaluation.threshold import eer_threshold, none as no_threshold
 from harness.models.inputs import normalise
@@ -230,6 +231,7 @@ class Trainer:
         self.last_spread: dict[str, float] | None = None
         self.last_threshold: dict[str, Any] | None = None  # calibrated by validate()
         self._warned_collapse = False
+        self._terminated = False  # SIGTERM arrived (set by fit's handler)
 
     def _build_model(self) -> None:
         from harness.models import build_model
@@ -239,7 +241,8 @@ class Trainer:
                                  **spec.backbone_options)
         model = build_model(**self.model_kwargs).to(self.device)
         self.model = self.net = model  # self.net: the bare model, also under DDP
-        self.init_weights = getattr(model.encoder, "weights", None)  # the file that initialised the encoder
+        # the file that initialised the encoder, where the backbone says (capability ``weights``)
+        self.init_weights = model.encoder.weights if capable(model.encoder, "backbone", "weights") else None
         self._warn_from_scratch(model.encoder)
         if dd.is_main():
             from harness.reporting.notes import weights_line
@@ -365,7 +368,8 @@ class Trainer:
     def _warn_from_scratch(self, encoder: torch.nn.Module) -> None:
         """The paper initialises its encoders from ImageNet; training one from scratch is a different
         experiment (Swin-T stays at chance for hundreds of steps), so say so once."""
-        if self.spec.pretrained is False and getattr(encoder, "expects_pretrained", False) and dd.is_main():
+        expects = capable(encoder, "backbone", "weights") and encoder.expects_pretrained
+        if self.spec.pretrained is False and expects and dd.is_main():
             console.print(
                 f"[bold yellow]warning:[/bold yellow] backbone {self.spec.backbone!r} is training from random "
                 "weights; the paper initialises it from ImageNet. Pass --pretrained imagenet (timm's weights: "
@@ -379,7 +383,7 @@ class Trainer:
         from harness.extend.registry import provenance
 
         return {
-            "model": getattr(self.net, "config", self.model_kwargs),
+            "model": self.net.config,
             "img_size": self.spec.img_size,
             "harness_version": __version__,
             "plugins": provenance([("backbone", self.spec.backbone), ("blender", self.spec.blender)]),
@@ -528,7 +532,7 @@ class Trainer:
                 self._step(at, batch, bar, task)
                 if at.global_step % checkpoint_every == 0:
                     self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
-                if getattr(self, "_terminated", False) and at.global_step < self.total_steps:
+                if self._terminated and at.global_step < self.total_steps:
                     raise Preempted()
                 if at.global_step >= self.total_steps or (stop_after is not None and at.this_call >= stop_after):
                     break

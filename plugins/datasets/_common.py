@@ -123,8 +123,7 @@ class BaseDataset:
     how_to_get = ""
     splits: tuple[str, ...] = SPLITS
 
-    def __init__(self, root: str | Path | None = None, check_counts: bool = True, allow_missing: bool = False,
-                 **_ignored: object) -> None:
+    def __init__(self, root: str | Path | None = None, check_counts: bool = True, allow_missing: bool = False) -> None:
         self._cache: list[VideoRecord] | None = None  # the index, built once by _index()
         self.looked_in, self.root = self._locate(root)
         self.check_counts = bool(check_counts)

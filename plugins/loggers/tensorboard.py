@@ -59,4 +59,5 @@ class TensorBoardLogger:
 
 @hookimpl
 def register_loggers(register):
-    register("tensorboard", TensorBoardLogger, "TensorBoard event files in runs/<id>/tensorboard (pip install 'deepfake-harness[tensorboard]')")
+    register("tensorboard", TensorBoardLogger, "TensorBoard event files in runs/<id>/tensorboard (pip install 'deepfake-harness[tensorboard]')",
+             check=TensorBoardLogger.check)
