@@ -17,8 +17,10 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed  ## install, then train + score on the embedded demo (a few CPU minutes)
 	$(BIN)/harness run --data demo
 
+# Two pytest-xdist workers, one test file each at a time (module fixtures are built once), one torch
+# thread each (tests/conftest.py): the suite's subprocess runs and in-process tests share 2 cores.
 test: $(BIN)/.installed  ## install, then run the offline test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(BIN)/.installed  ## speed/memory benchmarks (numbers, not pass/fail)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

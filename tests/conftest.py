@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.plugin_env import plugins_only
+from fixtures.tiny_demo import TinyDemo, build_tiny_demo
 
 # Every test runs offline against caches it makes itself.
 os.environ.setdefault("HARNESS_PROGRESS", "0")
@@ -20,13 +21,21 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> TinyDemo:
+    """One tiny demo experiment (seeds 0 and 1, perturbed) shared read-only by the modules that
+    evaluate, compare or re-score a finished run."""
+    return build_tiny_demo(tmp_path_factory.mktemp("tiny-demo"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
-    """Two torch threads for the whole suite (the 2-core target machine), restored afterwards."""
+    """Torch threads for the whole suite, restored afterwards: two on the 2-core target machine,
+    one per worker under pytest-xdist (two workers with two threads each would fight for 2 cores)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
     yield
     torch.set_num_threads(before)
 

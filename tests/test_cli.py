@@ -129,14 +129,15 @@ def test_example_plugin_is_listed_and_adds_a_command(example_site):
     assert "hello from harness-example-blender" in hello.stdout
 
 
-def test_demo_run_end_to_end_with_the_example_plugin(example_site, tmp_path):
-    """The main job, reduced: demo data -> preprocess -> train 2 steps -> evaluate -> JSON -> markdown."""
+def test_demo_run_end_to_end_with_the_example_plugin(example_site, tiny_demo, tmp_path):
+    """The main job, reduced: demo data -> preprocess -> train 2 steps -> evaluate -> JSON -> markdown
+    (on a copy of the shared tiny demo's cache: the demo tree and crops are made once per session)."""
     env = _env_with(example_site)
-    env["HARNESS_CACHE"] = str(tmp_path / "cache")
+    env["HARNESS_CACHE"] = str(tiny_demo.copy_cache(tmp_path / "cache"))
     results_dir = tmp_path / "results"
     board = tmp_path / "LEADERBOARD.md"
     args = [sys.executable, "-m", "harness", "run", "--data", "demo", "--demo-scale", "tiny",
-            "--blender", "blur_ellipse", "--backbone", "resnet50", "--pretrained", "none", "--img-size", "64", "--max-steps", "2",
+            "--blender", "blur_ellipse", "--backbone", "mobilenetv2", "--pretrained", "none", "--img-size", "64", "--max-steps", "2",
             "--batch-size", "4", "--eval-frames", "3", "--workers", "0", "--runs-dir", str(tmp_path / "runs"),
             "--results-dir", str(results_dir), "--leaderboard", str(board)]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
@@ -148,7 +149,7 @@ def test_demo_run_end_to_end_with_the_example_plugin(example_site, tmp_path):
 
     validate(results)
     assert results["demo"] is True
-    assert results["config"]["blender"] == "blur_ellipse" and results["config"]["backbone"] == "resnet50"
+    assert results["config"]["blender"] == "blur_ellipse" and results["config"]["backbone"] == "mobilenetv2"
     block = results["datasets"]["ffpp"]
     assert block["counts"]["videos"] == 4 + 2 * 4  # tiny demo: 2 test pairs = 4 reals, 4 fakes per method
     assert set(block["groups"]) == {"all", "Deepfakes", "Face2Face"}

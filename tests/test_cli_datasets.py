@@ -18,7 +18,7 @@ from fixtures.builders import (CELEB_TEST, DFDC_TEST, FFPP_METHODS, build_celebd
 from harness.cli import build_app
 
 runner = CliRunner()
-TINY = ("--backbone", "resnet50", "--pretrained", "none", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
+TINY = ("--backbone", "mobilenetv2", "--pretrained", "none", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
         "--eval-frames", "2", "--workers", "0", "--device", "cpu")
 
 

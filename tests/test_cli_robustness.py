@@ -1,44 +1,36 @@
 """Through the real CLI: `harness run --perturb` on the tiny demo (robustness block, figure, report and
-leaderboard sections, identical on a rerun) and `harness compare` (ΔAUC, paired CI, DeLong's p)."""
+leaderboard sections), `harness evaluate --perturb` on its checkpoint (the run's numbers again, under
+its own id) and `harness compare` (ΔAUC, paired CI, DeLong's p)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from fixtures.tiny_demo import PERTURB, TinyDemo
+from fixtures.tiny_demo import harness as _harness
 from harness.cli import build_app
-
-PERTURB = "jpeg:5,blur:5,noise:5,video:5"
-TINY = ["--data", "demo", "--demo-scale", "tiny", "--backbone", "resnet50", "--pretrained", "none", "--img-size", "64",
-        "--max-steps", "2", "--batch-size", "4", "--eval-frames", "3", "--workers", "0"]
-
-
-def harness(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict:
-    """Two seeds of one tiny demo setup scored under four perturbations, and seed 0 once more in
-    another folder (a rerun)."""
+def runs(tiny_demo: TinyDemo, tmp_path_factory) -> dict:
+    """The shared tiny demo (two seeds scored under four perturbations) and seed 0's checkpoint
+    scored again by `harness evaluate --perturb` into a folder of this module."""
     root = tmp_path_factory.mktemp("robust")
-    env = {**os.environ, "HARNESS_CACHE": str(root / "cache"), "OMP_NUM_THREADS": "1", "HARNESS_PROGRESS": "0"}
-    first = harness("run", *TINY, "--seed", "0,1", "--perturb", PERTURB, "--runs-dir", "runs", env=env, cwd=root)
-    assert first.returncode == 0, first.stderr[-3000:]
-    again = harness("run", *TINY, "--seed", "0", "--perturb", PERTURB, "--runs-dir", "rerun", env=env, cwd=root)
-    assert again.returncode == 0, again.stderr[-3000:]
-    folders = sorted(p.parent for p in (root / "runs").glob("*/results.json"))
-    by_seed = {json.loads((f / "results.json").read_text())["config"]["seed"]: f for f in folders}
-    rerun = next((root / "rerun").glob("*/results.json")).parent
-    return {"root": root, "env": env, "seed0": by_seed[0], "seed1": by_seed[1], "rerun": rerun}
+    cache = tiny_demo.copy_cache(root / "cache")
+    evaluate = ["evaluate", "--checkpoint", tiny_demo.seed0, "--demo-scale", "tiny", "--perturb", PERTURB,
+                "--runs-dir", root / "evaluated"]
+    _harness(*evaluate, cache=cache, cwd=root)
+    return {"root": root, "cache": cache, "seed0": tiny_demo.seed0, "seed1": tiny_demo.seed1, "board": tiny_demo.runs,
+            "evaluated": next((root / "evaluated").glob("eval-*/results.json")).parent, "evaluate": evaluate}
+
+
+def harness(*args: str, runs: dict):
+    return _harness(*args, cache=runs["cache"], cwd=runs["root"], check=False)
 
 
 @pytest.mark.slow
@@ -59,31 +51,46 @@ def test_perturb_writes_the_block_figure_report_and_leaderboard_section(runs):
     assert "figures/robustness_ffpp.png" in results["figures"]["files"]
     report = (runs["seed0"] / "report.md").read_text()
     assert "## Robustness" in report and "| jpeg |" in report and "](figures/robustness_ffpp.png)" in report
-    board = (runs["root"] / "runs" / "LEADERBOARD.md").read_text()
+    board = (runs["board"] / "LEADERBOARD.md").read_text()
     section = board.split("## Robustness (video AUC, FaceForensics++ test)", 1)[1].split("\n## ", 1)[0]
     assert "| Method | Clean | Noise | Blur | JPEG | Video comp. | Average |" in section
     assert section.count("(seed 0)") == 1 and section.count("(seed 1)") == 1
 
 
 @pytest.mark.slow
-def test_a_rerun_gives_identical_robustness_numbers(runs):
+def test_evaluate_perturb_on_the_checkpoint_gives_the_runs_robustness_numbers(runs):
+    """`harness evaluate --perturb` scores the run's checkpoint again from scratch (another process,
+    another folder): the same clean and perturbed numbers, its own figure and report section."""
     def numbers(folder: Path) -> dict:
         rob = json.loads((folder / "results.json").read_text())["datasets"]["ffpp"]["robustness"]
         rob.pop("seconds")
         return rob
 
-    assert numbers(runs["seed0"]) == numbers(runs["rerun"])
+    assert numbers(runs["evaluated"]) == numbers(runs["seed0"])
+    assert (runs["evaluated"] / "figures" / "robustness_ffpp.png").is_file()
+    assert "## Robustness" in (runs["evaluated"] / "report.md").read_text()
+
+
+def test_evaluate_perturb_has_its_own_id_and_the_clean_evaluation_keeps_its_own(runs):
+    def dry_run_id(*extra: str) -> str:
+        args = [str(a) for a in runs["evaluate"][:5]] + list(extra) + ["--dry-run"]
+        result = CliRunner().invoke(build_app(), args, env={"HARNESS_CACHE": str(runs["cache"])})
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["run_id"]
+
+    clean, perturbed = dry_run_id(), dry_run_id("--perturb", PERTURB)
+    assert perturbed != clean and runs["evaluated"].name == perturbed
+    assert dry_run_id("--perturb", "jpeg:5") != perturbed
 
 
 @pytest.mark.slow
 def test_compare_prints_delta_auc_its_ci_and_delong_p(runs):
-    out = harness("compare", str(runs["seed0"]), str(runs["seed1"]), env=runs["env"], cwd=runs["root"])
+    out = harness("compare", str(runs["seed0"]), str(runs["seed1"]), runs=runs)
     assert out.returncode == 0, out.stderr
     assert "ΔAUC [95% CI]" in out.stdout and "DeLong p" in out.stdout
     row = next(line for line in out.stdout.splitlines() if line.startswith("| ffpp | all |"))
     assert row.split("|")[3].strip() == "12"  # tiny demo: 4 reals + 2 x 4 fakes, all shared
-    data = json.loads(harness("compare", str(runs["seed0"]), str(runs["seed1"]), "--json", env=runs["env"],
-                              cwd=runs["root"]).stdout)
+    data = json.loads(harness("compare", str(runs["seed0"]), str(runs["seed1"]), "--json", runs=runs).stdout)
     rows = {r["group"]: r for r in data["comparisons"][0]["rows"]}
     assert set(rows) == {"all", "Deepfakes", "Face2Face"}
     r = rows["all"]
@@ -93,7 +100,7 @@ def test_compare_prints_delta_auc_its_ci_and_delong_p(runs):
 
 @pytest.mark.slow
 def test_a_run_compared_with_itself_differs_by_zero_with_p_one(runs):
-    out = harness("compare", str(runs["seed0"]), str(runs["rerun"]), "--json", env=runs["env"], cwd=runs["root"])
+    out = harness("compare", str(runs["seed0"]), str(runs["evaluated"]), "--json", runs=runs)
     assert out.returncode == 0, out.stderr
     for r in json.loads(out.stdout)["comparisons"][0]["rows"]:
         assert r["delta"] == 0 and r["p"] == 1 and r["ci_low"] == r["ci_high"] == 0
@@ -106,11 +113,11 @@ def test_runs_scored_on_different_videos_are_refused_unless_intersect(runs, tmp_
     csv = other / "scores" / "ffpp.csv"
     lines = csv.read_text().splitlines(keepends=True)
     csv.write_text("".join(lines[:1] + lines[2:]))  # one video fewer
-    refused = harness("compare", str(runs["seed0"]), str(other), env=runs["env"], cwd=runs["root"])
+    refused = harness("compare", str(runs["seed0"]), str(other), runs=runs)
     assert refused.returncode == 2 and refused.stdout == ""
     message = " ".join(refused.stderr.split())
     assert "different videos (1 only in" in message and "--intersect" in message and "Traceback" not in message
-    ok = harness("compare", str(runs["seed0"]), str(other), "--intersect", "--json", env=runs["env"], cwd=runs["root"])
+    ok = harness("compare", str(runs["seed0"]), str(other), "--intersect", "--json", runs=runs)
     assert ok.returncode == 0, ok.stderr
     rows = json.loads(ok.stdout)["comparisons"][0]["rows"]
     assert rows[0]["videos"] == 11 and rows[0]["only_a"] == 1

@@ -278,7 +278,7 @@ def test_doctor_table(tmp_path, monkeypatch, only_plugins):
     monkeypatch.delenv("HARNESS_DATA_DFDC", raising=False)
     only_plugins("ffpp,celebdf,dfdc,dfdcp,folder")  # no torch-heavy plugins
     out = StringIO()
-    reports = datasets_command(tmp_path, console=Console(file=out, width=200))
+    reports = datasets_command(tmp_path, console=Console(file=out, width=1000))  # wide: no temporary path is cut
     by_name = {r.name: r for r in reports}
     assert by_name["ffpp"].found and by_name["celebdf"].found and not by_name["dfdc"].found
     assert by_name["ffpp"].counts["test/real"] == 2

@@ -130,8 +130,9 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
 
 def test_a_deeply_nested_state_json_is_one_line(cache, tmp_path, one_thread):
     config = tiny_config()
-    trainer_for(config, tmp_path / "a", cache).fit(resume=False, checkpoint_every=100, stop_after=1)
-    (tmp_path / "a" / "checkpoint" / ckpt.STATE_FILE).write_text("[" * 100_000 + "]" * 100_000)
+    run = tmp_path / ("a-long-folder-name" * 8)  # the reason must survive a long path in the message
+    trainer_for(config, run, cache).fit(resume=False, checkpoint_every=100, stop_after=1)
+    (run / "checkpoint" / ckpt.STATE_FILE).write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ckpt.CheckpointError, match="nests deeper") as info:
-        trainer_for(config, tmp_path / "a", cache).fit(resume=True)
+        trainer_for(config, run, cache).fit(resume=True)
     assert "\n" not in str(info.value) and "--no-resume" in str(info.value)

@@ -18,7 +18,7 @@ from fixtures.builders import build_user_data
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--backbone", "resnet50", "--pretrained", "none", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
+TINY = ["--backbone", "mobilenetv2", "--pretrained", "none", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
         "--workers", "0", "--device", "cpu"]
 FRAMES = 3
 

@@ -15,7 +15,7 @@ from harness.extend.types import FRAME_SEPARATOR, DatasetLayoutError
 from harness_plugins.datasets.folder import FolderDataset
 
 runner = CliRunner()
-TINY = ("--backbone", "resnet50", "--pretrained", "none", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
+TINY = ("--backbone", "mobilenetv2", "--pretrained", "none", "--img-size", "64", "--max-steps", "1", "--batch-size", "2",
         "--eval-frames", "2", "--workers", "0", "--device", "cpu")
 
 
@@ -83,7 +83,7 @@ def test_run_trains_on_a_folder_and_tests_on_a_csv(user_data, tmp_path, monkeypa
     # The recorded config reruns (from another folder) and is recognised as finished.
     run_dir = next(p for p in runs.iterdir() if p.name != "results" and p.is_dir())
     monkeypatch.chdir(train_dir)
-    again = invoke("run", "--config", run_dir / "config.json", "--backbone", "resnet50", "--runs-dir", runs)
+    again = invoke("run", "--config", run_dir / "config.json", "--backbone", "mobilenetv2", "--runs-dir", runs)
     assert again.exit_code == 0 and "already finished" in again.output
 
 

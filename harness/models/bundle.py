@@ -84,7 +84,11 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def short_reason(exc: BaseException) -> str:
+    """One line for a caught exception. The harness's own messages are already one line written for
+    the user and stay whole (cut, a long path would hide the reason); foreign ones are cut at 120."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, HarnessError) and text:
+        return text
     return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
 
 
