@@ -71,6 +71,7 @@ def test_evaluate_perturb_on_the_checkpoint_gives_the_runs_robustness_numbers(ru
     assert "## Robustness" in (runs["evaluated"] / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_evaluate_perturb_has_its_own_id_and_the_clean_evaluation_keeps_its_own(runs):
     def dry_run_id(*extra: str) -> str:
         args = [str(a) for a in runs["evaluate"][:5]] + list(extra) + ["--dry-run"]
