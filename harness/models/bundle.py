@@ -161,13 +161,9 @@ def _fill(model: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> torc
 
 def weights_sha256(directory: str | Path) -> str:
     """sha256 of a bundle's weights file: the identity of the model an evaluation scores."""
-    import hashlib
+    from harness.common.digest import sha256_file
 
-    digest = hashlib.sha256()
-    with open(resolve(directory) / MODEL_FILE, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(resolve(directory) / MODEL_FILE)
 
 
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:

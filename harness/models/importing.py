@@ -13,12 +13,12 @@ file that needs a pickle (custom classes, code) is refused with one line and nev
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from pathlib import Path
 from typing import Any
 
+from harness.common.digest import sha256_file
 from harness.models.bundle import MODEL_FILE, MODEL_META, CheckpointError, resolve
 
 IMPORTED_DIR = "imported"  # under the cache home: bundles imported on the fly (--checkpoint NAME:FILE)
@@ -39,11 +39,7 @@ def importers_text() -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def read_checkpoint(path: str | Path) -> Any:

@@ -15,13 +15,13 @@ and described by :func:`weights_record` (name and sha256) so a result says what 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
+from harness.common.digest import sha256_file
 from harness.common.errors import HarnessError
 
 IMAGENET_NAMES = ("imagenet", "timm")
@@ -43,11 +43,7 @@ def is_local_file(pretrained: Any) -> bool:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def weights_record(path: str | Path, source: str) -> dict[str, str]:
