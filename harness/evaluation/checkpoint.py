@@ -139,10 +139,10 @@ def demo_test_sets(config: RunConfig) -> list[str]:
     return [n for n in config.test_datasets if n in served and "root" not in config.dataset_options.get(n, {})]
 
 
-def test_fingerprints(config: RunConfig, datasets: dict[str, Any], spec: DemoSpec | None) -> dict[str, Any]:
+def fingerprint_test_sets(config: RunConfig, datasets: dict[str, Any], spec: DemoSpec | None) -> dict[str, Any]:
     """What each test set *is*: the sha256 of its records (uid, label, media and mask content:
     harness.data.fingerprint.records_fingerprint) or, for the demo's, the generator's version and
-    scale. ``datasets``: the opened test datasets that are not the demo's."""
+    scale. ``datasets``: the opened test datasets (the demo's need not be among them)."""
     from dataclasses import asdict
 
     from harness.data.demo import DEMO_VERSION
@@ -162,7 +162,7 @@ def identity_record(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, t
                     perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """Everything that determines an evaluation's numbers, as the results record it ("identity"):
     the bundle (tensors and model.json), the crop rule, the evaluation settings and the test files'
-    fingerprints (``test_fingerprints``). ``perturb`` (robustness conditions) enters only when given."""
+    fingerprints (``fingerprint_test_sets``). ``perturb`` (robustness conditions) enters only when given."""
     record = {"version": IDENTITY_VERSION, "bundle_sha256": checkpoint.identity.sha256,
               "tensors_sha256": checkpoint.identity.tensors, "model_json_sha256": checkpoint.identity.model_json,
               "crop": rule.to_dict(), "eval": eval_settings(config), "test": test}
@@ -179,7 +179,7 @@ def planned_identity(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, 
 
     names = [n for n in config.test_datasets if n not in demo_test_sets(config)]
     datasets = open_datasets(config, None, names=names) if names else {}
-    return identity_record(checkpoint, config, rule, test_fingerprints(config, datasets, spec), perturb)
+    return identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets, spec), perturb)
 
 
 def evaluation_key(record: dict[str, Any]) -> str:
@@ -269,7 +269,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
         spec = demo_spec or DemoSpec()
         extra = demo.dataset_options(demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False))
     datasets = open_datasets(config, extra, names=list(config.test_datasets))
-    record = identity_record(checkpoint, config, rule, test_fingerprints(config, datasets, demo_spec), perturb)
+    record = identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets, demo_spec), perturb)
     rid = evaluation_id(checkpoint, config, record)
     run_dir = paths.runs_dir / rid
     finished = RunFolder(run_dir).results

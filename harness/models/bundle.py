@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors.torch import load_file
@@ -195,8 +195,9 @@ def _safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
     return header, 8 + size
 
 
-def _tensor_parts(path: Path) -> tuple[list[Any], Any]:
-    """(each tensor's name, dtype and shape sorted by name; a generator of the same tensors' bytes)."""
+def _tensor_parts(path: Path) -> tuple[dict[str, Any], Iterator[bytes]]:
+    """(the file's own metadata; each tensor by name: its name, dtype and shape as one line, then its
+    bytes, streamed). The metadata (a save's step, nonce, run key) is not among the parts."""
     header, base = _safetensors_header(path)
     entries = []
     end_of_file = path.stat().st_size
@@ -212,7 +213,7 @@ def _tensor_parts(path: Path) -> tuple[list[Any], Any]:
             raise CheckpointError(f"{path} is truncated (tensor {name!r} ends past the file); copy it again from the run folder")
         entries.append((described, begin, end))
 
-    def data() -> Any:
+    def data() -> Iterator[bytes]:
         from harness.common.digest import canonical_json
 
         with open(path, "rb") as handle:
@@ -227,7 +228,8 @@ def _tensor_parts(path: Path) -> tuple[list[Any], Any]:
                     left -= len(block)
                     yield block
 
-    return [d for d, _, _ in entries], data()
+    metadata = header.get(_HEADER_METADATA)
+    return (metadata if isinstance(metadata, dict) else {}), data()
 
 
 def bundle_identity(directory: str | Path) -> BundleIdentity:
@@ -238,12 +240,10 @@ def bundle_identity(directory: str | Path) -> BundleIdentity:
     from harness.common.digest import sha256_json, sha256_parts
 
     folder = resolve(directory)
-    weights = folder / MODEL_FILE
-    _, data = _tensor_parts(weights)
+    metadata, data = _tensor_parts(folder / MODEL_FILE)
     tensors = sha256_parts(data)
     model_json = sha256_json(load_meta(folder))
-    stamp = _safetensors_header(weights)[0].get(_HEADER_METADATA)
-    run_key = stamp.get(RUN_STAMP) if isinstance(stamp, dict) else None
+    run_key = metadata.get(RUN_STAMP)
     return BundleIdentity(sha256_json({"tensors": tensors, "model.json": model_json}), tensors, model_json,
                           str(run_key) if run_key is not None else None)
 
