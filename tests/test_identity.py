@@ -54,6 +54,22 @@ def test_the_bundle_sha256_is_stable_across_saves_of_identical_tensors(tmp_path)
     assert bundle_sha256(_save(tmp_path / "three", model, META)) != bundle_sha256(one)  # one value changed
 
 
+def test_a_model_only_bundle_names_its_run_and_an_unstamped_one_says_so(tmp_path):
+    from harness.evaluation.checkpoint import open_checkpoint, provenance
+    from harness.models.bundle import CheckpointError, run_stamp
+    from harness.training.checkpoint import save_model
+
+    save_model(tmp_path / "best", torch.nn.Linear(4, 2), META, run_key=run_stamp(META["run"]))  # best-val's bundle
+    assert open_checkpoint(str(tmp_path / "best")).identity.run_key == run_stamp(META["run"])
+    save_model(tmp_path / "other", torch.nn.Linear(4, 2), META, run_key=run_stamp({"seed": 1}))
+    with pytest.raises(CheckpointError, match="saved by another run"):
+        open_checkpoint(str(tmp_path / "other"))
+    save_model(tmp_path / "old", torch.nn.Linear(4, 2), META)  # saved before stamps existed
+    found = open_checkpoint(str(tmp_path / "old"))
+    assert found.identity.run_key is None
+    assert provenance(found)["origin_check"].startswith("model.json alone")
+
+
 def test_the_bundle_sha256_covers_model_json(tmp_path):
     from harness.models.bundle import bundle_identity
 

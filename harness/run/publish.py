@@ -1,5 +1,9 @@
 """Publishing: a run's results and figures copied into the shipped (tracked) leaderboards/, the
-one step that changes tracked files, taken only when a user asks (``--publish``)."""
+one step that changes tracked files, taken only when a user asks (``--publish``).
+
+What is published is checked first: the results file holds the schema, its run's scores files
+(where present) give the numbers it records (harness.reporting.scores.check_results), and a row
+already published under its id is never replaced by other numbers: one id, one set of numbers."""
 
 from __future__ import annotations
 
