@@ -93,7 +93,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         return results
     _check_before_work(config, loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
+    lock = lock_folder(run_dir)  # one process per run folder; left by an exception, this process retakes it
     save_config(config, RunFolder(run_dir).config)
     extra = None
     if config.demo:
@@ -119,7 +119,7 @@ def finished_results(path: Path) -> dict[str, Any]:
         raise RunError(f"{exc}, or pass --no-resume to redo the run") from None
 
 
-def _lock(run_dir: Path) -> Any:
+def lock_folder(run_dir: Path) -> Any:
     """The run folder's lock (harness/run/lock.py), taken by the launching process only: under torchrun
     every rank runs this, before the process group exists, so the rank comes from the environment."""
     import os

@@ -424,12 +424,11 @@ class Trainer:
 
     @cached_property
     def run_key(self) -> str:
-        """RunConfig.run_key() of the run (the same hash of its recorded config): stamped into every
-        checkpoint file, so another run's checkpoint is never resumed."""
-        import hashlib
-        import json
+        """The run's stamp (harness.models.bundle.run_stamp of its recorded config): stamped into every
+        checkpoint file, so another run's checkpoint is never resumed nor reported as this run's."""
+        from harness.models.bundle import run_stamp
 
-        return hashlib.sha256(json.dumps(self.spec.run, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        return run_stamp(self.spec.run)
 
     def _restore(self) -> dict[str, Any] | None:
         loaded = ckpt.load_trainer_state(self.checkpoint_dir, run_key=self.run_key)
@@ -619,5 +618,6 @@ class Trainer:
         if auc > best.get("val_auc", -1):
             best = {"epoch": epoch, "step": step, "val_auc": auc, "path": str(self.run_dir / "best")}
             if dd.is_main():
-                ckpt.save_model(self.run_dir / "best", self.model, {**self._meta, "threshold": self.last_threshold})
+                ckpt.save_model(self.run_dir / "best", self.model, {**self._meta, "threshold": self.last_threshold},
+                                run_key=self.run_key)
         return best
