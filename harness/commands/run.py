@@ -25,16 +25,6 @@ def split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def pretrained_value(value: str) -> bool | str:
-    """--pretrained: 'imagenet' (or 'timm', its older spelling), 'none', or a weights file path."""
-    lowered = value.strip().lower()
-    if lowered in ("imagenet", "timm", "true"):
-        return "imagenet"
-    if lowered in ("none", "false", "scratch"):
-        return False
-    return value
-
-
 #: Which `harness run` option sets each RunConfig field, for the override report (the first one given).
 FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
     "blender": ("blender",),
@@ -105,6 +95,7 @@ def recorded_config(path: Path) -> RunConfig:
     """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
     from harness.run.config import RunConfig
+    from harness.run.config_check import ConfigError
 
     from harness.common.bounded import InputFileError, read_json
 
@@ -117,6 +108,8 @@ def recorded_config(path: Path) -> RunConfig:
         return RunConfig.from_dict(data)
     except InputFileError:
         raise  # its own line naming the file (it is a ValueError, not "not a run configuration")
+    except ConfigError as exc:
+        fail(f"--config {path}: {exc}")  # names the field and what it must be
     except OSError as exc:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
@@ -205,6 +198,8 @@ def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
     if "eval_frames" in given:
         base = replace(base, eval=replace(base.eval, frames_per_video=given.pop("eval_frames")))
     if given.get("pretrained"):
+        from harness.run.config import pretrained_value
+
         given["pretrained"] = pretrained_value(given["pretrained"])
     return replace(base, train=replace(base.train, **train), **given)
 
