@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from harness.extend import registry
-from harness.cli import fail
+from harness.cli import fail, interrupted
 from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
@@ -52,7 +52,11 @@ def evaluate_command(
     from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
     from harness.run.paths import RunPaths
 
+    from harness.run.config_check import check_frames
+
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
+    if eval_frames is not None:
+        check_frames(eval_frames, "--eval-frames")  # its memory is checked with the model's sizes below
     found = open_checkpoint(checkpoint, cache_dir)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
     if data not in (None, "demo"):
@@ -78,8 +82,8 @@ def evaluate_command(
     spec = demo_spec(demo_scale) if base.demo else None
     try:
         evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
-    except KeyboardInterrupt:
-        fail("interrupted; finished datasets are kept: run the same command again to resume", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+        interrupted(exc, "finished datasets are kept: run the same command again to resume")
 
 
 def import_command(

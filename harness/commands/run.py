@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from harness.extend import registry
-from harness.cli import fail
+from harness.cli import fail, interrupted
 from harness.extend.defaults import defaults
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
@@ -293,11 +293,13 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
             run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers, perturb=perturb)
     except KeyboardInterrupt as exc:
-        from harness.training.trainer import PREEMPTED_EXIT, Preempted
+        from harness.training.trainer import Preempted
 
-        if isinstance(exc, Preempted):  # SIGTERM: saved at a step boundary (the trainer said where)
-            fail("terminated (SIGTERM); the checkpoint is saved: run the same command again to resume", PREEMPTED_EXIT)
-        fail("interrupted; the last checkpoint is kept: run the same command again to resume", 130)
+        if isinstance(exc, Preempted):  # SIGTERM in training: saved at a step boundary (the trainer said where)
+            interrupted(exc, "the checkpoint is saved: run the same command again to resume")
+        # Ctrl-C, or SIGTERM elsewhere (the demo, preprocessing, scoring): finished work is kept
+        interrupted(exc, "what was finished is kept (the last checkpoint, cached faces, scored datasets): "
+                         "run the same command again to resume")
 
 
 #: The options `harness run` shares with `harness evaluate`: declared once, used by both commands.

@@ -12,11 +12,6 @@ from harness.extend.defaults import defaults
 
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
 PAPER_TEST_DATASETS = defaults().test_datasets
-#: the words a configuration may use (harness/run/config_check.py refuses any other)
-OPTIMIZERS = ("sgd", "adamw")
-LR_SCHEDULES = ("cosine", "constant")
-AGGREGATIONS = ("max", "mean", "median")  # harness.evaluation.runner.AGGREGATORS implements them
-SELECTIONS = ("last", "best-val")
 
 
 @dataclass

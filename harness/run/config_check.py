@@ -34,6 +34,11 @@ IMG_STRIDE = 32
 MAX_IMG_SIZE = 1024
 #: what RunConfig.compression may name (FF++'s folders; raw is also spelled c0)
 COMPRESSIONS = ("raw", "c0", "c23", "c40")
+#: the words a configuration may use
+SELECTIONS = ("last", "best-val")
+OPTIMIZERS = ("sgd", "adamw")
+LR_SCHEDULES = ("cosine", "constant")
+AGGREGATIONS = ("max", "mean", "median")  # harness.evaluation.runner.AGGREGATORS implements them
 #: seeds feed numpy's and torch's generators (``default_rng([seed, ...])``, ``manual_seed``)
 SEED_MAX = 2**32 - 1
 #: bootstrap resamples: far past the point where a 95 % interval stops moving (paper: 1000)
@@ -119,7 +124,9 @@ def _is_number(value: Any) -> bool:
 def _named(field: str, value: Any, option: str | None = None) -> str:
     """How a message names a value: ``--lr nan (train.lr)``, or ``train.cache_frames = 0``."""
     option = option or OPTIONS.get(field, field)
-    return f"{field} = {_show(value)}" if option == field else f"{option} {value!r} ({field})"
+    if option == field:
+        return f"{field} = {_show(value)}"
+    return f"{option} {value!r}" if option.lstrip("-").replace("-", "_") == field else f"{option} {value!r} ({field})"
 
 
 def _show(value: Any) -> str:
@@ -152,7 +159,7 @@ def _describe(hint: Any) -> str:
     if origin is dict or hint is dict:
         return "an object"
     words = {int: "an integer", float: "a finite number", str: "text", bool: "true or false", type(None): "null"}
-    return words.get(hint, "anything" if hint is Any else getattr(hint, "__name__", str(hint)))
+    return words.get(hint, "anything" if hint is Any else hint.__name__ if isinstance(hint, type) else str(hint))
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -199,7 +206,7 @@ def check_types(data: Mapping[str, Any], cls: type, where: str = "", options: bo
 
 
 def _field_values(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+    return {f.name: vars(obj)[f.name] for f in fields(obj)}  # a dataclass's values, sections not copied
 
 
 def _choice(value: Any, choices: tuple[str, ...], field: str, fix: str = "") -> None:
@@ -277,6 +284,14 @@ def check_device(device: Any) -> None:
     raise ConfigError(f"--device {text!r} is not a device name; use auto, cpu, cuda or cuda:N")
 
 
+def check_workers(workers: Any, field: str = "train.workers") -> None:
+    """Worker processes: 0 (this process) up to four per CPU core (each holds a copy of the data
+    pipeline; thousands would exhaust the machine before the first video)."""
+    most = max(8, 4 * (os.cpu_count() or 1))
+    check_number(workers, Range(0, most, fix=f"0 works in this process; this machine has {os.cpu_count()} CPU cores"),
+                 field, "--workers", integer=True)
+
+
 def check_seed(seed: Any, option: str = "--seed") -> None:
     check_number(seed, RANGES["seed"], "seed", option, integer=True)
 
@@ -288,9 +303,9 @@ def _check_ranges(config: RunConfig, sections: tuple[str, ...]) -> None:
         section, _, key = dotted.rpartition(".")
         if section not in sections:
             continue
-        owner = getattr(config, section) if section else config
+        owner = vars(config)[section] if section else config
         hint = typing.get_type_hints(type(owner))[key]
-        value = getattr(owner, key)
+        value = vars(owner)[key]
         if value is None and type(None) in typing.get_args(hint):
             continue
         check_number(value, rule, dotted, integer=int in (hint, *typing.get_args(hint)))
@@ -302,6 +317,7 @@ def check_run_config(config: RunConfig) -> None:
     memory cannot hold."""
     check_values(config)
     t = config.train
+    check_workers(t.workers)
     check_fits_memory(t.batch_size, image_bytes(config.img_size, config.crop_size), "--batch-size",
                       f"{t.batch_size} training images at {config.img_size} px")
     check_frames(t.cache_frames, "train.cache_frames", config.crop_size)
@@ -312,7 +328,6 @@ def check_values(config: RunConfig) -> None:
     """What holds on any machine (RunConfig.from_dict checks a file with it): every field of its
     declared type, within its range, a word the run knows."""
     from harness.models.losses import PAIR_RULES, SIM_FORMS
-    from harness.run.config import LR_SCHEDULES, OPTIMIZERS, SELECTIONS
 
     check_types(_field_values(config), type(config), options=True)
     _check_ranges(config, ("train", "loss", "eval", ""))
@@ -330,8 +345,6 @@ def check_values(config: RunConfig) -> None:
 
 
 def _check_eval_words(config: RunConfig) -> None:
-    from harness.run.config import AGGREGATIONS
-
     _choice(config.eval.frame_aggregation, AGGREGATIONS, "eval.frame_aggregation", "over the faces of one frame")
     _choice(config.eval.video_aggregation, AGGREGATIONS, "eval.video_aggregation", "over the frames of one video")
     if str(config.compression).strip().lower() not in COMPRESSIONS:
