@@ -94,7 +94,10 @@ def _mount_subcommands() -> None:
             register_commands(app=app)
         except Exception as exc:  # one broken plugin must not break the CLI
             plugin_registry.command_failure(plugin, package, exc)
-            console.print(f"[red]plugin {plugin} ({package}) failed to add its commands:[/red] {exc}", markup=True)
+            from rich.markup import escape
+
+            console.print(f"[red]plugin {escape(str(plugin))} ({escape(str(package))}) failed to add its commands:[/red] "
+                          f"{escape(str(exc))}", markup=True)
     _guard_all(app)
 
 

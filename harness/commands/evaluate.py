@@ -41,6 +41,7 @@ def evaluate_command(
     resume: bool = OPTIONS["resume"],
     demo_scale: str = OPTIONS["demo_scale"],
     dry_run: bool = OPTIONS["dry_run"],
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed test videos missing on disk, as `harness preprocess --allow-missing` does."),
 ) -> None:
     """Score a checkpoint you already have on the test sets you choose, without training.
 
@@ -64,6 +65,9 @@ def evaluate_command(
     base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
     base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
                                  "face_detector": face_detector or None})
+    if allow_missing:  # a dataset option: it enters the evaluation id (other videos, other numbers)
+        options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
+        base = replace(base, dataset_options={**base.dataset_options, **options})
     try:
         registry.get("face_detector", base.face_detector)
     except registry.PluginError as exc:

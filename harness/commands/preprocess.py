@@ -13,6 +13,7 @@ from harness.extend.hookspecs import hookimpl
 
 def _print_summary(summary, console=None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -28,9 +29,9 @@ def _print_summary(summary, console=None) -> None:
         table.add_row(f"cause: {cause}", str(n))
     console.print(table)
     for failure in summary.failures[:5]:
-        console.print(f"[yellow]{failure['uid']}[/]: {failure['cause']}: {failure['message']}")
+        console.print(f"[yellow]{escape(failure['uid'])}[/]: {escape(failure['cause'])}: {escape(failure['message'])}")
     for note in summary.notes:
-        console.print(f"[yellow]{note}[/]")
+        console.print(f"[yellow]{escape(note)}[/]")
     if summary.redone:
         console.print(f"[yellow]redone {len(summary.redone)} video(s) whose crops were damaged or missing, or whose "
                       f"file changed since it failed:[/] {', '.join(summary.redone[:5])}")
@@ -39,6 +40,8 @@ def _print_summary(summary, console=None) -> None:
 
 def _verify(root: Path) -> None:
     """--verify: read every crop and check its size and checksum; exit 1 when something is damaged."""
+    from rich.markup import escape
+
     from harness.data.cache import FaceCache
     from harness.data.cache_tools import verify
     from harness.common.ui import console
@@ -47,7 +50,7 @@ def _verify(root: Path) -> None:
         fmt = cache.crop_format
         report = verify(cache)
     for note in report.notes:
-        console.print(f"[yellow]{note}[/]", soft_wrap=True)
+        console.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
     for uid, problems in list(report.damaged.items())[:20]:
         console.print(f"damaged: {uid}: {'; '.join(problems[:3])}", soft_wrap=True)
     state = "ok" if not report.damaged and not report.notes else f"{len(report.damaged)} damaged video(s)"

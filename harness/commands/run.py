@@ -272,7 +272,9 @@ def _check_device(device: str, dry_run: bool) -> None:
     except ValueError as exc:
         if not dry_run:
             fail(str(exc))
-        console.print(f"[yellow]warning:[/yellow] {exc}")  # the dry run may be on another machine than the run
+        from rich.markup import escape
+
+        console.print(f"[yellow]warning:[/yellow] {escape(str(exc))}")  # the dry run may be on another machine than the run
 
 
 def demo_spec(scale: str) -> Any:
@@ -309,7 +311,7 @@ OPTIONS: dict[str, Any] = {
     "test_csv": typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
     "compression": typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
     "eval_frames": typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
-    "perturb": typer.Option(None, "--perturb", help="Also score the test faces under DeeperForensics-1.0 perturbations: 'all' (7 distortions x 5 levels) or e.g. 'jpeg:1-5,blur:3' (saturation, contrast, block, noise, blur, jpeg, video)."),
+    "perturb": typer.Option(None, "--perturb", help="Also score the test faces under DeeperForensics-1.0 perturbations: 'all' (7 distortions x 5 levels), 'all:3' (every distortion at level 3) or e.g. 'jpeg:1-5,blur:3' (saturation, contrast, block, noise, blur, jpeg, video)."),
     "device": typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
     "name": typer.Option(None, help="A name for the run in the leaderboard."),
     "runs_dir": typer.Option(Path("runs"), help="Where run folders go."),
