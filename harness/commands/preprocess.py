@@ -51,6 +51,10 @@ def _verify(root: Path) -> None:
         report = verify(cache)
     for note in report.notes:
         console.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
+    if report.set_aside:  # not an error: their videos are missing from the index, so preprocessing redoes them
+        console.print(f"set aside earlier as damaged (kept, not read): {escape(', '.join(report.set_aside))} in "
+                      f"{escape(str(root / 'index'))}; their videos are preprocessed again by the next `harness "
+                      "preprocess` or run, then they can be deleted", soft_wrap=True)
     for uid, problems in list(report.damaged.items())[:20]:
         console.print(f"damaged: {uid}: {'; '.join(problems[:3])}", soft_wrap=True)
     state = "ok" if not report.damaged and not report.notes else f"{len(report.damaged)} damaged video(s)"

@@ -19,6 +19,7 @@ class VerifyReport:
     crops: int = 0
     damaged: dict[str, list[str]] = field(default_factory=dict)  # uid -> what is wrong
     notes: list[str] = field(default_factory=list)  # damaged index parts
+    set_aside: list[str] = field(default_factory=list)  # damaged parts set aside earlier (kept, not read)
 
 
 def verify(cache: FaceCache) -> VerifyReport:
@@ -31,6 +32,7 @@ def verify(cache: FaceCache) -> VerifyReport:
         if problems:
             report.damaged[video.uid] = problems
     report.notes = list(cache.notes)
+    report.set_aside = sorted(p.name for p in (cache.root / INDEX_DIR).glob("*.damaged-*")) if (cache.root / INDEX_DIR).is_dir() else []
     return report
 
 
