@@ -4,6 +4,12 @@
 API (``harness.run.stages.run``) all call it, so a value that cannot run is refused in one line
 (``ConfigError``: exit code 2 on the command line) before a dataset is opened, a frame decoded or
 a step trained: never an empty model with a result, never a cache filled with nothing.
+
+What it checks: every field of RunConfig against its declared type (``check_types``: a field added
+later is checked by its declaration), every number finite and within its range (``RANGES``), the
+words each field takes, and batch sizes and frame counts against the memory this machine has free
+(``check_fits_memory``). `evaluate`, `predict`, `preprocess`, `compare` and `blend` check their own
+numbers with the same helpers (``check_number``, ``check_seed``, ``check_frames``, ``check_workers``).
 """
 
 from __future__ import annotations
@@ -142,10 +148,6 @@ def check_number(value: Any, rule: Range, field: str, option: str | None = None,
     kind = "an integer" if integer else "a finite number"
     if (integer and not _is_int(value)) or not _is_number(value) or not math.isfinite(value) or not rule.holds(value):
         raise ConfigError(f"{_named(field, value, option)}: must be {kind} {rule.text()}; {rule.fix}")
-
-
-def _at_least(value: Any, low: int, field: str, option: str, fix: str) -> None:
-    check_number(value, Range(low, fix=fix), field, option, integer=True)
 
 
 # ---------------------------------------------------------------------------------- types
