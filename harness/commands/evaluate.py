@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from harness.extend import registry
-from harness.cli import fail
+from harness.cli import fail, interrupted
 from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
@@ -41,6 +41,7 @@ def evaluate_command(
     resume: bool = OPTIONS["resume"],
     demo_scale: str = OPTIONS["demo_scale"],
     dry_run: bool = OPTIONS["dry_run"],
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed test videos missing on disk, as `harness preprocess --allow-missing` does."),
 ) -> None:
     """Score a checkpoint you already have on the test sets you choose, without training.
 
@@ -53,7 +54,11 @@ def evaluate_command(
                                                recorded_config)
     from harness.run.paths import RunPaths
 
+    from harness.run.config_check import check_frames
+
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
+    if eval_frames is not None:
+        check_frames(eval_frames, "--eval-frames")  # its memory is checked with the model's sizes below
     found = open_checkpoint(checkpoint, cache_dir)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
     if data not in (None, "demo"):
@@ -61,6 +66,9 @@ def evaluate_command(
     base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
     base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
                                  "face_detector": face_detector or None})
+    if allow_missing:  # a dataset option: it enters the evaluation id (other videos, other numbers)
+        options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
+        base = replace(base, dataset_options={**base.dataset_options, **options})
     try:
         registry.get("face_detector", base.face_detector)
     except registry.PluginError as exc:
@@ -80,8 +88,8 @@ def evaluate_command(
         return
     try:
         evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
-    except KeyboardInterrupt:
-        fail("interrupted; finished datasets are kept: run the same command again to resume", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+        interrupted(exc, "finished datasets are kept: run the same command again to resume")
 
 
 def import_command(

@@ -60,19 +60,87 @@ def input_scale(meta: dict[str, Any]) -> str:
 
 
 def load_meta(directory: Path) -> dict[str, Any]:
+    """A bundle's model.json, read within bounds and checked field by field (``check_meta``): every
+    way it can be unusable is one CheckpointError line naming the file and what is wrong with it."""
     path = Path(directory) / MODEL_META
-    from harness.common.bounded import read_json
+    from harness.common.bounded import InputFileError, read_json
 
     try:
         meta = read_json(path, "checkpoint metadata")  # bounded: a hand-made file is one line too
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is unreadable or not JSON ({type(exc).__name__}); copy the checkpoint again from the run folder") from exc
+    except InputFileError as exc:  # unreadable, too large, nested too deep, a byte-order mark, not JSON: it says which
+        raise CheckpointError(f"{exc}; or copy the bundle again") from None
     if isinstance(meta, dict) and isinstance(meta.get("model"), dict) and meta.get("importer"):
-        return meta  # an imported model: its importer plugin rebuilds the architecture
+        check_meta(meta, path)  # an imported model: its importer plugin rebuilds the architecture
+        return meta
     if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not meta["model"].get("backbone"):
         raise CheckpointError(f"{path} does not describe a model (it needs a \"model\" object with a \"backbone\"); "
                               "copy the checkpoint again from the run folder")
+    check_meta(meta, path)
     return meta
+
+
+#: the largest model input side a bundle may ask for (SBI's is 380; the harness's at most 1024)
+MAX_BUNDLE_SIDE = 4096
+
+
+def check_meta(meta: dict[str, Any], path: Path) -> None:
+    """The fields predict and evaluate read from model.json, checked where it is read: its input
+    side, crop rule, face detector, frame aggregation, threshold, input scale and heads. A bad one
+    is a CheckpointError naming the file and the field, never a traceback later."""
+    problem = _meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}; fix that field, or copy the bundle again")
+
+
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    import json
+    import math
+
+    from harness.data.crop import CropRule
+    from harness.extend.defaults import defaults
+    from harness.models.inputs import SCALES
+    from harness.run.config_check import AGGREGATIONS
+
+    def shown(value: Any) -> str:
+        return json.dumps(value, default=str)
+
+    for key, side in (("img_size", meta.get("img_size")), ("model.img_size", meta["model"].get("img_size"))):
+        integral = isinstance(side, (int, float)) and not isinstance(side, bool) and math.isfinite(side) and side == int(side)
+        if side is not None and not (integral and 16 <= side <= MAX_BUNDLE_SIDE):
+            return f"{key} = {shown(side)}: the model's input side must be a whole number of pixels from 16 to {MAX_BUNDLE_SIDE}"
+    crop = meta.get("crop")
+    if crop is not None and not isinstance(crop, dict):
+        return f"crop = {shown(crop)}: must be an object of the crop rule's fields (crop_size, margin, ...)"
+    try:
+        CropRule.from_dict(crop, detector=str(meta.get("face_detector", defaults().legacy_face_detector)))
+    except (TypeError, ValueError) as exc:
+        return f"crop: {exc}"
+    if not isinstance(meta.get("face_detector", ""), str):
+        return f"face_detector = {shown(meta['face_detector'])}: must be a face detector's name"
+    evaluation = (meta.get("run") or {}).get("eval") if isinstance(meta.get("run"), dict) else None
+    for key in ("frame_aggregation", "video_aggregation"):
+        value = (evaluation or {}).get(key, "max") if isinstance(evaluation, dict) else "max"
+        if value not in AGGREGATIONS:
+            return f"run.eval.{key} = {shown(value)}: must be one of {', '.join(AGGREGATIONS)}"
+    return _meta_extras_problem(meta, SCALES, shown)
+
+
+def _meta_extras_problem(meta: dict[str, Any], scales: tuple[str, ...], shown: Any) -> str | None:
+    """The threshold, input scale and heads of model.json (each optional)."""
+    import math
+
+    record = meta.get("threshold")
+    value = record.get("value") if isinstance(record, dict) else None
+    if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                  and math.isfinite(value) and 0 <= value <= 1):
+        return f"threshold.value = {shown(value)}: a decision threshold must be a number in [0, 1]"
+    scale = (meta.get("input") or {}).get("scale") if isinstance(meta.get("input"), dict) else None
+    if scale is not None and scale not in scales:
+        return f"input.scale = {shown(scale)}: must be one of {', '.join(scales)}"
+    heads = meta.get("heads")
+    if heads is not None and not (isinstance(heads, list) and heads and all(h in ALL_HEADS for h in heads)):
+        return f"heads = {shown(heads)}: must be a list of {', '.join(ALL_HEADS)}"
+    return None
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -207,12 +207,14 @@ def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pat
 def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
     """Draw the run's figures (harness/reporting/plots.py) from its folder; ``{"run_dir", "report", "files"}``
     for results.json (the leaderboard links them), None when drawing failed: a figure never fails a run."""
+    from rich.markup import escape
+
     from harness.reporting.plots import draw_run, figure_index
 
     try:
         draw_run(run_dir, results)
     except Exception as exc:  # noqa: BLE001 - the numbers are already computed; say why, keep them
-        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {exc}); "
+        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {escape(str(exc))}); "
                       f"retry with `harness report {run_dir}`")
         return None
     files = [f for group in figure_index(run_dir).values() for f in group]
