@@ -12,7 +12,7 @@ import typer
 
 from harness.extend import registry
 from harness.cli import fail
-from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
+from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, perturb_conditions, with_demo_scale
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
 
@@ -39,7 +39,7 @@ def evaluate_command(
     leaderboard: Optional[Path] = OPTIONS["leaderboard"],
     publish: bool = OPTIONS["publish"],
     resume: bool = OPTIONS["resume"],
-    demo_scale: str = OPTIONS["demo_scale"],
+    demo_scale: Optional[str] = OPTIONS["demo_scale"],
     dry_run: bool = OPTIONS["dry_run"],
 ) -> None:
     """Score a checkpoint you already have on the test sets you choose, without training.
@@ -58,6 +58,7 @@ def evaluate_command(
     if data not in (None, "demo"):
         fail(f"--data {data!r}: evaluate takes --data demo only; choose test sets with --test or --test-csv")
     base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
+    base = with_demo_scale(base, demo_scale)  # not given: the demo the checkpoint was trained on
     base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
                                  "face_detector": face_detector or None})
     try:
@@ -75,9 +76,8 @@ def evaluate_command(
                           "perturb": [c.key for c in conditions]},
                          indent=2, sort_keys=True, default=str))
         return
-    spec = demo_spec(demo_scale) if base.demo else None
     try:
-        evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
+        evaluate_checkpoint(found, base, rule, paths, resume=resume, perturb=conditions)
     except KeyboardInterrupt:
         fail("interrupted; finished datasets are kept: run the same command again to resume", 130)
 

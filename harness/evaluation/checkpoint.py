@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from harness.common import runtime as dd
 from harness.run.config import RunConfig
 from harness.data.crop import CropRule
-from harness.data.demo import NOT_A_BENCHMARK, DemoSpec
+from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.paths import RunError, RunPaths
 from harness.run.folder import RunFolder
 from harness.common.ui import console
@@ -92,6 +92,8 @@ def evaluation_key(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, pe
         "datasets": {n: config.dataset_options.get(n, {}) for n in config.test_datasets},
         "eval": asdict(config.eval), "seed": config.seed, "crop": rule.to_dict(), "demo": config.demo,
     }
+    if config.demo and config.demo_scale != "default":  # another demo's test set (the default's ids stay)
+        settings["demo_scale"] = config.demo_scale
     if perturb:
         settings["perturb"] = [c.key for c in perturb]
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -123,15 +125,18 @@ def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
             "training": training, "heads": list(bundle_heads(meta)), "input_scale": input_scale(meta)}
 
 
-def training_files(checkpoint: Checkpoint, extra: dict[str, Any] | None) -> tuple[set[str], str | None]:
-    """Real paths of the files the checkpoint records it was trained (and validated) on, and a note
-    when they cannot be listed here (the training data is not on this machine)."""
+def training_files(checkpoint: Checkpoint, cache_dir: Path | None = None) -> tuple[set[str], str | None]:
+    """Real paths of the files the checkpoint records it was trained (and validated) on (a demo run's:
+    those of the demo of the size its config records), and a note when they cannot be listed here
+    (the training data is not on this machine)."""
     from harness.run.datasets import dataset_splits, open_datasets
+    from harness.run.stages import demo_options
 
     if checkpoint.imported:
         return set(), "an imported checkpoint records no training file list"
     recorded = recorded_config(checkpoint)
     try:
+        extra = demo_options(recorded, cache_dir, show=False) if recorded.demo else None
         opened = open_datasets(recorded, extra, names=[recorded.train_dataset])
         dataset = opened[recorded.train_dataset]
         splits = [s for s in ("train", "val") if s in dataset_splits(dataset)]
@@ -152,19 +157,17 @@ def check_overlap(trained: set[str], datasets: dict[str, Any]) -> None:
 
 
 def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: RunPaths = RunPaths(),
-                        resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None,
-                        perturb: Sequence[Any] = ()) -> dict[str, Any]:
+                        resume: bool = True, show: bool | None = None, perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """Preprocess the test sets with the checkpoint's crop rule, score them (the evaluation stage
     `harness run` uses; ``perturb``: robustness conditions scored too), write results, figures,
-    report and leaderboard row."""
-    from harness.data import demo
+    report and leaderboard row. A demo evaluation scores the demo of ``config.demo_scale``."""
     from harness.data.cache import FaceCache, faces_cache_root
     from harness.evaluation.runner import EvalSetup
     from harness.evaluation.stage import evaluate_model, open_bundle
     from harness.reporting.leaderboard import write_leaderboard
     from harness.run.datasets import TrainingSplits, open_datasets
     from harness.run.preprocess_stage import preprocess_stage, summary_line
-    from harness.run.stages import finished_results, write_outputs
+    from harness.run.stages import demo_options, finished_results, write_outputs
 
     rid = evaluation_id(checkpoint, config, rule, perturb)
     run_dir = paths.runs_dir / rid
@@ -177,10 +180,9 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     extra = None
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
-        spec = demo_spec or DemoSpec()
-        extra = demo.dataset_options(demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False))
+        extra = demo_options(config, paths.cache_dir, show)
     datasets = open_datasets(config, extra, names=list(config.test_datasets))
-    trained, note = training_files(checkpoint, extra)
+    trained, note = training_files(checkpoint, paths.cache_dir)
     check_overlap(trained, datasets)
     run_dir.mkdir(parents=True, exist_ok=True)
     if dd.is_main():  # what was asked, beside the results (config.json's counterpart)

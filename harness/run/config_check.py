@@ -98,8 +98,16 @@ def check_eval_config(config: RunConfig) -> None:
     if str(config.compression).strip().lower() not in COMPRESSIONS:
         raise ConfigError(f"--compression {config.compression!r}: use raw (= c0), c23 or c40")
     check_device(config.device)
+    check_demo_scale(config.demo_scale)
     if not _is_int(config.seed):
         raise ConfigError(f"--seed {config.seed!r} (seed): must be an integer")
+
+
+def check_demo_scale(scale: Any) -> None:
+    from harness.data.demo import SCALES
+
+    if not isinstance(scale, str) or scale not in SCALES:
+        raise ConfigError(f"--demo-scale {scale!r} (demo_scale): use one of {', '.join(SCALES)}")
 
 
 def check_plugin_options(config: RunConfig) -> None:
