@@ -85,7 +85,8 @@ def run_one(backbone: str, loss: str, at: list[int], img_size: int, workdir: Pat
     cache_root = faces_cache_root(rule)
     with FaceCache(cache_root) as cache:
         preprocess_stage(config, datasets, False, splits, cache, rule)
-        train, val = items_for(cache, splits.train), items_for(cache, splits.val)
+        frames = config.train.cache_frames
+        train, val = items_for(cache, splits.train, frames), items_for(cache, splits.val, frames)
     run_dir = workdir / f"{backbone}-{loss}-{recipe}"
     trainer = Trainer(TrainSpec.from_run(config, rule), run_dir, cache_root, train, val, show_progress=False)
     rows, done, start = [], 0, time.perf_counter()

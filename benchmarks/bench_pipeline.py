@@ -58,10 +58,10 @@ def main() -> None:
     config = RunConfig(
         backbone=args.backbone, img_size=args.img_size, device="cpu", test_datasets=["ffpp"],
         train=TrainConfig(batch_size=args.batch_size, frames_per_video=64, workers=args.workers, epochs=1),
-        eval=EvalConfig(batch_size=32),
+        eval=EvalConfig(batch_size=32, frames_per_video=8),  # the test frames preprocessed above
     )
     cache = FaceCache(cache_root)
-    items = items_for(cache, [r for r in records if r.split == "train"])
+    items = items_for(cache, [r for r in records if r.split == "train"], 12)
     trainer = Trainer(TrainSpec.from_run(config, rule), workdir / "run", cache_root, items, [], show_progress=False)
 
     pairs = args.batch_size // 2
@@ -96,12 +96,12 @@ def main() -> None:
             break
     full_s = statistics.median(full[1:])
 
-    test_videos = [v for v in cache.videos(split="test") if v.status == "done"]
+    test_videos = [v for v in cache.videos(split="test", frames=8) if v.status == "done"]
     model = trainer.model
     t0 = time.perf_counter()
     scores = score_videos(model, cache, test_videos, EvalSetup.from_run(config), trainer.device, show=False)
     eval_s = time.perf_counter() - t0
-    faces = sum(len(cache.faces(v.uid)) for v in test_videos)
+    faces = sum(len(cache.faces(v.uid, frames=8)) for v in test_videos)
     cache.close()
 
     print(f"\nbackbone {args.backbone}, {args.img_size} px, batch {args.batch_size} images, "

@@ -154,7 +154,8 @@ def test_an_edited_model_json_is_another_evaluation(work, tmp_path):
 @pytest.mark.slow
 def test_the_demo_scale_is_part_of_the_id(work):
     tiny = _dry_run(work, work["seed0"], "--demo-scale", "tiny")
-    default = _dry_run(work, work["seed0"])
+    default = _dry_run(work, work["seed0"], "--demo-scale", "default")  # left out: the checkpoint's (tiny)
+    assert _dry_run(work, work["seed0"])["run_id"] == tiny["run_id"]
     assert tiny["run_id"] != default["run_id"]
     assert tiny["identity"]["test"]["ffpp"]["demo"] != default["identity"]["test"]["ffpp"]["demo"]
 

@@ -75,11 +75,11 @@ def test_interrupted_run_resumes_to_the_same_index(tmp_path, records):
     calls = {"n": 0}
     real = pp.process_video
 
-    def dying(record):
+    def dying(record, plan=None):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt  # the run is killed while the 4th video is in flight
-        return real(record)
+        return real(record, plan)
 
     pp.process_video = dying
     try:

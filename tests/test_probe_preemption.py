@@ -97,11 +97,12 @@ def test_a_partial_last_log_line_is_dropped_with_a_warning_and_resume_continues(
 
 # ---------------------------------------------------------------------------- the run lock
 def test_a_second_process_on_the_same_run_refuses_in_one_line(tmp_path, monkeypatch):
+    from harness.run.config import RunConfig
     from harness.run.stages import run_id
     from harness.run.demo_run import demo_config
 
     monkeypatch.chdir(tmp_path)
-    run_dir = tmp_path / "runs" / run_id(demo_config())
+    run_dir = tmp_path / "runs" / run_id(demo_config(RunConfig(demo_scale="tiny")))  # the tiny demo's own id
     run_dir.mkdir(parents=True)
     # pid 1 lives as long as the machine: a live owner on this host
     (run_dir / "run.lock").write_text(json.dumps({"pid": 1, "host": socket.gethostname(), "heartbeat": 0}))

@@ -55,6 +55,7 @@ def published(tmp_path: Path) -> RunConfig:
         device="cpu",
         name="published",
         demo=True,
+        demo_scale="tiny",
         train=TrainConfig(epochs=3, batch_size=4, frames_per_video=2, cache_frames=6, optimizer="sgd", lr=0.01,
                           momentum=0.8, weight_decay=0.01, sam_rho=0.1, lr_schedule="constant", warmup=3, grad_clip=2.0,
                           amp=False, max_steps=5, workers=0, selection="best-val", val_every=2),

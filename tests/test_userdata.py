@@ -275,7 +275,7 @@ def test_frames_are_scored_as_one_video(monkeypatch):
     faces = {"d/m/raw/v@@1": [0.2], "d/m/raw/v@@2": [0.6], "d/m/raw/w": [0.9]}
     monkeypatch.setattr(R, "predict_faces", lambda model, crops, *a: (np.array([c[0, 0, 0] / 100 for c in crops]), np.zeros((len(crops), 4, 4))))
     monkeypatch.setattr(R, "resize_crop", lambda image, size: image)
-    cache = SimpleNamespace(faces=lambda uid: [SimpleNamespace(image=np.full((2, 2, 3), int(faces[uid][0] * 100), np.uint8),
+    cache = SimpleNamespace(faces=lambda uid, frames=None: [SimpleNamespace(image=np.full((2, 2, 3), int(faces[uid][0] * 100), np.uint8),
                                                                frame_index=0, face_index=0, mask=None)])
     videos = [SimpleNamespace(uid=u, label=1, method="m") for u in faces]
     scores = R.score_videos(None, cache, videos, R.EvalSetup(), None, show=False)

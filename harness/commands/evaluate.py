@@ -12,7 +12,7 @@ import typer
 
 from harness.extend import registry
 from harness.cli import fail, interrupted
-from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
+from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, perturb_conditions, with_demo_scale
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
 
@@ -39,7 +39,7 @@ def evaluate_command(
     leaderboard: Optional[Path] = OPTIONS["leaderboard"],
     publish: bool = OPTIONS["publish"],
     resume: bool = OPTIONS["resume"],
-    demo_scale: str = OPTIONS["demo_scale"],
+    demo_scale: Optional[str] = OPTIONS["demo_scale"],
     dry_run: bool = OPTIONS["dry_run"],
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed test videos missing on disk, as `harness preprocess --allow-missing` does."),
 ) -> None:
@@ -64,6 +64,7 @@ def evaluate_command(
     if data not in (None, "demo"):
         fail(f"--data {data!r}: evaluate takes --data demo only; choose test sets with --test or --test-csv")
     base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
+    base = with_demo_scale(base, demo_scale)  # not given: the demo the checkpoint was trained on
     base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
                                  "face_detector": face_detector or None})
     if allow_missing:  # a dataset option: it enters the evaluation id (other videos, other numbers)
@@ -78,16 +79,15 @@ def evaluate_command(
     check_eval_config(base)
     check_run_paths(paths)
     _check_device(base.device, dry_run)
-    spec = demo_spec(demo_scale) if base.demo else None
     if dry_run:  # the id the evaluation will have: the test files are read (hashed once, then remembered)
-        record = planned_identity(found, base, rule, spec, conditions)
+        record = planned_identity(found, base, rule, conditions)
         print(json.dumps({"run_id": evaluation_id(found, base, record), "checkpoint": str(found.directory),
                           "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict(),
                           "perturb": [c.key for c in conditions], "identity": record},
                          indent=2, sort_keys=True, default=str))
         return
     try:
-        evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
+        evaluate_checkpoint(found, base, rule, paths, resume=resume, perturb=conditions)
     except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
         interrupted(exc, "finished datasets are kept: run the same command again to resume")
 

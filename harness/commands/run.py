@@ -34,6 +34,7 @@ FIELD_OPTIONS: dict[str, tuple[str, ...]] = {
     "name": ("name", "preset"),
     "train_dataset": ("data",),
     "demo": ("data",),
+    "demo_scale": ("demo_scale", "data"),
     "test_datasets": ("test", "data"),
     "data_root": ("root",),
     "compression": ("compression",),
@@ -277,23 +278,23 @@ def _check_device(device: str, dry_run: bool) -> None:
         console.print(f"[yellow]warning:[/yellow] {escape(str(exc))}")  # the dry run may be on another machine than the run
 
 
-def demo_spec(scale: str) -> Any:
-    """The demo tree --demo-scale asks for: ``tiny`` (tests) or the default."""
-    from harness.data.demo import DemoSpec
+def with_demo_scale(config: RunConfig, scale: str | None) -> RunConfig:
+    """--demo-scale onto a configuration: a demo run records its scale (given, else the recorded or
+    default one), so its config.json reruns the same demo; any other run keeps the neutral value."""
+    if not config.demo:
+        return replace(config, demo_scale="default")
+    return replace(config, demo_scale=scale) if scale is not None else config
 
-    return DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160) if scale == "tiny" else DemoSpec()
 
-
-def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str | None, loggers: list[str],
+def _run_all(configs: list[RunConfig], paths: Any, resume: bool, loggers: list[str],
              perturb: list[Any] | None = None) -> None:
     from harness.run.stages import run
 
-    spec = demo_spec(demo_scale) if demo_scale is not None else None
     try:
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
-            run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers, perturb=perturb)
+            run(cfg, paths, resume=resume, loggers=loggers, perturb=perturb)
     except KeyboardInterrupt as exc:
         from harness.training.trainer import Preempted
 
@@ -319,7 +320,7 @@ OPTIONS: dict[str, Any] = {
     "leaderboard": typer.Option(None, help="The markdown rendered after the run (default: RUNS_DIR/LEADERBOARD.md)."),
     "publish": typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
     "resume": typer.Option(True, help="Continue an interrupted run and skip finished ones."),
-    "demo_scale": typer.Option("default", help="Demo size: default or tiny (tests)."),
+    "demo_scale": typer.Option(None, help="Demo size: default or tiny (tests); recorded in the run's config (default: the --config file's or checkpoint's, else default)."),
     "face_detector": typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
     "dry_run": typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
     "cache_dir": typer.Option(None, "--cache-dir", help="Cache home (face caches, demo data); default $HARNESS_CACHE, else ~/.cache/harness. `harness preprocess --cache-dir` fills the same caches."),
@@ -361,7 +362,7 @@ def run_command(
     leaderboard: Optional[Path] = OPTIONS["leaderboard"],
     publish: bool = OPTIONS["publish"],
     resume: bool = OPTIONS["resume"],
-    demo_scale: str = OPTIONS["demo_scale"],
+    demo_scale: Optional[str] = OPTIONS["demo_scale"],
     face_detector: Optional[str] = OPTIONS["face_detector"],
     logger: Optional[str] = typer.Option(None, "--logger", help="Training loggers besides train_log.jsonl (always written), comma-separated: tensorboard (pip install 'deepfake-harness\\[tensorboard]'), or one a plugin adds (`harness plugins --kind logger`)."),
     dry_run: bool = OPTIONS["dry_run"],
@@ -375,8 +376,8 @@ def run_command(
 
     # Options left out keep the --config file's values (or RunConfig's defaults).
     recorded = recorded_config(config_file) if config_file else RunConfig()
-    is_demo = data == "demo" or (data is None and config_file is not None and recorded.demo)
     base = _data_options(recorded, data, test, root, config_file is not None, (train_dir, test_csv, val_fraction))
+    base = with_demo_scale(base, demo_scale)
     base = _value_options(base, {
         "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "selection": selection, "workers": workers,
         "device": device, "name": name, "compression": compression, "eval_frames": eval_frames, "img_size": img_size,
@@ -398,7 +399,7 @@ def run_command(
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))
         return
-    _run_all(configs, paths, resume, demo_scale if is_demo else None, split(logger or ""), conditions)
+    _run_all(configs, paths, resume, split(logger or ""), conditions)
 
 
 @hookimpl

@@ -21,6 +21,16 @@ missing or truncated. ``harness preprocess --compact`` folds the parts into one 
 fresh. Crops are PNG (lossless, ``crop_format`` in the index); caches written with JPEG q95 still
 read and say so. The format is part of the cache folder's name, so a lossless cache never mixes
 with an old JPEG one.
+
+Frames asked are frames served: a request for N frames of a video is the N indices
+``sample_indices(frames_total, N)`` (linspace over the frames really decoded), and a reader that
+scores passes N (``faces(uid, frames=N)``, ``status(uid, frames=N)``). The face finder tracks a face
+from one sampled frame to the next, so a crop depends on the frames sampled before it: each frame row
+carries that history as its ``chain`` (``frame_chains``; "" for the first frame and for a finder that
+does not track), and a request is served only rows cut with its own history, whatever else the cache
+holds. Rows of several requests live side by side; a job that fills the missing frames of one copies
+the video's rows it keeps into its own part, so the winning part always holds all of a video's rows.
+Rows of caches made before chains (NULL) have the history of their own frame set.
 """
 
 from __future__ import annotations
@@ -32,9 +42,9 @@ import os
 import sqlite3
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -43,6 +53,7 @@ from harness.data.claims import (Claims, claim_is_stale, claim_stale_seconds, ho
 from harness.data.crop import CropRule
 from harness.common.errors import HarnessError
 from harness.common.files import cache_home
+from harness.data.video import sample_indices
 
 DB_NAME = "index.sqlite"  # the single index of the old layout
 INDEX_DIR = "index"
@@ -66,19 +77,19 @@ CREATE TABLE IF NOT EXISTS videos (
     frames_total INTEGER NOT NULL DEFAULT 0, frames_sampled INTEGER NOT NULL DEFAULT 0,
     frames_with_face INTEGER NOT NULL DEFAULT 0, faces INTEGER NOT NULL DEFAULT 0,
     has_mask INTEGER NOT NULL DEFAULT 0, seconds REAL NOT NULL DEFAULT 0, updated REAL NOT NULL,
-    src_size INTEGER, src_mtime REAL
+    src_size INTEGER, src_mtime REAL, src_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS videos_split ON videos (split, dataset);
 CREATE TABLE IF NOT EXISTS frames (
-    uid TEXT NOT NULL, frame_index INTEGER NOT NULL, faces INTEGER NOT NULL,
-    PRIMARY KEY (uid, frame_index)
+    uid TEXT NOT NULL, frame_index INTEGER NOT NULL, faces INTEGER NOT NULL, chain TEXT,
+    PRIMARY KEY (uid, frame_index, chain)
 );
 CREATE TABLE IF NOT EXISTS faces (
     uid TEXT NOT NULL, frame_index INTEGER NOT NULL, face_index INTEGER NOT NULL,
     file TEXT NOT NULL, mask_file TEXT, landmarks BLOB NOT NULL, box TEXT NOT NULL,
     crop_box TEXT NOT NULL, score REAL NOT NULL,
-    size INTEGER, crc INTEGER, mask_size INTEGER, mask_crc INTEGER,
-    PRIMARY KEY (uid, frame_index, face_index)
+    size INTEGER, crc INTEGER, mask_size INTEGER, mask_crc INTEGER, chain TEXT,
+    PRIMARY KEY (uid, frame_index, chain, face_index)
 );
 """
 
@@ -178,6 +189,44 @@ class CachedVideo:
     message: str | None = None
     src_size: int | None = None
     src_mtime: float | None = None
+    src_sha256: str | None = None
+
+
+class FrameRow(NamedTuple):
+    """One sampled frame of a video as the index holds it."""
+
+    index: int  # decoded frame index
+    chain: str  # the sampled frames before it that the face finder saw ("" when none mattered)
+    faces: int  # faces found (0: none)
+
+
+def frame_chains(indices: Iterable[int], tracking: bool = True) -> dict[int, str]:
+    """Frame index -> its history key: a short hash of the sampled indices before it (the face
+    finder tracks faces from one sampled frame to the next, so they shape its crop); "" for the first
+    frame, and for every frame of a finder that does not track."""
+    out: dict[int, str] = {}
+    history = hashlib.sha1()
+    for n, index in enumerate(sorted(int(i) for i in indices)):
+        out[index] = history.hexdigest()[:12] if n and tracking else ""
+        history.update(f"{index},".encode())
+    return out
+
+
+def pick_frames(rows: Iterable[FrameRow], total: int, frames: int) -> tuple[list[FrameRow], list[int]]:
+    """The rows that serve a request for ``frames`` frames of a video of ``total`` decoded frames
+    (``sample_indices``, each cut with the request's own history or with none), and the requested
+    indices no row serves."""
+    wanted = sample_indices(int(total), int(frames)).tolist()
+    chains = frame_chains(wanted)
+    have = {(r.index, r.chain): r for r in rows}
+    chosen, missing = [], []
+    for index in wanted:
+        row = have.get((index, chains[index])) or have.get((index, ""))
+        if row is None:
+            missing.append(index)
+        else:
+            chosen.append(row)
+    return chosen, missing
 
 
 def safe_name(text: str) -> str:
@@ -247,13 +296,15 @@ class _Part:
         if "videos" not in names:
             self.db.close()
             raise sqlite3.DatabaseError("no videos table")
-        self.face_columns = {r[1] for r in self.db.execute("PRAGMA table_info(faces)")}
-        self.video_columns = {r[1] for r in self.db.execute("PRAGMA table_info(videos)")}
+        self.read_columns()
+
+    def read_columns(self) -> None:
+        self.columns = {table: {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                        for table in ("videos", "frames", "faces")}
 
     def col(self, table: str, name: str) -> str:
         """``name``, or NULL where an old index lacks the column."""
-        have = self.face_columns if table == "faces" else self.video_columns
-        return name if name in have else f"NULL AS {name}"
+        return name if name in self.columns[table] else f"NULL AS {name}"
 
 
 class FaceCache:
@@ -325,8 +376,7 @@ class FaceCache:
                 raise
             part.db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
             part.db.execute("SELECT count(*) FROM videos").fetchone()
-        part.face_columns = {r[1] for r in part.db.execute("PRAGMA table_info(faces)")}
-        part.video_columns = {r[1] for r in part.db.execute("PRAGMA table_info(videos)")}
+        part.read_columns()
         return part
 
     def _damaged(self, path: Path, exc: BaseException) -> None:
@@ -424,16 +474,17 @@ class FaceCache:
         return fmt
 
     # -- claims: several jobs (hosts) on one cache ---------------------------------------------------
-    def claim(self, uid: str, owner: str, redo_after: float | None = None) -> bool:
+    def claim(self, uid: str, owner: str, redo_after: float | None = None, frames: int | None = None) -> bool:
         """Claim ``uid`` for ``owner`` (see ``new_owner``). False when the video is final (and its
         files intact) or another live job holds it; a dead or silent job's claim is taken over.
-        ``redo_after``: the video is to be done again (damaged, or changed since it failed): a final
-        row counts only when written after this time (by another job that redid it meanwhile)."""
-        if self._final_since(uid, redo_after):
+        ``redo_after``: the video is to be done again (damaged, or changed since it was cached): a
+        final row counts only when written after this time (by another job that redid it meanwhile).
+        ``frames``: final means every frame of a request for that many is cached (see ``is_final``)."""
+        if self._final_since(uid, redo_after, frames):
             return False
         if not self.claims.take(uid, owner):
             return False
-        if self._final_since(uid, redo_after):  # another job finished it between the look and the claim
+        if self._final_since(uid, redo_after, frames):  # another job finished it between the look and the claim
             self.claims.release(uid, owner)
             return False
         return True
@@ -469,15 +520,28 @@ class FaceCache:
         return video.status in FINAL_STATUSES and not (
             video.status == "failed" and str(video.cause or "").startswith(TRANSIENT_CAUSE_PREFIX))
 
-    def is_final(self, uid: str) -> bool:
-        video = self.status(uid)
-        return video is not None and self._final_row(video) and not (video.status == "done" and self.problems(uid))
+    def is_final(self, uid: str, frames: int | None = None) -> bool:
+        """Whether ``uid`` needs no more work: failed for a reason of its own, or (for a request of
+        ``frames`` frames, else for whatever it holds) every frame cached with its crop files intact."""
+        video, problems = self.inspect(uid, frames)
+        return video is not None and self._final_row(video) and not problems
 
-    def _final_since(self, uid: str, after: float | None) -> bool:
-        if after is None:
-            return self.is_final(uid)
+    def inspect(self, uid: str, frames: int | None = None, deep: bool = False) -> tuple[CachedVideo | None, list[str]]:
+        """``status(uid, frames)`` and, for a done video, the ``problems`` of the crops it is served,
+        from one look at the index."""
         found = self._winner(uid)
-        return found is not None and float(found[0][-1]) > after and self.is_final(uid)
+        if found is None:
+            return None, []
+        video = self._as_asked(self._video(found[0]), found[1], frames)
+        if video.status != "done":
+            return video, []
+        return video, [p for row in self._face_rows(found, None, frames) for p in self._row_problems(row, deep)]
+
+    def _final_since(self, uid: str, after: float | None, frames: int | None = None) -> bool:
+        if after is None:
+            return self.is_final(uid, frames)
+        found = self._winner(uid)
+        return found is not None and float(found[0][-1]) > after and self.is_final(uid, frames)
 
     def mark_pending(self, records: list[Any]) -> None:
         now = time.time()
@@ -488,44 +552,71 @@ class FaceCache:
               str(r.mask_path) if r.mask_path else None, now) for r in records],
         )])
 
-    def write_video(self, record: Any, result: dict[str, Any]) -> None:
-        """Store one processed video (its files are written): status row, sampled frames and faces
-        with each crop's size and CRC-32, in one transaction of this job's own part."""
+    def reusable(self, uid: str, deep: bool = False) -> tuple[list[FrameRow], list[dict[str, Any]], int | None]:
+        """What a job filling ``uid``'s missing frames keeps: the frames (and their faces) of its cached
+        rows whose crop files are intact (``deep``: checksums too), and the frame count decoded then.
+        Nothing for a video that is not done or faceless."""
+        found = self._winner(uid)
+        video = self._video(found[0]) if found else None
+        if video is None or video.status not in ("done", "no_face"):
+            return [], [], None
+        faces = self.face_rows(uid)
+        broken = {(r["frame_index"], r["chain"]) for r in faces if self._row_problems(r, deep)}
+        frames = [f for f in self.frame_rows(uid) if (f.index, f.chain) not in broken]
+        return frames, [r for r in faces if (r["frame_index"], r["chain"]) not in broken], video.frames_total
+
+    def write_video(self, record: Any, result: dict[str, Any],
+                    kept: tuple[list[FrameRow], list[dict[str, Any]]] = ([], [])) -> None:
+        """Store one processed video (its files are written) in one transaction of this job's own
+        part: its status row, its sampled frames and faces with each crop's size and CRC-32, and the
+        rows it ``kept`` of the video (``reusable``), so this part holds every row of the video. The
+        status row's counts are those of the request it answered (``result["request"]`` frames)."""
         src_size = src_mtime = None
         try:
             st = os.stat(record.path)
             src_size, src_mtime = int(st.st_size), float(st.st_mtime)
         except OSError:
             pass
-        faces = result["faces"]
+        frames = [FrameRow(int(i), str(c), int(n)) for i, c, n in [*kept[0], *result["frames"]]]
+        faces = [*kept[1], *result["faces"]]
+        status, counted = self._request_counts(result, frames)
         self._write([
             ("DELETE FROM faces WHERE uid = ?", [(record.uid,)]),
             ("DELETE FROM frames WHERE uid = ?", [(record.uid,)]),
-            ("INSERT INTO frames (uid, frame_index, faces) VALUES (?, ?, ?)",
-             [(record.uid, int(i), int(n)) for i, n in result["frames"]]),
-            ("INSERT INTO faces (uid, frame_index, face_index, file, mask_file, landmarks, box, crop_box, score,"
-             " size, crc, mask_size, mask_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             [(record.uid, f["frame_index"], f["face_index"], f["file"], f.get("mask_file"),
+            ("INSERT OR REPLACE INTO frames (uid, frame_index, chain, faces) VALUES (?, ?, ?, ?)",
+             [(record.uid, f.index, f.chain, f.faces) for f in frames]),
+            ("INSERT OR REPLACE INTO faces (uid, frame_index, chain, face_index, file, mask_file, landmarks, box,"
+             " crop_box, score, size, crc, mask_size, mask_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             [(record.uid, f["frame_index"], f.get("chain", ""), f["face_index"], f["file"], f.get("mask_file"),
                np.asarray(f["landmarks"], dtype=np.float32).tobytes(), json.dumps(list(f["box"])),
                json.dumps(list(f["crop_box"])), float(f["score"]), f.get("size"), f.get("crc"),
                f.get("mask_size"), f.get("mask_crc")) for f in faces]),
             ("INSERT OR REPLACE INTO videos (uid, dataset, method, compression, label, split, path,"
              " mask_path, status, cause, message, frames_total, frames_sampled, frames_with_face,"
-             " faces, has_mask, seconds, updated, src_size, src_mtime)"
-             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             " faces, has_mask, seconds, updated, src_size, src_mtime, src_sha256)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              [(record.uid, record.dataset, record.method, record.compression, int(record.label),
                record.split, str(record.path), str(record.mask_path) if record.mask_path else None,
-               result["status"], result.get("cause"), result.get("message"),
-               int(result.get("frames_total", 0)), len(result["frames"]),
-               sum(1 for _, n in result["frames"] if n > 0), len(faces),
-               int(bool(result.get("has_mask"))), float(result.get("seconds", 0.0)), time.time(),
-               src_size, src_mtime)]),
+               status, result.get("cause") if status == result["status"] else None,
+               result.get("message") if status == result["status"] else None,
+               int(result.get("frames_total", 0)), *counted,
+               int(any(f.get("mask_file") for f in faces)), float(result.get("seconds", 0.0)), time.time(),
+               src_size, src_mtime, result.get("sha256"))]),
         ])
+
+    @staticmethod
+    def _request_counts(result: dict[str, Any], frames: list[FrameRow]) -> tuple[str, tuple[int, int, int]]:
+        """The status and (frames, frames with a face, faces) of the request ``result`` answered."""
+        if result["status"] in ("done", "no_face") and result.get("request"):
+            frames, _ = pick_frames(frames, int(result.get("frames_total", 0)), int(result["request"]))
+        faces = sum(f.faces for f in frames)
+        status = result["status"] if result["status"] not in ("done", "no_face") else ("done" if faces else "no_face")
+        return status, (len(frames), sum(1 for f in frames if f.faces > 0), faces)
 
     # -- reading -------------------------------------------------------------------------------
     _VIDEO_COLUMNS = ("uid", "dataset", "method", "compression", "label", "split", "path", "status", "cause",
                       "message", "frames_total", "frames_sampled", "frames_with_face", "faces", "has_mask",
-                      "src_size", "src_mtime", "updated")
+                      "src_size", "src_mtime", "src_sha256", "updated")
 
     def _select_videos(self, part: _Part, where: str, args: tuple) -> Iterator[tuple]:
         cols = ", ".join(part.col("videos", c) for c in self._VIDEO_COLUMNS)
@@ -549,52 +640,89 @@ class FaceCache:
     @staticmethod
     def _video(row: tuple) -> CachedVideo:
         (uid, dataset, method, compression, label, split, path, status, cause, message,
-         frames_total, frames_sampled, frames_with_face, faces, has_mask, src_size, src_mtime, _) = row
+         frames_total, frames_sampled, frames_with_face, faces, has_mask, src_size, src_mtime, src_sha256, _) = row
         return CachedVideo(
             uid=uid, dataset=dataset, method=method, compression=compression, label=int(label),
             split=split, status=status, cause=cause, frames_total=int(frames_total),
             frames_sampled=int(frames_sampled), frames_with_face=int(frames_with_face),
             has_mask=bool(has_mask), faces=int(faces), path=path, message=message,
-            src_size=src_size, src_mtime=src_mtime,
+            src_size=src_size, src_mtime=src_mtime, src_sha256=src_sha256,
         )
 
-    def videos(self, split: str | None = None, dataset: str | None = None, status: str | None = None) -> list[CachedVideo]:
-        """Video rows (metadata only) of the union of the index parts, optionally filtered, by uid."""
+    def videos(self, split: str | None = None, dataset: str | None = None, status: str | None = None,
+               frames: int | None = None) -> list[CachedVideo]:
+        """Video rows (metadata only) of the union of the index parts, optionally filtered, by uid;
+        with ``frames``, as a request for that many frames sees them (see ``status``)."""
         clauses, args = [], []
         for column, value in (("split", split), ("dataset", dataset)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        videos = [self._video(row) for row, _ in self._union(where, tuple(args)).values()]
+        videos = [self._as_asked(self._video(row), part, frames) for row, part in self._union(where, tuple(args)).values()]
         return sorted((v for v in videos if status is None or v.status == status), key=lambda v: v.uid)
 
     def _winner(self, uid: str) -> tuple[tuple, _Part] | None:
         return self._union(" WHERE uid = ?", (uid,)).get(uid)
 
-    def status(self, uid: str) -> CachedVideo | None:
-        """The video's row (status, cause, counts), or None if it was never queued."""
+    def status(self, uid: str, frames: int | None = None) -> CachedVideo | None:
+        """The video's row (status, cause, counts), or None if it was never queued. With ``frames``,
+        as a request for that many frames sees it: its counts are those of the requested frames, its
+        status "done" or "no_face" by their faces, and "pending" while one of them is not cached."""
         found = self._winner(uid)
-        return self._video(found[0]) if found else None
+        return self._as_asked(self._video(found[0]), found[1], frames) if found else None
 
-    def frames(self, uid: str) -> list[tuple[int, int]]:
-        """``[(frame_index, faces_found), ...]`` for every sampled frame, faceless ones included."""
+    def _as_asked(self, video: CachedVideo, part: _Part, frames: int | None) -> CachedVideo:
+        if frames is None or video.status not in ("done", "no_face"):
+            return video
+        rows, missing = pick_frames(self._frame_rows(part, video.uid), video.frames_total, frames)
+        faces = sum(r.faces for r in rows)
+        status = "pending" if missing else ("done" if faces else "no_face")
+        return replace(video, status=status, frames_sampled=len(rows), faces=faces,
+                       frames_with_face=sum(1 for r in rows if r.faces > 0))
+
+    def _frame_rows(self, part: _Part, uid: str) -> list[FrameRow]:
+        rows = part.db.execute(f"SELECT frame_index, {part.col('frames', 'chain')}, faces FROM frames WHERE uid = ?"
+                               " ORDER BY frame_index", (uid,)).fetchall()
+        legacy = frame_chains(i for i, c, _ in rows if c is None)  # rows written before chains: their own history
+        return [FrameRow(int(i), legacy[int(i)] if c is None else str(c), int(n)) for i, c, n in rows]
+
+    def _asked(self, found: tuple[tuple, _Part], frames: int | None) -> tuple[list[FrameRow], set[tuple[int, str]] | None]:
+        """The winner's frame rows, and the (index, chain) keys a request for ``frames`` is served (None:
+        every row); none while one of its frames is not cached (never a part of the request)."""
+        rows = self._frame_rows(found[1], found[0][0])
+        if frames is None:
+            return rows, None
+        chosen, missing = pick_frames(rows, self._video(found[0]).frames_total, frames)
+        return rows, set() if missing else {(r.index, r.chain) for r in chosen}
+
+    def frame_rows(self, uid: str, frames: int | None = None) -> list[FrameRow]:
+        """Every sampled frame of the video, faceless ones included (with ``frames``: those a request
+        for that many frames is served), by frame index."""
         found = self._winner(uid)
         if found is None:
             return []
-        return [tuple(r) for r in found[1].db.execute(
-            "SELECT frame_index, faces FROM frames WHERE uid = ? ORDER BY frame_index", (uid,))]
+        rows, keep = self._asked(found, frames)
+        return [r for r in rows if keep is None or (r.index, r.chain) in keep]
 
-    def face_rows(self, uid: str, face_index: int | None = None) -> list[dict[str, Any]]:
+    def frames(self, uid: str, frames: int | None = None) -> list[tuple[int, int]]:
+        """``[(frame_index, faces_found), ...]`` for every sampled frame (see ``frame_rows``)."""
+        return [(r.index, r.faces) for r in self.frame_rows(uid, frames)]
+
+    def face_rows(self, uid: str, face_index: int | None = None, frames: int | None = None) -> list[dict[str, Any]]:
         """Face metadata without decoding images (cheap); only face ``face_index`` of each frame
-        when given (0 is the largest), filtered in SQL. Each row has the crop's recorded size and
-        CRC-32 (None in caches written before they were recorded)."""
+        when given (0 is the largest), filtered in SQL; with ``frames``, only the faces of the frames
+        a request for that many frames is served. Each row has the crop's recorded size and CRC-32
+        (None in caches written before they were recorded) and its frame's history (``chain``)."""
         found = self._winner(uid)
-        if found is None:
-            return []
-        part = found[1]
+        return [] if found is None else self._face_rows(found, face_index, frames)
+
+    def _face_rows(self, found: tuple[tuple, _Part], face_index: int | None, frames: int | None) -> list[dict[str, Any]]:
+        uid, part = found[0][0], found[1]
+        frame_rows, keep = self._asked(found, frames)
+        legacy = {r.index: r.chain for r in frame_rows}  # a row written before chains (a video's rows are all of one kind)
         where, args = ("uid = ?", (uid,)) if face_index is None else ("uid = ? AND face_index = ?", (uid, face_index))
-        extra = ", ".join(part.col("faces", c) for c in ("size", "crc", "mask_size", "mask_crc"))
+        extra = ", ".join(part.col("faces", c) for c in ("size", "crc", "mask_size", "mask_crc", "chain"))
         rows = part.db.execute(
             f"SELECT frame_index, face_index, file, mask_file, landmarks, box, crop_box, score, {extra} FROM faces"
             f" WHERE {where} ORDER BY frame_index, face_index", args)
@@ -602,19 +730,22 @@ class FaceCache:
             dict(frame_index=int(fi), face_index=int(fa), file=file, mask_file=mask_file,
                  landmarks=np.frombuffer(lm, dtype=np.float32).reshape(-1, 2).copy(),
                  box=tuple(json.loads(box)), crop_box=tuple(json.loads(cbox)), score=float(score),
-                 size=size, crc=crc, mask_size=msize, mask_crc=mcrc)
-            for fi, fa, file, mask_file, lm, box, cbox, score, size, crc, msize, mcrc in rows
+                 size=size, crc=crc, mask_size=msize, mask_crc=mcrc,
+                 chain=legacy.get(int(fi), "") if chain is None else str(chain))
+            for fi, fa, file, mask_file, lm, box, cbox, score, size, crc, msize, mcrc, chain in rows
         ]
+        out = [r for r in out if keep is None or (r["frame_index"], r["chain"]) in keep]
         # load_image checks what it reads against these (callers pass only the file name)
         self._expect = {r["file"]: (r["size"], r["crc"], uid) for r in out}
         self._expect.update({r["mask_file"]: (r["mask_size"], r["mask_crc"], uid) for r in out if r["mask_file"]})
         return out
 
-    def faces(self, uid: str, face_index: int | None = None) -> list[CachedFace]:
-        """Every cached face of a video (or only face ``face_index`` of each frame) with its crop
-        decoded and checked, by frame then face (largest first)."""
+    def faces(self, uid: str, face_index: int | None = None, frames: int | None = None) -> list[CachedFace]:
+        """Every cached face of a video (or only face ``face_index`` of each frame; with ``frames``,
+        of the frames a request for that many is served) with its crop decoded and checked, by frame
+        then face (largest first). A reader that scores passes ``frames``."""
         out = []
-        for row in self.face_rows(uid, face_index):
+        for row in self.face_rows(uid, face_index, frames):
             out.append(CachedFace(
                 uid=uid, frame_index=row["frame_index"], face_index=row["face_index"],
                 image=self.load_image(row["file"]), landmarks=row["landmarks"], box=row["box"],
@@ -656,29 +787,31 @@ class FaceCache:
                                    "<dataset> --repair`", "", str(self.root / relative))
         return mask.astype(np.float32) / 255.0
 
-    def problems(self, uid: str, deep: bool = False) -> list[str]:
-        """What is wrong with a done video's crop files: missing, or not at their recorded size
-        (``deep``: checksums too, which reads every byte). Empty when intact."""
+    def problems(self, uid: str, deep: bool = False, frames: int | None = None) -> list[str]:
+        """What is wrong with a done video's crop files (with ``frames``: those a request for that
+        many frames is served): missing, or not at their recorded size (``deep``: checksums too,
+        which reads every byte). Empty when intact."""
+        return self.inspect(uid, frames, deep)[1]
+
+    def _row_problems(self, row: dict[str, Any], deep: bool) -> list[str]:
         out = []
-        for row in self.face_rows(uid):
-            for name, size, crc in ((row["file"], row["size"], row["crc"]),
-                                    (row["mask_file"], row["mask_size"], row["mask_crc"])):
-                if name is None:
-                    continue
-                path = self.root / name
-                try:
-                    if deep:
-                        data = path.read_bytes()
-                        got, ok = len(data), crc is None or crc32(data) == crc
-                    else:
-                        got, ok = path.stat().st_size, True
-                except OSError:
-                    out.append(f"{name}: missing")
-                    continue
-                if (size is not None and got != size) or (size is None and got == 0):
-                    out.append(f"{name}: {got} bytes, expected {size}")
-                elif not ok:
-                    out.append(f"{name}: checksum mismatch")
+        for name, size, crc in ((row["file"], row["size"], row["crc"]), (row["mask_file"], row["mask_size"], row["mask_crc"])):
+            if name is None:
+                continue
+            path = self.root / name
+            try:
+                if deep:
+                    data = path.read_bytes()
+                    got, ok = len(data), crc is None or crc32(data) == crc
+                else:
+                    got, ok = path.stat().st_size, True
+            except OSError:
+                out.append(f"{name}: missing")
+                continue
+            if (size is not None and got != size) or (size is None and got == 0):
+                out.append(f"{name}: {got} bytes, expected {size}")
+            elif not ok:
+                out.append(f"{name}: checksum mismatch")
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -101,16 +101,17 @@ def _copy(out: _Part, winners: dict[str, tuple[tuple, _Part]], meta: dict[str, A
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
     video_cols = ("uid", "dataset", "method", "compression", "label", "split", "path", "mask_path", "status", "cause",
                   "message", "frames_total", "frames_sampled", "frames_with_face", "faces", "has_mask", "seconds",
-                  "updated", "src_size", "src_mtime")
+                  "updated", "src_size", "src_mtime", "src_sha256")
     face_cols = ("uid", "frame_index", "face_index", "file", "mask_file", "landmarks", "box", "crop_box", "score",
-                 "size", "crc", "mask_size", "mask_crc")
+                 "size", "crc", "mask_size", "mask_crc", "chain")
     marks_v, marks_f = ",".join("?" * len(video_cols)), ",".join("?" * len(face_cols))
     for uid, (_, part) in sorted(winners.items()):
         cols = ", ".join(part.col("videos", c) for c in video_cols)
         row = part.db.execute(f"SELECT {cols} FROM videos WHERE uid = ?", (uid,)).fetchone()
         db.execute(f"INSERT OR REPLACE INTO videos ({', '.join(video_cols)}) VALUES ({marks_v})", row)
-        db.executemany("INSERT OR REPLACE INTO frames (uid, frame_index, faces) VALUES (?, ?, ?)",
-                       part.db.execute("SELECT uid, frame_index, faces FROM frames WHERE uid = ?", (uid,)).fetchall())
+        db.executemany("INSERT OR REPLACE INTO frames (uid, frame_index, faces, chain) VALUES (?, ?, ?, ?)",
+                       part.db.execute(f"SELECT uid, frame_index, faces, {part.col('frames', 'chain')} FROM frames"
+                                       " WHERE uid = ?", (uid,)).fetchall())
         cols = ", ".join(part.col("faces", c) for c in face_cols)
         db.executemany(f"INSERT OR REPLACE INTO faces ({', '.join(face_cols)}) VALUES ({marks_f})",
                        part.db.execute(f"SELECT {cols} FROM faces WHERE uid = ?", (uid,)).fetchall())

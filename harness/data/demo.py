@@ -50,6 +50,19 @@ class DemoSpec:
         return 2 * (self.train_pairs + self.val_pairs + self.test_pairs)
 
 
+#: The demo sizes a run asks for by name (RunConfig.demo_scale, --demo-scale): its config records the
+#: name, so the config reruns the same demo. "tiny" keeps tests within seconds.
+SCALES: dict[str, DemoSpec] = {
+    "default": DemoSpec(),
+    "tiny": DemoSpec(train_pairs=2, val_pairs=1, test_pairs=2, frames=6, size=160),
+}
+
+
+def spec_for(scale: str) -> DemoSpec:
+    """The demo tree of the size named ``scale`` (one of SCALES; the config check refuses others)."""
+    return SCALES[scale]
+
+
 def demo_root(spec: DemoSpec = DemoSpec(), home: Path | None = None) -> Path:
     """Where the demo tree of ``spec`` lives under the cache home (``home``, else ``cache_home()``)."""
     key = f"v{DEMO_VERSION}-n{spec.n_ids}-f{spec.frames}-s{spec.size}-seed{spec.seed}"

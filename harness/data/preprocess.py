@@ -4,6 +4,12 @@ For each video record: decode it sequentially keeping ``frames`` evenly sampled 
 every face (largest first) with 68 landmarks, cut the crop of ``CropRule``, and store crops +
 landmarks + boxes (and the mask crop, when the record has a mask video) in a ``FaceCache``.
 
+* exact: a request for N frames is the N indices ``sample_indices(decoded frames, N)``; a video
+  cached for another count keeps its rows and only the frames this request lacks are cut (the face
+  finder still sees the request's earlier frames, so each crop is the one an empty cache would get);
+  a video whose file changed since it was cached (size and mtime, then its sha256) is done afresh,
+  and one moved or copied unchanged keeps its frames;
+
 * resumable / idempotent: a video's rows are committed in one transaction after its files; videos
   with a final status (done, failed, no_face) are skipped on the next run;
 * parallel: ``workers`` processes do the decoding and detection and write the crop files; the
@@ -40,11 +46,12 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from harness.common import faults
-from harness.data.cache import FaceCache, crc32, encode_crop, encode_mask_png, video_dir_name
+from harness.data.cache import FaceCache, crc32, encode_crop, encode_mask_png, frame_chains, video_dir_name
 from harness.data.claims import Heartbeat, new_owner
 from harness.data.crop import CropRule, crop_mask, landmarks_to_crop, mask_from_frame
 from harness.data.faces import FaceFinder
-from harness.data.video import VideoDecodeError, read_frames_indexed
+from harness.data.fingerprint import content_digest
+from harness.data.video import VideoDecodeError, read_frames_indexed, sample_indices
 from harness.extend.types import VideoRecord
 
 DEFAULT_FRAMES = 32
@@ -160,13 +167,14 @@ def _fail(status: str, cause: str, message: str, t0: float, frames_total: int = 
                 frames_total=frames_total, has_mask=False, seconds=time.perf_counter() - t0)
 
 
-def process_video(record: VideoRecord) -> dict[str, Any]:
-    """Process one record in this worker; never raises for a bad video (returns its cause)."""
+def process_video(record: VideoRecord, plan: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Process one record in this worker; never raises for a bad video (returns its cause).
+    ``plan``: what the cache already holds of it (see ``_Job.plan``); None: nothing."""
     t0 = time.perf_counter()
     config = _worker["config"]
     faults.point("preprocess.video." + record.uid)  # tests: this video kills its worker (an OOM kill)
     try:
-        return _process(record, config, _worker["finder"], t0)
+        return _process(record, config, _worker["finder"], t0, plan or {})
     except VideoDecodeError as exc:
         missing = not Path(record.path).exists()
         return _fail("failed", "missing_file" if missing else "corrupt_video", str(exc), t0)
@@ -175,24 +183,52 @@ def process_video(record: VideoRecord) -> dict[str, Any]:
         return _fail("failed", f"error:{type(exc).__name__}", f"{record.path}: {detail}", t0)
 
 
-def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0: float) -> dict[str, Any]:
+def _sampled(record: VideoRecord, count: int, plan: dict[str, Any], tracking: bool
+             ) -> tuple[list[tuple[int, np.ndarray]], int, dict[int, str], set[int]]:
+    """The decoded frames the face finder must see for a request of ``count`` frames, the video's
+    decoded frame count, each requested frame's history key (``frame_chains``) and the frames to
+    store: every requested one in a fresh video; else those the cache lacks (``plan["present"]``),
+    with the requested frames before them decoded too when the finder tracks (their faces lead it)."""
+    if not plan.get("present"):
+        found, total = read_frames_indexed(record.path, count=count)
+        chains = frame_chains([i for i, _ in found], tracking)
+        return found, total, chains, set(chains)
+    total = int(plan["total"])
+    wanted = sample_indices(total, count).tolist()
+    chains = frame_chains(wanted, tracking)
+    present = {tuple(p) for p in plan["present"]}
+    todo = {i for i in wanted if (i, chains[i]) not in present and (i, "") not in present}
+    decode = [i for i in wanted if todo and (i in todo or (tracking and i < max(todo)))]
+    found, decoded = read_frames_indexed(record.path, indices=decode) if decode else ([], total)
+    if decoded != total or [i for i, _ in found] != decode:
+        raise VideoDecodeError(f"{record.path} now decodes to {decoded} frames, not the {total} it had when its "
+                               "faces were cached; check the file (`ffprobe`) or preprocess it again with --repair")
+    return found, total, chains, todo
+
+
+def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0: float, plan: dict[str, Any]) -> dict[str, Any]:
     rule = CropRule.from_dict(config["rule"])
-    frames, total = read_frames_indexed(record.path, count=frames_for(record.split, config["frames"]))
-    masks, cause, message = _read_masks(record, [i for i, _ in frames])
+    count = frames_for(record.split, config["frames"])
+    frames, total, chains, todo = _sampled(record, count, plan, finder.fast)
+    sha256 = content_digest(record.path)  # what the cached frames are of: a changed file is redone, a copy is not
+    masks, cause, message = _read_masks(record, sorted(todo))
     vdir = video_dir_name(record.uid)
     out_dir = Path(config["cache_root"]) / vdir
-    if out_dir.exists():
-        shutil.rmtree(out_dir)  # leftovers of a killed run
+    if out_dir.exists() and not plan.get("present"):
+        shutil.rmtree(out_dir)  # leftovers of a killed run (a video with cached rows keeps its files)
     out_dir.mkdir(parents=True, exist_ok=True)
+    taken = set(plan.get("files") or ())
     finder.reset()
-    frame_rows: list[tuple[int, int]] = []
+    frame_rows: list[tuple[int, str, int]] = []
     face_rows: list[dict[str, Any]] = []
     for index, frame in frames:
         crops = list(rule.crops(finder.find(frame), frame))
-        frame_rows.append((index, len(crops)))
+        if index not in todo:
+            continue  # cached already: seen only so the finder tracks as it did then
+        frame_rows.append((index, chains[index], len(crops)))
         for face_index, (face, box, image) in enumerate(crops):
-            row, fits = _write_face(out_dir, vdir, rule, (index, face_index), face, box, image, frame, masks.get(index),
-                                    config.get("crop_format", "png"))
+            row, fits = _write_face(out_dir, vdir, rule, (index, chains[index], face_index), face, box, image, frame,
+                                    masks.get(index), config.get("crop_format", "png"), taken)
             if not fits and cause is None:
                 cause, message = "mask_size_mismatch", f"{record.mask_path}: mask frames are not the video's size"
             face_rows.append(row)
@@ -200,7 +236,7 @@ def _process(record: VideoRecord, config: dict[str, Any], finder: FaceFinder, t0
     if status == "no_face":
         cause, message = "no_face", f"no face found in {len(frame_rows)} sampled frames of {record.path}"
     return dict(status=status, cause=cause, message=message, frames=frame_rows, faces=face_rows,
-                frames_total=total, has_mask=any(r["mask_file"] for r in face_rows),
+                frames_total=total, has_mask=any(r["mask_file"] for r in face_rows), request=count, sha256=sha256,
                 seconds=time.perf_counter() - t0)
 
 
@@ -216,16 +252,24 @@ def _read_masks(record: VideoRecord, indices: list[int]) -> tuple[dict[int, np.n
     return {i: mask_from_frame(m, record.mask_kind) for i, m in found}, None, None
 
 
-def _write_face(out_dir: Path, vdir: str, rule: CropRule, at: tuple[int, int], face: Any, box: Any, image: np.ndarray,
-                frame: np.ndarray, mask: np.ndarray | None, crop_format: str = "png") -> tuple[dict[str, Any], bool]:
+def _crop_name(index: int, chain: str, face_index: int, taken: set[str], vdir: str, ext: str) -> str:
+    """A crop's file name: ``<frame>_<face>`` as caches always named them, with the frame's history
+    key in it when it has one, and never a name a kept row of the video already uses."""
+    name = f"{index:06d}_{face_index:02d}" if not chain else f"{index:06d}_{chain}_{face_index:02d}"
+    return name if f"{vdir}/{name}{ext}" not in taken else f"{index:06d}_{chain or 'untracked'}_{face_index:02d}"
+
+
+def _write_face(out_dir: Path, vdir: str, rule: CropRule, at: tuple[int, str, int], face: Any, box: Any, image: np.ndarray,
+                frame: np.ndarray, mask: np.ndarray | None, crop_format: str = "png",
+                taken: set[str] = frozenset()) -> tuple[dict[str, Any], bool]:
     """Write one face's crop (and mask crop) files; its index row (with each file's size and
     CRC-32) and whether its mask fit the frame."""
-    index, face_index = at
-    name = f"{index:06d}_{face_index:02d}"
+    index, chain, face_index = at
     ext = ".png" if crop_format == "png" else ".jpg"
+    name = _crop_name(index, chain, face_index, taken, vdir, ext)
     data = encode_crop(image, crop_format)
     (out_dir / f"{name}{ext}").write_bytes(data)
-    row = dict(frame_index=index, face_index=face_index, file=f"{vdir}/{name}{ext}", mask_file=None,
+    row = dict(frame_index=index, face_index=face_index, chain=chain, file=f"{vdir}/{name}{ext}", mask_file=None,
                landmarks=landmarks_to_crop(face.landmarks, box, rule.crop_size), box=face.box, crop_box=box,
                score=face.score, size=len(data), crc=crc32(data))
     if mask is None:
@@ -268,7 +312,7 @@ def preprocess(
     if shard is not None:
         cache.part_tag = f"{shard[0]}of{shard[1]}"
     try:
-        todo, summary.videos, summary.skipped, redo = _select(records, cache, shard, retry_failed, repair)
+        todo, summary.videos, summary.skipped, redo, changed = _select(records, cache, shard, frames, retry_failed, repair)
         summary.redone = [uid for uid in redo if not (retry_failed and videos_failed(cache, uid))]
         summary.notes = list(cache.notes)
         summary.crop_format = cache.crop_format or ""
@@ -284,7 +328,7 @@ def preprocess(
 
         with progress_bar(disable=not progress) as bar, Heartbeat(cache.claims) as heart:  # the shared stderr bar
             task = bar.add_task("preprocess", total=summary.videos, completed=summary.skipped, info="")
-            job = _Job(cache, owner, summary, config, workers, bar, task, heart, redo)
+            job = _Job(cache, owner, summary, config, workers, bar, task, heart, redo, changed, repair)
             job.run(todo)
         summary.failures_by_cause = dict(job.causes)
     finally:
@@ -301,10 +345,14 @@ class _Job:
     """One preprocess call's work on a shared cache: claim, process, store, wait for other jobs."""
 
     def __init__(self, cache: FaceCache, owner: str, summary: PreprocessSummary, config: dict[str, Any],
-                 workers: int, bar: Any, task: Any, heart: Heartbeat, redo: list[str] = ()) -> None:
+                 workers: int, bar: Any, task: Any, heart: Heartbeat, redo: list[str] = (),
+                 changed: set[str] = frozenset(), repair: bool = False) -> None:
         self.cache, self.owner, self.summary, self.config, self.workers = cache, owner, summary, config, workers
         self.bar, self.task, self.heart = bar, task, heart
         self.redo, self.redo_after = set(redo), time.time()  # final rows older than this are redone
+        self.changed, self.repair = set(changed), repair  # videos whose file changed: none of their rows is kept
+        self.plans: dict[str, dict[str, Any]] = {}  # uid -> what the worker is told the cache holds
+        self.kept: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}  # uid -> rows the new write keeps
         self.causes: Counter[str] = Counter()
         self.deferred: list[VideoRecord] = []  # held by another live job: waited for at the end
 
@@ -332,35 +380,47 @@ class _Job:
         if self.workers <= 0:
             _init_worker(self.config)
             for record in self.claimed(records):
-                self.store(record, process_video(record))
+                self.store(record, process_video(record, self.plans.get(record.uid)))
                 self.advance()
         else:
-            _run_pool(self.claimed(records), self.config, self.workers, self.store, self.advance)
+            _run_pool(self.claimed(records), self.config, self.workers, self.store, self.advance, self.plans)
 
     def claimed(self, records: list[VideoRecord]) -> Iterator[VideoRecord]:
         """The records this job may work on, claimed one at a time as they are needed."""
         for record in records:
-            if self.cache.claim(record.uid, self.owner, self.redo_after if record.uid in self.redo else None):
+            count = frames_for(record.split, self.config["frames"])
+            if self.cache.claim(record.uid, self.owner, self.redo_after if record.uid in self.redo else None, count):
                 self.heart.add(record.uid)
+                self.plan(record)
                 yield record
-            elif self.cache.is_final(record.uid):
+            elif self.cache.is_final(record.uid, count):
                 self.summary.skipped += 1  # another job finished it meanwhile
                 self.advance()
             else:
                 self.deferred.append(record)  # another live job holds it
+
+    def plan(self, record: VideoRecord) -> None:
+        """What of a claimed video the cache holds and the new write keeps (nothing when its file
+        changed): the worker then cuts only the frames the request lacks."""
+        frames, faces, total = ([], [], None) if record.uid in self.changed else self.cache.reusable(record.uid, self.repair)
+        self.kept[record.uid] = (frames, faces)
+        self.plans[record.uid] = {"total": total, "present": [(f.index, f.chain) for f in frames],
+                                  "files": sorted({r["file"] for r in faces})}
 
     def advance(self) -> None:
         self.bar.advance(self.task)
 
     def store(self, record: VideoRecord, result: dict[str, Any]) -> None:
         faults.point("preprocess.before_store")
-        self.cache.write_video(record, result)
+        kept = self.kept.pop(record.uid, ([], []))
+        self.plans.pop(record.uid, None)
+        self.cache.write_video(record, result, kept if result["status"] in ("done", "no_face") else ([], []))
         self.cache.release(self.owner, record.uid)
         self.heart.discard(record.uid)
         faults.point("preprocess.stored")
         summary = self.summary
         summary.frames += len(result["frames"])
-        summary.frames_with_face += sum(1 for _, n in result["frames"] if n)
+        summary.frames_with_face += sum(1 for *_, n in result["frames"] if n)
         summary.faces += len(result["faces"])
         if result["status"] == "done":
             summary.done += 1
@@ -380,26 +440,48 @@ def videos_failed(cache: FaceCache, uid: str) -> bool:
     return video is not None and video.status == "failed"
 
 
-def _changed(video: Any) -> bool:
-    """Whether a failed video's file differs (size or mtime) from when it failed: worth a retry."""
+def source_changed(video: Any, path: str | Path) -> bool:
+    """Whether the file at ``path`` is not the one ``video``'s cached rows were made from: its size
+    differs, or its mtime does and so does its sha256 (a moved or copied file keeps its frames). A
+    row that recorded nothing (an old cache) or a file that is gone count as unchanged."""
     if video.src_size is None:
         return False
     try:
-        st = os.stat(video.path)
+        st = os.stat(path)
     except OSError:
         return False
-    return int(st.st_size) != int(video.src_size) or float(st.st_mtime) != float(video.src_mtime)
+    if int(st.st_size) != int(video.src_size):
+        return True
+    if float(st.st_mtime) == float(video.src_mtime):
+        return False
+    return not video.src_sha256 or content_digest(path) != video.src_sha256
+
+
+def _state(cache: FaceCache, video: Any, record: VideoRecord, count: int, retry_failed: bool, repair: bool) -> str:
+    """What a record needs for a request of ``count`` frames: "final" (nothing), "fill" (frames of the
+    request are not cached), "redo" (a final row to ignore: a failed video retried, crops damaged)
+    or "changed" (its file is not the one its rows were made from)."""
+    if video is None or not cache._final_row(video):
+        return "fill"
+    if video.status == "failed":
+        return "redo" if retry_failed or source_changed(video, record.path) else "final"
+    if source_changed(video, record.path):
+        return "changed"
+    asked, problems = cache.inspect(record.uid, count, deep=repair)
+    if asked is None or asked.status == "pending":
+        return "fill"
+    return "redo" if problems else "final"
 
 
 def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, int] | None,
-            retry_failed: bool, repair: bool = False) -> tuple[list[VideoRecord], int, int, list[str]]:
+            frames: int | dict[str, int], retry_failed: bool, repair: bool = False
+            ) -> tuple[list[VideoRecord], int, int, list[str], set[str]]:
     """(records to do, records in this run, skipped as final, final videos redone because their
-    crops are damaged or their failed file changed)."""
+    crops are damaged, their failed file changed or --retry-failed, videos whose file changed)."""
     videos = {v.uid: v for v in cache.videos()}
-    final = {uid for uid, v in videos.items() if cache._final_row(v)}
-    redo = {uid for uid in final if videos[uid].status == "failed" and (retry_failed or _changed(videos[uid]))}
-    final -= redo
     todo: list[VideoRecord] = []
+    redo: list[str] = []
+    changed: set[str] = set()
     seen: set[str] = set()
     total = skipped = 0
     for record in records:
@@ -409,44 +491,48 @@ def _select(records: Iterable[VideoRecord], cache: FaceCache, shard: tuple[int, 
             raise ValueError(f"duplicate video uid {record.uid!r}: uids must be unique (dataset/method/compression/name)")
         seen.add(record.uid)
         total += 1
-        if record.uid in final and videos[record.uid].status == "done" and cache.problems(record.uid, deep=repair):
-            final.discard(record.uid)
-            redo.add(record.uid)
-        if record.uid in final:
+        state = _state(cache, videos.get(record.uid), record, frames_for(record.split, frames), retry_failed, repair)
+        if state == "final":
             skipped += 1
-        else:
-            todo.append(record)  # records are small metadata; media is never held
-    return todo, total, skipped, sorted(redo & seen)  # with --retry-failed, its videos too
+            continue
+        todo.append(record)  # records are small metadata; media is never held
+        if state in ("redo", "changed"):
+            redo.append(record.uid)
+        if state == "changed":
+            changed.add(record.uid)
+    return todo, total, skipped, sorted(redo), changed
 
 
 def _run_pool(todo: Iterable[VideoRecord], config: dict[str, Any], workers: int,
-              store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None]) -> None:
+              store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None],
+              plans: dict[str, dict[str, Any]] | None = None) -> None:
     """Process ``todo`` in a pool. When a worker dies (killed, out of memory), the videos in flight
     are tried again one by one, each in a pool of its own: the one that kills its worker again is
     recorded as failed (``worker_died``), the others are done, and the rest of the queue goes on."""
     queue = iter(todo)
     while True:
-        in_flight = _pool_pass(queue, config, workers, store, advance)
+        in_flight = _pool_pass(queue, config, workers, store, advance, plans or {})
         if in_flight is None:
             return
         for record in in_flight:
-            if _pool_pass(iter([record]), config, 1, store, advance) is not None:
+            if _pool_pass(iter([record]), config, 1, store, advance, plans or {}) is not None:
                 store(record, _fail("failed", "worker_died", f"{record.path}: the worker process preprocessing it "
                                     "died (killed, or out of memory); --retry-failed tries it again", time.perf_counter()))
                 advance()
 
 
 def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: int,
-               store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None]) -> list[VideoRecord] | None:
+               store: Callable[[VideoRecord, dict[str, Any]], None], advance: Callable[[], None],
+               plans: dict[str, dict[str, Any]]) -> list[VideoRecord] | None:
     """One pool over ``queue``: None when it is drained, else the records in flight when a worker died."""
     first = next(queue, None)
     if first is None:
         return None  # nothing to do: no pool
     with _worker_pool(config, workers) as pool:
-        pending: dict[Future, VideoRecord] = {pool.submit(process_video, first): first}
+        pending: dict[Future, VideoRecord] = {pool.submit(process_video, first, plans.get(first.uid)): first}
         lost: list[VideoRecord] = []
         for _ in range(workers * 2 - 1):  # bounded in-flight work
-            if not _submit(pool, pending, queue, lost):
+            if not _submit(pool, pending, queue, lost, plans):
                 break
         while pending and not lost:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -458,7 +544,7 @@ def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: in
                     return [record, *pending.values()]
                 store(record, result)
                 advance()
-                _submit(pool, pending, queue, lost)
+                _submit(pool, pending, queue, lost, plans)
         return [*lost, *pending.values()] if lost else None
 
 
@@ -481,14 +567,14 @@ def _worker_pool(config: dict[str, Any], workers: int) -> Iterator[ProcessPoolEx
 
 
 def _submit(pool: ProcessPoolExecutor, pending: dict[Future, VideoRecord], queue: Iterator[VideoRecord],
-            lost: list[VideoRecord]) -> bool:
+            lost: list[VideoRecord], plans: dict[str, dict[str, Any]]) -> bool:
     """Submit the queue's next record; False when the queue is empty or the pool is broken (the
     record then goes to ``lost``, to be tried again)."""
     record = next(queue, None)
     if record is None:
         return False
     try:
-        pending[pool.submit(process_video, record)] = record
+        pending[pool.submit(process_video, record, plans.get(record.uid))] = record
     except BrokenProcessPool:
         lost.append(record)
         return False

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from harness.common import runtime as dd
 from harness.run.config import RunConfig
 from harness.data.crop import CropRule
-from harness.data.demo import NOT_A_BENCHMARK, DemoSpec
+from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.paths import RunError, RunPaths
 from harness.run.folder import RunFolder
 from harness.common.ui import console
@@ -139,20 +139,20 @@ def demo_test_sets(config: RunConfig) -> list[str]:
     return [n for n in config.test_datasets if n in served and "root" not in config.dataset_options.get(n, {})]
 
 
-def fingerprint_test_sets(config: RunConfig, datasets: dict[str, Any], spec: DemoSpec | None) -> dict[str, Any]:
+def fingerprint_test_sets(config: RunConfig, datasets: dict[str, Any]) -> dict[str, Any]:
     """What each test set *is*: the sha256 of its records (uid, label, media and mask content:
     harness.data.fingerprint.records_fingerprint) or, for the demo's, the generator's version and
     scale. ``datasets``: the opened test datasets (the demo's need not be among them)."""
     from dataclasses import asdict
 
-    from harness.data.demo import DEMO_VERSION
+    from harness.data.demo import DEMO_VERSION, spec_for
     from harness.data.fingerprint import records_fingerprint
 
     demo_sets = demo_test_sets(config)
     out: dict[str, Any] = {}
     for name in config.test_datasets:
         if name in demo_sets:
-            out[name] = {"demo_version": DEMO_VERSION, "demo": asdict(spec or DemoSpec())}
+            out[name] = {"demo_version": DEMO_VERSION, "demo": asdict(spec_for(config.demo_scale))}
         else:
             out[name] = records_fingerprint(datasets[name].records("test"))
     return out
@@ -171,7 +171,7 @@ def identity_record(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, t
     return json.loads(json.dumps(record, default=str))  # as a results file reads it back
 
 
-def planned_identity(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, spec: DemoSpec | None,
+def planned_identity(checkpoint: Checkpoint, config: RunConfig, rule: CropRule,
                      perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """The ``identity_record`` of an evaluation not run yet (``--dry-run``): the test sets other than
     the demo's are opened and fingerprinted (a missing one is the run's own one-line error)."""
@@ -179,7 +179,7 @@ def planned_identity(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, 
 
     names = [n for n in config.test_datasets if n not in demo_test_sets(config)]
     datasets = open_datasets(config, None, names=names) if names else {}
-    return identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets, spec), perturb)
+    return identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets), perturb)
 
 
 def evaluation_key(record: dict[str, Any]) -> str:
@@ -225,15 +225,18 @@ def _origin_check(checkpoint: Checkpoint) -> str:
     return f"the weights carry the run's stamp {checkpoint.identity.run_key}"
 
 
-def training_files(checkpoint: Checkpoint, extra: dict[str, Any] | None) -> tuple[set[str], str | None]:
-    """Real paths of the files the checkpoint records it was trained (and validated) on, and a note
-    when they cannot be listed here (the training data is not on this machine)."""
+def training_files(checkpoint: Checkpoint, cache_dir: Path | None = None) -> tuple[set[str], str | None]:
+    """Real paths of the files the checkpoint records it was trained (and validated) on (a demo run's:
+    those of the demo of the size its config records), and a note when they cannot be listed here
+    (the training data is not on this machine)."""
     from harness.run.datasets import dataset_splits, open_datasets
+    from harness.run.stages import demo_options
 
     if checkpoint.imported:
         return set(), "an imported checkpoint records no training file list"
     recorded = recorded_config(checkpoint)
     try:
+        extra = demo_options(recorded, cache_dir, show=False) if recorded.demo else None
         opened = open_datasets(recorded, extra, names=[recorded.train_dataset])
         dataset = opened[recorded.train_dataset]
         splits = [s for s in ("train", "val") if s in dataset_splits(dataset)]
@@ -254,22 +257,17 @@ def check_overlap(trained: set[str], datasets: dict[str, Any]) -> None:
 
 
 def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: RunPaths = RunPaths(),
-                        resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None,
-                        perturb: Sequence[Any] = ()) -> dict[str, Any]:
+                        resume: bool = True, show: bool | None = None, perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """Preprocess the test sets with the checkpoint's crop rule, score them (the evaluation stage
     `harness run` uses; ``perturb``: robustness conditions scored too), write results, figures,
-    report and leaderboard row."""
-    from harness.data import demo
+    report and leaderboard row. A demo evaluation scores the demo of ``config.demo_scale``."""
     from harness.reporting.leaderboard import write_leaderboard
     from harness.run.datasets import open_datasets
-    from harness.run.stages import finished_results, lock_folder, write_outputs
+    from harness.run.stages import demo_options, finished_results, lock_folder, write_outputs
 
-    extra = None
-    if config.demo:
-        spec = demo_spec or DemoSpec()
-        extra = demo.dataset_options(demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False))
+    extra = demo_options(config, paths.cache_dir, show) if config.demo else None
     datasets = open_datasets(config, extra, names=list(config.test_datasets))
-    record = identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets, demo_spec), perturb)
+    record = identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets), perturb)
     rid = evaluation_id(checkpoint, config, record)
     run_dir = paths.runs_dir / rid
     finished = RunFolder(run_dir).results
@@ -278,7 +276,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
         if dd.is_main():
             write_leaderboard(paths.results_dir, paths.leaderboard)
         return finished_results(finished)
-    trained, note = training_files(checkpoint, extra)
+    trained, note = training_files(checkpoint, paths.cache_dir)
     check_overlap(trained, datasets)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_folder(run_dir)  # one process per evaluation id, as for `harness run`

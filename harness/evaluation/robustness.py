@@ -41,7 +41,7 @@ def _score_share(model: torch.nn.Module, cache: Any, videos: list[Any], setup: A
         task = bar.add_task(f"robustness ({len(keys)} conditions)", total=len(videos), info="")
         for video in videos:
             bar.advance(task)
-            faces = cache.faces(video.uid)  # decoded once for every condition
+            faces = cache.faces(video.uid, frames=setup.eval.frames_per_video)  # decoded once for every condition
             if not faces:
                 continue
             crops = [f.image for f in faces]

@@ -137,7 +137,7 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setu
         for video in videos:
             bar.advance(task)
             faults.point("evaluate.video")
-            faces = cache.faces(video.uid)
+            faces = cache.faces(video.uid, frames=setup.eval.frames_per_video)  # exactly the frames asked
             if not faces:
                 continue
             crops = [f.image for f in faces]
@@ -277,7 +277,9 @@ def evaluate_dataset(
     these cached records (the dataset's current test set; the cache may hold older ones). With
     ``run_dir``, the per-video scores and localization examples are written there too (see
     ``write_scores``), so figures can be drawn from the run folder alone."""
-    videos = [v for v in cache.videos(split="test", dataset=dataset) if uids is None or v.uid in uids]
+    # as a request for the evaluation's frame count sees them: its frames, counts and status
+    videos = [v for v in cache.videos(split="test", dataset=dataset, frames=setup.eval.frames_per_video)
+              if uids is None or v.uid in uids]
     scorable = [v for v in videos if v.status == "done"]
     # Each rank scores whole videos: the frames of one video (FRAME_SEPARATOR) stay on one rank.
     order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in scorable}))}
@@ -301,7 +303,7 @@ def evaluate_dataset(
             "videos_scored": len(scores.video),
             "videos_failed": len(failed_videos),
             "videos_no_face": len(all_videos) - len(scores.video) - len(failed_videos),
-            # frame counts come from the cache, for every scorable video (the ranks' shares together)
+            # frame counts of the frames asked, for every scorable video (the ranks' shares together)
             "frames": sum(v.frames_sampled for v in scorable),
             "frames_no_face": sum(max(0, v.frames_sampled - v.frames_with_face) for v in scorable),
             "fake_frames_with_mask": len(scores.masks),

@@ -81,7 +81,8 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
         if setup.perturb:
             from harness.evaluation.robustness import robustness_block
 
-            scorable = [v for v in cache.videos(split="test", dataset=name) if v.uid in uids and v.status == "done"]
+            scorable = [v for v in cache.videos(split="test", dataset=name, frames=setup.eval.frames_per_video)
+                        if v.uid in uids and v.status == "done"]
             block["robustness"] = robustness_block(bundle.model, cache, scorable, setup, bundle.device, list(setup.perturb), show)
         if run_dir is not None and dd.is_main():
             _store(run_dir, name, key, block)

@@ -74,8 +74,8 @@ LEGACY_LOSS: dict[str, Any] = {"pairs": "all", "min_grid": 1, "dice": 0.0}
 EXECUTION_FIELDS: dict[str, Any] = {"device": "auto", "data_root": None, "name": "", "train.workers": 0}
 
 #: (section, field) -> the value that reproduces what runs did before the field existed; run_key
-#: leaves such a field out at that value (see RunConfig.run_key).
-KEY_NEUTRAL: dict[tuple[str, str], Any] = {("train", "warmup"): 0}
+#: leaves such a field out at that value (see RunConfig.run_key). Section "" is the top level.
+KEY_NEUTRAL: dict[tuple[str, str], Any] = {("train", "warmup"): 0, ("", "demo_scale"): "default"}
 
 
 @dataclass
@@ -98,6 +98,7 @@ class RunConfig:
     device: str = "auto"
     name: str = ""
     demo: bool = False
+    demo_scale: str = "default"  # the demo's size (harness.data.demo.SCALES): "default", or "tiny" for tests
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -157,8 +158,9 @@ class RunConfig:
         value (KEY_NEUTRAL), the behaviour every earlier run had: their run ids stay the same."""
         data = self.experiment()
         for (section, key), neutral in KEY_NEUTRAL.items():
-            if data[section].get(key) == neutral:
-                del data[section][key]
+            fields_ = data[section] if section else data
+            if fields_.get(key) == neutral:
+                del fields_[key]
         blob = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 

@@ -366,6 +366,14 @@ def check_eval_config(config: RunConfig) -> None:
     check_frames(e.frames_per_video, "--eval-frames", config.crop_size)
     check_fits_memory(e.batch_size, image_bytes(config.img_size, config.crop_size), "eval.batch_size",
                       f"{e.batch_size} test images at {config.img_size} px")
+    check_demo_scale(config.demo_scale)
+
+
+def check_demo_scale(scale: Any) -> None:
+    from harness.data.demo import SCALES
+
+    if not isinstance(scale, str) or scale not in SCALES:
+        raise ConfigError(f"--demo-scale {scale!r} (demo_scale): use one of {', '.join(SCALES)}")
 
 
 def check_plugin_options(config: RunConfig) -> None:

@@ -26,7 +26,7 @@ from harness.common import runtime as dd
 from harness.common.ui import console
 from harness.data import demo
 from harness.data.crop import CropRule
-from harness.data.demo import NOT_A_BENCHMARK, DemoSpec
+from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.build import build_results
 from harness.run.config import RunConfig, save_config
 from harness.run.datasets import open_datasets, training_splits
@@ -67,13 +67,13 @@ def check_pretrained(config: RunConfig) -> None:
         raise RunError(f"--pretrained {config.pretrained}: {exc}") from exc
 
 
-def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, demo_spec: DemoSpec | None = None, show: bool | None = None, loggers: list[str] | None = None,
+def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, show: bool | None = None, loggers: list[str] | None = None,
         perturb: list[Any] | None = None) -> dict[str, Any]:
     """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
     training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
     results, so they are not part of the config or the run id. ``perturb``: robustness conditions
     scored after the clean evaluation (the results' ``robustness`` blocks); not part of the run id
-    either: they add numbers, they change none."""
+    either: they add numbers, they change none. A demo run's data is the demo of ``config.demo_scale``."""
     from harness.run.config_check import check_run_paths
     from harness.reporting.leaderboard import write_leaderboard
 
@@ -98,15 +98,20 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
     extra = None
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
-        spec = demo_spec or DemoSpec()
-        tree = demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False)
-        extra = demo.dataset_options(tree)
+        extra = demo_options(config, paths.cache_dir, show)
     results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers, perturb)
     if dd.is_main():
         write_outputs(config, results, run_dir, paths)
     if lock is not None:
         lock.release()
     return results
+
+
+def demo_options(config: RunConfig, cache_dir: Path | None, show: bool | None = None) -> dict[str, Any]:
+    """The dataset options that point a demo run's datasets at its demo tree (made when missing), the
+    one of the size its config records."""
+    spec = demo.spec_for(config.demo_scale)
+    return demo.dataset_options(demo.ensure_demo(spec, demo.demo_root(spec, cache_dir), progress=show is not False))
 
 
 def finished_results(path: Path) -> dict[str, Any]:

@@ -37,6 +37,7 @@ def _post_augment() -> A.Compose:
 class TrainingItem:
     uid: str
     n_faces: int  # cached frames with a face (face_index 0, the largest face, is used)
+    frames: int | None = None  # the request those frames answer (cache.face_rows(frames=)); None: every cached frame
 
 
 class SelfBlendDataset(torch.utils.data.Dataset):
@@ -75,20 +76,21 @@ class SelfBlendDataset(torch.utils.data.Dataset):
         state["_cache"] = None
         return state
 
-    def _pick_face(self, uid: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One random cached frame's largest face: metadata from SQLite, one crop decoded."""
+    def _pick_face(self, video: TrainingItem, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One random cached frame's largest face (of the frames the item asks): metadata from
+        SQLite, one crop decoded."""
         if self._cache is None:
             from harness.data.cache import FaceCache
 
             self._cache = FaceCache(self.cache_root, create=False)
-        rows = self._cache.face_rows(uid, face_index=0)
+        rows = self._cache.face_rows(video.uid, face_index=0, frames=video.frames)
         row = rows[int(rng.integers(len(rows)))]
         return self._cache.load_image(row["file"]), row["landmarks"]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         video = self.videos[index % len(self.videos)]
-        crop, crop_landmarks = self._pick_face(video.uid, rng)
+        crop, crop_landmarks = self._pick_face(video, rng)
         image, landmarks = resize_face(crop, crop_landmarks, self.img_size)
         if self.pairs:
             # The blender's own augmented real: the copy that forms the fake's outside, so real and
