@@ -248,7 +248,7 @@ class Trainer:
             from harness.reporting.notes import weights_line
 
             console.print(weights_line({"init_weights": self.init_weights}, spec.pretrained), markup=False)
-        if self.world > 1:
+        if dd.distributed():  # torchrun, even with one process: the DDP path N processes take
             ids = [self.device.index] if self.device.type == "cuda" else None
             unused = heads_without_gradient(spec)
             self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
@@ -528,8 +528,13 @@ class Trainer:
             persistent_workers=False,
         )
         try:
-            for batch in loader:
-                self._step(at, batch, bar, task)
+            batches = iter(loader)
+            while True:
+                asked = time.perf_counter()
+                batch = next(batches, None)  # the time spent here is the step's wait for data
+                if batch is None:
+                    break
+                self._step(at, batch, bar, task, time.perf_counter() - asked)
                 if at.global_step % checkpoint_every == 0:
                     self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
                 if self._terminated and at.global_step < self.total_steps:
@@ -545,13 +550,16 @@ class Trainer:
             raise
         return sampler.steps()
 
-    def _step(self, at: _Position, batch: dict[str, torch.Tensor], bar: Any, task: Any) -> None:
-        values = self.train_step(batch, at.global_step)
+    def _step(self, at: _Position, batch: dict[str, torch.Tensor], bar: Any, task: Any, data_s: float = 0.0) -> None:
+        started = time.perf_counter()
+        values = self.train_step(batch, at.global_step)  # ends reading the loss: the device has finished the step
         values["loss"] = dd.mean_scalar(values["loss"], self.device)
+        step_s = time.perf_counter() - started
         at.global_step += 1
         at.step_in_epoch += 1
         at.this_call += 1
-        record = {"step": at.global_step, "epoch": at.epoch + 1, "lr": self.scheduler.get_last_lr()[0], **values}
+        record = {"step": at.global_step, "epoch": at.epoch + 1, "lr": self.scheduler.get_last_lr()[0], **values,
+                  "time": {"data": round(data_s, 6), "step": round(step_s, 6)}}  # seconds: throughput without a profiler
         at.history.append({"step": at.global_step, "loss": round(values["loss"], 6)})
         self._log(record)
         if dd.is_main():
