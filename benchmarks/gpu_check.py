@@ -48,7 +48,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SELF = Path(__file__).resolve()
-FOLDER = ROOT / ".gpu_check"
+FOLDER = Path(os.environ.get("GPU_CHECK_FOLDER") or ROOT / ".gpu_check").resolve()  # what prepare makes
 SCHEMA = "gpu-check/1"
 MAX_FOLDER_MIB = 50  # what the device tool carries comfortably (64 MiB for everything carried)
 GRACE_S = 30  # after SIGTERM, for the step in flight and the checkpoint save
@@ -525,7 +525,7 @@ def pick_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: torch {torch.__version__} sees no CUDA GPU here; pass --device cpu")
+        raise ValueError(f"--device {name}: torch {torch.__version__} sees no CUDA GPU here; pass --device cpu")
     return name
 
 
@@ -536,8 +536,6 @@ def check_main(argv: list[str]) -> int:  # shape: the phases in their order, eac
         ("demo_scale", args.demo_scale), ("img_size", args.img_size), ("batch_size", args.batch_size)) if v is not None})
     out = Path(args.out).resolve()
     work = Path(args.work or (out / "work" if args.smoke else FOLDER / "work")).resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     report: dict[str, Any] = {"schema": SCHEMA, "status": "running", "smoke": args.smoke, "budget_s": args.budget,
                               "settings": asdict(sizes), "tolerances": TOLERANCES, "phases": {}}
     check = Check(device="cpu", sizes=sizes, smoke=args.smoke, out=out, work=work, budget=Budget(args.budget),
@@ -548,7 +546,13 @@ def check_main(argv: list[str]) -> int:  # shape: the phases in their order, eac
     report["prepared"] = json.loads(manifest.read_text()) if manifest.is_file() and not args.smoke else None
     if report["install"] and report["install"].get("status") != "ok":
         return finish(check, "install failed")
-    check.device = pick_device(args.device)
+    shutil.rmtree(work, ignore_errors=True)  # the previous check's runs: each phase starts from nothing
+    work.mkdir(parents=True)
+    try:
+        check.device = pick_device(args.device)
+    except ValueError as exc:  # cuda asked for and none visible: say so in the report
+        report["error"] = str(exc)
+        return finish(check, "failed")
     report["environment"] = environment(check.device)
     check.save()
     # A smoke run without a prepared cache: its first run fills one (with dlib, as the preparation step
