@@ -38,20 +38,34 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def interrupted(exc: KeyboardInterrupt, kept: str) -> NoReturn:
+    """Ctrl-C (exit 130) or SIGTERM (exit 143, harness.common.signals): one line saying what is kept."""
+    from harness.common import signals
+
+    if isinstance(exc, signals.Terminated):
+        fail(f"terminated (SIGTERM); {kept}", signals.EXIT)
+    fail(f"interrupted; {kept}", 130)
+
+
 _guarded: set[Callable[..., Any]] = set()  # the wrappers _guard made (mounting twice wraps once)
 
 
 def _guard(callback):
-    """The CLI's one rule: a user error (a HarnessError) is its one line and exit code, never a traceback."""
+    """The CLI's one rule: a user error (a HarnessError) is its one line and exit code, never a
+    traceback; so is SIGTERM (exit 143)."""
     if callback in _guarded:
         return callback
 
     @functools.wraps(callback)
     def guarded(*args, **kwargs):
+        from harness.common.signals import Terminated
+
         try:
             return callback(*args, **kwargs)
         except HarnessError as exc:
             fail(exc.line, exc.exit_code)
+        except Terminated as exc:  # a command without its own word on what is kept
+            interrupted(exc, "nothing half-written is left: run the same command again")
 
     _guarded.add(guarded)
     return guarded
@@ -80,7 +94,10 @@ def _mount_subcommands() -> None:
             register_commands(app=app)
         except Exception as exc:  # one broken plugin must not break the CLI
             plugin_registry.command_failure(plugin, package, exc)
-            console.print(f"[red]plugin {plugin} ({package}) failed to add its commands:[/red] {exc}", markup=True)
+            from rich.markup import escape
+
+            console.print(f"[red]plugin {escape(str(plugin))} ({escape(str(package))}) failed to add its commands:[/red] "
+                          f"{escape(str(exc))}", markup=True)
     _guard_all(app)
 
 
@@ -91,6 +108,9 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+    from harness.common import signals
+
+    signals.install()  # SIGTERM: one line and exit 143 within moments, wherever the command is
     build_app()
     app(args=argv if argv is not None else sys.argv[1:], prog_name="harness")
 

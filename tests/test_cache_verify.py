@@ -6,6 +6,7 @@ only its video, lossless crops equal to the raw crop, old JPEG caches still read
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -261,3 +262,104 @@ def test_an_old_jpeg_cache_still_reads_says_its_format_and_compacts(tmp_path):
 
 def test_verify_without_a_cache_is_one_line(tmp_path):
     assert "no face cache" in _one_line_exit_2(["preprocess", "--verify", "--cache", str(tmp_path / "none")])
+
+
+# ---------------------------------------------------------------------------------- issue 31, item 8
+def test_compact_sets_a_damaged_part_aside_and_never_deletes_it(baseline, ffpp_root, tmp_path):
+    cache = _copy(baseline, tmp_path)
+    part = next((cache / "index").glob("*.sqlite"))
+    damaged = part.read_bytes()[: part.stat().st_size // 3]  # a copy cut short: every video of the cache is in it
+    part.write_bytes(damaged)
+    out = _ok(["preprocess", "--compact", "--cache", str(cache)])
+    aside = list((cache / "index").glob(f"{part.name}.damaged-*"))
+    assert "set aside 1 damaged part(s)" in out and len(aside) == 1 and aside[0].name in out
+    assert aside[0].read_bytes() == damaged and not part.exists()  # kept whole, under another name
+    assert aside[0].name in _ok(["preprocess", "--verify", "--cache", str(cache)])  # verify says it is there
+    _ok(_args(ffpp_root, cache))  # its videos are missing from the index: preprocessed again
+    assert index_rows(cache) == baseline[1] and crop_bytes(cache) == baseline[2]
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """What a read-only mount answers to every write under ``root`` (root ignores chmod, so the
+    refusals are made here): creating a file, renaming, and opening an SQLite file for writing."""
+    import errno
+    import os
+    import tempfile
+
+    import harness.data.cache as cache_module
+
+    def under(path, root) -> bool:
+        return str(Path(path).resolve()).startswith(str(Path(root).resolve()))
+
+    def use(root: Path) -> None:
+        real_mkstemp, real_rename, real_part = tempfile.mkstemp, os.rename, cache_module._Part
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and under(dir, root):
+                raise OSError(errno.EROFS, "Read-only file system", str(dir))
+            return real_mkstemp(*args, dir=dir, **kwargs)
+
+        def rename(src, dst, *args, **kwargs):
+            if under(src, root):
+                raise OSError(errno.EROFS, "Read-only file system", str(src))
+            return real_rename(src, dst, *args, **kwargs)
+
+        def part(path, writable):
+            if writable and under(path, root):
+                raise sqlite3.OperationalError("attempt to write a readonly database")
+            return real_part(path, writable)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(os, "rename", rename)
+        monkeypatch.setattr(cache_module, "_Part", part)
+
+    return use
+
+
+@pytest.mark.parametrize("command", ["compact", "repair"])
+def test_a_cache_command_that_must_write_on_a_read_only_cache_is_one_line(baseline, ffpp_root, tmp_path, read_only,
+                                                                          command):
+    cache = _copy(baseline, tmp_path)
+    (cache / "index" / "second.sqlite").write_bytes(next((cache / "index").glob("*.sqlite")).read_bytes())
+    before = sorted(p.name for p in (cache / "index").iterdir())
+    read_only(cache)
+    args = ["preprocess", "--compact", "--cache", str(cache)] if command == "compact" else _args(ffpp_root, cache, "--repair")
+    line = _one_line_exit_2(args)
+    assert "read-only" in line and str(cache) in line and f"--{command}" in line
+    assert sorted(p.name for p in (cache / "index").iterdir()) == before
+
+
+def test_verify_and_the_doctor_read_a_read_only_cache(baseline, tmp_path, read_only):
+    cache = _copy(baseline, tmp_path)
+    read_only(cache)
+    assert "crops: ok" in _ok(["preprocess", "--verify", "--cache", str(cache)])
+    doctor = runner.invoke(build_app(), ["datasets", "--cache", str(cache), "--root", str(tmp_path / "nowhere")])
+    assert doctor.exit_code == 0 and "Traceback" not in doctor.output, doctor.output
+
+
+@pytest.mark.slow
+def test_every_cache_command_on_a_read_only_mount_is_one_line_or_its_report(baseline, ffpp_root, tmp_path):
+    """The same on a real read-only bind mount, where this machine lets a test make one (a user and
+    mount namespace: `unshare -rm`)."""
+    import subprocess
+    import sys
+
+    cache = _copy(baseline, tmp_path)
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache}"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("no user and mount namespace here (unshare -rm)")
+    harness = f"{sys.executable} -m harness"
+    script = (f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache} || exit 99\n"
+              f"{harness} preprocess --verify --cache {cache}; echo \"rc=$?\"\n"
+              f"{harness} preprocess --compact --cache {cache}; echo \"rc=$?\"\n"
+              f"{harness} {' '.join(_args(ffpp_root, cache, '--repair'))}; echo \"rc=$?\"\n"
+              f"{harness} datasets --cache {cache} --root {tmp_path / 'nowhere'} > /dev/null; echo \"rc=$?\"\n")
+    env = {**os.environ, "HARNESS_PROGRESS": "0", "HARNESS_PLUGINS": "dlib_faces,ffpp", "COLUMNS": "300"}
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out and [line for line in out.splitlines() if line.startswith("rc=")] == \
+        ["rc=0", "rc=2", "rc=2", "rc=0"], out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("read-only" in e for e in errors), out

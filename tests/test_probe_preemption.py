@@ -136,3 +136,23 @@ def test_a_deeply_nested_state_json_is_one_line(cache, tmp_path, one_thread):
     with pytest.raises(ckpt.CheckpointError, match="nests deeper") as info:
         trainer_for(config, run, cache).fit(resume=True)
     assert "\n" not in str(info.value) and "--no-resume" in str(info.value)
+
+
+# ---------------------------------------------------------------------------- SIGTERM while data loads (issue 31)
+def test_sigterm_while_a_batch_is_collated_stops_at_once_with_the_last_step_saved(cache, tmp_path, one_thread,
+                                                                                   monkeypatch):
+    """A batch being put together is not a step: SIGTERM stops there at once (a huge batch collates
+    for minutes), the checkpoint holds the last finished step and a rerun redoes the batch."""
+    from harness.training.trainer import Preempted
+
+    config = tiny_config()
+    monkeypatch.setenv("HARNESS_FAULT", "train.collate:3:TERM")  # the 3rd batch: steps 1 and 2 are done
+    monkeypatch.setattr("harness.common.faults._hits", {})
+    with pytest.raises(Preempted):
+        trainer_for(config, tmp_path / "a", cache).fit(resume=False, checkpoint_every=100)
+    state = json.loads((tmp_path / "a" / "checkpoint" / ckpt.STATE_FILE).read_text())
+    assert state["global_step"] == 2 and state["step_in_epoch"] == 2
+    monkeypatch.delenv("HARNESS_FAULT")
+    straight = trainer_for(config, tmp_path / "b", cache).fit(resume=False, checkpoint_every=100)
+    resumed = trainer_for(config, tmp_path / "a", cache).fit(resume=True, checkpoint_every=100)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]

@@ -14,7 +14,9 @@ from test_results_factory import dataset_entry, make_results
 
 
 def run_with_scores(tmp: Path, name: str, scores: np.ndarray | None, labels: np.ndarray) -> dict:
-    """A results dict whose run folder holds scores/celebdf.csv (None: no run folder)."""
+    """A results dict whose run folder holds scores/celebdf.csv (None: no run folder); the scores are
+    squashed into [0, 1] (a scores file holds nothing else) without changing their order."""
+    scores = None if scores is None else 1 / (1 + np.exp(-scores))
     auc = roc_auc_score(labels, scores) if scores is not None else 0.7
     run = make_results(f"run-{name}", name, datasets={"celebdf": dataset_entry({"all": float(auc)}, compression=None)})
     if scores is not None:

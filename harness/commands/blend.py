@@ -41,6 +41,9 @@ def preview(
 
     from harness.reporting.preview import render_preview
 
+    from harness.run.config_check import check_seed
+
+    check_seed(seed)  # the generators take 0 ... 2**32 - 1
     names = _blender_names(blender)
     blenders = _build_blenders(names)
     face, landmarks = _face(image, size, detector)

@@ -15,7 +15,7 @@ def compare(
     runs: list[Path] = typer.Argument(..., help="Run folders (runs/<id>) or ids under --runs-dir; the first is the baseline."),
     intersect: bool = typer.Option(False, "--intersect", help="Compare on the videos both runs scored when their sets differ (else refused)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of markdown."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=100, help="Paired bootstrap draws for the ΔAUC interval."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Paired bootstrap draws for the ΔAUC interval."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap draws."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run folders are (for a bare id)."),
 ) -> None:
@@ -25,6 +25,11 @@ def compare(
 
     if len(runs) < 2:
         fail("harness compare needs at least two runs: RUN_A RUN_B [...] (the first is the baseline)")
+    from harness.run.config_check import MAX_BOOTSTRAP, Range, check_number, check_seed
+
+    check_number(bootstrap, Range(100, MAX_BOOTSTRAP, fix="paired bootstrap draws (default 1000)"), "bootstrap",
+                 "--bootstrap", integer=True)
+    check_seed(seed)  # before any run is read
     report = compare_runs([load_run(r, runs_dir) for r in runs], intersect, bootstrap, seed)
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))

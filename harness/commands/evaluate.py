@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from harness.extend import registry
-from harness.cli import fail
+from harness.cli import fail, interrupted
 from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, demo_spec, perturb_conditions
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
@@ -41,18 +41,24 @@ def evaluate_command(
     resume: bool = OPTIONS["resume"],
     demo_scale: str = OPTIONS["demo_scale"],
     dry_run: bool = OPTIONS["dry_run"],
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) listed test videos missing on disk, as `harness preprocess --allow-missing` does."),
 ) -> None:
     """Score a checkpoint you already have on the test sets you choose, without training.
 
-    Faces are cut with the checkpoint's own crop rule and face detector (--face-detector overrides the detector) and frames aggregated by its own rule. Writes a run folder like `harness run` (results.json with the model's provenance in place of training, scores/, figures, report.md) and a leaderboard row. The same checkpoint and settings are the same id: a finished evaluation is reported, a killed one resumes dataset by dataset.
+    Faces are cut with the checkpoint's own crop rule and face detector (--face-detector overrides the detector) and frames aggregated by its own rule. Writes a run folder like `harness run` (results.json with the model's provenance in place of training, scores/, figures, report.md) and a leaderboard row. The id is a hash of the checkpoint's content (weights and model.json), the crop rule, the settings and the test files: the same inputs are the same id (a finished evaluation is reported, a killed one resumes dataset by dataset), other inputs another id. One process per id.
 
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
     from harness.run.config_check import check_eval_config, check_run_paths
-    from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
+    from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, planned_identity,
+                                               recorded_config)
     from harness.run.paths import RunPaths
 
+    from harness.run.config_check import check_frames
+
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
+    if eval_frames is not None:
+        check_frames(eval_frames, "--eval-frames")  # its memory is checked with the model's sizes below
     found = open_checkpoint(checkpoint, cache_dir)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
     if data not in (None, "demo"):
@@ -60,6 +66,9 @@ def evaluate_command(
     base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
     base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
                                  "face_detector": face_detector or None})
+    if allow_missing:  # a dataset option: it enters the evaluation id (other videos, other numbers)
+        options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
+        base = replace(base, dataset_options={**base.dataset_options, **options})
     try:
         registry.get("face_detector", base.face_detector)
     except registry.PluginError as exc:
@@ -69,17 +78,18 @@ def evaluate_command(
     check_eval_config(base)
     check_run_paths(paths)
     _check_device(base.device, dry_run)
-    if dry_run:
-        print(json.dumps({"run_id": evaluation_id(found, base, rule, conditions), "checkpoint": str(found.directory),
+    spec = demo_spec(demo_scale) if base.demo else None
+    if dry_run:  # the id the evaluation will have: the test files are read (hashed once, then remembered)
+        record = planned_identity(found, base, rule, spec, conditions)
+        print(json.dumps({"run_id": evaluation_id(found, base, record), "checkpoint": str(found.directory),
                           "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict(),
-                          "perturb": [c.key for c in conditions]},
+                          "perturb": [c.key for c in conditions], "identity": record},
                          indent=2, sort_keys=True, default=str))
         return
-    spec = demo_spec(demo_scale) if base.demo else None
     try:
         evaluate_checkpoint(found, base, rule, paths, resume=resume, demo_spec=spec, perturb=conditions)
-    except KeyboardInterrupt:
-        fail("interrupted; finished datasets are kept: run the same command again to resume", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+        interrupted(exc, "finished datasets are kept: run the same command again to resume")
 
 
 def import_command(
@@ -90,10 +100,10 @@ def import_command(
     """Turn a foreign checkpoint into a harness model bundle (its crop rule, input scaling, heads and
     frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`."""
     from harness.models.importing import import_checkpoint
-    from harness.models.bundle import weights_sha256
+    from harness.models.bundle import bundle_sha256
 
     folder = import_checkpoint(importer, source, out)
-    console.print(f"imported {source} with {importer} -> {folder} (weights sha256 {weights_sha256(folder)[:16]})")
+    console.print(f"imported {source} with {importer} -> {folder} (bundle sha256 {bundle_sha256(folder)[:16]})")
 
 
 @hookimpl

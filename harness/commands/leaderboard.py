@@ -14,7 +14,6 @@ from typing import Any, List, Optional
 import typer
 
 from harness.extend.hookspecs import hookimpl
-from harness.run.folder import RunFolder
 
 DEFAULT_RESULTS = Path("leaderboards/results")
 DEFAULT_OUT = Path("leaderboards/LEADERBOARD.md")
@@ -50,8 +49,14 @@ def leaderboard(
         return
     from harness.reporting.leaderboard import render, write_markdown
 
+    from harness.reporting.scores import ReportError
+
     runs = _load_runs(results)
-    text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []), significance=significance)
+    try:
+        text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []), significance=significance)
+    except ReportError as exc:  # --significance reads each run's scores files: a damaged one is one line
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if check:
         _check(text, results, out, len(runs))
         return
@@ -67,13 +72,9 @@ def register_commands(app: typer.Typer) -> None:
 def _publish(runs: List[Path], results: Path, out: Path) -> None:
     from harness.run.paths import RunError
     from harness.run.publish import publish as publish_runs
-    from harness.reporting.results import ResultsError, read_results_file
+    from harness.reporting.results import ResultsError
 
-    try:
-        for run in runs:  # every file holds the schema (bounded metrics, value inside its CI) before any copy
-            file = RunFolder.results_of(run)
-            if file.is_file():
-                read_results_file(file)
+    try:  # every run is checked before any copy (harness.run.publish.checked_results)
         if results.is_dir():
             _load_runs(results)  # and so does every file already published: the board renders them all
         folder, board = publish_runs(runs, results, out)

@@ -68,6 +68,7 @@ def predict_command(
         options.check()
         predictor = Predictor.from_checkpoint(checkpoint, device=device, detector=detector,
                                               detector_options=parse_options(detector_option or [], "--detector-option"))
+        options.check_memory(predictor)
     except PredictSetupError as exc:
         setup_failed(str(exc))
     if threshold is None:  # the checkpoint's calibrated threshold, or 0.5 and why not

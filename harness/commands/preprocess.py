@@ -13,6 +13,7 @@ from harness.extend.hookspecs import hookimpl
 
 def _print_summary(summary, console=None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -28,9 +29,9 @@ def _print_summary(summary, console=None) -> None:
         table.add_row(f"cause: {cause}", str(n))
     console.print(table)
     for failure in summary.failures[:5]:
-        console.print(f"[yellow]{failure['uid']}[/]: {failure['cause']}: {failure['message']}")
+        console.print(f"[yellow]{escape(failure['uid'])}[/]: {escape(failure['cause'])}: {escape(failure['message'])}")
     for note in summary.notes:
-        console.print(f"[yellow]{note}[/]")
+        console.print(f"[yellow]{escape(note)}[/]")
     if summary.redone:
         console.print(f"[yellow]redone {len(summary.redone)} video(s) whose crops were damaged or missing, or whose "
                       f"file changed since it failed:[/] {', '.join(summary.redone[:5])}")
@@ -39,6 +40,8 @@ def _print_summary(summary, console=None) -> None:
 
 def _verify(root: Path) -> None:
     """--verify: read every crop and check its size and checksum; exit 1 when something is damaged."""
+    from rich.markup import escape
+
     from harness.data.cache import FaceCache
     from harness.data.cache_tools import verify
     from harness.common.ui import console
@@ -47,7 +50,11 @@ def _verify(root: Path) -> None:
         fmt = cache.crop_format
         report = verify(cache)
     for note in report.notes:
-        console.print(f"[yellow]{note}[/]", soft_wrap=True)
+        console.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
+    if report.set_aside:  # not an error: their videos are missing from the index, so preprocessing redoes them
+        console.print(f"set aside earlier as damaged (kept, not read): {escape(', '.join(report.set_aside))} in "
+                      f"{escape(str(root / 'index'))}; their videos are preprocessed again by the next `harness "
+                      "preprocess` or run, then they can be deleted", soft_wrap=True)
     for uid, problems in list(report.damaged.items())[:20]:
         console.print(f"damaged: {uid}: {'; '.join(problems[:3])}", soft_wrap=True)
     state = "ok" if not report.damaged and not report.notes else f"{len(report.damaged)} damaged video(s)"
@@ -70,9 +77,10 @@ def _cache_only(cache: Path | None, cache_dir: Path | None, detector: str, crop_
     return Path(root)
 
 
-def parse_frames(text: str) -> int | dict[str, int]:
+def parse_frames(text: str, crop_size: int | None = None) -> int | dict[str, int]:
     """``"32"`` or ``"train=8,test=32"``; every count at least 1 (checked before any work: a 0 would
-    mark every video 'no face' in the cache, for good). A ValueError says what to pass."""
+    mark every video 'no face' in the cache, for good) and one video's crops at ``crop_size``
+    within this machine's memory. A ValueError says what to pass."""
     from harness.run.config_check import check_frames
 
     try:
@@ -86,7 +94,7 @@ def parse_frames(text: str) -> int | dict[str, int]:
     except ValueError:
         raise ValueError(f"--frames {text!r}: give a number of frames per video (32) or one per split "
                          "(train=8,test=32)") from None
-    check_frames(frames)  # ConfigError is a ValueError: the command's one line, exit 2
+    check_frames(frames, crop_size=crop_size)  # ConfigError is a ValueError: the command's one line, exit 2
     return frames
 
 
@@ -139,7 +147,7 @@ def preprocess_cmd(
     detector: str = typer.Option(defaults().face_detector, "--detector", help="Face detector plugin."),
     crop_size: int = typer.Option(256, "--crop-size", min=16),
     margin: float = typer.Option(0.3, "--margin", min=0.0),
-    workers: int = typer.Option(0, "--workers", "-w", min=0, help="Worker processes (0 = this process)."),
+    workers: int = typer.Option(0, "--workers", "-w", help="Worker processes (0 = this process)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: this machine's share (K in 0..N-1)."),
     no_fast: bool = typer.Option(False, "--no-fast", help="Full-resolution detection on every frame."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo videos that failed before."),
@@ -153,10 +161,11 @@ def preprocess_cmd(
 ) -> None:
     """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
     import harness
-    from harness.data.cache import faces_cache_root
+    from harness.data.cache import FaceCache, check_writable, faces_cache_root
     from harness.data.crop import CropRule
     from harness.data.preprocess import parse_shard, preprocess
     from harness.extend.types import DatasetLayoutError, DatasetNotFoundError
+    from harness.run.config_check import check_workers
 
     if verify or compact:
         root_ = _cache_only(cache, cache_dir, detector, crop_size, margin)
@@ -170,10 +179,13 @@ def preprocess_cmd(
     dataset, split, options = _dataset_choice(dataset, split, root, train_dir, test_csv, val_fraction, allow_missing)
     options.update({k: v for k, v in (("compression", compression), ("methods", methods), ("splits", splits_dir)) if v})
     try:
-        frame_counts = parse_frames(frames)  # before any work
+        check_workers(workers, "workers")
+        frame_counts = parse_frames(frames, crop_size)  # before any work
         shard_t = parse_shard(shard)
         rule = CropRule.for_detector(detector, crop_size=crop_size, margin=margin)
         cache = cache if cache is not None else faces_cache_root(rule, cache_dir)  # where `harness run` reads
+        if repair and FaceCache.exists(Path(cache)):
+            check_writable(Path(cache), "--repair sets damaged parts aside and redoes damaged videos")
         data = harness.plugin("dataset", dataset, **options)
 
         # every split listed (and every label file checked) before any work
@@ -183,10 +195,10 @@ def preprocess_cmd(
     except (DatasetLayoutError, DatasetNotFoundError, ValueError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from exc
-    except KeyboardInterrupt:
-        typer.secho(f"interrupted: the videos finished so far are kept in {cache}; "
-                    "run the same command again to resume", fg="yellow", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+        from harness.cli import interrupted
+
+        interrupted(exc, f"the videos finished so far are kept in {cache}; run the same command again to resume")
     _print_summary(summary)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from harness.extend import registry
-from harness.cli import fail
+from harness.cli import fail, interrupted
 from harness.extend.defaults import defaults
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
@@ -23,16 +23,6 @@ if TYPE_CHECKING:
 def split(value: str) -> list[str]:
     """A comma-separated option as its non-empty parts."""
     return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def pretrained_value(value: str) -> bool | str:
-    """--pretrained: 'imagenet' (or 'timm', its older spelling), 'none', or a weights file path."""
-    lowered = value.strip().lower()
-    if lowered in ("imagenet", "timm", "true"):
-        return "imagenet"
-    if lowered in ("none", "false", "scratch"):
-        return False
-    return value
 
 
 #: Which `harness run` option sets each RunConfig field, for the override report (the first one given).
@@ -105,6 +95,7 @@ def recorded_config(path: Path) -> RunConfig:
     """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
     from harness.run.config import RunConfig
+    from harness.run.config_check import ConfigError
 
     from harness.common.bounded import InputFileError, read_json
 
@@ -117,6 +108,8 @@ def recorded_config(path: Path) -> RunConfig:
         return RunConfig.from_dict(data)
     except InputFileError:
         raise  # its own line naming the file (it is a ValueError, not "not a run configuration")
+    except ConfigError as exc:
+        fail(f"--config {path}: {exc}")  # names the field and what it must be
     except OSError as exc:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
@@ -205,6 +198,8 @@ def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
     if "eval_frames" in given:
         base = replace(base, eval=replace(base.eval, frames_per_video=given.pop("eval_frames")))
     if given.get("pretrained"):
+        from harness.run.config import pretrained_value
+
         given["pretrained"] = pretrained_value(given["pretrained"])
     return replace(base, train=replace(base.train, **train), **given)
 
@@ -277,7 +272,9 @@ def _check_device(device: str, dry_run: bool) -> None:
     except ValueError as exc:
         if not dry_run:
             fail(str(exc))
-        console.print(f"[yellow]warning:[/yellow] {exc}")  # the dry run may be on another machine than the run
+        from rich.markup import escape
+
+        console.print(f"[yellow]warning:[/yellow] {escape(str(exc))}")  # the dry run may be on another machine than the run
 
 
 def demo_spec(scale: str) -> Any:
@@ -298,11 +295,13 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, demo_scale: str
                 console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
             run(cfg, paths, resume=resume, demo_spec=spec, loggers=loggers, perturb=perturb)
     except KeyboardInterrupt as exc:
-        from harness.training.trainer import PREEMPTED_EXIT, Preempted
+        from harness.training.trainer import Preempted
 
-        if isinstance(exc, Preempted):  # SIGTERM: saved at a step boundary (the trainer said where)
-            fail("terminated (SIGTERM); the checkpoint is saved: run the same command again to resume", PREEMPTED_EXIT)
-        fail("interrupted; the last checkpoint is kept: run the same command again to resume", 130)
+        if isinstance(exc, Preempted):  # SIGTERM in training: saved at a step boundary (the trainer said where)
+            interrupted(exc, "the checkpoint is saved: run the same command again to resume")
+        # Ctrl-C, or SIGTERM elsewhere (the demo, preprocessing, scoring): finished work is kept
+        interrupted(exc, "what was finished is kept (the last checkpoint, cached faces, scored datasets): "
+                         "run the same command again to resume")
 
 
 #: The options `harness run` shares with `harness evaluate`: declared once, used by both commands.
@@ -312,7 +311,7 @@ OPTIONS: dict[str, Any] = {
     "test_csv": typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
     "compression": typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
     "eval_frames": typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
-    "perturb": typer.Option(None, "--perturb", help="Also score the test faces under DeeperForensics-1.0 perturbations: 'all' (7 distortions x 5 levels) or e.g. 'jpeg:1-5,blur:3' (saturation, contrast, block, noise, blur, jpeg, video)."),
+    "perturb": typer.Option(None, "--perturb", help="Also score the test faces under DeeperForensics-1.0 perturbations: 'all' (7 distortions x 5 levels), 'all:3' (every distortion at level 3) or e.g. 'jpeg:1-5,blur:3' (saturation, contrast, block, noise, blur, jpeg, video)."),
     "device": typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
     "name": typer.Option(None, help="A name for the run in the leaderboard."),
     "runs_dir": typer.Option(Path("runs"), help="Where run folders go."),

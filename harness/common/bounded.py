@@ -66,9 +66,13 @@ def loads_bounded(text: str, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 
 def read_json(path: Path, what: str = "", max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """A JSON file read within bounds; ``what`` names it in messages (e.g. ``--config``)."""
+    """A JSON file read within bounds; ``what`` names it in messages (e.g. ``--config``), and each
+    message says which bound or rule the file broke (too large, nested too deep, a byte-order mark)."""
     label = f"{what} {path}".strip()
-    return loads_bounded(read_bounded_text(Path(path), what or "file", max_bytes), label, max_depth)
+    text = read_bounded_text(Path(path), what or "file", max_bytes)
+    if text.startswith("\ufeff"):  # what some Windows editors write; JSON (RFC 8259) forbids it
+        raise InputFileError(f"{label} starts with a byte-order mark: save it as UTF-8 without BOM")
+    return loads_bounded(text, label, max_depth)
 
 
 def read_jsonl(path: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:

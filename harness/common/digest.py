@@ -1,7 +1,7 @@
 """One way to hash: a file's bytes, or a JSON-able value in canonical form.
 
-Every identity the harness records (weights, imported files, test media, evaluation ids) is built
-from these two, so the same content always gives the same digest, on any machine.
+Every identity the harness records (model bundles, imported files, test media, evaluation ids) is
+built from these, so the same content always gives the same digest, on any machine.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 _BLOCK = 1 << 20
 
@@ -20,6 +20,14 @@ def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_BLOCK), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_parts(parts: Iterable[bytes]) -> str:
+    """sha256 (hex) of the concatenation of ``parts``, streamed (one part in memory at a time)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
     return digest.hexdigest()
 
 

@@ -15,7 +15,9 @@ Points: ``preprocess.before_store`` (a video's crops are written, its rows are n
 video ``uid``: an OOM kill of that worker), ``checkpoint.written`` (a checkpoint's files are
 complete under their temporary name), ``files.replace_dir`` (between the two renames of a folder
 swap), ``train.step`` (after a logged optimizer step), ``run.results_written`` (results JSON written,
-run folder not yet marked finished).
+run folder not yet marked finished), ``train.collate`` (a training batch being put together),
+``evaluate.video`` (before a test video is scored), ``predict.file`` (before an input is scored),
+``demo.video`` (after a real video of the demo is written).
 """
 
 from __future__ import annotations

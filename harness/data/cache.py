@@ -124,6 +124,28 @@ def disk_error(exc: BaseException, root: Path) -> CacheError | None:
     return None
 
 
+def check_writable(root: Path, why: str) -> None:
+    """A CacheError (one line, starting with ``why``: what needs to write) when nothing can be
+    written in the cache folder ``root``: a read-only mount, a full disk. Root ignores permission
+    bits, so the folder is tried, not asked."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=root, prefix=".write-check-")
+    except OSError as exc:
+        error = disk_error(exc, root) or CacheError(f"cannot write in the face cache {root} ({exc})")
+        raise CacheError(f"{why}: {error}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged index part out of the union (never delete it: its rows name crops on disk)."""
+    aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+    path.rename(aside)
+    return aside
+
+
 @dataclass
 class CachedFace:
     uid: str
@@ -248,6 +270,7 @@ class FaceCache:
         self.claims = Claims(self.root)
         self.part_tag = "all"
         self.notes: list[str] = []  # one line per damaged index part found (and what was done)
+        self.damaged: list[Path] = []  # the damaged index parts left where they are (not set aside)
         self._own: _Part | None = None
         self._parts: dict[Path, _Part] = {}
         self._listed = -1e9
@@ -309,14 +332,16 @@ class FaceCache:
     def _damaged(self, path: Path, exc: BaseException) -> None:
         note = f"index part {path} is damaged ({exc})"
         if self.create:
-            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
             try:
-                path.rename(aside)
+                aside = set_aside(path)
                 note += f"; set aside as {aside.name}, its videos will be preprocessed again"
-            except OSError:
-                note += "; run `harness preprocess ... --repair` to set it aside and redo its videos"
+            except OSError as error:
+                note += (f"; it cannot be set aside here ({error.strerror or error}): its videos are not served "
+                         "until `harness preprocess ... --repair` runs where the cache is writable")
         else:
             note += "; run `harness preprocess ... --repair` to set it aside and redo its videos"
+        if path not in self.damaged and path.exists():
+            self.damaged.append(path)
         if note not in self.notes:
             self.notes.append(note)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.data.cache import DB_NAME, INDEX_DIR, CacheError, FaceCache, _Part, host_id, safe_name
+from harness.data.cache import (DB_NAME, INDEX_DIR, CacheError, FaceCache, _Part, check_writable, disk_error, host_id,
+                                safe_name, set_aside)
 
 
 @dataclass
@@ -17,6 +19,7 @@ class VerifyReport:
     crops: int = 0
     damaged: dict[str, list[str]] = field(default_factory=dict)  # uid -> what is wrong
     notes: list[str] = field(default_factory=list)  # damaged index parts
+    set_aside: list[str] = field(default_factory=list)  # damaged parts set aside earlier (kept, not read)
 
 
 def verify(cache: FaceCache) -> VerifyReport:
@@ -29,12 +32,16 @@ def verify(cache: FaceCache) -> VerifyReport:
         if problems:
             report.damaged[video.uid] = problems
     report.notes = list(cache.notes)
+    report.set_aside = sorted(p.name for p in (cache.root / INDEX_DIR).glob("*.damaged-*")) if (cache.root / INDEX_DIR).is_dir() else []
     return report
 
 
 def compact(root: Path) -> str:
     """Fold every index part (and an old single index) into one new part; refuse while a claim is
-    fresh (a job is working). Returns what was done, in one line."""
+    fresh (a job is working) or where the cache cannot be written. A damaged part is set aside
+    (renamed ``*.damaged-<time>``, as preprocessing does), never deleted: its rows name crops on
+    disk. Returns what was done, in one line."""
+    check_writable(root, "--compact writes a new index part")  # read-only: one line, before any work
     with FaceCache(root, create=False) as cache:
         live = cache.claims.live()
         if live:
@@ -45,29 +52,45 @@ def compact(root: Path) -> str:
         if len(parts) <= 1 and not (root / DB_NAME).is_file() and not cache.notes:
             return f"{root}: already one index part ({parts[0].name if parts else 'none'}); nothing to do"
         winners = cache._union()
+        folded = [p for p in cache._parts if p not in cache.damaged]  # what the union read, whole
+        damaged = list(cache.damaged)
         meta = {k: cache.meta(k) for k in ("crop_rule", "crop_format")}
         if meta["crop_format"] is None and winners:
             meta["crop_format"] = "jpeg"
-        target = root / INDEX_DIR / f"compact-{safe_name(host_id())}-{os.getpid()}-{os.urandom(3).hex()}.sqlite"
-        tmp = target.with_suffix(".tmp")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = _write_part(root, winners, meta)
+    aside = [set_aside(path).name for path in damaged]
+    for path in folded:
+        _remove_part(path)
+    for stale in (root / "claims").glob("*") if (root / "claims").is_dir() else ():
+        stale.unlink(missing_ok=True)
+    return (f"folded {len(folded)} index part(s) ({len(winners)} videos) of {root} into {INDEX_DIR}/{target.name}"
+            + ("; the old single index.sqlite was converted" if (root / DB_NAME) in folded else "")
+            + (f"; set aside {len(aside)} damaged part(s) as {', '.join(aside)} (kept, not deleted: its videos "
+               "are preprocessed again by the next `harness preprocess` or run)" if aside else ""))
+
+
+def _write_part(root: Path, winners: dict[str, tuple[tuple, _Part]], meta: dict[str, Any]) -> Path:
+    """The folded index, written under a temporary name and renamed into place."""
+    target = root / INDEX_DIR / f"compact-{safe_name(host_id())}-{os.getpid()}-{os.urandom(3).hex()}.sqlite"
+    tmp = target.with_suffix(".tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
         out = _Part(tmp, writable=True)
         try:
             _copy(out, winners, meta)
         finally:
             out.db.close()
         os.replace(tmp, target)
-    removed = 0
-    for path in parts:
-        for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
-                      path.with_name(path.name + "-journal")):
-            if extra.exists():
-                extra.unlink()
-        removed += 1
-    for stale in (root / "claims").glob("*") if (root / "claims").is_dir() else ():
-        stale.unlink(missing_ok=True)
-    return (f"folded {removed} index part(s) ({len(winners)} videos) of {root} into {INDEX_DIR}/{target.name}"
-            + ("; the old single index.sqlite was converted" if (root / DB_NAME) in parts else ""))
+    except (OSError, sqlite3.Error) as exc:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(exc, root) or CacheError(f"cannot compact {root}: {exc}") from None
+    return target
+
+
+def _remove_part(path: Path) -> None:
+    for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+                  path.with_name(path.name + "-journal")):
+        extra.unlink(missing_ok=True)
 
 
 def _copy(out: _Part, winners: dict[str, tuple[tuple, _Part]], meta: dict[str, Any]) -> None:

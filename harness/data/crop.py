@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from harness.extend.defaults import defaults
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -42,6 +43,8 @@ BASES = ("landmarks", "detector-box")
 PAD_MODES = ("constant", "reflect")
 DEFAULT_PAD = "constant"
 LEGACY_PAD = "reflect"
+#: the largest crop side a rule may name (a 4096 px face crop is 48 MB)
+MAX_CROP_SIZE = 4096
 #: older checkpoints wrote {"size", "margin", "forehead"}
 _ALIASES = {"size": "crop_size"}
 
@@ -63,12 +66,15 @@ class CropRule:
     pad: str = LEGACY_PAD  # a record without it reflected; for_detector (every new rule) gives DEFAULT_PAD
 
     def __post_init__(self) -> None:
+        for name, value in (("margin", self.margin), ("forehead", self.forehead), ("min_area", self.min_area)):
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         if self.basis not in BASES:
             raise ValueError(f"basis must be one of {', '.join(BASES)}, got {self.basis!r}")
         if self.pad not in PAD_MODES:
             raise ValueError(f"pad must be one of {', '.join(PAD_MODES)}, got {self.pad!r}")
-        if self.crop_size < 16:
-            raise ValueError(f"crop_size must be >= 16 px, got {self.crop_size}")
+        if not 16 <= self.crop_size <= MAX_CROP_SIZE:
+            raise ValueError(f"crop_size must be from 16 to {MAX_CROP_SIZE} px, got {self.crop_size}")
         if self.margin < 0:
             raise ValueError(f"margin must be >= 0, got {self.margin}")
         if self.forehead < 0:
@@ -92,12 +98,21 @@ class CropRule:
         """The rule a checkpoint, cache or results file recorded: a missing field gets the value the
         harness used before recording it; unknown fields are ignored. ``detector`` fills in a
         record without one (old checkpoints named it beside the crop)."""
+        if data is not None and not isinstance(data, Mapping):
+            raise ValueError(f"a crop rule is an object of fields (crop_size, margin, ...), not {type(data).__name__}")
         data = {_ALIASES.get(k, k): v for k, v in dict(data or {}).items()}
         if detector is not None:
             data.setdefault("detector", detector)
         kinds = {f.name: f.type for f in fields(cls)}
         casts = {"str": str, "float": float, "int": int, "bool": bool}
-        return cls(**{k: casts[kinds[k]](v) for k, v in data.items() if k in kinds})
+        values = {}
+        for key, value in ((k, v) for k, v in data.items() if k in kinds):
+            try:
+                values[key] = casts[kinds[key]](value)
+            except (TypeError, ValueError, OverflowError):  # "abc" as a number, NaN as an integer
+                word = {"str": "text", "float": "number", "int": "whole number", "bool": "true or false"}[kinds[key]]
+                raise ValueError(f"{key} = {value!r}: must be {'' if word.startswith('t') else 'a '}{word}") from None
+        return cls(**values)
 
     def cache_key(self) -> str:
         """The face-cache folder name of this rule. The forehead and the padding are written only

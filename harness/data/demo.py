@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from harness.common import faults
 from harness.extend.defaults import defaults
 from harness.common.files import cache_home  # noqa: F401 - also imported from here by older code
 
@@ -258,6 +259,7 @@ def _write_tree(spec: DemoSpec, root: Path, progress: bool) -> None:
             frames = [_render(photo, photo.face, identities[index], t, spec.size, frame_rng) for t in range(spec.frames)]
             rendered[index] = ([f for f, _ in frames], [lm for _, lm in frames])
             write_video(real_dir / f"{index:03d}.mp4", rendered[index][0], fps=25, deterministic=True)
+            faults.point("demo.video")
             bar.advance(task)
         for method in METHODS:
             for target, source in ((a, b) for pair in all_pairs for a, b in (pair, pair[::-1])):

@@ -32,6 +32,7 @@ import traceback
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -147,6 +148,9 @@ def _die_with_parent() -> None:
 
 
 def _init_pool_worker(config: dict[str, Any]) -> None:
+    from harness.common import signals
+
+    signals.default_in_worker()  # forked from a parent that turns SIGTERM into Terminated: not here
     _die_with_parent()
     _init_worker(config)
 
@@ -438,8 +442,7 @@ def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: in
     first = next(queue, None)
     if first is None:
         return None  # nothing to do: no pool
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(config),
-                             initializer=_init_pool_worker, initargs=(config,)) as pool:
+    with _worker_pool(config, workers) as pool:
         pending: dict[Future, VideoRecord] = {pool.submit(process_video, first): first}
         lost: list[VideoRecord] = []
         for _ in range(workers * 2 - 1):  # bounded in-flight work
@@ -457,6 +460,24 @@ def _pool_pass(queue: Iterator[VideoRecord], config: dict[str, Any], workers: in
                 advance()
                 _submit(pool, pending, queue, lost)
         return [*lost, *pending.values()] if lost else None
+
+
+@contextmanager
+def _worker_pool(config: dict[str, Any], workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` processes. Ctrl-C or SIGTERM in this process stops them at once (their
+    videos in flight are redone by the next run: no row is written for them), instead of waiting
+    for each to finish its video."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(config), initializer=_init_pool_worker,
+                               initargs=(config,))
+    try:
+        yield pool
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((pool._processes or {}).values()):  # no public way to stop a busy worker
+            process.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _submit(pool: ProcessPoolExecutor, pending: dict[Future, VideoRecord], queue: Iterator[VideoRecord],

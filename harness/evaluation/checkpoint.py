@@ -2,17 +2,20 @@
 the test sets you choose, without training. Writes what a run writes: a run folder with
 results.json (same schema), scores/, figures, report.md and a leaderboard row.
 
-In place of the training section the results carry ``provenance``: the weights' sha256, where the
-checkpoint came from (a harness run id, or the importer and file name) and the training data it
-records. The evaluation id is a hash of the weights' sha256 and the evaluation settings: evaluating
-again is the same id (a finished one is reported, a killed one resumes dataset by dataset: see
-harness.evaluation.stage). Faces are cut by the checkpoint's own crop rule, so the face cache of the
-run that trained it is reused and its numbers come out identical.
+In place of the training section the results carry ``provenance``: the bundle's sha256, where the
+checkpoint came from (a harness run id, checked against the run stamp in its weights, or the
+importer and file name) and the training data it records. The evaluation id is a hash of everything
+that determines its numbers (``identity_record``, recorded in the results as ``identity``): the
+bundle's tensors and model.json, the crop rule, the evaluation settings and the test files' content
+(for the demo, its generator's version and scale). Evaluating again is the same id (a finished one is
+reported, a killed one resumes dataset by dataset: see harness.evaluation.stage); anything that
+changes the numbers is another id. One process per id: the second refuses (harness/run/lock.py).
+Faces are cut by the checkpoint's own crop rule, so the face cache of the run that trained it is
+reused and its numbers come out identical.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,7 +23,7 @@ import time
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.common import runtime as dd
 from harness.run.config import RunConfig
@@ -30,6 +33,9 @@ from harness.run.paths import RunError, RunPaths
 from harness.run.folder import RunFolder
 from harness.common.ui import console
 
+if TYPE_CHECKING:
+    from harness.models.bundle import BundleIdentity
+
 
 @dataclass
 class Checkpoint:
@@ -37,7 +43,12 @@ class Checkpoint:
 
     directory: Path
     meta: dict[str, Any]
-    sha256: str
+    identity: BundleIdentity
+
+    @property
+    def sha256(self) -> str:
+        """The bundle's identity: its tensors and its model.json (harness.models.bundle.bundle_identity)."""
+        return self.identity.sha256
 
     @property
     def imported(self) -> bool:
@@ -45,12 +56,31 @@ class Checkpoint:
 
 
 def open_checkpoint(text: str, cache_dir: Path | None = None) -> Checkpoint:
-    """Resolve ``--checkpoint`` (a run or checkpoint folder, NAME:FILE, or a file an importer knows)."""
+    """Resolve ``--checkpoint`` (a run or checkpoint folder, NAME:FILE, or a file an importer knows);
+    a model.json beside another run's weights is refused (``check_run_stamp``)."""
     from harness.models.importing import resolve_checkpoint
-    from harness.models.bundle import load_meta, weights_sha256
+    from harness.models.bundle import bundle_identity, load_meta
 
     directory = resolve_checkpoint(text, cache_dir)
-    return Checkpoint(directory, load_meta(directory), weights_sha256(directory))
+    found = Checkpoint(directory, load_meta(directory), bundle_identity(directory))
+    check_run_stamp(found)
+    return found
+
+
+def check_run_stamp(checkpoint: Checkpoint) -> None:
+    """The run model.json names must be the run whose save stamped the weights: a model.json copied
+    next to another run's weights would report that run's provenance. CheckpointError, one line."""
+    from harness.models.bundle import MODEL_FILE, MODEL_META, CheckpointError, run_stamp
+
+    run, stamped = checkpoint.meta.get("run"), checkpoint.identity.run_key
+    if checkpoint.imported or stamped is None or not isinstance(run, dict) or run_stamp(run) == stamped:
+        return
+    from harness.run.stages import run_id
+
+    raise CheckpointError(
+        f"{checkpoint.directory}: {MODEL_META} names run {run_id(recorded_config(checkpoint))} (run stamp "
+        f"{run_stamp(run)}) but {MODEL_FILE} was saved by another run (stamp {stamped}); the two files come from "
+        "different checkpoints: copy both from one run's checkpoint folder")
 
 
 def recorded_config(checkpoint: Checkpoint) -> RunConfig:
@@ -82,25 +112,87 @@ def crop_rule(checkpoint: Checkpoint, detector: str) -> CropRule:
     return replace(rule, detector=detector)
 
 
-def evaluation_key(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, perturb: Sequence[Any] = ()) -> str:
-    """Hash of the weights and of every setting that changes the numbers (not the device or paths);
-    ``perturb`` (robustness conditions) enters only when given, so a clean evaluation keeps its id."""
+#: RunConfig fields only training reads (the bundle's model.json records what training built); every
+#: other field enters an evaluation's id, so a field added later keys evaluations without more code
+TRAINING_ONLY = ("blender", "blender_options", "backbone", "backbone_options", "pretrained", "train_dataset", "train", "loss")
+#: bump when what an evaluation id covers changes: ids of the same inputs differ across this change
+IDENTITY_VERSION = 2
+
+
+def eval_settings(config: RunConfig) -> dict[str, Any]:
+    """The configuration an evaluation's numbers depend on: the run configuration without how and
+    where it runs (RunConfig.experiment) and without what only training reads; dataset options of
+    the test datasets only."""
+    settings = {k: v for k, v in config.experiment().items() if k not in TRAINING_ONLY}
+    settings["dataset_options"] = {n: config.dataset_options.get(n, {}) for n in config.test_datasets}
+    return settings
+
+
+def demo_test_sets(config: RunConfig) -> list[str]:
+    """The test datasets the demo tree serves (harness.run.datasets.dataset_options: the demo's root
+    where the configuration names none)."""
+    from harness.data import demo
+
+    if not config.demo:
+        return []
+    served = demo.dataset_options(Path("."))
+    return [n for n in config.test_datasets if n in served and "root" not in config.dataset_options.get(n, {})]
+
+
+def fingerprint_test_sets(config: RunConfig, datasets: dict[str, Any], spec: DemoSpec | None) -> dict[str, Any]:
+    """What each test set *is*: the sha256 of its records (uid, label, media and mask content:
+    harness.data.fingerprint.records_fingerprint) or, for the demo's, the generator's version and
+    scale. ``datasets``: the opened test datasets (the demo's need not be among them)."""
     from dataclasses import asdict
 
-    settings = {
-        "sha256": checkpoint.sha256, "test": config.test_datasets, "compression": config.compression,
-        "datasets": {n: config.dataset_options.get(n, {}) for n in config.test_datasets},
-        "eval": asdict(config.eval), "seed": config.seed, "crop": rule.to_dict(), "demo": config.demo,
-    }
+    from harness.data.demo import DEMO_VERSION
+    from harness.data.fingerprint import records_fingerprint
+
+    demo_sets = demo_test_sets(config)
+    out: dict[str, Any] = {}
+    for name in config.test_datasets:
+        if name in demo_sets:
+            out[name] = {"demo_version": DEMO_VERSION, "demo": asdict(spec or DemoSpec())}
+        else:
+            out[name] = records_fingerprint(datasets[name].records("test"))
+    return out
+
+
+def identity_record(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, test: dict[str, Any],
+                    perturb: Sequence[Any] = ()) -> dict[str, Any]:
+    """Everything that determines an evaluation's numbers, as the results record it ("identity"):
+    the bundle (tensors and model.json), the crop rule, the evaluation settings and the test files'
+    fingerprints (``fingerprint_test_sets``). ``perturb`` (robustness conditions) enters only when given."""
+    record = {"version": IDENTITY_VERSION, "bundle_sha256": checkpoint.identity.sha256,
+              "tensors_sha256": checkpoint.identity.tensors, "model_json_sha256": checkpoint.identity.model_json,
+              "crop": rule.to_dict(), "eval": eval_settings(config), "test": test}
     if perturb:
-        settings["perturb"] = [c.key for c in perturb]
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        record["perturb"] = [c.key for c in perturb]
+    return json.loads(json.dumps(record, default=str))  # as a results file reads it back
 
 
-def evaluation_id(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, perturb: Sequence[Any] = ()) -> str:
+def planned_identity(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, spec: DemoSpec | None,
+                     perturb: Sequence[Any] = ()) -> dict[str, Any]:
+    """The ``identity_record`` of an evaluation not run yet (``--dry-run``): the test sets other than
+    the demo's are opened and fingerprinted (a missing one is the run's own one-line error)."""
+    from harness.run.datasets import open_datasets
+
+    names = [n for n in config.test_datasets if n not in demo_test_sets(config)]
+    datasets = open_datasets(config, None, names=names) if names else {}
+    return identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets, spec), perturb)
+
+
+def evaluation_key(record: dict[str, Any]) -> str:
+    """A short hash of an ``identity_record``: the same inputs, the same key; other numbers, another."""
+    from harness.common.digest import sha256_json
+
+    return sha256_json(record)[:10]
+
+
+def evaluation_id(checkpoint: Checkpoint, config: RunConfig, record: dict[str, Any]) -> str:
     label = config.name or str(checkpoint.meta.get("label") or "") or checkpoint.directory.parent.name
     slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()[:50] or "model"
-    return f"eval-{slug}-{evaluation_key(checkpoint, config, rule, perturb)}"
+    return f"eval-{slug}-{evaluation_key(record)}"
 
 
 def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -120,7 +212,17 @@ def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
                     "compression": recorded.compression, "demo": recorded.demo,
                     **({"options": options} if options else {})}
     return {"checkpoint": str(checkpoint.directory), "sha256": checkpoint.sha256, "origin": origin,
-            "training": training, "heads": list(bundle_heads(meta)), "input_scale": input_scale(meta)}
+            "origin_check": _origin_check(checkpoint), "training": training, "heads": list(bundle_heads(meta)),
+            "input_scale": input_scale(meta)}
+
+
+def _origin_check(checkpoint: Checkpoint) -> str:
+    """How far the recorded origin is proven by the bundle's content (``check_run_stamp``)."""
+    if checkpoint.imported:
+        return "as the importer recorded it in model.json"
+    if checkpoint.identity.run_key is None:
+        return "model.json alone: the weights carry no run stamp (saved before stamps existed)"
+    return f"the weights carry the run's stamp {checkpoint.identity.run_key}"
 
 
 def training_files(checkpoint: Checkpoint, extra: dict[str, Any] | None) -> tuple[set[str], str | None]:
@@ -158,15 +260,17 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     `harness run` uses; ``perturb``: robustness conditions scored too), write results, figures,
     report and leaderboard row."""
     from harness.data import demo
-    from harness.data.cache import FaceCache, faces_cache_root
-    from harness.evaluation.runner import EvalSetup
-    from harness.evaluation.stage import evaluate_model, open_bundle
     from harness.reporting.leaderboard import write_leaderboard
-    from harness.run.datasets import TrainingSplits, open_datasets
-    from harness.run.preprocess_stage import preprocess_stage, summary_line
-    from harness.run.stages import finished_results, write_outputs
+    from harness.run.datasets import open_datasets
+    from harness.run.stages import finished_results, lock_folder, write_outputs
 
-    rid = evaluation_id(checkpoint, config, rule, perturb)
+    extra = None
+    if config.demo:
+        spec = demo_spec or DemoSpec()
+        extra = demo.dataset_options(demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False))
+    datasets = open_datasets(config, extra, names=list(config.test_datasets))
+    record = identity_record(checkpoint, config, rule, fingerprint_test_sets(config, datasets, demo_spec), perturb)
+    rid = evaluation_id(checkpoint, config, record)
     run_dir = paths.runs_dir / rid
     finished = RunFolder(run_dir).results
     if resume and finished.is_file():
@@ -174,15 +278,32 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
         if dd.is_main():
             write_leaderboard(paths.results_dir, paths.leaderboard)
         return finished_results(finished)
-    extra = None
-    if config.demo:
-        console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
-        spec = demo_spec or DemoSpec()
-        extra = demo.dataset_options(demo.ensure_demo(spec, demo.demo_root(spec, paths.cache_dir), progress=show is not False))
-    datasets = open_datasets(config, extra, names=list(config.test_datasets))
     trained, note = training_files(checkpoint, extra)
     check_overlap(trained, datasets)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_folder(run_dir)  # one process per evaluation id, as for `harness run`
+    if config.demo:
+        console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+    try:
+        results = _evaluate(checkpoint, config, rule, paths, show, perturb, datasets, run_dir, record, note)
+        if dd.is_main():
+            write_outputs(config, results, run_dir, paths)
+    finally:
+        if lock is not None:
+            lock.release()
+    return results
+
+
+def _evaluate(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: RunPaths, show: bool | None,
+              perturb: Sequence[Any], datasets: dict[str, Any], run_dir: Path, record: dict[str, Any],
+              note: str | None) -> dict[str, Any]:
+    """Preprocess and score the opened test ``datasets`` into ``run_dir``: the results dict."""
+    from harness.data.cache import FaceCache, faces_cache_root
+    from harness.evaluation.runner import EvalSetup
+    from harness.evaluation.stage import evaluate_model, open_bundle
+    from harness.run.datasets import TrainingSplits
+    from harness.run.preprocess_stage import preprocess_stage, summary_line
+
     if dd.is_main():  # what was asked, beside the results (config.json's counterpart)
         RunFolder(run_dir).evaluation.write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
                                                              "crop": rule.to_dict()}, indent=2, sort_keys=True, default=str))
@@ -196,17 +317,17 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
         console.rule("[bold]3/4 evaluate")
         start = time.perf_counter()
         bundle = open_bundle(checkpoint.directory, device)
+        if bundle.sha256 != checkpoint.sha256:
+            raise RunError(f"{checkpoint.directory} changed while it was being evaluated (its sha256 is not the one "
+                           "this evaluation is named by); run the same command again")
         setup = replace(EvalSetup.from_run(config), perturb=tuple(perturb))
-        blocks = evaluate_model(bundle, cache, datasets, setup, run_dir, show)
+        blocks = evaluate_model(bundle, cache, datasets, setup, run_dir, show, tests=record["test"])
         timings["eval_s"] = time.perf_counter() - start
-    results = build_results(checkpoint, config, rule, rid, blocks, timings, note)
-    if dd.is_main():
-        write_outputs(config, results, run_dir, paths)
-    return results
+    return build_results(checkpoint, config, rule, run_dir.name, blocks, timings, record, note)
 
 
 def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid: str, blocks: dict[str, Any],
-                  timings: dict[str, float], note: str | None) -> dict[str, Any]:
+                  timings: dict[str, float], identity: dict[str, Any], note: str | None = None) -> dict[str, Any]:
     import harness
     from harness.reporting.results import collect_environment
 
@@ -248,6 +369,7 @@ def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid
         "selection_rule": ("made when the checkpoint was trained" if checkpoint.imported
                            else f"{recorded_config(checkpoint).train.selection} (when the checkpoint was trained)"),
         "provenance": record,
+        "identity": identity,  # what the id is a hash of: the bundle, crop rule, settings, test files
         "timings": {"train_s": None, **{k: round(v, 2) for k, v in timings.items()}},  # not trained here
         "datasets": blocks,
     }

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.common.errors import HarnessError
 from harness.extend.types import ALL
-from harness.reporting.plots import Scores, read_scores
+from harness.reporting.scores import ReportError, Scores, read_scores
 from harness.run.folder import RunFolder
 
 
@@ -51,9 +51,9 @@ def load_run(path: Path, runs_dir: Path) -> RunScores:
     datasets = {}
     for f in files:
         try:
-            datasets[f.stem] = read_scores(f)
-        except (KeyError, ValueError) as exc:
-            raise CompareError(f"{f}: not a scores file (uid,label,group,score): {exc}") from exc
+            datasets[f.stem] = read_scores(f)  # validated: one row per uid, labels 0/1, scores in [0, 1]
+        except ReportError as exc:
+            raise CompareError(str(exc)) from None
     return RunScores(folder, name, datasets)
 
 
@@ -69,6 +69,11 @@ def _pair(a: Scores, b: Scores) -> tuple[list[str], np.ndarray, list[str], np.nd
         raise CompareError(f"the runs disagree on the label of {int((labels != other).sum())} video(s) ({', '.join(bad)}): "
                            "they were scored against different label files")
     groups = [a.groups[ia[u]] for u in shared]
+    other_groups = [b.groups[ib[u]] for u in shared]
+    if groups != other_groups:
+        bad = [u for u, x, y in zip(shared, groups, other_groups) if x != y]
+        raise CompareError(f"the runs disagree on the group of {len(bad)} video(s) ({', '.join(bad[:3])}): "
+                           "they were scored against different label files")
     sa = np.array([a.scores[ia[u]] for u in shared], np.float64)
     sb = np.array([b.scores[ib[u]] for u in shared], np.float64)
     return shared, labels, groups, sa, sb, len(ia) - len(shared), len(ib) - len(shared)

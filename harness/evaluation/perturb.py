@@ -87,7 +87,8 @@ class Condition:
 
 
 def valid_text() -> str:
-    return f"valid: all, or name[:levels] with names {', '.join(DISTORTIONS)} and levels 1-5 (e.g. jpeg:1-5,blur:3)"
+    return (f"valid: all[:levels] (every distortion), or name[:levels] with names {', '.join(DISTORTIONS)} and levels "
+            "1-5 (e.g. jpeg:1-5,blur:3 or all:3)")
 
 
 def _levels(text: str, item: str) -> list[int]:
@@ -103,22 +104,21 @@ def _levels(text: str, item: str) -> list[int]:
 
 
 def parse_conditions(spec: str | None) -> list[Condition]:
-    """``all`` (every distortion at every level), or a comma list of ``name``, ``name:3``, ``name:1-5``.
-    Empty or None: no perturbation. Order: the table's (DISTORTIONS, then level); duplicates merged."""
+    """A comma list of ``name``, ``name:3``, ``name:1-5``, where ``all`` names every distortion (``all``:
+    every distortion at every level; ``all:3``: every distortion at level 3). Empty or None: no
+    perturbation. Order: the table's (DISTORTIONS, then level); duplicates merged."""
     if spec is None or not spec.strip():
         return []
     found: set[Condition] = set()
     for item in (s.strip() for s in spec.split(",")):
         if not item:
             continue
-        if item.lower() == "all":
-            found |= {Condition(n, lv) for n in DISTORTIONS for lv in LEVELS}
-            continue
         name, _, levels = item.partition(":")
         name = name.strip().lower()
-        if name not in DISTORTIONS:
+        if name != "all" and name not in DISTORTIONS:
             raise PerturbSpecError(f"--perturb: unknown distortion {name!r}; {valid_text()}")
-        found |= {Condition(name, lv) for lv in (_levels(levels.strip(), item) if levels.strip() else LEVELS)}
+        chosen = list(DISTORTIONS) if name == "all" else [name]
+        found |= {Condition(n, lv) for n in chosen for lv in (_levels(levels.strip(), item) if levels.strip() else LEVELS)}
     order = list(DISTORTIONS)
     return sorted(found, key=lambda c: (order.index(c.name), c.level))
 

@@ -20,7 +20,7 @@ import torch
 from harness.run.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
 from harness.models.inputs import DEFAULT_SCALE, model_input
-from harness.common import runtime as dd
+from harness.common import faults, runtime as dd
 from harness.run.folder import RunFolder
 from harness.extend.types import MaskSet, ScoreSet, video_uid
 from harness.common.ui import progress
@@ -136,6 +136,7 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setu
         task = bar.add_task(label, total=len(videos), info="")
         for video in videos:
             bar.advance(task)
+            faults.point("evaluate.video")
             faces = cache.faces(video.uid)
             if not faces:
                 continue

@@ -17,22 +17,15 @@ BEST, TIED, UNTESTABLE = "best", "tied", "untestable"
 
 def scores_file(run: Mapping[str, Any], dataset: str, link_from: Path | None) -> Path | None:
     """The run's scores CSV for ``dataset``, where its run folder is reachable."""
-    from harness.run.folder import RunFolder
+    from harness.reporting.scores import scores_file_of
 
-    figures = run.get("figures")
-    if not isinstance(figures, Mapping) or not figures.get("run_dir"):
-        return None
-    folder = Path(str(figures["run_dir"]))
-    if figures.get("relative_to") == "leaderboard":
-        folder = (link_from or Path(".")) / folder
-    path = RunFolder(folder).scores_file(dataset)
-    return path if path.is_file() else None
+    return scores_file_of(run, dataset, link_from=link_from)
 
 
 def _view(path: Path, group: str) -> dict[str, tuple[int, float]]:
     """uid -> (label, score) of the group's view: "all", or that group's fakes with every real."""
     from harness.extend.types import ALL
-    from harness.reporting.plots import read_scores
+    from harness.reporting.scores import read_scores
 
     s = read_scores(path)
     keep = [i for i, (lab, g) in enumerate(zip(s.labels, s.groups)) if group == ALL or lab == 0 or g == group]

@@ -4,9 +4,11 @@
 ``evaluate_model``, so there is one scoring path: the same faces from the same cache, the same input
 preparation (harness.models.inputs.model_input), the same aggregation and metrics.
 
-Each finished dataset block is stored in the run folder (``blocks/<dataset>.json``, with the
-checkpoint hash and the settings it was scored under), so an evaluation killed half-way resumes
-dataset by dataset and never mixes numbers of two models or two settings.
+Each finished dataset block is stored in the run folder (``blocks/<dataset>.json``, keyed by the
+bundle's identity (its tensors and model.json: harness.models.bundle.bundle_identity), the settings
+it was scored under and the test set (its videos, and the fingerprint of its files where the caller
+gives one)), so an evaluation killed half-way resumes dataset by dataset and never mixes numbers of
+two models, two model.json files, two settings or two versions of the test files.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ NO_MASK_HEAD = "n/a (no mask head)"
 
 @dataclass
 class Bundle:
-    """An opened model bundle: the model on its device, its model.json and the weights' sha256."""
+    """An opened model bundle: the model on its device, its model.json and the bundle's sha256."""
 
     model: torch.nn.Module
     meta: dict[str, Any]
@@ -41,26 +43,29 @@ class Bundle:
 
 def open_bundle(path: str | Path, device: torch.device) -> Bundle:
     """Load a checkpoint folder (or run folder) for scoring; CheckpointError, one line, when unusable."""
-    from harness.models.bundle import load_model, resolve, weights_sha256
+    from harness.models.bundle import bundle_sha256, load_model, resolve
 
     directory = resolve(path)
     model, meta = load_model(directory, device)
-    return Bundle(model, meta, directory, weights_sha256(directory), device)
+    return Bundle(model, meta, directory, bundle_sha256(directory), device)
 
 
 def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup: EvalSetup,
-                   run_dir: Path | None = None, show: bool | None = None) -> dict[str, Any]:
+                   run_dir: Path | None = None, show: bool | None = None,
+                   tests: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One results block per test dataset (``datasets``: name -> opened dataset plugin, in order),
     scored from ``cache`` (filled with the bundle's crop rule). ``setup`` is completed with the input
     size, scaling and heads the bundle declares. With ``run_dir``, per-video scores, examples and the
-    finished blocks are written there; a block stored under the same model and settings is reused."""
+    finished blocks are written there; a block stored under the same bundle, settings and test set
+    (``tests``: dataset name -> fingerprint of its test files, where known) is reused."""
     dd.init_from_env(bundle.device)  # no-op outside torchrun, or when training already joined the group
     setup = setup.for_bundle(bundle.meta)
     blocks: dict[str, Any] = {}
     for name, dataset in datasets.items():
         uids = {r.uid for r in dataset.records("test")}
         # as JSON reads it back (tuples become lists), so a stored key compares equal
-        key = json.loads(json.dumps({"sha256": bundle.sha256, "setup": setup.key(), "videos": sorted(uids)}, default=str))
+        key = json.loads(json.dumps({"sha256": bundle.sha256, "setup": setup.key(), "videos": sorted(uids),
+                                     "test": (tests or {}).get(name)}, default=str))
         stored = _stored(run_dir, name, key)
         if stored is not None:
             console.print(f"{name}: scored before with this model and settings (kept from {RunFolder(run_dir).blocks})")

@@ -6,8 +6,9 @@ Only safetensors weights are read here: no pickled code runs on load.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors.torch import load_file
@@ -59,19 +60,87 @@ def input_scale(meta: dict[str, Any]) -> str:
 
 
 def load_meta(directory: Path) -> dict[str, Any]:
+    """A bundle's model.json, read within bounds and checked field by field (``check_meta``): every
+    way it can be unusable is one CheckpointError line naming the file and what is wrong with it."""
     path = Path(directory) / MODEL_META
-    from harness.common.bounded import read_json
+    from harness.common.bounded import InputFileError, read_json
 
     try:
         meta = read_json(path, "checkpoint metadata")  # bounded: a hand-made file is one line too
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is unreadable or not JSON ({type(exc).__name__}); copy the checkpoint again from the run folder") from exc
+    except InputFileError as exc:  # unreadable, too large, nested too deep, a byte-order mark, not JSON: it says which
+        raise CheckpointError(f"{exc}; or copy the bundle again") from None
     if isinstance(meta, dict) and isinstance(meta.get("model"), dict) and meta.get("importer"):
-        return meta  # an imported model: its importer plugin rebuilds the architecture
+        check_meta(meta, path)  # an imported model: its importer plugin rebuilds the architecture
+        return meta
     if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not meta["model"].get("backbone"):
         raise CheckpointError(f"{path} does not describe a model (it needs a \"model\" object with a \"backbone\"); "
                               "copy the checkpoint again from the run folder")
+    check_meta(meta, path)
     return meta
+
+
+#: the largest model input side a bundle may ask for (SBI's is 380; the harness's at most 1024)
+MAX_BUNDLE_SIDE = 4096
+
+
+def check_meta(meta: dict[str, Any], path: Path) -> None:
+    """The fields predict and evaluate read from model.json, checked where it is read: its input
+    side, crop rule, face detector, frame aggregation, threshold, input scale and heads. A bad one
+    is a CheckpointError naming the file and the field, never a traceback later."""
+    problem = _meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}; fix that field, or copy the bundle again")
+
+
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    import json
+    import math
+
+    from harness.data.crop import CropRule
+    from harness.extend.defaults import defaults
+    from harness.models.inputs import SCALES
+    from harness.run.config_check import AGGREGATIONS
+
+    def shown(value: Any) -> str:
+        return json.dumps(value, default=str)
+
+    for key, side in (("img_size", meta.get("img_size")), ("model.img_size", meta["model"].get("img_size"))):
+        integral = isinstance(side, (int, float)) and not isinstance(side, bool) and math.isfinite(side) and side == int(side)
+        if side is not None and not (integral and 16 <= side <= MAX_BUNDLE_SIDE):
+            return f"{key} = {shown(side)}: the model's input side must be a whole number of pixels from 16 to {MAX_BUNDLE_SIDE}"
+    crop = meta.get("crop")
+    if crop is not None and not isinstance(crop, dict):
+        return f"crop = {shown(crop)}: must be an object of the crop rule's fields (crop_size, margin, ...)"
+    try:
+        CropRule.from_dict(crop, detector=str(meta.get("face_detector", defaults().legacy_face_detector)))
+    except (TypeError, ValueError) as exc:
+        return f"crop: {exc}"
+    if not isinstance(meta.get("face_detector", ""), str):
+        return f"face_detector = {shown(meta['face_detector'])}: must be a face detector's name"
+    evaluation = (meta.get("run") or {}).get("eval") if isinstance(meta.get("run"), dict) else None
+    for key in ("frame_aggregation", "video_aggregation"):
+        value = (evaluation or {}).get(key, "max") if isinstance(evaluation, dict) else "max"
+        if value not in AGGREGATIONS:
+            return f"run.eval.{key} = {shown(value)}: must be one of {', '.join(AGGREGATIONS)}"
+    return _meta_extras_problem(meta, SCALES, shown)
+
+
+def _meta_extras_problem(meta: dict[str, Any], scales: tuple[str, ...], shown: Any) -> str | None:
+    """The threshold, input scale and heads of model.json (each optional)."""
+    import math
+
+    record = meta.get("threshold")
+    value = record.get("value") if isinstance(record, dict) else None
+    if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                  and math.isfinite(value) and 0 <= value <= 1):
+        return f"threshold.value = {shown(value)}: a decision threshold must be a number in [0, 1]"
+    scale = (meta.get("input") or {}).get("scale") if isinstance(meta.get("input"), dict) else None
+    if scale is not None and scale not in scales:
+        return f"input.scale = {shown(scale)}: must be one of {', '.join(scales)}"
+    heads = meta.get("heads")
+    if heads is not None and not (isinstance(heads, list) and heads and all(h in ALL_HEADS for h in heads)):
+        return f"heads = {shown(heads)}: must be a list of {', '.join(ALL_HEADS)}"
+    return None
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -159,11 +228,108 @@ def _fill(model: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> torc
     return model
 
 
-def weights_sha256(directory: str | Path) -> str:
-    """sha256 of a bundle's weights file: the identity of the model an evaluation scores."""
-    from harness.common.digest import sha256_file
+#: the safetensors metadata key a harness run stamps its weights with (``run_stamp`` of its config)
+RUN_STAMP = "run_key"
+#: the safetensors header entry that holds the file's own metadata (a save's step, nonce, run key)
+_HEADER_METADATA = "__metadata__"
+_MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 
-    return sha256_file(resolve(directory) / MODEL_FILE)
+
+@dataclass(frozen=True)
+class BundleIdentity:
+    """What a model bundle is, from its content alone (see ``bundle_identity``)."""
+
+    sha256: str  # the bundle: its tensors and its model.json
+    tensors: str  # name, dtype, shape and bytes of every tensor
+    model_json: str  # model.json in canonical form
+    run_key: str | None  # the run key the weights were stamped with when a harness run saved them
+
+
+def _safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
+    """(header, offset of the tensor data) of a safetensors file; CheckpointError when it is not one."""
+    import json
+
+    bad = f"{path} is truncated or not a safetensors file"
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size <= _MAX_HEADER:
+                raise CheckpointError(f"{bad} (header length {size}); copy it again from the run folder")
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{bad} ({short_reason(exc)}); copy it again from the run folder") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{bad} (its header is not an object); copy it again from the run folder")
+    return header, 8 + size
+
+
+def _tensor_parts(path: Path) -> tuple[dict[str, Any], Iterator[bytes]]:
+    """(the file's own metadata; each tensor by name: its name, dtype and shape as one line, then its
+    bytes, streamed). The metadata (a save's step, nonce, run key) is not among the parts."""
+    header, base = _safetensors_header(path)
+    entries = []
+    end_of_file = path.stat().st_size
+    for name in sorted(k for k in header if k != _HEADER_METADATA):
+        entry = header[name]
+        try:
+            begin, end = (base + int(o) for o in entry["data_offsets"])
+            described = [name, str(entry["dtype"]), [int(n) for n in entry["shape"]]]
+        except (TypeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: tensor {name!r} has a damaged header entry ({short_reason(exc)}); "
+                                  "copy it again from the run folder") from exc
+        if not base <= begin <= end <= end_of_file:
+            raise CheckpointError(f"{path} is truncated (tensor {name!r} ends past the file); copy it again from the run folder")
+        entries.append((described, begin, end))
+
+    def data() -> Iterator[bytes]:
+        from harness.common.digest import canonical_json
+
+        with open(path, "rb") as handle:
+            for described, begin, end in entries:
+                yield (canonical_json(described) + "\n").encode("utf-8")  # the bytes' length follows from it
+                handle.seek(begin)
+                left = end - begin
+                while left:
+                    block = handle.read(min(left, 1 << 20))
+                    if not block:
+                        raise CheckpointError(f"{path} is truncated; copy it again from the run folder")
+                    left -= len(block)
+                    yield block
+
+    metadata = header.get(_HEADER_METADATA)
+    return (metadata if isinstance(metadata, dict) else {}), data()
+
+
+def bundle_identity(directory: str | Path) -> BundleIdentity:
+    """The identity of a model bundle: sha256 of its tensors (name, dtype, shape and bytes of each)
+    and of its model.json in canonical form. The safetensors header's own metadata (the save's step,
+    nonce and run key) is left out, so two saves of identical content have one identity, and an
+    edited model.json (another input scale, crop, threshold) is another bundle."""
+    from harness.common.digest import sha256_json, sha256_parts
+
+    folder = resolve(directory)
+    metadata, data = _tensor_parts(folder / MODEL_FILE)
+    tensors = sha256_parts(data)
+    model_json = sha256_json(load_meta(folder))
+    run_key = metadata.get(RUN_STAMP)
+    return BundleIdentity(sha256_json({"tensors": tensors, "model.json": model_json}), tensors, model_json,
+                          str(run_key) if run_key is not None else None)
+
+
+def bundle_sha256(directory: str | Path) -> str:
+    """The bundle's identity as one sha256 (``bundle_identity``): what evaluations are keyed by."""
+    return bundle_identity(directory).sha256
+
+
+def run_stamp(run: Any) -> str:
+    """The run key a harness run stamps its checkpoint files with: a hash of the run configuration
+    that model.json records under "run", so the weights can prove which run wrote them."""
+    import json
+
+    from harness.common.digest import sha256_parts
+
+    # the trainer's formula since run keys were stamped (not canonical_json): stamps already on disk still match
+    return sha256_parts([json.dumps(run, sort_keys=True, default=str).encode()])[:10]
 
 
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:

@@ -105,7 +105,7 @@ def import_checkpoint(name: str, path: str | Path, out: str | Path) -> Path:
     read_checkpoint(path)  # the pickle refusal comes first, whatever the importer does
     try:
         imported = importer.read(path)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a plugin's own words on a file it cannot use
         raise CheckpointError(f"{path}: importer {name!r} cannot read it ({exc}); importers: {importers_text()}") from exc
     meta = dict(imported.meta)
     meta["importer"] = name
@@ -113,17 +113,36 @@ def import_checkpoint(name: str, path: str | Path, out: str | Path) -> Path:
     origin = dict(meta.get("origin") or {})
     origin.update({"importer": name, "file": path.name, "file_sha256": file_sha256(path)})
     meta["origin"] = origin
+    import torch
+
+    bad = next((k for k, v in imported.state_dict.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None:  # a damaged file, or an importer that let a list through
+        raise CheckpointError(f"{path}: {bad} is a {type(imported.state_dict[bad]).__name__}, not a tensor; the file is "
+                              f"damaged or not a checkpoint {name!r} knows")
     tensors = {k: v.detach().cpu().contiguous() for k, v in imported.state_dict.items()}
     tmp = temp_dir_next_to(out)
     try:
         save_file(tensors, str(tmp / MODEL_FILE))
         atomic_write_text(tmp / MODEL_META, json.dumps(meta, indent=2, sort_keys=True, default=str))
-        load_model(tmp)  # every key fits the importer's architecture, or one line now
+        try:
+            load_model(tmp)  # every key fits the importer's architecture, or one line now
+        except CheckpointError as exc:  # its message names the temporary folder, removed below
+            raise CheckpointError(f"{path}: importer {name!r} read it, but {_bundle_reason(exc, tmp)}; the file is "
+                                  f"damaged or not a checkpoint {name!r} knows: copy it again from where it was "
+                                  "published") from None
         replace_dir(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _bundle_reason(exc: CheckpointError, tmp: Path) -> str:
+    """What was wrong with the bundle made from a foreign file, without the temporary folder it was
+    made in (gone by the time the user reads it) or the fix meant for a copied bundle."""
+    text = str(exc).replace(f"{tmp / MODEL_FILE} does not fit", "its weights do not fit")
+    text = text.replace(str(tmp / MODEL_META), MODEL_META).replace(str(tmp), "the bundle")
+    return text.split("; ")[0]
 
 
 def resolve_checkpoint(text: str, cache_dir: Path | None = None) -> Path:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.common import faults
 from harness.predict.inference import DEFAULT_FRAMES, MediaResult, Predictor, PredictSetupError, collect_inputs
 from harness.predict.report import build_report, media_report
 
@@ -21,19 +22,34 @@ class PredictOptions:
     top: int = 8  # frames on the contact sheet
 
     def check(self) -> None:
-        """Reject bad arguments with a message naming the option and the fix."""
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise PredictSetupError(f"--threshold must be in [0, 1] (a probability of fake), got {self.threshold}")
-        if self.frames < 1:
-            raise PredictSetupError(f"--frames must be at least 1, got {self.frames}")
-        if self.top < 1:
-            raise PredictSetupError(f"--top must be at least 1, got {self.top}")
+        """Reject bad arguments with a message naming the option and the fix (the numbers by the
+        rules every command shares: harness/run/config_check.py)."""
+        from harness.run.config_check import ConfigError, Range, check_number
+
+        try:
+            if self.threshold is not None:
+                check_number(self.threshold, Range(0, 1, fix="a probability of fake"), "threshold", "--threshold")
+            check_number(self.frames, Range(1, fix="frames per video, evenly spaced (default 32)"), "frames", "--frames", integer=True)
+            check_number(self.top, Range(1, fix="frames on the contact sheet (default 8)"), "top", "--top", integer=True)
+        except ConfigError as exc:
+            raise PredictSetupError(str(exc)) from None
         if self.mask_kind not in ("binary", "grey"):
             raise PredictSetupError(f"--mask-kind must be 'binary' or 'grey' (NeuralTextures renders), got {self.mask_kind!r}")
         if self.explain and self.out is None:
             raise PredictSetupError("--explain writes heatmap images: give --out DIR too")
         if self.out is not None and Path(self.out).exists() and not Path(self.out).is_dir():
             raise PredictSetupError(f"--out {self.out} is a file; give a folder (it is created if missing, one subfolder per input)")
+
+    def check_memory(self, predictor: Predictor) -> None:
+        """One video's frames (a crop and a mask each, at the model's side) fit in this machine's memory."""
+        from harness.run.config_check import ConfigError, check_fits_memory
+
+        side = predictor.img_size
+        try:
+            check_fits_memory(self.frames, 7 * side**2 + 3 * predictor.crop.crop_size**2, "--frames",
+                              f"one video's {self.frames} frames at {side} px")
+        except ConfigError as exc:
+            raise PredictSetupError(str(exc)) from None
 
 
 def predict_files(
@@ -72,6 +88,7 @@ def predict_files(
 
         explainer = GradCamPlusPlus(predictor.model, predictor.device)
     for path in files:
+        faults.point("predict.file")
         result, block = _one_file(predictor, path, options, explainer, names[path], single_input=len(files) == 1)
         blocks.append(block)
         if on_result:

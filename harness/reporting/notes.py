@@ -48,7 +48,7 @@ def collapse_lines(results: dict[str, Any], run_dir: Path | None) -> list[str]:
 
 
 def _constant_scores(run_dir: Path | None) -> list[tuple[str, float]]:
-    from harness.reporting.plots import ReportError, read_scores
+    from harness.reporting.scores import ReportError, read_scores
 
     found = []
     for path in sorted(RunFolder(run_dir).scores.glob("*.csv")) if run_dir else []:

@@ -13,58 +13,20 @@ Matplotlib runs headless (``Figure`` + Agg, never pyplot's global state).
 
 from __future__ import annotations
 
-import csv
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.common.errors import HarnessError
-from harness.evaluation.groups import score_views
+from harness.extend.types import ALL
+# the one reader of scores files (validated), and its error, where the figures' callers import them
+from harness.reporting.scores import ReportError, Scores, check_against_results, read_scores  # noqa: F401
 from harness.run.folder import RunFolder
-from harness.extend.types import ALL, ScoreSet
 
 #: keys of a train_log.jsonl line that are not plotted as a loss term
 NOT_LOSS_TERMS = {"step", "epoch", "lr", "val_auc", "time"}
 #: the results' "all" group (every item of a dataset)
-
-
-@dataclass
-class Scores:
-    """One test dataset's per-video scores, as ``scores/<dataset>.csv`` holds them."""
-
-    uids: list[str] = field(default_factory=list)
-    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    groups: list[str] = field(default_factory=list)
-    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def views(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """``{group: (labels, scores)}``: exactly the views the metrics use
-        (``harness.evaluation.groups.score_views``), so a curve and its table row share data and n."""
-        data = ScoreSet("video", list(self.uids), self.labels, self.scores, list(self.groups))
-        return {g: (np.asarray(v.labels), np.asarray(v.scores)) for g, v in score_views(data).items()}
-
-
-class ReportError(HarnessError, ValueError):
-    """A run folder file the figures cannot be drawn from; the one-line message names it and the fix."""
-
-
-def read_scores(path: Path) -> Scores:
-    """``scores/<dataset>.csv``; a row without a number where one belongs is a ReportError naming it."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        labels = np.array([int(r["label"]) for r in rows], dtype=int)
-        scores = np.array([float(r["score"]) for r in rows], dtype=np.float64)
-        out = Scores([r["uid"] for r in rows], labels, [r["group"] for r in rows], scores)
-    except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error) as exc:
-        raise ReportError(f"{path} is not a scores file the run wrote ({type(exc).__name__}: {exc}); "
-                          "restore it or delete it to draw the report without it") from None
-    if not np.isfinite(out.scores).all():
-        raise ReportError(f"{path} holds a score that is not a finite number; restore it or delete it")
-    return out
 
 
 def read_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -293,8 +255,11 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
     written: list[Path] = []
     steps, vals = read_log(RunFolder(run_dir).log)
     written += draw_training(steps, vals, out_dir, (results or {}).get("name", ""))
+    recorded = {safe_figure_name(d): d for d in (results or {}).get("datasets", {})}
     for path in sorted(RunFolder(run_dir).scores.glob("*.csv")):
         scores = read_scores(path)
+        if path.stem in recorded:  # a legend never puts the results' AUC on a curve of other scores
+            check_against_results(scores, path, results or {}, recorded[path.stem], RunFolder(run_dir).results)
         written += draw_curves(path.stem, scores, results, out_dir)
         written += draw_histogram(path.stem, scores, results, out_dir)
     for path in sorted(RunFolder(run_dir).examples.glob("*.npz")):

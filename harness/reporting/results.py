@@ -221,14 +221,17 @@ def read_results_file(path: Path) -> dict[str, Any]:
 
 
 def _inverted_intervals(results: Mapping[str, Any]) -> list[str]:
-    """Metrics whose interval is inverted or does not hold the value (what the schema cannot express)."""
+    """Metrics whose interval is inverted, does not hold the value, or belongs to no value (an
+    undefined metric has no interval): what the schema cannot express."""
     found = []
     number = (int, float)
     for where, metric in _metrics(results):
         # NaN is "undefined" (rendered n/a), like null: nothing to order
         low, value, high = (None if isinstance(v, float) and math.isnan(v) else v
                             for v in (metric.get("ci_low"), metric.get("value"), metric.get("ci_high")))
-        if isinstance(low, number) and isinstance(high, number) and low > high:
+        if value is None and (isinstance(low, number) or isinstance(high, number)):
+            found.append(f"  - {where}: value undefined (null or NaN) but an interval [{low}, {high}] is given")
+        elif isinstance(low, number) and isinstance(high, number) and low > high:
             found.append(f"  - {where}: ci_low {low} > ci_high {high}")
         elif isinstance(value, number) and isinstance(low, number) and isinstance(high, number) and not low <= value <= high:
             found.append(f"  - {where}: value {value} outside its interval [{low}, {high}]")
@@ -246,6 +249,36 @@ def _metrics(results: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any
     metrics = ((f"datasets/{d}/groups/{g}/{level}/{name}", metric)
                for d, g, levels in groups for level, named in items(levels) for name, metric in items(named))
     return [(where, metric) for where, metric in metrics if isinstance(metric, Mapping)]
+
+
+def numbers(results: Mapping[str, Any]) -> dict[str, Any]:
+    """What a results file measures, as JSON reads it back: each dataset's block without what a rerun
+    of the same inputs may word or time differently (the seconds taken, failure messages, notes)."""
+    def measured(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: measured(v) for k, v in value.items() if k not in _NOT_NUMBERS}
+        return value
+
+    datasets = results.get("datasets") or {}
+    return to_json_ready({name: measured(block) for name, block in datasets.items()} if isinstance(datasets, Mapping) else {})
+
+
+_NOT_NUMBERS = {"seconds", "failures", "notes"}
+#: looked at first when two sets of numbers differ: the message names the headline number
+_HEADLINE = ("groups", "all", "video", "auc", "value")
+
+
+def first_difference(a: Any, b: Any, where: str = "datasets") -> str | None:
+    """The path of the first value that differs between two ``numbers`` (None when equal), for a message."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for key in sorted(set(a) | set(b), key=lambda k: (k not in _HEADLINE, _HEADLINE.index(k) if k in _HEADLINE else 0, str(k))):
+            if key not in a or key not in b:
+                return f"{where}/{key}"
+            found = first_difference(a[key], b[key], f"{where}/{key}")
+            if found:
+                return found
+        return None
+    return None if a == b else f"{where} ({a} vs {b})"
 
 
 def results_filename(results: Mapping[str, Any]) -> str:
@@ -267,11 +300,16 @@ def write_results(results: Mapping[str, Any], directory: Path) -> Path:
     validate(ready, source=f"results of run {results.get('run_id')!r}")
     directory = Path(directory)
     target = atomic_write_text(directory / results_filename(ready), dumps(ready))
-    same_run = re.compile(r"\d{4}-\d{2}-\d{2}_" + re.escape(str(ready["run_id"])) + r"\.json")
-    for older in directory.glob("*.json"):
-        if older != target and same_run.fullmatch(older.name):
+    for older in files_of_run(directory, str(ready["run_id"])):
+        if older != target:
             older.unlink()
     return target
+
+
+def files_of_run(directory: Path, run_id: str) -> list[Path]:
+    """The results files of ``run_id`` in ``directory`` (``<date>_<run_id>.json``, any date)."""
+    same_run = re.compile(r"\d{4}-\d{2}-\d{2}_" + re.escape(run_id) + r"\.json")
+    return sorted(p for p in Path(directory).glob("*.json") if same_run.fullmatch(p.name))
 
 
 def load_results(directory: Path, strict: bool = False) -> list[dict[str, Any]]:
@@ -306,7 +344,9 @@ __all__ = [
     "ResultsError",
     "collect_environment",
     "dumps",
+    "files_of_run",
     "load_results",
+    "numbers",
     "problems",
     "read_results_file",
     "results_filename",

@@ -107,19 +107,31 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        """The configuration a file records. Every field is checked against its declared type first
+        (a ConfigError naming the field: ``train.lr = "abc": must be a finite number``), and
+        ``pretrained`` takes every spelling ``--pretrained`` takes ("none" is False)."""
+        from harness.run.config_check import check_types, check_values
+
         nested = {"train": TrainConfig, "eval": EvalConfig, "loss": LossConfig}
+        if not isinstance(data, dict):
+            raise ValueError(f"a run configuration is a JSON object of fields, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown run config keys: {', '.join(sorted(unknown))}")
         values = dict(data)
+        if isinstance(values.get("pretrained"), str):
+            values["pretrained"] = pretrained_value(values["pretrained"])
+        check_types(values, cls)
         loss = values.get("loss")
         if isinstance(loss, dict) and RECORDED_BEFORE_PAIRS <= set(loss) and "pairs" not in loss:
             values["loss"] = {**LEGACY_LOSS, **loss}  # a config recorded before these options existed
         for key, kind in nested.items():
             if key in values and isinstance(values[key], dict):
                 values[key] = kind(**values[key])
-        return cls(**values)
+        config = cls(**values)
+        check_values(config)  # and ranges and words, as on the command line (not this machine's memory)
+        return config
 
     def experiment(self) -> dict[str, Any]:
         """The fields that decide the results: the configuration with every execution field (how and
@@ -158,6 +170,17 @@ class RunConfig:
     def label(self) -> str:
         """The display name: --name, else the experiment label."""
         return self.name or self.experiment_label()
+
+
+def pretrained_value(value: str) -> bool | str:
+    """``--pretrained`` (and a recorded ``pretrained``): 'imagenet' (or 'timm', 'true'), 'none' (or
+    'false', 'scratch': random initialisation), or a weights file path."""
+    lowered = value.strip().lower()
+    if lowered in ("imagenet", "timm", "true"):
+        return "imagenet"
+    if lowered in ("none", "false", "scratch"):
+        return False
+    return value
 
 
 def save_config(config: RunConfig, path: Path) -> None:

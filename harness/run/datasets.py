@@ -58,7 +58,7 @@ def open_datasets(config: RunConfig, extra: dict[str, dict[str, Any]] | None = N
                     raise DatasetNotFoundError(_not_found_text(report))
                 opened[name] = dataset
             except DatasetNotFoundError as exc:
-                missing.append(f"[bold]{name}[/bold]: {exc}")
+                missing.append(f"{name}: {exc}")  # plain text: the CLI prints messages escaped
     if missing:
         text = "\n".join(missing)
         raise RunError(
@@ -123,5 +123,7 @@ def training_splits(config: RunConfig, datasets: dict[str, Any]) -> TrainingSpli
                            "or use --selection last")
         note = f"dataset {name} has no validation split: the checkpoint is the last epoch (--selection last); {how}"
         notes.append(note)
-        console.print(f"[yellow]{note}[/yellow]")
+        from rich.markup import escape
+
+        console.print(f"[yellow]{escape(note)}[/yellow]")
     return TrainingSplits(train, val, notes)

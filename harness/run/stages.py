@@ -93,7 +93,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, de
         return results
     _check_before_work(config, loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock(run_dir)  # one process per run folder; left by an exception, this process retakes it
+    lock = lock_folder(run_dir)  # one process per run folder; left by an exception, this process retakes it
     save_config(config, RunFolder(run_dir).config)
     extra = None
     if config.demo:
@@ -119,7 +119,7 @@ def finished_results(path: Path) -> dict[str, Any]:
         raise RunError(f"{exc}, or pass --no-resume to redo the run") from None
 
 
-def _lock(run_dir: Path) -> Any:
+def lock_folder(run_dir: Path) -> Any:
     """The run folder's lock (harness/run/lock.py), taken by the launching process only: under torchrun
     every rank runs this, before the process group exists, so the rank comes from the environment."""
     import os
@@ -207,12 +207,14 @@ def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pat
 def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
     """Draw the run's figures (harness/reporting/plots.py) from its folder; ``{"run_dir", "report", "files"}``
     for results.json (the leaderboard links them), None when drawing failed: a figure never fails a run."""
+    from rich.markup import escape
+
     from harness.reporting.plots import draw_run, figure_index
 
     try:
         draw_run(run_dir, results)
     except Exception as exc:  # noqa: BLE001 - the numbers are already computed; say why, keep them
-        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {exc}); "
+        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {escape(str(exc))}); "
                       f"retry with `harness report {run_dir}`")
         return None
     files = [f for group in figure_index(run_dir).values() for f in group]

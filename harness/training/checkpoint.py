@@ -33,14 +33,14 @@ from harness.common import runtime as dd
 from harness.common.files import atomic_write, atomic_write_text, recover_dir, replace_dir, temp_dir_next_to
 # Reading lives with the models (predict loads without importing training); the names stay here too.
 from harness.models.bundle import (  # noqa: F401
-    MODEL_FILE, MODEL_META, CheckpointError, short_reason, load_meta, load_model, load_weights, resolve,
+    MODEL_FILE, MODEL_META, RUN_STAMP, CheckpointError, short_reason, load_meta, load_model, load_weights, resolve,
 )
 
 TRAINER_STATE = "trainer_state.pt"
 STATE_FILE = "state.json"
 STEP_KEY = "global_step"  # in the safetensors metadata, trainer_state.pt and state.json
 NONCE_KEY = "save_nonce"  # random per save: files of two saves at the same step differ here
-RUN_KEY = "run_key"  # RunConfig.run_key() of the run that wrote the files: another run's are refused
+RUN_KEY = RUN_STAMP  # run_stamp() of the run that wrote the files: another run's are refused
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -83,6 +83,8 @@ def save_checkpoint(
     if state is not None:
         stamp = {STEP_KEY: int(state[STEP_KEY]), NONCE_KEY: secrets.token_hex(8), RUN_KEY: run_key}
         state = {**state, **stamp}
+    elif run_key is not None:  # a model-only bundle names its run too: its provenance is checked against it
+        stamp = {RUN_KEY: run_key}
     tmp = temp_dir_next_to(directory)
     try:
         _write_weights(tmp / MODEL_FILE, model, stamp)
@@ -95,7 +97,7 @@ def save_checkpoint(
         faults.point("checkpoint.written")
         replace_dir(tmp, directory)
     except (OSError, RuntimeError, SafetensorError) as exc:  # ENOSPC, or safetensors/torch failing to write
-        at = f" at step {stamp[STEP_KEY]}" if stamp else ""
+        at = f" at step {stamp[STEP_KEY]}" if stamp and STEP_KEY in stamp else ""
         raise CheckpointError(
             f"could not write the checkpoint {directory}{at} ({short_reason(exc)}); the last complete "
             f"checkpoint there is {_last_step(directory)}: free space (or fix the folder) and run the same "
@@ -105,9 +107,10 @@ def save_checkpoint(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
-    """Weights + the metadata that rebuilds the model (a predict-only bundle), written atomically."""
-    save_checkpoint(directory, model, meta)
+def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any], run_key: str | None = None) -> None:
+    """Weights + the metadata that rebuilds the model (a predict-only bundle), written atomically;
+    ``run_key``: the run that trained it, stamped into the weights."""
+    save_checkpoint(directory, model, meta, run_key=run_key)
 
 
 def record_threshold(directory: Path, threshold: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from harness.run.config import TrainConfig
+from harness.run.config_check import OPTIMIZERS  # noqa: F401 - the words --optimizer takes, imported from here
 
 #: The settings a recipe fixes (every other TrainConfig field is left as it is).
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "sam_rho", "warmup", "lr_schedule")
@@ -23,7 +24,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "sam_rho": 0.05, "warmup": 0,
               "lr_schedule": "cosine"},
 }
-OPTIMIZERS = ("sgd", "adamw")
 
 
 def recipe_name(train: TrainConfig | dict[str, Any]) -> str:

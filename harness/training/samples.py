@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from harness.common import faults
 from harness.extend.contracts import capable
 from harness.data.crop import resize_crop
 from harness.extend.types import Blender
@@ -122,6 +123,7 @@ def collate_pairs(items: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -
 
     np.stack + torch.from_numpy: one copy, no per-element Python work.
     """
+    faults.point("train.collate")
     reals = np.stack([it[0] for it in items])
     fakes = np.stack([it[1] for it in items])
     masks = np.stack([it[2] for it in items])

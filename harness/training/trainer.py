@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from harness import __version__
-from harness.common import faults
+from harness.common import faults, signals
 from harness.run.config import LossConfig, RunConfig, TrainConfig
 from harness.data.crop import CropRule
 from harness.extend.contracts import capable
@@ -48,7 +48,7 @@ class TrainOutcome:
     collapse: dict[str, float] | None = None  # spreads measured at the last validation
 
 
-class Preempted(KeyboardInterrupt):
+class Preempted(signals.Terminated):
     """SIGTERM (a scheduler's pre-emption or time limit) reached training: the checkpoint is saved at
     the step boundary and the run stops, so the same command, requeued, resumes exactly there."""
 
@@ -228,10 +228,10 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.base_optimizer, _lr_lambda(spec.train, self.total_steps))
         self.use_amp = spec.train.amp and self.device.type == "cuda"
         self._saved_at: tuple | None = None  # (folder, epoch, batch, step) of the last checkpoint written
+        self._checkpoint_step: int | None = None  # the step the checkpoint on disk holds (saved or resumed from)
         self.last_spread: dict[str, float] | None = None
         self.last_threshold: dict[str, Any] | None = None  # calibrated by validate()
         self._warned_collapse = False
-        self._terminated = False  # SIGTERM arrived (set by fit's handler)
 
     def _build_model(self) -> None:
         from harness.models import build_model
@@ -408,6 +408,8 @@ class Trainer:
         # One folder, written aside and renamed into place: a kill leaves the old step or the new one.
         ckpt.save_checkpoint(directory, self.model, self._meta, trainer_state, state, run_key=self.run_key)
         self._saved_at = position
+        if directory == self.checkpoint_dir:
+            self._checkpoint_step = global_step
 
     def _history(self, global_step: int) -> list[dict[str, Any]]:
         """The loss per step up to ``global_step``, from train_log.jsonl (not rewritten into every
@@ -424,12 +426,11 @@ class Trainer:
 
     @cached_property
     def run_key(self) -> str:
-        """RunConfig.run_key() of the run (the same hash of its recorded config): stamped into every
-        checkpoint file, so another run's checkpoint is never resumed."""
-        import hashlib
-        import json
+        """The run's stamp (harness.models.bundle.run_stamp of its recorded config): stamped into every
+        checkpoint file, so another run's checkpoint is never resumed nor reported as this run's."""
+        from harness.models.bundle import run_stamp
 
-        return hashlib.sha256(json.dumps(self.spec.run, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        return run_stamp(self.spec.run)
 
     def _restore(self) -> dict[str, Any] | None:
         loaded = ckpt.load_trainer_state(self.checkpoint_dir, run_key=self.run_key)
@@ -452,32 +453,28 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = True, checkpoint_every: int = 50, stop_after: int | None = None) -> TrainOutcome:
         """Train to the configured epochs / max_steps. ``stop_after`` ends early after that many
-        steps of this call (tests use it to simulate an interruption). SIGTERM during training saves
-        at the next step boundary and raises Preempted (a KeyboardInterrupt)."""
-        import signal
-        import threading
+        steps of this call (tests use it to simulate an interruption). SIGTERM saves a checkpoint
+        where training is and raises Preempted (a KeyboardInterrupt): at once while a batch is
+        being loaded or collated, at the end of the step or save in progress otherwise
+        (harness.common.signals.critical)."""
+        with signals.handling():  # signals reach the main thread only: elsewhere a no-op
+            try:
+                return self._fit(resume, checkpoint_every, stop_after)
+            except signals.Terminated as exc:
+                if isinstance(exc, Preempted):
+                    raise
+                # outside a step (starting, between epochs, at the end): the last save is where it stands
+                self._say_preempted(self._checkpoint_step)
+                raise Preempted() from None
 
-        self._terminated = False
-        if threading.current_thread() is not threading.main_thread():
-            return self._fit(resume, checkpoint_every, stop_after)  # signals reach the main thread only
-
-        def on_sigterm(signum: int, frame: Any) -> None:
-            self._terminated = True  # acted on at the next step boundary: never mid-step
-
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
-        try:
-            outcome = self._fit(resume, checkpoint_every, stop_after)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        if self._terminated:  # after the last step: the final checkpoint is saved, evaluation is not run
-            self._say_preempted(outcome.steps)
-            raise Preempted()
-        return outcome
-
-    def _say_preempted(self, step: int) -> None:
-        if dd.is_main():
-            console.print(f"[yellow]SIGTERM: checkpoint saved at step {step}; run the same command again "
-                          "(or requeue the job) to resume from there[/yellow]")
+    def _say_preempted(self, step: int | None) -> None:
+        if not dd.is_main():
+            return
+        if step is None:
+            console.print("[yellow]SIGTERM before the first checkpoint; run the same command again to start[/yellow]")
+            return
+        console.print(f"[yellow]SIGTERM: checkpoint saved at step {step}; run the same command again "
+                      "(or requeue the job) to resume from there[/yellow]")
 
     def _fit(self, resume: bool, checkpoint_every: int, stop_after: int | None) -> TrainOutcome:
         cfg = self.spec.train
@@ -493,11 +490,17 @@ class Trainer:
                     return TrainOutcome(self.checkpoint_dir, at.global_step, at.epoch, time.perf_counter() - start,
                                         cfg.selection, at.best, at.history, resumed_from)
                 if at.step_in_epoch >= steps:
-                    at.epoch, at.step_in_epoch = at.epoch + 1, 0
-                    if cfg.val_every and at.epoch % cfg.val_every == 0:
-                        at.best = self._validate_and_select(at.epoch, at.global_step, at.best)
-                    self._save(self.checkpoint_dir, at.epoch, 0, at.global_step, {"best": at.best})
-        return self._finish(at, start, resumed_from)
+                    self._end_epoch(at)
+        with signals.critical():
+            return self._finish(at, start, resumed_from)
+
+    def _end_epoch(self, at: _Position) -> None:
+        """Validation (best-val) and the epoch's checkpoint, never cut by SIGTERM in between."""
+        with signals.critical():
+            at.epoch, at.step_in_epoch = at.epoch + 1, 0
+            if self.spec.train.val_every and at.epoch % self.spec.train.val_every == 0:
+                at.best = self._validate_and_select(at.epoch, at.global_step, at.best)
+            self._save(self.checkpoint_dir, at.epoch, 0, at.global_step, {"best": at.best})
 
     def _starting_point(self, resume: bool) -> _Position:
         from harness.common.bounded import drop_partial_tail
@@ -511,6 +514,7 @@ class Trainer:
             return _Position()
         at = _Position(state["epoch"], state["step_in_epoch"], state["global_step"], state.get("best", {}),
                        self._history(state["global_step"]))
+        self._checkpoint_step = at.global_step
         if dd.is_main():
             console.print(f"resuming from step {at.global_step} (epoch {at.epoch + 1}, batch {at.step_in_epoch})")
         return at
@@ -531,20 +535,22 @@ class Trainer:
             batches = iter(loader)
             while True:
                 asked = time.perf_counter()
-                batch = next(batches, None)  # the time spent here is the step's wait for data
+                batch = next(batches, None)  # SIGTERM while a batch loads or collates: Terminated here, at once
                 if batch is None:
                     break
-                self._step(at, batch, bar, task, time.perf_counter() - asked)
-                if at.global_step % checkpoint_every == 0:
-                    self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
-                if self._terminated and at.global_step < self.total_steps:
-                    raise Preempted()
+                waited = time.perf_counter() - asked  # the step's wait for data (train_log "time")
+                with signals.critical():  # a step and its checkpoint are never cut in half
+                    self._step(at, batch, bar, task, waited)
+                    if at.global_step % checkpoint_every == 0:
+                        self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
                 if at.global_step >= self.total_steps or (stop_after is not None and at.this_call >= stop_after):
                     break
         except KeyboardInterrupt as exc:
-            self._pause(at, sampler.steps())
-            if isinstance(exc, Preempted):
+            with signals.critical():
+                self._pause(at, sampler.steps())
+            if isinstance(exc, signals.Terminated):
                 self._say_preempted(at.global_step)
+                raise Preempted() from None
             else:
                 console.print(f"[yellow]interrupted: checkpoint saved at step {at.global_step}; rerun with --resume to continue")
             raise
@@ -627,5 +633,6 @@ class Trainer:
         if auc > best.get("val_auc", -1):
             best = {"epoch": epoch, "step": step, "val_auc": auc, "path": str(self.run_dir / "best")}
             if dd.is_main():
-                ckpt.save_model(self.run_dir / "best", self.model, {**self._meta, "threshold": self.last_threshold})
+                ckpt.save_model(self.run_dir / "best", self.model, {**self._meta, "threshold": self.last_threshold},
+                                run_key=self.run_key)
         return best

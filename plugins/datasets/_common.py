@@ -180,9 +180,9 @@ class BaseDataset:
                 f"dataset {self.name}: {len(missing)} of {len(chosen)} {split} videos are missing, e.g.\n  {shown}\n"
                 + (f"Layout problems:{layout}\n" if layout else "") +
                 "Complete the download (`harness datasets` lists what is missing), or skip them (they are then "
-                f"reported, not scored): `harness preprocess {self.name} --allow-missing`, or in a run config "
-                f"(harness run --config FILE) \"dataset_options\": {{\"{self.name}\": {{\"allow_missing\": true}}}}; "
-                "in Python allow_missing=True."
+                f"reported, not scored): `harness preprocess {self.name} --allow-missing`, `harness evaluate ... "
+                f"--allow-missing`, or in a run config (harness run --config FILE) \"dataset_options\": "
+                f"{{\"{self.name}\": {{\"allow_missing\": true}}}}."
             )
         if missing:
             self.notes.append(f"{len(missing)} missing {split} videos skipped (allow_missing=True)")

@@ -430,7 +430,8 @@ class FolderDataset(BaseDataset):
                 shown = "\n  ".join(f"{self.test_csv}:{self.line_of(r)}: {r.path}" for r in missing[:MAX_PROBLEMS])
                 raise DatasetLayoutError(
                     f"dataset {self.name}: {len(missing)} file(s) listed in the test CSV do not exist:\n  {shown}\n"
-                    "Fix the paths (relative to the CSV's folder, or absolute), or pass allow_missing=True to skip them."
+                    "Fix the paths (relative to the CSV's folder, or absolute) or remove those lines, or skip them "
+                    "(reported, not scored) with --allow-missing (`harness preprocess` and `harness evaluate`)."
                 )
         return super().records(split)
 

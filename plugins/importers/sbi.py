@@ -36,6 +36,16 @@ def _state(checkpoint: Any) -> dict[str, Any] | None:
     return None
 
 
+def _check_tensors(state: dict[str, Any]) -> None:
+    """Every entry of the state dict is a tensor (a damaged or hand-made file may hold a list)."""
+    import torch
+
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{key} is a {type(value).__name__}, not a tensor: the file is damaged or not one of "
+                             "SBI's released checkpoints")
+
+
 @lru_cache(maxsize=None)
 def detector_class() -> type:
     """SBI's Detector as a torch module class, built on first use (`harness plugins` imports no torch)."""
@@ -78,6 +88,7 @@ class SbiImporter:
         state = _state(checkpoint)
         if state is None:
             raise ValueError(f"not an SBI checkpoint: expected {{'model': state_dict}} with {STEM_KEY} and {FC_KEY}")
+        _check_tensors(state)
         classes = int(state[FC_KEY].shape[0])
         if classes != 2:
             raise ValueError(f"{FC_KEY} has {classes} outputs; SBI's head has 2 (real, fake)")
