@@ -1,4 +1,4 @@
-"""Run by `torchrun --nproc-per-node 2 tests/ddp_worker.py CACHE RUN_DIR OUT` from test_training.py."""
+"""Run by `torchrun --nproc-per-node N tests/ddp_worker.py CACHE RUN_DIR OUT` from test_training.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def main() -> None:
     trainer = trainer_for(tiny_config(NO_DROP_PATH, max_steps=3), run_dir, cache)
     outcome = trainer.fit(resume=False)
     if trainer.rank == 0:
-        out.write_text(json.dumps({"world": trainer.world, "losses": [h["loss"] for h in outcome.history]}))
+        ddp = isinstance(trainer.model, torch.nn.parallel.DistributedDataParallel)
+        out.write_text(json.dumps({"world": trainer.world, "ddp": ddp, "losses": [h["loss"] for h in outcome.history]}))
     torch.distributed.destroy_process_group()
 
 

@@ -1,4 +1,5 @@
-"""The training protocol: exact resume after an interruption, and DDP (gloo) matching one process."""
+"""The training protocol: exact resume after an interruption, DDP (gloo) matching one process, and the
+per-step timing the log carries."""
 
 from __future__ import annotations
 
@@ -57,16 +58,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_processes_follow_the_single_process_loss_curve(cache, tmp_path, one_thread):
+@pytest.mark.parametrize("nproc", [2, 1])
+def test_gloo_processes_follow_the_single_process_loss_curve(cache, tmp_path, one_thread, nproc):
+    """Two processes split each batch; one torchrun process still joins a group (of one) and trains
+    under DDP, the path a GPU check takes with NCCL on one card (benchmarks/gpu_check.py)."""
     single = trainer_for(tiny_config(NO_DROP_PATH, max_steps=3), tmp_path / "single", cache).fit(resume=False)
     out = tmp_path / "ddp.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
            "--master-port", str(_free_port()), str(ROOT / "tests" / "ddp_worker.py"), str(cache), str(tmp_path / "ddp"), str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     ddp = json.loads(out.read_text())
-    assert ddp["world"] == 2
+    assert ddp["world"] == nproc and ddp["ddp"] is True
     expected = [h["loss"] for h in single.history]
     assert len(ddp["losses"]) == len(expected) == 3
     assert ddp["losses"] == pytest.approx(expected, rel=1e-4, abs=1e-5)
@@ -96,3 +100,32 @@ def test_the_checkpoint_records_the_runs_crop_rule(cache, tmp_path):
     assert meta["crop"] == CropRule(crop_size=96).to_dict() and meta["face_detector"] == "dlib"
     assert CropRule.from_dict(meta["crop"]) == CropRule(crop_size=96)
     assert meta["run"]["eval"]["frame_aggregation"] == "max"  # predict's aggregation settings travel too
+
+
+def test_each_step_logs_its_wait_for_data_and_its_compute_time(cache, tmp_path, one_thread):
+    """The "time" field of each step record: what benchmarks/gpu_check.py reads steps/s and the
+    data-wait share from. A worker loader makes the wait real (workers=1)."""
+    trainer_for(tiny_config(max_steps=3, workers=1), tmp_path / "timed", cache).fit(resume=False)
+    lines = [json.loads(line) for line in (tmp_path / "timed" / "train_log.jsonl").read_text().splitlines()]
+    steps = [r for r in lines if "loss" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    for record in steps:
+        assert set(record["time"]) == {"data", "step"}
+        assert record["time"]["step"] > 0 and record["time"]["data"] >= 0
+    assert all("time" not in r for r in lines if "val_auc" in r)  # a validation is not a step
+
+
+def test_only_a_launchers_environment_joins_a_process_group(monkeypatch):
+    from harness.common import runtime
+
+    for key in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    assert not runtime.launched()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not runtime.launched()  # a stray variable is not a launch
+    for key, value in (("RANK", "0"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")):
+        monkeypatch.setenv(key, value)
+    assert runtime.launched()  # torchrun --nproc-per-node 1
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MASTER_PORT")
+    assert runtime.launched()  # several processes always are (init then says what is missing)

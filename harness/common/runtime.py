@@ -3,7 +3,7 @@
 Neutral ground: training, evaluation and predict all import it (predict never imports training).
 
 `torchrun --nproc-per-node N -m harness run ...` sets RANK/WORLD_SIZE/LOCAL_RANK; everything here
-reads them and does nothing in a single process.
+reads them and does nothing in a plain single process (one torchrun process joins a group of one).
 """
 
 from __future__ import annotations
@@ -34,10 +34,23 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
+def distributed() -> bool:
+    """Whether this process is in a process group (launched by torchrun, one process included)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def launched() -> bool:
+    """Started by torchrun or another env:// launcher: several processes, or one with the launcher's
+    whole rendezvous environment. ``torchrun --nproc-per-node 1`` then joins a group of one, so it
+    runs the code N processes run (DDP, NCCL on a GPU); a plain process has no such variables."""
+    env = os.environ
+    return int(env.get("WORLD_SIZE", "1")) > 1 or {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"} <= set(env)
+
+
 def init_from_env(device: torch.device) -> bool:
     """Join the process group when launched by torchrun. Returns True when distributed."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return dist.is_initialized()
+    if not launched() or dist.is_initialized():
+        return distributed()
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
     return True

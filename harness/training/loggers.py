@@ -3,7 +3,9 @@
 A logger is a plugin (hook ``register_loggers``): ``factory(run_dir, config, **opts)`` returns an
 object with ``log(record)`` and ``close()``. A record is a flat dict: ``step`` and ``epoch``, then
 scalars, either a training step (``lr``, ``loss`` and each loss term: ``cls``, ``mask``, ...) or a
-validation (``val_auc``). Only the main process logs.
+validation (``val_auc``). A step also carries ``time``: ``{"data": s, "step": s}``, the seconds spent
+waiting for its batch and computing it (not a scalar: loggers that plot scalars skip it; see
+benchmarks/gpu_check.py for steps/s and the data-wait share read from it). Only the main process logs.
 
 The JSONL log (``runs/<id>/train_log.jsonl``, one JSON line per record) is always written: the
 harness reads it back to resume and to draw the training curves. Others are added with

@@ -248,7 +248,7 @@ class Trainer:
             from harness.reporting.notes import weights_line
 
             console.print(weights_line({"init_weights": self.init_weights}, spec.pretrained), markup=False)
-        if self.world > 1:
+        if dd.distributed():  # torchrun, even with one process: the DDP path N processes take
             ids = [self.device.index] if self.device.type == "cuda" else None
             unused = heads_without_gradient(spec)
             self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
@@ -532,9 +532,15 @@ class Trainer:
             persistent_workers=False,
         )
         try:
-            for batch in loader:  # SIGTERM while a batch loads or collates: Terminated here, at once
+            batches = iter(loader)
+            while True:
+                asked = time.perf_counter()
+                batch = next(batches, None)  # SIGTERM while a batch loads or collates: Terminated here, at once
+                if batch is None:
+                    break
+                waited = time.perf_counter() - asked  # the step's wait for data (train_log "time")
                 with signals.critical():  # a step and its checkpoint are never cut in half
-                    self._step(at, batch, bar, task)
+                    self._step(at, batch, bar, task, waited)
                     if at.global_step % checkpoint_every == 0:
                         self._save(self.checkpoint_dir, at.epoch, at.step_in_epoch, at.global_step, {"best": at.best})
                 if at.global_step >= self.total_steps or (stop_after is not None and at.this_call >= stop_after):
@@ -550,13 +556,16 @@ class Trainer:
             raise
         return sampler.steps()
 
-    def _step(self, at: _Position, batch: dict[str, torch.Tensor], bar: Any, task: Any) -> None:
-        values = self.train_step(batch, at.global_step)
+    def _step(self, at: _Position, batch: dict[str, torch.Tensor], bar: Any, task: Any, data_s: float = 0.0) -> None:
+        started = time.perf_counter()
+        values = self.train_step(batch, at.global_step)  # ends reading the loss: the device has finished the step
         values["loss"] = dd.mean_scalar(values["loss"], self.device)
+        step_s = time.perf_counter() - started
         at.global_step += 1
         at.step_in_epoch += 1
         at.this_call += 1
-        record = {"step": at.global_step, "epoch": at.epoch + 1, "lr": self.scheduler.get_last_lr()[0], **values}
+        record = {"step": at.global_step, "epoch": at.epoch + 1, "lr": self.scheduler.get_last_lr()[0], **values,
+                  "time": {"data": round(data_s, 6), "step": round(step_s, 6)}}  # seconds: throughput without a profiler
         at.history.append({"step": at.global_step, "loss": round(values["loss"], 6)})
         self._log(record)
         if dd.is_main():
