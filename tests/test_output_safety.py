@@ -7,7 +7,7 @@ writes nothing. Through the real command line (typer's runner, or a subprocess f
 from __future__ import annotations
 
 import hashlib
-import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,22 +58,31 @@ class Proc:
         self.output, self.exit_code = proc.stdout + proc.stderr, proc.returncode
 
 
-def cli(cwd: Path, *args: object, fault: str | None = None) -> Proc:
+def cli(cwd: Path, *args: object, fault: str | None = None, prefix: list[str] | None = None) -> Proc:
     env = harness_env(cwd / "cache")
     if fault:
         env["HARNESS_FAULT"] = fault
-    return Proc(subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=cwd, env=env,
+    return Proc(subprocess.run([*(prefix or []), sys.executable, "-m", "harness", *map(str, args)], cwd=cwd, env=env,
                                capture_output=True, text=True, timeout=300))
 
 
-def read_only_folder(path: Path) -> Path:
-    """A folder this user cannot write in; the test is skipped where permissions are bypassed (root)."""
+#: run a command without the capabilities that let root write in a read-only folder (util-linux)
+DROP_BYPASS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def read_only_folder(path: Path) -> tuple[Path, list[str]]:
+    """A 0o500 folder and the command prefix under which it is read-only: none for a normal user;
+    for root (who writes anywhere) setpriv without the permission-bypass capabilities. Skips where
+    neither works."""
     path.mkdir()
     path.chmod(0o500)
-    if os.access(path, os.W_OK):
-        path.chmod(0o700)
-        pytest.skip("this user writes in a 0o500 folder (root): the read-only case needs another user")
-    return path
+    probe = [sys.executable, "-c", "import os, sys; sys.exit(os.access(sys.argv[1], os.W_OK))", str(path)]
+    for prefix in ([], DROP_BYPASS):
+        if prefix and not shutil.which(prefix[0]):
+            continue
+        if subprocess.run([*prefix, *probe], capture_output=True).returncode == 0:
+            return path, prefix
+    pytest.skip("no way to make a folder read-only for this user (root without setpriv)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,13 +135,6 @@ def test_import_on_a_full_disk_is_one_line_and_leaves_nothing(sbi_tar, tmp_path)
     assert not (tmp_path / "bundle").exists() and not list(tmp_path.glob(".bundle*"))
 
 
-def test_import_into_a_read_only_folder_is_one_line(sbi_tar, tmp_path):
-    folder = read_only_folder(tmp_path / "ro")
-    one_line_exit_2(invoke("import", "sbi", sbi_tar, "--out", folder / "bundle"), "read-only")
-    folder.chmod(0o700)
-    assert listing(folder) == []
-
-
 # ------------------------------------------------------------------------------------------------
 # the other commands' outputs
 # ------------------------------------------------------------------------------------------------
@@ -150,13 +152,12 @@ def test_leaderboard_out_never_overwrites_a_users_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LB.md", "README.md", "results"]
 
 
-def test_leaderboard_out_under_a_file_or_in_a_read_only_folder_is_one_line(tmp_path, monkeypatch):
+def test_leaderboard_out_under_a_file_is_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("results").mkdir()
     Path("notes.txt").write_text("mine")
     one_line_exit_2(invoke("leaderboard", "--results", "results", "--out", "notes.txt/LB.md"), "which is a file")
-    folder = read_only_folder(tmp_path / "ro")
-    one_line_exit_2(invoke("leaderboard", "--results", "results", "--out", folder / "LB.md"), "read-only")
+    assert Path("notes.txt").read_text() == "mine"
 
 
 def test_blend_preview_never_overwrites_a_file_or_its_image(tmp_path):
@@ -194,25 +195,34 @@ def test_run_and_evaluate_refuse_a_users_file_as_leaderboard(tmp_path, monkeypat
     assert Path("paper.md").read_text() == "mine" and not Path("runs").exists()
 
 
-@pytest.mark.parametrize("option", ["--runs-dir", "--results-dir", "--leaderboard"])
-def test_a_read_only_output_folder_is_refused_before_any_work(option, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    folder = read_only_folder(tmp_path / "ro")
-    target = folder / ("LB.md" if option == "--leaderboard" else "out")
-    one_line_exit_2(invoke("run", "--data", "demo", "--demo-scale", "tiny", option, target), option, "read-only")
-    assert not Path("runs").exists()
+# ------------------------------------------------------------------------------------------------
+# a read-only folder: one line before any work (the results folder used to fail after the evaluation)
+# ------------------------------------------------------------------------------------------------
+READ_ONLY_CASES = {
+    "import --out": (["import", "sbi", "{sbi}", "--out", "{ro}/bundle"], "--out"),
+    "leaderboard --out": (["leaderboard", "--results", "results", "--out", "{ro}/LB.md"], "--out"),
+    "run --runs-dir": (["run", "--data", "demo", "--demo-scale", "tiny", "--runs-dir", "{ro}/runs"], "--runs-dir"),
+    "run --results-dir": (["run", "--data", "demo", "--demo-scale", "tiny", "--results-dir", "{ro}/results"], "--results-dir"),
+    "evaluate --results-dir": (["evaluate", "--checkpoint", "run", "--test-csv", "test.csv", "--results-dir", "{ro}"],
+                               "--results-dir"),
+}
 
 
-def test_evaluate_with_a_read_only_results_folder_stops_before_scoring(tmp_path, monkeypatch):
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(READ_ONLY_CASES))
+def test_an_output_in_a_read_only_folder_is_refused_before_any_work(case, sbi_tar, tmp_path):
     from fixtures.builders import tiny_swin_run
 
-    monkeypatch.chdir(tmp_path)
-    folder = read_only_folder(tmp_path / "ro")
-    run = tiny_swin_run(tmp_path / "run", 64)
-    Path("test.csv").write_text("path,label\nnone.png,0\n")
-    result = invoke("evaluate", "--checkpoint", run, "--test-csv", "test.csv", "--results-dir", folder)
-    one_line_exit_2(result, "--results-dir", "read-only")
-    assert not Path("runs").exists()
+    folder, prefix = read_only_folder(tmp_path / "ro")
+    (tmp_path / "results").mkdir()
+    tiny_swin_run(tmp_path / "run", 64)
+    (tmp_path / "test.csv").write_text("path,label\nnone.png,0\n")
+    args, option = READ_ONLY_CASES[case]
+    proc = cli(tmp_path, *[a.format(sbi=sbi_tar, ro=folder) for a in args], prefix=prefix)
+    one_line_exit_2(proc, option, "read-only")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache").exists()  # nothing started
+    folder.chmod(0o700)
+    assert listing(folder) == []
 
 
 # ------------------------------------------------------------------------------------------------
