@@ -237,10 +237,14 @@ def test_evaluate_dry_run_of_a_foreign_file_writes_nothing(sbi_tar, tmp_path, mo
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HARNESS_CACHE", str(home))
+    for name in ("real.jpg", "fake.jpg"):
+        (tmp_path / name).write_bytes(name.encode())
+    (tmp_path / "test.csv").write_text("path,label\nreal.jpg,0\nfake.jpg,1\n")
     before = listing(tmp_path)
-    result = invoke("evaluate", "--checkpoint", f"sbi:{sbi_tar}", "--test", "celebdf", "--dry-run")
+    result = invoke("evaluate", "--checkpoint", f"sbi:{sbi_tar}", "--test-csv", "test.csv", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert listing(tmp_path) == before == ["home"]  # no imported bundle in the cache, no runs/
+    # no imported bundle and no digest memo in the cache, no runs/
+    assert listing(tmp_path) == before == ["fake.jpg", "home", "real.jpg", "test.csv"]
     assert listing(sbi_tar.parent) == ["FFc23.tar"]
     # what it reports is what the real import gives: the same cache folder and weights
     shown, real = json.loads(result.output), open_checkpoint(f"sbi:{sbi_tar}")

@@ -79,8 +79,11 @@ def evaluate_command(
     check_eval_config(base)
     check_run_paths(paths)
     _check_device(base.device, dry_run)
-    if dry_run:  # the id the evaluation will have: the test files are read (hashed once, then remembered)
-        record = planned_identity(found, base, rule, conditions)
+    if dry_run:  # the id the evaluation will have: the test files are read and hashed, nothing is written
+        from harness.data.fingerprint import memo_read_only
+
+        with memo_read_only():
+            record = planned_identity(found, base, rule, conditions)
         print(json.dumps({"run_id": evaluation_id(found, base, record), "checkpoint": str(found.directory),
                           "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict(),
                           "perturb": [c.key for c in conditions], "identity": record},
