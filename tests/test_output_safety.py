@@ -180,6 +180,31 @@ def test_blend_preview_never_overwrites_a_file_or_its_image(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["face.png", "grid.png"]
 
 
+def test_predict_out_never_overwrites_a_folder_or_writes_inside_its_input(tmp_path):
+    import cv2
+
+    from fixtures.builders import tiny_swin_run
+    from harness.data.sample_face import astronaut_face
+
+    run = tiny_swin_run(tmp_path / "run", 64)
+    media = tmp_path / "media"
+    media.mkdir()
+    face, _ = astronaut_face(160, margin=0.6)
+    cv2.imwrite(str(media / "face.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    args = ["predict", media / "face.png", "--checkpoint", run, "--threshold", "0.5"]
+    one_line_exit_2(invoke(*args, "--out", out), "--out", "not empty", "--force")
+    one_line_exit_2(invoke("predict", media, "--checkpoint", run, "--out", media / "preds"), "inside the input")
+    one_line_exit_2(invoke(*args, "--out", tmp_path, "--force"), "contains the input")
+    assert listing(out) == ["notes.txt"] and listing(media) == ["face.png"]
+    result = invoke(*args, "--out", out, "--force")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == ["face"] and (out / "face" / "contact_sheet.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["media", "out", "run"]  # nothing parked beside it
+
+
 def test_datasets_json_never_overwrites_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("report.json").write_text("mine")

@@ -74,9 +74,10 @@ def predict_files(
 
     ``on_inputs(n)`` is called once the inputs are listed (n files, unreadable ones included) and
     ``on_result(result, block)`` after each file (progress, tables). Arrays of a file are
-    released before the next one is read, so memory holds one input at a time. Pictures go to a
-    temporary folder beside ``options.out``, moved into place when every input is done (none is
-    left there when scoring stops)."""
+    released before the next one is read, so memory holds one input at a time. Each input's
+    pictures are written to a temporary folder moved into place when they are complete, so a stop
+    keeps the finished inputs whole; with ``force`` over a folder that holds files, the new folder
+    replaces it only when every input is done (the old one is kept whole until then)."""
     from harness.common.files import OutputError, output_folder
     from harness.evaluation.threshold import threshold_of
 
@@ -84,10 +85,11 @@ def predict_files(
     options.check(inputs)
     if options.threshold is None:
         options.threshold = threshold_of(predictor.meta)[0]
-    if options.out is None:
+    out = Path(options.out) if options.out is not None else None
+    if out is None or not out.is_dir() or not any(out.iterdir()):  # new or empty: nothing there to lose
         return _score_files(predictor, paths, options, on_result, on_inputs)
     try:
-        with output_folder(options.out, "--out", force=options.force, inputs=inputs) as tmp:
+        with output_folder(out, "--out", force=options.force, inputs=inputs) as tmp:
             blocks = _score_files(predictor, paths, replace(options, out=tmp), on_result, on_inputs)
     except OutputError as exc:  # a full disk when the pictures are moved into place
         raise PredictSetupError(str(exc)) from None
@@ -154,7 +156,11 @@ def _one_file(predictor: Predictor, path: Path, options: PredictOptions, explain
     folder = Path(options.out) / name if options.out is not None else None
     try:
         if folder is not None:
-            outputs = write_outputs(result, folder, options.threshold, explainer, options.top)
+            from harness.common.files import output_folder
+
+            with output_folder(folder, "--out") as tmp:  # complete, or not there
+                outputs = write_outputs(result, tmp, options.threshold, explainer, options.top)
+            outputs = _rebased(outputs, str(tmp), str(folder))
         mask_path, problem = find_mask(path, options.mask, single_input=single_input)
         if mask_path is not None:
             localization = localization_scores(result, mask_path, options.mask_kind)
