@@ -183,7 +183,7 @@ def datasets(
     options, exit_code = None, 0
     inputs = [test_csv] if test_csv is not None else []  # the one input file it could be
     if json_out is not None:  # before any dataset is read
-        check_output(json_out, "--json", folder=False, force=force, inputs=inputs)
+        check_output(json_out, "--json", folder=False, force=force, inputs=inputs, replaceable=is_doctor_report)
     if train_dir is not None or test_csv is not None or val_fraction is not None:
         try:
             options = {defaults().user_dataset: folder_options(train_dir, test_csv, val_fraction)}
@@ -203,9 +203,24 @@ def datasets(
 
         text = json.dumps([asdict(r) for r in reports], indent=2, default=str)
         write_output_file(json_out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "--json", force=force,
-                          inputs=inputs)
+                          inputs=inputs, replaceable=is_doctor_report)
     if options and exit_code:
         raise typer.Exit(exit_code)
+
+
+def is_doctor_report(path: Path) -> bool:
+    """``path`` holds what `datasets --json` writes (a list of dataset reports), so writing it again
+    loses nothing; any other file is the user's and needs --force."""
+    from dataclasses import fields
+
+    from harness.common.bounded import read_json
+
+    try:
+        data = read_json(path, "--json")
+    except Exception:  # noqa: BLE001 - unreadable or not JSON: not ours
+        return False
+    keys = {f.name for f in fields(DatasetReport)}
+    return isinstance(data, list) and all(isinstance(r, dict) and set(r) == keys for r in data)
 
 
 @hookimpl
