@@ -175,5 +175,5 @@ def test_face_from_image_defaults_to_the_run_configs_detector(tmp_path, fixed_de
     result = CliRunner().invoke(app, ["preview", str(photo), "--out", str(tmp_path / "g.png"), "--n", "1", "--size", "64"])
     assert result.exit_code == 0, result.output
     assert "sbi, 1 fakes each" in result.output  # the default: every registered blender
-    unknown = CliRunner().invoke(app, ["preview", str(photo), "--out", str(tmp_path / "g.png"), "--detector", "fixd"])
+    unknown = CliRunner().invoke(app, ["preview", str(photo), "--out", str(tmp_path / "g2.png"), "--detector", "fixd"])
     assert unknown.exit_code == 2 and "did you mean 'fixed'" in _text(unknown.output)

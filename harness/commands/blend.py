@@ -25,7 +25,7 @@ def preview(
         None, help="A face photo (PNG/JPEG); the largest face is found with --detector and cropped. "
         "Default: the public-domain astronaut face from scikit-image."
     ),
-    out: Path = typer.Option(Path("blend_preview.png"), "--out", "-o", help="Where to write the PNG grid."),
+    out: Path = typer.Option(Path("blend_preview.png"), "--out", "-o", help="Where to write the PNG grid (a new file unless --force)."),
     blender: Optional[str] = typer.Option(
         None, "--blender", "-b", help="Comma-separated blender names. Default: every registered blender."
     ),
@@ -35,23 +35,43 @@ def preview(
     detector: Optional[str] = typer.Option(
         None, "--detector", help="Face detector plugin for IMAGE. Default: the one a run uses (see `harness run --face-detector`)."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file (never IMAGE)."),
 ) -> None:
     """Write a PNG grid like the paper's Fig. 7: the source face, fakes of each blender, masks under them."""
-    import cv2
-
+    from harness.common.files import OutputError, check_output, write_output_file
     from harness.reporting.preview import render_preview
 
     from harness.run.config_check import check_seed
 
     check_seed(seed)  # the generators take 0 ... 2**32 - 1
+    inputs = [image] if image is not None else []
+    try:
+        check_output(out, "--out", folder=False, force=force, inputs=inputs)  # before any face is read
+    except OutputError as exc:
+        fail(str(exc))
     names = _blender_names(blender)
     blenders = _build_blenders(names)
     face, landmarks = _face(image, size, detector)
     grid = render_preview(face, landmarks, blenders, n=n, seed=seed)  # a failing blender: BlenderFailed, one line
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-        fail(f"--out: could not write {out}; use a .png path in a writable folder")
+    data = _encoded(grid, out)
+    try:
+        write_output_file(out, lambda tmp: Path(tmp).write_bytes(data), "--out", force=force, inputs=inputs)
+    except OutputError as exc:  # a full disk: one line, the file left as it was
+        fail(str(exc))
     typer.echo(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]}): {', '.join(names)}, {n} fakes each, seed {seed}")
+
+
+def _encoded(grid, out: Path) -> bytes:
+    """``grid`` (RGB) encoded in the format ``out``'s extension names (.png, as cv2.imwrite would)."""
+    import cv2
+
+    try:
+        ok, data = cv2.imencode(out.suffix, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
+    if not ok:
+        fail(f"--out: could not write {out}; use a .png path in a writable folder")
+    return data.tobytes()
 
 
 def _blender_names(blender: Optional[str]) -> list[str]:

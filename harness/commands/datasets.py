@@ -164,12 +164,13 @@ def datasets(
     root: Optional[Path] = typer.Option(None, "--root", help="Data root holding one folder per dataset "
                                         "(default: $HARNESS_DATA, then ./datasets)."),
     name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these datasets (repeatable)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the reports as JSON here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the reports as JSON here (a new file unless --force)."),
     train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: the folder of real training videos/images (checks the folder dataset)."),
     test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: the test CSV path,label[,source[,video]] (checks the folder dataset)."),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: show the validation split this share carves."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Face cache whose completeness to show per dataset and "
                                          "split (default: the one `harness run` uses, when it exists)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
 ) -> None:
     """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it.
 
@@ -177,7 +178,12 @@ def datasets(
     missing or unreadable file, duplicate and bad CSV line."""
     from harness.run.userdata import UserDataError, folder_options
 
+    from harness.common.files import check_output, write_output_file
+
     options, exit_code = None, 0
+    inputs = [test_csv] if test_csv is not None else []  # the one input file it could be
+    if json_out is not None:  # before any dataset is read
+        check_output(json_out, "--json", folder=False, force=force, inputs=inputs, replaceable=is_doctor_report)
     if train_dir is not None or test_csv is not None or val_fraction is not None:
         try:
             options = {defaults().user_dataset: folder_options(train_dir, test_csv, val_fraction)}
@@ -195,9 +201,26 @@ def datasets(
         import json
         from dataclasses import asdict
 
-        json_out.write_text(json.dumps([asdict(r) for r in reports], indent=2, default=str))
+        text = json.dumps([asdict(r) for r in reports], indent=2, default=str)
+        write_output_file(json_out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "--json", force=force,
+                          inputs=inputs, replaceable=is_doctor_report)
     if options and exit_code:
         raise typer.Exit(exit_code)
+
+
+def is_doctor_report(path: Path) -> bool:
+    """``path`` holds what `datasets --json` writes (a list of dataset reports), so writing it again
+    loses nothing; any other file is the user's and needs --force."""
+    from dataclasses import fields
+
+    from harness.common.bounded import read_json
+
+    try:
+        data = read_json(path, "--json")
+    except Exception:  # noqa: BLE001 - unreadable or not JSON: not ours
+        return False
+    keys = {f.name for f in fields(DatasetReport)}
+    return isinstance(data, list) and all(isinstance(r, dict) and set(r) == keys for r in data)
 
 
 @hookimpl

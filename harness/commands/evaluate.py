@@ -59,7 +59,7 @@ def evaluate_command(
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     if eval_frames is not None:
         check_frames(eval_frames, "--eval-frames")  # its memory is checked with the model's sizes below
-    found = open_checkpoint(checkpoint, cache_dir)
+    found = open_checkpoint(checkpoint, cache_dir, dry_run=dry_run)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
     if data not in (None, "demo"):
         fail(f"--data {data!r}: evaluate takes --data demo only; choose test sets with --test or --test-csv")
@@ -79,8 +79,11 @@ def evaluate_command(
     check_eval_config(base)
     check_run_paths(paths)
     _check_device(base.device, dry_run)
-    if dry_run:  # the id the evaluation will have: the test files are read (hashed once, then remembered)
-        record = planned_identity(found, base, rule, conditions)
+    if dry_run:  # the id the evaluation will have: the test files are read and hashed, nothing is written
+        from harness.data.fingerprint import memo_read_only
+
+        with memo_read_only():
+            record = planned_identity(found, base, rule, conditions)
         print(json.dumps({"run_id": evaluation_id(found, base, record), "checkpoint": str(found.directory),
                           "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict(),
                           "perturb": [c.key for c in conditions], "identity": record},
@@ -95,14 +98,15 @@ def evaluate_command(
 def import_command(
     importer: str = typer.Argument(..., help="Importer plugin: sbi (SelfBlendedImages' released weights), or one a plugin adds (`harness plugins --kind importer`)."),
     source: Path = typer.Argument(..., help="The foreign checkpoint file (read with torch.load(weights_only=True): a file that needs a pickle is refused)."),
-    out: Path = typer.Option(..., "--out", help="The bundle folder to write (model.safetensors + model.json); then pass it to `harness evaluate --checkpoint` or `harness predict`."),
+    out: Path = typer.Option(..., "--out", help="The bundle folder to write (model.safetensors + model.json), new or empty unless --force; then pass it to `harness evaluate --checkpoint` or `harness predict`."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder that is not empty (never the input file)."),
 ) -> None:
     """Turn a foreign checkpoint into a harness model bundle (its crop rule, input scaling, heads and
     frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`."""
     from harness.models.importing import import_checkpoint
     from harness.models.bundle import bundle_sha256
 
-    folder = import_checkpoint(importer, source, out)
+    folder = import_checkpoint(importer, source, out, option="--out", force=force)
     console.print(f"imported {source} with {importer} -> {folder} (bundle sha256 {bundle_sha256(folder)[:16]})")
 
 

@@ -21,7 +21,7 @@ DEFAULT_OUT = Path("leaderboards/LEADERBOARD.md")
 
 def leaderboard(
     results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of results JSON files (one per run)."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Markdown file to write."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Markdown file to write (a board the harness rendered is re-rendered; any other file needs --force)."),
     check: bool = typer.Option(
         False, "--check", help="Write nothing; exit 1 if OUT differs from what the results render to (CI)."
     ),
@@ -36,6 +36,7 @@ def leaderboard(
         False, "--significance", help="Mark in each video-AUC column the rows not significantly different from its best "
         "(DeLong's test, p >= 0.05, on the per-video scores in each run folder); reported rows are marked not testable.",
     ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an --out file that is not a board the harness rendered."),
 ) -> None:
     """Render the leaderboard markdown from the results files alone (same files, same bytes)."""
     if publish:
@@ -45,13 +46,15 @@ def leaderboard(
         if protocol:
             typer.echo("error: --publish renders the shipped layout; re-render with --protocol after it", err=True)
             raise typer.Exit(2)
+        _check_out(out, results, list(publish), force)  # where it writes is usable before anything is copied
         _publish(list(publish), results, out)
         return
-    from harness.reporting.leaderboard import render, write_markdown
-
+    from harness.reporting.leaderboard import render
     from harness.reporting.scores import ReportError
 
     runs = _load_runs(results)
+    if not check:
+        _check_out(out, results, [], force)
     try:
         text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []), significance=significance)
     except ReportError as exc:  # --significance reads each run's scores files: a damaged one is one line
@@ -60,7 +63,7 @@ def leaderboard(
     if check:
         _check(text, results, out, len(runs))
         return
-    write_markdown(text, out)
+    _write(text, out, results, force)
     typer.echo(f"wrote {out} ({len(runs)} run(s))")
 
 
@@ -84,7 +87,46 @@ def _publish(runs: List[Path], results: Path, out: Path) -> None:
     except RunError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except OSError as exc:  # a full disk while copying: the files are written atomically, one by one
+        typer.echo(f"error: could not write into {results} or {out} ({exc.strerror or exc}); free space and publish again", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"published {len(runs)} run(s) to {folder}; wrote {board}")
+
+
+def _check_out(out: Path, results: Path, publish: List[Path], force: bool) -> None:
+    """``--out`` is a file the harness may write (never a user's file without --force, never inside
+    an input), and with ``--publish`` the results folder is writable: one line, exit 2, otherwise."""
+    from harness.common.files import OutputError, check_output
+    from harness.reporting.leaderboard import is_generated_board
+    from harness.run.config_check import ConfigError, check_folder
+
+    try:
+        check_output(out, "--out", folder=False, force=force, inputs=_input_files(results, publish),
+                     replaceable=is_generated_board)
+        if publish:
+            check_folder(results, "--results")
+    except (OutputError, ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _input_files(results: Path, publish: List[Path]) -> list[Path]:
+    """The files a board is rendered from (the results JSON files, the ones published): never its
+    --out. A board beside them in the results folder is fine: only *.json is read there."""
+    found = sorted(results.glob("*.json")) if results.is_dir() else []
+    return found + [p for p in publish if p.is_file()]
+
+
+def _write(text: str, out: Path, results: Path, force: bool) -> None:
+    from harness.common.files import OutputError, write_output_file
+    from harness.reporting.leaderboard import is_generated_board
+
+    try:
+        write_output_file(out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "--out", force=force,
+                          inputs=_input_files(results, []), replaceable=is_generated_board)
+    except OutputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _protocol(extra: List[Path]) -> Any:

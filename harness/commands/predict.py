@@ -37,7 +37,8 @@ def predict_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder, its checkpoint folder, or model.safetensors."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help="Verdict is 'fake' when the video score is at least this (default: the threshold the checkpoint calibrated on its validation self-blends, else 0.5)."),
     frames: int = typer.Option(32, "--frames", "-n", help="Frames per video, evenly spaced over the whole video."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write overlays, overlay video and contact sheet here (one folder per input)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write overlays, overlay video and contact sheet here (one folder per input); a new or empty folder unless --force."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder that is not empty (never an input)."),
     explain: bool = typer.Option(False, "--explain", help="Add Grad-CAM++ heatmaps of the classification output (needs --out)."),
     mask: Optional[Path] = typer.Option(None, "--mask", help="Ground-truth mask video/image (one input), or a folder of masks named like the inputs: adds IoU to the output."),
     mask_kind: str = typer.Option("binary", "--mask-kind", help="binary, or grey for rendered masks (FF++ NeuralTextures)."),
@@ -55,7 +56,8 @@ def predict_command(
     from harness.predict.run import PredictOptions, predict_files
     from harness.common.ui import console
 
-    options = PredictOptions(threshold=threshold, frames=frames, out=out, explain=explain, mask=mask, mask_kind=mask_kind, top=top)
+    options = PredictOptions(threshold=threshold, frames=frames, out=out, explain=explain, mask=mask, mask_kind=mask_kind, top=top,
+                             force=force)
 
     def setup_failed(message: str) -> None:
         console.print(f"[bold red]error:[/bold red] {_escape(message)}", soft_wrap=True)
@@ -65,7 +67,7 @@ def predict_command(
         raise typer.Exit(EXIT_SETUP)
 
     try:
-        options.check()
+        options.check(options.inputs(paths, checkpoint))
         predictor = Predictor.from_checkpoint(checkpoint, device=device, detector=detector,
                                               detector_options=parse_options(detector_option or [], "--detector-option"))
         options.check_memory(predictor)

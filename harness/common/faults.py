@@ -17,7 +17,8 @@ complete under their temporary name), ``files.replace_dir`` (between the two ren
 swap), ``train.step`` (after a logged optimizer step), ``run.results_written`` (results JSON written,
 run folder not yet marked finished), ``train.collate`` (a training batch being put together),
 ``evaluate.video`` (before a test video is scored), ``predict.file`` (before an input is scored),
-``demo.video`` (after a real video of the demo is written).
+``demo.video`` (after a real video of the demo is written), ``files.output`` (a user-named output,
+``--out``, is written under its temporary name, not yet moved into place).
 """
 
 from __future__ import annotations

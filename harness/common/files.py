@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence
+
+from harness.common.errors import HarnessError
 
 
 def cache_home() -> Path:
@@ -100,15 +103,16 @@ def old_dir_for(path: Path) -> Path:
     return path.parent / f".{path.name}.old"
 
 
-def replace_dir(new: Path, path: Path) -> None:
+def replace_dir(new: Path, path: Path, old: Path | None = None) -> None:
     """Put the complete folder ``new`` at ``path``, replacing any folder there.
 
     POSIX cannot rename a folder over a non-empty one, so the old folder is first renamed to
-    ``.<name>.old``, then ``new`` to ``path``, then the old one is removed. At every instant either
-    ``path`` or ``.<name>.old`` is a complete folder: ``recover_dir`` finishes the job after a crash.
+    ``.<name>.old`` (or ``old``), then ``new`` to ``path``, then the old one is removed. At every
+    instant either ``path`` or the old name is a complete folder: ``recover_dir`` finishes the job
+    after a crash.
     """
     new, path = Path(new), Path(path)
-    old = old_dir_for(path)
+    old = Path(old) if old is not None else old_dir_for(path)
     if path.exists():
         if old.exists():
             shutil.rmtree(old)
@@ -148,3 +152,135 @@ def recover_dir(path: Path) -> list[Path]:
                 stale.unlink(missing_ok=True)
                 removed.append(stale)
     return removed
+
+
+# ------------------------------------------------------------------------------------------------
+# Outputs the user names (--out and the like): never destroy a file that is already there
+# ------------------------------------------------------------------------------------------------
+class OutputError(HarnessError, ValueError):
+    """A user-named output that cannot be written without losing what is there, or at all; one line."""
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def _first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (a dangling link counts: it is in the way)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def unwritable_reason(path: Path, inside: bool = False) -> str | None:
+    """Why ``path`` cannot be created (a parent is a file, the folder it goes in is read-only), or
+    None. ``inside``: the harness writes files into the folder ``path`` (else it creates or replaces
+    ``path`` itself, which needs its parent). ``os.access`` also sees a read-only mount as root."""
+    path = _absolute(path)
+    found = _first_existing(path)
+    if found != path and not found.is_dir():
+        return f"is inside {found}, which is a file"
+    folder = found if (found != path or inside) else path.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot be written: the folder {folder} is read-only (or not yours)"
+    return None
+
+
+def _input_clash(path: Path, inputs: Sequence[Path]) -> str | None:
+    """How ``path`` overlaps one of the command's inputs (is it, is inside it, contains it), or None."""
+    target = Path(path).expanduser().resolve()
+    for given in inputs:
+        source = Path(given).expanduser().resolve()
+        if target == source:
+            return f"is the input {given}"
+        if source in target.parents:
+            return f"is inside the input {given}"
+        if target in source.parents:
+            return f"contains the input {given}"
+    return None
+
+
+def _is_empty(path: Path) -> bool:
+    if path.is_dir() and not path.is_symlink():
+        return not any(os.scandir(path))
+    return path.is_file() and not path.is_symlink() and path.stat().st_size == 0
+
+
+def check_output(path: Path, option: str, *, folder: bool, force: bool = False, inputs: Sequence[Path] = (),
+                 replaceable: Callable[[Path], bool] | None = None, force_flag: str | None = "--force") -> None:
+    """Refuse, in one line (``OutputError``), before any work: an output that is, holds or sits in
+    an input (never, even with ``force``); one under a file or in a read-only folder; a file where a
+    folder is asked or the reverse; an existing file or non-empty folder, unless ``force`` or
+    ``replaceable(path)`` (a file the harness itself wrote, such as a generated leaderboard).
+    ``force_flag``: how the command spells ``force`` (None: it has none)."""
+    path = Path(path)
+    kind = "a folder" if folder else "a file"
+    clash = _input_clash(path, inputs)
+    if clash:
+        raise OutputError(f"{option} {path} {clash}; an output never replaces or mixes with its input: choose another path")
+    reason = unwritable_reason(path)
+    if reason:
+        raise OutputError(f"{option} {path} {reason}; choose {kind} path in a writable folder (nothing was written)")
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_dir() != folder:
+        other = "a folder" if path.is_dir() else "a file"
+        raise OutputError(f"{option} {path} is {other}, and {kind} is written there; choose {kind} path "
+                          f"(--force replaces only {kind} with {kind})")
+    if force or _is_empty(path) or (replaceable is not None and replaceable(path)):
+        return
+    how = f"pass {force_flag} to replace it" if force_flag else "move it away"
+    what = "a folder that is not empty" if folder else "an existing file"
+    raise OutputError(f"{option} {path} is {what}; {how}, or choose a new path (nothing was written)")
+
+
+def _write_failed(option: str, path: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"{option} {path}: could not be written ({reason}); nothing was changed there: "
+                       "free space or choose another path")
+
+
+@contextmanager
+def output_folder(path: Path, option: str, *, force: bool = False, inputs: Sequence[Path] = ()) -> Iterator[Path]:
+    """A temporary folder beside ``path`` to fill; on success it becomes ``path`` (with ``force`` it
+    replaces what is there, atomically; a file or an unwritable place is refused first: see
+    ``check_output``). On any error the temporary folder is removed and ``path`` is left as it was;
+    a failed write (a full disk) is one line."""
+    from harness.common import faults
+
+    path = Path(path)
+    check_output(path, option, folder=True, force=force, inputs=inputs)
+    tmp: Path | None = None
+    try:
+        tmp = temp_dir_next_to(path)
+        yield tmp
+        faults.point("files.output")
+        # a unique name for the folder being replaced: a fixed ``.<name>.old`` could be the user's own
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")) if path.is_dir() else None
+        replace_dir(tmp, path, old)
+    except OSError as exc:
+        raise _write_failed(option, path, exc) from exc
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_output_file(path: Path, write: Callable[[str], None], option: str, *, force: bool = False,
+                      inputs: Sequence[Path] = (), replaceable: Callable[[Path], bool] | None = None,
+                      force_flag: str | None = "--force") -> Path:
+    """``write(tmp_name)`` then move it to ``path`` (``atomic_write``), after ``check_output``; a failed
+    write (a full disk) is one line and leaves ``path`` as it was."""
+    from harness.common import faults
+
+    path = Path(path)
+    check_output(path, option, folder=False, force=force, inputs=inputs, replaceable=replaceable, force_flag=force_flag)
+
+    def written(tmp: str) -> None:
+        write(tmp)
+        faults.point("files.output")
+
+    try:
+        return atomic_write(path, written)
+    except OSError as exc:
+        raise _write_failed(option, path, exc) from exc

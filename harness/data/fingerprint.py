@@ -12,14 +12,28 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from harness.common.digest import sha256_file, sha256_json
 from harness.common.files import cache_home
 from harness.extend.types import VideoRecord
 
 MEMO_FILE = "digests.sqlite"
+#: False inside ``memo_read_only``: digests are read from the memo but never added to it
+_REMEMBER: ContextVar[bool] = ContextVar("harness_remember_digests", default=True)
+
+
+@contextmanager
+def memo_read_only() -> Iterator[None]:
+    """Digests computed inside are not remembered: a dry run writes nothing, not even the memo."""
+    token = _REMEMBER.set(False)
+    try:
+        yield
+    finally:
+        _REMEMBER.reset(token)
 
 
 def _memo_path() -> Path:
@@ -61,7 +75,7 @@ def content_digest(path: str | Path) -> str:
         finally:
             db.close()
     digest = sha256_file(path)
-    db = _connect(create=True)
+    db = _connect(create=True) if _REMEMBER.get() else None
     if db is not None:
         try:
             with db:

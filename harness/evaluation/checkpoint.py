@@ -55,15 +55,37 @@ class Checkpoint:
         return bool(self.meta.get("importer"))
 
 
-def open_checkpoint(text: str, cache_dir: Path | None = None) -> Checkpoint:
+def open_checkpoint(text: str, cache_dir: Path | None = None, dry_run: bool = False) -> Checkpoint:
     """Resolve ``--checkpoint`` (a run or checkpoint folder, NAME:FILE, or a file an importer knows);
-    a model.json beside another run's weights is refused (``check_run_stamp``)."""
+    a model.json beside another run's weights is refused (``check_run_stamp``). ``dry_run``: write
+    nothing; a foreign file is imported into a scratch folder that is removed before returning, and
+    the checkpoint is reported at the cache folder it would be imported to."""
     from harness.models.importing import resolve_checkpoint
     from harness.models.bundle import bundle_identity, load_meta
 
-    directory = resolve_checkpoint(text, cache_dir)
-    found = Checkpoint(directory, load_meta(directory), bundle_identity(directory))
+    if not dry_run:
+        directory = resolve_checkpoint(text, cache_dir)
+        found = Checkpoint(directory, load_meta(directory), bundle_identity(directory))
+    else:
+        found = _dry_run_checkpoint(text, cache_dir)
     check_run_stamp(found)
+    return found
+
+
+def _dry_run_checkpoint(text: str, cache_dir: Path | None) -> Checkpoint:
+    """``open_checkpoint`` writing nothing: an import goes to a scratch folder, removed at once."""
+    import tempfile
+
+    from harness.common.files import cache_home
+    from harness.models.importing import resolve_checkpoint
+    from harness.models.bundle import bundle_identity, load_meta
+
+    with tempfile.TemporaryDirectory(prefix="harness-dry-run-") as scratch:
+        directory = resolve_checkpoint(text, Path(scratch))
+        found = Checkpoint(directory, load_meta(directory), bundle_identity(directory))
+    if Path(scratch) in directory.parents:
+        home = Path(cache_dir if cache_dir is not None else cache_home()).expanduser()
+        found.directory = home / directory.relative_to(scratch)
     return found
 
 
@@ -261,6 +283,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     """Preprocess the test sets with the checkpoint's crop rule, score them (the evaluation stage
     `harness run` uses; ``perturb``: robustness conditions scored too), write results, figures,
     report and leaderboard row. A demo evaluation scores the demo of ``config.demo_scale``."""
+    from harness.models.bundle import finite_weights
     from harness.reporting.leaderboard import write_leaderboard
     from harness.run.datasets import open_datasets
     from harness.run.stages import demo_options, finished_results, lock_folder, write_outputs
@@ -278,6 +301,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
         return finished_results(finished)
     trained, note = training_files(checkpoint, paths.cache_dir)
     check_overlap(trained, datasets)
+    finite_weights(checkpoint.directory)  # damaged weights: one line before any face is cut
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_folder(run_dir)  # one process per evaluation id, as for `harness run`
     if config.demo:

@@ -19,6 +19,7 @@ import torch
 
 from harness.run.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
+from harness.models.bundle import check_finite_scores
 from harness.models.inputs import DEFAULT_SCALE, model_input
 from harness.common import faults, runtime as dd
 from harness.run.folder import RunFolder
@@ -116,6 +117,7 @@ def predict_faces(model: torch.nn.Module, crops: list[np.ndarray], img_size: int
     scores, masks = [], []
     for i in range(0, len(crops), batch_size):
         out = model(model_input(crops[i : i + batch_size], img_size, device, scale))
+        check_finite_scores(out.logit)  # a NaN score never reaches a file, a metric or a verdict
         scores.append(torch.sigmoid(out.logit.float()).cpu().numpy())
         if out.mask_logits is not None:
             masks.append(torch.sigmoid(out.mask_logits.float())[:, 0].cpu().numpy())

@@ -58,8 +58,18 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
     size, scaling and heads the bundle declares. With ``run_dir``, per-video scores, examples and the
     finished blocks are written there; a block stored under the same bundle, settings and test set
     (``tests``: dataset name -> fingerprint of its test files, where known) is reused."""
+    from harness.models.bundle import NonFiniteScores
+
     dd.init_from_env(bundle.device)  # no-op outside torchrun, or when training already joined the group
     setup = setup.for_bundle(bundle.meta)
+    try:
+        return _evaluate_all(bundle, cache, datasets, setup, run_dir, show, tests)
+    except NonFiniteScores as exc:  # before any score of that dataset is written or a block stored
+        raise NonFiniteScores(f"{bundle.directory}: {exc}") from None
+
+
+def _evaluate_all(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup: EvalSetup,
+                  run_dir: Path | None, show: bool | None, tests: Mapping[str, Any] | None) -> dict[str, Any]:
     blocks: dict[str, Any] = {}
     for name, dataset in datasets.items():
         uids = {r.uid for r in dataset.records("test")}

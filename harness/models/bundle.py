@@ -24,6 +24,27 @@ class CheckpointError(HarnessError, RuntimeError):
     """A checkpoint is missing, incomplete or built for plugins that are not installed."""
 
 
+class NonFiniteScores(HarnessError, ArithmeticError):
+    """A model's scores came out NaN or infinite (finite weights can still overflow): nothing
+    computed from them is a number. The scoring code adds which checkpoint."""
+
+
+def first_non_finite(state: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or an infinity, or None."""
+    for name, tensor in state.items():
+        # a NaN or an infinity makes the sum non-finite; only then (or on an overflowing sum) look closer
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor.sum())) and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def check_finite_scores(logits: torch.Tensor) -> None:
+    """Stop scoring at the first NaN or infinite logit (never a NaN score written or a verdict given)."""
+    if not bool(torch.isfinite(logits).all()):
+        raise NonFiniteScores("the model's scores are NaN or infinite (its weights overflow or are damaged); "
+                              "no score, metric or verdict was given: use another checkpoint")
+
+
 def resolve(path: str | Path) -> Path:
     """A checkpoint folder from a run folder, a checkpoint folder or its model.safetensors file."""
     from harness.common.files import old_dir_for
@@ -210,8 +231,8 @@ def _imported_model(directory: Path, meta: dict[str, Any]) -> torch.nn.Module:
 
 
 def _fill(model: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> torch.nn.Module:
-    """``model`` with the bundle's weights loaded (every key must fit)."""
-    state = _read_weights(directory / MODEL_FILE)
+    """``model`` with the bundle's weights loaded (every key must fit, every value finite)."""
+    state = finite_weights(directory)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes that do not fit
@@ -335,3 +356,15 @@ def run_stamp(run: Any) -> str:
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:
     """The weights of a checkpoint folder (safetensors; a bad file is a CheckpointError)."""
     return _read_weights(Path(directory) / MODEL_FILE)
+
+
+def finite_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """``load_weights``, and a NaN or infinite value is a CheckpointError naming the file and the
+    first bad tensor (what every model loaded for scoring goes through)."""
+    path = Path(directory) / MODEL_FILE
+    state = _read_weights(path)
+    bad = first_non_finite(state)
+    if bad is not None:
+        raise CheckpointError(f"{path}: tensor {bad!r} holds NaN or infinite values; the weights are damaged "
+                              "(a diverged training or a broken copy): use another checkpoint")
+    return state

@@ -90,17 +90,23 @@ def detect(path: Path) -> str:
     return found[0]
 
 
-def import_checkpoint(name: str, path: str | Path, out: str | Path) -> Path:
+def import_checkpoint(name: str, path: str | Path, out: str | Path, *, option: str | None = None,
+                      force: bool = False) -> Path:
     """Convert ``path`` with importer ``name`` into a bundle folder ``out`` (written atomically) and
-    prove it loads: the rebuilt model takes every weight. Returns ``out``."""
-    import shutil
+    prove it loads: the rebuilt model takes every weight. Returns ``out``.
 
+    ``option`` (the flag that named ``out``, e.g. ``--out``) marks ``out`` as the user's: an existing
+    file or non-empty folder there is refused before any work unless ``force``, and ``path`` itself is
+    never replaced (harness.common.files.output_folder). Without it ``out`` is the harness's own cache
+    folder, replaced whole."""
     from safetensors.torch import save_file
 
-    from harness.common.files import atomic_write_text, replace_dir, temp_dir_next_to
-    from harness.models.bundle import load_model
+    from harness.common.files import atomic_write_text, check_output, output_folder
+    from harness.models.bundle import first_non_finite, load_model
 
     path, out = Path(path).expanduser(), Path(out)
+    if option is not None:  # the user's path: refused in one line before the file is read
+        check_output(out, option, folder=True, force=force, inputs=[path])
     importer = _importer(name)
     read_checkpoint(path)  # the pickle refusal comes first, whatever the importer does
     try:
@@ -120,20 +126,20 @@ def import_checkpoint(name: str, path: str | Path, out: str | Path) -> Path:
         raise CheckpointError(f"{path}: {bad} is a {type(imported.state_dict[bad]).__name__}, not a tensor; the file is "
                               f"damaged or not a checkpoint {name!r} knows")
     tensors = {k: v.detach().cpu().contiguous() for k, v in imported.state_dict.items()}
-    tmp = temp_dir_next_to(out)
-    try:
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise CheckpointError(f"{path}: tensor {bad!r} holds NaN or infinite values; the weights are damaged "
+                              "(a diverged training or a broken copy): nothing was imported, use another file")
+    with output_folder(out, option or "the imported-checkpoint cache folder", force=force or option is None,
+                       inputs=[path]) as tmp:
         save_file(tensors, str(tmp / MODEL_FILE))
         atomic_write_text(tmp / MODEL_META, json.dumps(meta, indent=2, sort_keys=True, default=str))
         try:
             load_model(tmp)  # every key fits the importer's architecture, or one line now
-        except CheckpointError as exc:  # its message names the temporary folder, removed below
+        except CheckpointError as exc:  # its message names the temporary folder, removed on the way out
             raise CheckpointError(f"{path}: importer {name!r} read it, but {_bundle_reason(exc, tmp)}; the file is "
                                   f"damaged or not a checkpoint {name!r} knows: copy it again from where it was "
                                   "published") from None
-        replace_dir(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -235,7 +235,12 @@ class Predictor:
     def score_crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """P_C (N,) and P_M (N, img_size, img_size) for RGB uint8 crops at img_size; a model without a
         mask head gets Grad-CAM++ maps of P_C in P_M's place (``mask_source``)."""
-        probs, masks = predict_faces(self.model, crops, self.img_size, self.device, self.batch_size, self.input_scale)
+        from harness.models.bundle import NonFiniteScores
+
+        try:
+            probs, masks = predict_faces(self.model, crops, self.img_size, self.device, self.batch_size, self.input_scale)
+        except NonFiniteScores as exc:  # the model's fault, not this file's: nothing more is scored
+            raise PredictSetupError(f"{self.checkpoint or 'checkpoint'}: {exc}") from None
         if masks is None:
             from harness.predict.explain import GradCamPlusPlus
 

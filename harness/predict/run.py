@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from harness.common import faults
 from harness.predict.inference import DEFAULT_FRAMES, MediaResult, Predictor, PredictSetupError, collect_inputs
@@ -20,10 +20,12 @@ class PredictOptions:
     mask: Path | None = None  # ground-truth mask file, or folder of masks named like the inputs
     mask_kind: str = "binary"
     top: int = 8  # frames on the contact sheet
+    force: bool = False  # replace an existing --out folder that is not empty
 
-    def check(self) -> None:
+    def check(self, inputs: Sequence[Path] = ()) -> None:
         """Reject bad arguments with a message naming the option and the fix (the numbers by the
-        rules every command shares: harness/run/config_check.py)."""
+        rules every command shares: harness/run/config_check.py); ``inputs`` (the files, folders,
+        mask and checkpoint read) are never inside, equal to or around ``out``."""
         from harness.run.config_check import ConfigError, Range, check_number
 
         try:
@@ -37,8 +39,17 @@ class PredictOptions:
             raise PredictSetupError(f"--mask-kind must be 'binary' or 'grey' (NeuralTextures renders), got {self.mask_kind!r}")
         if self.explain and self.out is None:
             raise PredictSetupError("--explain writes heatmap images: give --out DIR too")
-        if self.out is not None and Path(self.out).exists() and not Path(self.out).is_dir():
-            raise PredictSetupError(f"--out {self.out} is a file; give a folder (it is created if missing, one subfolder per input)")
+        if self.out is not None:
+            from harness.common.files import OutputError, check_output
+
+            try:
+                check_output(self.out, "--out", folder=True, force=self.force, inputs=inputs)
+            except OutputError as exc:
+                raise PredictSetupError(str(exc)) from None
+
+    def inputs(self, paths: Sequence[Path], checkpoint: Path | None) -> list[Path]:
+        """What a predict reads: the inputs, the mask and the checkpoint (``out`` must keep clear of them)."""
+        return [Path(p) for p in (*paths, self.mask, checkpoint) if p is not None]
 
     def check_memory(self, predictor: Predictor) -> None:
         """One video's frames (a crop and a mask each, at the model's side) fit in this machine's memory."""
@@ -63,14 +74,44 @@ def predict_files(
 
     ``on_inputs(n)`` is called once the inputs are listed (n files, unreadable ones included) and
     ``on_result(result, block)`` after each file (progress, tables). Arrays of a file are
-    released before the next one is read, so memory holds one input at a time.
-    """
-    from harness.predict.outputs import output_names
+    released before the next one is read, so memory holds one input at a time. Each input's
+    pictures are written to a temporary folder moved into place when they are complete, so a stop
+    keeps the finished inputs whole; with ``force`` over a folder that holds files, the new folder
+    replaces it only when every input is done (the old one is kept whole until then)."""
+    from harness.common.files import OutputError, output_folder
     from harness.evaluation.threshold import threshold_of
 
-    options.check()
+    inputs = options.inputs(paths, predictor.checkpoint)
+    options.check(inputs)
     if options.threshold is None:
         options.threshold = threshold_of(predictor.meta)[0]
+    out = Path(options.out) if options.out is not None else None
+    if out is None or not out.is_dir() or not any(out.iterdir()):  # new or empty: nothing there to lose
+        return _score_files(predictor, paths, options, on_result, on_inputs)
+    try:
+        with output_folder(out, "--out", force=options.force, inputs=inputs) as tmp:
+            blocks = _score_files(predictor, paths, replace(options, out=tmp), on_result, on_inputs)
+    except OutputError as exc:  # a full disk when the pictures are moved into place
+        raise PredictSetupError(str(exc)) from None
+    return _rebased(blocks, str(tmp), str(options.out))
+
+
+def _rebased(value: Any, tmp: str, out: str) -> Any:
+    """``value`` (a report block) with paths under the temporary folder ``tmp`` moved to ``out``."""
+    if isinstance(value, str):
+        return value.replace(tmp, out)
+    if isinstance(value, dict):
+        return {k: _rebased(v, tmp, out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebased(v, tmp, out) for v in value]
+    return value
+
+
+def _score_files(predictor: Predictor, paths: list[Path], options: PredictOptions,
+                 on_result: Callable[[MediaResult, dict[str, Any]], None] | None,
+                 on_inputs: Callable[[int], None] | None) -> list[dict[str, Any]]:
+    from harness.predict.outputs import output_names
+
     files, problems = collect_inputs(paths)
     if on_inputs:
         on_inputs(len(files) + len(problems))
@@ -105,6 +146,8 @@ def _one_file(predictor: Predictor, path: Path, options: PredictOptions, explain
 
     try:
         result = predictor.analyse(path, frames=options.frames, threshold=options.threshold)
+    except PredictSetupError:
+        raise  # the model cannot score (NaN scores): stop, no verdict for any file
     except Exception as exc:  # one odd file must not stop the others; say what it was
         result = MediaResult(path=path, status="error", error=f"{path}: {type(exc).__name__}: {exc}")
     if not result.ok:
@@ -113,7 +156,11 @@ def _one_file(predictor: Predictor, path: Path, options: PredictOptions, explain
     folder = Path(options.out) / name if options.out is not None else None
     try:
         if folder is not None:
-            outputs = write_outputs(result, folder, options.threshold, explainer, options.top)
+            from harness.common.files import output_folder
+
+            with output_folder(folder, "--out") as tmp:  # complete, or not there
+                outputs = write_outputs(result, tmp, options.threshold, explainer, options.top)
+            outputs = _rebased(outputs, str(tmp), str(folder))
         mask_path, problem = find_mask(path, options.mask, single_input=single_input)
         if mask_path is not None:
             localization = localization_scores(result, mask_path, options.mask_kind)
@@ -132,7 +179,7 @@ def predict(paths: list[str | Path], checkpoint: str | Path, options: PredictOpt
     """Load ``checkpoint`` and score ``paths``: the JSON document of `harness predict --json`.
     Raises PredictSetupError when the checkpoint or the options cannot be used."""
     options = options or PredictOptions()
-    options.check()
+    options.check(options.inputs([Path(p) for p in paths], Path(checkpoint)))
     predictor = Predictor.from_checkpoint(checkpoint, device=device)
     blocks = predict_files(predictor, [Path(p) for p in paths], options)
     return build_report(blocks, options.threshold, options.frames, predictor, device=str(predictor.device))

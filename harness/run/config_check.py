@@ -392,35 +392,46 @@ def check_plugin_options(config: RunConfig) -> None:
             raise ConfigError(f"{field} of the run configuration: {unknown[0]}")
 
 
-def _first_existing(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return Path(".")
+def check_folder(path: Path | None, option: str, writable: bool = True) -> None:
+    """``path`` is or can become a folder: neither it nor a parent is a file, and (``writable``) the
+    harness can write in it (a read-only folder is one line now, not after the work)."""
+    from harness.common.files import unwritable_reason
 
-
-def check_folder(path: Path | None, option: str) -> None:
-    """``path`` is or can become a folder: neither it nor a parent is a file."""
     if path is None:
         return
-    found = _first_existing(Path(path))
-    if not found.is_dir():
-        what = "is a file" if found == Path(path) else f"is inside {found}, which is a file"
-        raise ConfigError(f"{option} {path} {what}; it must be a folder: pass a folder path")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file; it must be a folder: pass a folder path")
+    reason = unwritable_reason(path, inside=True)
+    if reason and (writable or "is inside" in reason):
+        raise ConfigError(f"{option} {path} {reason}; it must be a writable folder: pass another path")
 
 
 def check_file(path: Path | None, option: str) -> None:
-    """``path`` is or can become a file: it is not a folder and no parent is a file."""
+    """``path`` is or can become a file the harness renders (a leaderboard): not a folder, in a writable
+    folder, and not a file of the user's (one the harness did not generate is never overwritten)."""
+    from harness.common.files import OutputError, check_output
+    from harness.reporting.leaderboard import is_generated_board
+
     if path is None:
         return
     if Path(path).is_dir():
         raise ConfigError(f"{option} {path} is a folder; it must be a file: pass a file path such as {Path(path) / 'LEADERBOARD.md'}")
-    check_folder(Path(path).parent, option)
+    try:
+        check_output(Path(path), option, folder=False, replaceable=is_generated_board, force_flag=None)
+    except OutputError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_run_paths(paths: Any) -> None:
-    """A RunPaths' folders and leaderboard file are usable before the run begins (not after training)."""
+    """A RunPaths' folders and leaderboard file are usable before the run begins (not after training),
+    and so are the shipped ones a ``--publish`` writes."""
+    from harness.run.paths import SHIPPED_LEADERBOARD, SHIPPED_RESULTS
+
     check_folder(paths.runs_dir, "--runs-dir")
     check_folder(paths.results_dir, "--results-dir")
     check_file(paths.leaderboard, "--leaderboard")
-    check_folder(paths.cache_dir, "--cache-dir")
+    check_folder(paths.cache_dir, "--cache-dir", writable=False)  # a read-only cache may still serve its faces
+    if paths.publish:
+        check_folder(SHIPPED_RESULTS, "--publish")
+        check_file(SHIPPED_LEADERBOARD, "--publish")
