@@ -150,15 +150,14 @@ def test_predict_stops_at_sigterm_between_inputs_with_the_finished_ones_whole(ch
 
 # ---------------------------------------------------------------------------------- the demo
 def test_a_sigterm_while_the_demo_is_built_leaves_it_unfinished_and_a_rerun_builds_it(tmp_path):
-    from harness.data.demo import ensure_demo, demo_root
-    from harness.commands.run import demo_spec
+    from harness.data.demo import demo_root, ensure_demo, spec_for
 
     home = tmp_path / "home"
     args = ["run", "--data", "demo", "--demo-scale", "tiny", "--backbone", "mobilenetv2", "--pretrained", "none",
             "--img-size", "64", "--max-steps", "1", "--batch-size", "2", "--workers", "0"]
     code, out = harness(args, tmp_path, home, "demo.video:2:TERM")
     assert_terminated(code, out)
-    root = demo_root(demo_spec("tiny"), home)
+    root = demo_root(spec_for("tiny"), home)
     assert root.is_dir() and not (root / ".complete").exists()  # never taken for a finished tree
     assert not list((tmp_path / "runs").glob("*/run.lock"))
-    assert (ensure_demo(demo_spec("tiny"), root=root, progress=False) / ".complete").is_file()
+    assert (ensure_demo(spec_for("tiny"), root=root, progress=False) / ".complete").is_file()
