@@ -56,6 +56,7 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
     finished blocks are written there; a block stored under the same model and settings is reused."""
     dd.init_from_env(bundle.device)  # no-op outside torchrun, or when training already joined the group
     setup = setup.for_bundle(bundle.meta)
+    detection = _detection_note(cache)
     blocks: dict[str, Any] = {}
     for name, dataset in datasets.items():
         uids = {r.uid for r in dataset.records("test")}
@@ -71,6 +72,8 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
         notes = dataset_notes(dataset)
         if notes:
             block["notes"] = notes
+        if detection:  # the no-face count is 0 by construction: say why
+            block["face_detection"] = detection
         if not setup.mask_head:
             block["localization"] = NO_MASK_HEAD
         if setup.perturb:
@@ -82,6 +85,14 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
             _store(run_dir, name, key, block)
         blocks[name] = block
     return blocks
+
+
+def _detection_note(cache: Any) -> str | None:
+    """What the results say when the cache's crop rule looked for no face (``--face-detector none``)."""
+    from harness.data.crop import CropRule
+
+    recorded = cache.crop_rule
+    return CropRule.from_dict(recorded).detection_note() if recorded else None
 
 
 def _path(run_dir: Path, name: str) -> Path:
