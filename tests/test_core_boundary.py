@@ -80,12 +80,18 @@ def test_the_core_imports_no_plugin() -> None:
     assert {path: hits for path, hits in found.items() if hits} == {}
 
 
+#: built-in plugin names that are also plain words of the core's messages and values: the face
+#: detector of pre-cropped faces is called ``none`` (``--face-detector none``)
+COMMON_WORDS = {"none"}
+
+
 def builtin_plugin_names() -> set[str]:
     """The names the built-in plugins register (evaluators aside: their names are also the metric
-    keys of every results file, which the core reads and writes by design)."""
+    keys of every results file, which the core reads and writes by design; and COMMON_WORDS)."""
     from harness.extend import registry
 
-    return {e.name for e in registry.entries() if e.package == registry.BUILTIN_PACKAGE and e.kind != "evaluator"}
+    return {e.name for e in registry.entries()
+            if e.package == registry.BUILTIN_PACKAGE and e.kind != "evaluator" and e.name not in COMMON_WORDS}
 
 
 def plugin_names_used(source: str, names: set[str]) -> list[str]:

@@ -45,7 +45,7 @@ def predict_command(
     top: int = typer.Option(8, "--top", help="Most suspicious frames on the contact sheet."),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON document on stdout (schema: harness/schemas/predict.schema.json)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1 ..."),
-    detector: Optional[str] = typer.Option(None, "--detector", help="Face detector plugin (dlib, retinaface ...; default: the one the checkpoint was trained with)."),
+    detector: Optional[str] = typer.Option(None, "--detector", "--face-detector", help="Face detector plugin (dlib, retinaface ...; none: each image is one face, already cropped; default: the one the checkpoint was trained with)."),
     detector_option: Optional[List[str]] = typer.Option(None, "--detector-option", help="KEY=VALUE for the face detector (repeatable), e.g. upsample=2 or confidence=0.5."),
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
@@ -77,6 +77,8 @@ def predict_command(
         threshold, where = threshold_of(predictor.meta)
         options.threshold = threshold
         console.print(f"threshold: {_escape(where)}; --threshold overrides it", soft_wrap=True)
+    if predictor.crop.detection_note():  # --face-detector none: no face was looked for
+        console.print(_escape(predictor.crop.detection_note()), soft_wrap=True)
     loaded = time.perf_counter()
 
     def show(result: Any, block: dict[str, Any]) -> None:

@@ -144,7 +144,7 @@ def preprocess_cmd(
     methods: Optional[str] = typer.Option(None, "--methods", help="FF++: comma-separated methods."),
     splits_dir: Optional[Path] = typer.Option(None, "--splits", help="FF++: folder with train/val/test.json."),
     frames: str = typer.Option("32", "--frames", help="Frames per video: N or per split, e.g. train=8,test=32."),
-    detector: str = typer.Option(defaults().face_detector, "--detector", help="Face detector plugin."),
+    detector: str = typer.Option(defaults().face_detector, "--detector", "--face-detector", help="Face detector plugin (none: each image is one face, already cropped)."),
     crop_size: int = typer.Option(256, "--crop-size", min=16),
     margin: float = typer.Option(0.3, "--margin", min=0.0),
     workers: int = typer.Option(0, "--workers", "-w", help="Worker processes (0 = this process)."),

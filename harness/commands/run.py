@@ -321,7 +321,7 @@ OPTIONS: dict[str, Any] = {
     "publish": typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
     "resume": typer.Option(True, help="Continue an interrupted run and skip finished ones."),
     "demo_scale": typer.Option(None, help="Demo size: default or tiny (tests); recorded in the run's config (default: the --config file's or checkpoint's, else default)."),
-    "face_detector": typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface."),
+    "face_detector": typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface, none (each image is one face, already cropped: evaluate only, it has no landmarks to train on)."),
     "dry_run": typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
     "cache_dir": typer.Option(None, "--cache-dir", help="Cache home (face caches, demo data); default $HARNESS_CACHE, else ~/.cache/harness. `harness preprocess --cache-dir` fills the same caches."),
 }

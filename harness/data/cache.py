@@ -163,7 +163,7 @@ class CachedFace:
     frame_index: int
     face_index: int
     image: np.ndarray  # RGB uint8 crop
-    landmarks: np.ndarray  # (68, 2) float32, crop pixels
+    landmarks: np.ndarray  # (68, 2) float32, crop pixels; (0, 2) for a pre-cropped face (crop basis "image")
     box: tuple[float, float, float, float]  # detector box, frame pixels
     crop_box: tuple[float, float, float, float]  # the crop's square, frame pixels
     mask: np.ndarray | None  # float32 HxW in [0, 1], or None

@@ -124,14 +124,10 @@ def recorded_config(checkpoint: Checkpoint) -> RunConfig:
 
 
 def crop_rule(checkpoint: Checkpoint, detector: str) -> CropRule:
-    """The checkpoint's crop rule, with ``detector`` in place of its own when the user chose another."""
+    """The checkpoint's crop rule, with ``detector`` in place of its own when the user chose another
+    (``CropRule.with_detector``: ``none`` takes each image whole)."""
     rule = CropRule.from_dict(checkpoint.meta.get("crop"), detector=str(checkpoint.meta.get("face_detector", detector)))
-    if detector == rule.detector:
-        return rule
-    if rule.basis == "landmarks":
-        fresh = CropRule.for_detector(detector, crop_size=rule.crop_size, margin=rule.margin, forehead=rule.forehead)
-        return replace(rule, detector=detector, landmark_model=fresh.landmark_model)
-    return replace(rule, detector=detector)
+    return rule.with_detector(detector)
 
 
 #: RunConfig fields only training reads (the bundle's model.json records what training built); every

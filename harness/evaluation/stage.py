@@ -70,6 +70,7 @@ def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setu
 
 def _evaluate_all(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup: EvalSetup,
                   run_dir: Path | None, show: bool | None, tests: Mapping[str, Any] | None) -> dict[str, Any]:
+    detection = _detection_note(cache)
     blocks: dict[str, Any] = {}
     for name, dataset in datasets.items():
         uids = {r.uid for r in dataset.records("test")}
@@ -86,6 +87,8 @@ def _evaluate_all(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup
         notes = dataset_notes(dataset)
         if notes:
             block["notes"] = notes
+        if detection:  # the no-face count is 0 by construction: say why
+            block["face_detection"] = detection
         if not setup.mask_head:
             block["localization"] = NO_MASK_HEAD
         if setup.perturb:
@@ -98,6 +101,14 @@ def _evaluate_all(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup
             _store(run_dir, name, key, block)
         blocks[name] = block
     return blocks
+
+
+def _detection_note(cache: Any) -> str | None:
+    """What the results say when the cache's crop rule looked for no face (``--face-detector none``)."""
+    from harness.data.crop import CropRule
+
+    recorded = cache.crop_rule
+    return CropRule.from_dict(recorded).detection_note() if recorded else None
 
 
 def _path(run_dir: Path, name: str) -> Path:

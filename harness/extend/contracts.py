@@ -45,9 +45,11 @@ PRODUCTS: dict[str, tuple[type, dict[str, type]]] = {
 
 #: keyword options ``register(...)`` accepts besides name, factory, description and replace:
 #: blender ``presets={name: {option: value}}``; face detector ``landmark_model="..."`` (the
-#: landmark model its crops fit, recorded in the crop rule); logger ``check=fn`` (raises with
-#: what to install, before any work starts)
-REGISTER_OPTIONS: dict[str, set[str]] = {"blender": {"presets"}, "face_detector": {"landmark_model"}, "logger": {"check"}}
+#: landmark model its crops fit, recorded in the crop rule) and ``precropped=True`` (each image is
+#: one face, already cropped: the crop rule takes the whole image, and with no landmarks it cannot
+#: feed training); logger ``check=fn`` (raises with what to install, before any work starts)
+REGISTER_OPTIONS: dict[str, set[str]] = {"blender": {"presets"}, "face_detector": {"landmark_model", "precropped"},
+                                         "logger": {"check"}}
 
 _checked: set[tuple[str, str, str]] = set()
 _options: dict[tuple[str, str, str], FactoryOptions] = {}
@@ -121,6 +123,8 @@ def _check_register_values(entry: PluginEntry) -> None:
     model = entry.extra.get("landmark_model")
     if model is not None and not (isinstance(model, str) and model.strip()):
         raise PluginError(f"face detector {entry.name!r}: landmark_model must name the landmark model, got {model!r}")
+    if not isinstance(entry.extra.get("precropped", False), bool):
+        raise PluginError(f"face detector {entry.name!r}: precropped must be True or False, got {entry.extra['precropped']!r}")
 
 
 #: an option a factory requires (no default)

@@ -67,7 +67,8 @@ def register_datasets(register: Register) -> None:
 def register_face_detectors(register: Register) -> None:
     """Register face detectors + 68-point landmarkers: ``factory(**opts).detect(rgb) -> [Face]``;
     ``register(..., landmark_model="...")`` names the landmark model its crops fit (the crop rule
-    records it)."""
+    records it); ``register(..., precropped=True)``: each image is one face, already cropped (the
+    crop rule takes the whole image; its faces carry no landmarks, so it cannot train)."""
 
 
 @hookspec

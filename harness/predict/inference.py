@@ -40,7 +40,7 @@ class FaceResult:
     """One face of one frame: where it is, how it was cut, and what the model said."""
 
     box: Box  # detector box, frame pixels
-    crop_box: Box  # the square the crop rule cut, frame pixels (may reach outside the frame)
+    crop_box: tuple[float, ...]  # where the crop rule cut, frame pixels (may reach outside the frame): harness.data.crop.Box
     detector_score: float
     score: float  # P_C, probability of fake
     mask: np.ndarray  # P_M, float32 (img_size, img_size) in [0, 1], crop geometry
@@ -177,6 +177,7 @@ class Predictor:
         except (TypeError, ValueError, AttributeError) as exc:
             raise PredictSetupError(f"{directory / 'model.json'} has a bad field ({type(exc).__name__}: {exc}); copy the checkpoint again") from exc
         predictor.detector_name, predictor.detector_options = name, options
+        predictor.crop = predictor.crop.with_detector(name)  # `none`: each image whole, at the model's crop size
         return predictor
 
     # ------------------------------------------------------------------ one file

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from harness.data.crop import Box as CropBox  # a box, or a turned crop's corners
 from harness.data.crop import crop_matrix  # the crop rule's own matrix: one geometry both ways
 
 Box = tuple[float, float, float, float]
@@ -22,7 +23,7 @@ FAKE_RGB = (230, 40, 40)
 REAL_RGB = (40, 200, 70)
 
 
-def paste_mask(mask: np.ndarray, box: Box, frame_shape: Sequence[int]) -> np.ndarray:
+def paste_mask(mask: np.ndarray, box: CropBox, frame_shape: Sequence[int]) -> np.ndarray:
     """A square crop-space mask (float in [0, 1]) -> frame-space float32 (H, W); 0 outside the box."""
     mask = np.ascontiguousarray(mask, dtype=np.float32)
     if mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
@@ -35,7 +36,7 @@ def paste_mask(mask: np.ndarray, box: Box, frame_shape: Sequence[int]) -> np.nda
     return np.clip(out, 0.0, 1.0)
 
 
-def frame_heat(frame_shape: Sequence[int], masks_and_boxes: Iterable[tuple[np.ndarray, Box]]) -> np.ndarray:
+def frame_heat(frame_shape: Sequence[int], masks_and_boxes: Iterable[tuple[np.ndarray, CropBox]]) -> np.ndarray:
     """Max over the faces of their pasted-back masks: one (H, W) float32 map per frame."""
     heat = np.zeros((int(frame_shape[0]), int(frame_shape[1])), np.float32)
     for mask, box in masks_and_boxes:

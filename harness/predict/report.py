@@ -61,7 +61,8 @@ def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
         "face_detector": predictor.detector_name,
         "face_detector_options": dict(predictor.detector_options),
         "trained_face_detector": meta.get("face_detector", defaults().legacy_face_detector),
-        "crop": {"size": predictor.crop.crop_size, "margin": predictor.crop.margin, "forehead": predictor.crop.forehead},
+        "crop": {"size": predictor.crop.crop_size, "margin": predictor.crop.margin, "forehead": predictor.crop.forehead,
+                 "basis": predictor.crop.basis},
         "plugins": meta.get("plugins", []),
         "harness_version": meta.get("harness_version"),
         # an imported model: who converted it, and where its maps come from (Grad-CAM++ without a mask head)

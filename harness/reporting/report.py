@@ -59,8 +59,9 @@ def _report_dataset(dataset: str, block: dict[str, Any]) -> list[str]:
         lines.append(f"| {escape(dataset)} | {escape(group)} | {'-' if n is None else n} | {_pct(video.get('auc'))} | "
                      f"{_pct(video.get('ap'))} | {_pct(frame.get('auc'))} | {escape(block.get('localization')) if block.get('localization') else _pct(pixel.get('iou'))} |")
     c = block.get("counts", {})
+    detection = f" {escape(block['face_detection'])}." if block.get("face_detection") else ""  # `--face-detector none`
     return lines + ["", f"{escape(dataset)}: {c.get('videos_scored', '?')} of {c.get('videos', '?')} videos scored, "
-                    f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.", ""]
+                    f"{c.get('videos_no_face', 0)} without a face, {c.get('videos_failed', 0)} failed.{detection}", ""]
 
 
 def _report_robustness(results: dict[str, Any]) -> list[str]:

@@ -390,6 +390,17 @@ def check_plugin_options(config: RunConfig) -> None:
         unknown = contracts.unknown_options(registry.get(kind, name), options)
         if unknown:
             raise ConfigError(f"{field} of the run configuration: {unknown[0]}")
+    check_trainable_detector(config.face_detector)
+
+
+def check_trainable_detector(name: str) -> None:
+    """Training self-blends faces along their 68 landmarks: a detector of pre-cropped faces gives none."""
+    from harness.extend import registry
+
+    if registry.get("face_detector", name).extra.get("precropped"):
+        raise ConfigError(f"--face-detector {name}: it takes each image as one face, already cropped, with no landmarks, "
+                          "and training blends faces along their 68 landmarks; train with a landmark detector (dlib also "
+                          f"finds the face inside a crop), then score crops with `harness evaluate --face-detector {name}`")
 
 
 def check_folder(path: Path | None, option: str, writable: bool = True) -> None:

@@ -38,8 +38,10 @@ def summary_table(results: dict[str, Any]) -> Any:
                 _fmt(auc), _fmt(ap), block.get("localization") or _fmt(iou),  # "n/a (no mask head)", never 0
             )
             small = small or SMALL_N_MARK in _fmt(auc) + _fmt(ap)
-    if small:
-        table.caption = SMALL_N_NOTE
+    detection = sorted({b["face_detection"] for b in results["datasets"].values() if b.get("face_detection")})
+    notes = ([SMALL_N_NOTE] if small else []) + detection  # `--face-detector none`: no face was looked for
+    if notes:
+        table.caption = "\n".join(notes)
     return table
 
 
