@@ -18,7 +18,8 @@ from harness.common.ui import console
 
 CHECKPOINT_HELP = (
     "The model to score: a run folder (runs/<id>), its checkpoint/ folder, a folder written by `harness import`, "
-    "or a foreign file as IMPORTER:FILE (e.g. sbi:FFc23.tar, SBI's released weights; see `harness plugins --kind importer`).")
+    "or a foreign file as [IMPORTER:]FILE[?KEY=VALUE&...] (e.g. sbi:FFc23.tar, mesonet:Meso4_DF.h5, "
+    "deepfakebench:ckpt.pth?arch=core; without IMPORTER: the importer that accepts the file; see `harness plugins --kind importer`).")
 
 
 def evaluate_command(
@@ -83,17 +84,22 @@ def evaluate_command(
 
 
 def import_command(
-    importer: str = typer.Argument(..., help="Importer plugin: sbi (SelfBlendedImages' released weights), or one a plugin adds (`harness plugins --kind importer`)."),
-    source: Path = typer.Argument(..., help="The foreign checkpoint file (read with torch.load(weights_only=True): a file that needs a pickle is refused)."),
+    importer: str = typer.Argument(..., metavar="IMPORTER", help="The importer plugin (sbi, mesonet, deepfakebench, or one a plugin adds: `harness plugins --kind importer`) then the file; or the file alone as --checkpoint takes it, [IMPORTER:]FILE[?KEY=VALUE] (the importer that accepts it is used)."),
+    source: Optional[str] = typer.Argument(None, metavar="[FILE]", help="The foreign checkpoint file, FILE[?KEY=VALUE&...] with the importer's options (e.g. model.pth?arch=core). Each importer reads its own format; a torch file that needs a pickle is refused, never executed."),
     out: Path = typer.Option(..., "--out", help="The bundle folder to write (model.safetensors + model.json); then pass it to `harness evaluate --checkpoint` or `harness predict`."),
 ) -> None:
     """Turn a foreign checkpoint into a harness model bundle (its crop rule, input scaling, heads and
-    frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`."""
-    from harness.models.importing import import_checkpoint
-    from harness.models.bundle import weights_sha256
+    frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`.
 
-    folder = import_checkpoint(importer, source, out)
-    console.print(f"imported {source} with {importer} -> {folder} (weights sha256 {weights_sha256(folder)[:16]})")
+    Examples: harness import mesonet Meso4_DF.h5 --out models/meso4-df  |  harness import deepfakebench xception_best.pth --out models/dfb-xception  |  harness import "deepfakebench:core_best.pth?arch=core" --out models/dfb-core
+    """
+    from harness.models.bundle import weights_sha256
+    from harness.models.importing import detect, import_checkpoint, parse_spec
+
+    spec = parse_spec(importer if source is None else f"{importer}:{source}")
+    name = spec.importer or detect(spec.path)
+    folder = import_checkpoint(name, spec.path, out, spec.options)
+    console.print(f"imported {spec.path} with {name} -> {folder} (weights sha256 {weights_sha256(folder)[:16]})")
 
 
 @hookimpl
