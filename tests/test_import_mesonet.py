@@ -212,17 +212,20 @@ def test_evaluate_and_predict_take_mesonet_file(tmp_path, tiny_demo, meso_files,
 
     path, _ = meso_files["meso4"]
     tiny_demo.copy_cache(tmp_path / "cache")
-    harness("evaluate", "--checkpoint", f"mesonet:{path}", "--data", "demo", "--demo-scale", "tiny", "--eval-frames", "2",
-            cache=tmp_path / "cache", cwd=tmp_path)
+    proc = harness("evaluate", "--checkpoint", f"mesonet:{path}", "--data", "demo", "--demo-scale", "tiny", "--eval-frames", "2",
+                   cache=tmp_path / "cache", cwd=tmp_path)
+    console = " ".join((proc.stdout + proc.stderr).split())
+    assert "encoder weights" not in console and "imported with mesonet v1 as Meso4" in console
     folder = next((tmp_path / "runs").glob("eval-meso4-*"))
     results = json.loads((folder / "results.json").read_text())
     record = results["provenance"]["origin"]
     assert record["importer"] == "mesonet" and record["architecture"] == "Meso4" and record["file"] == path.name
     assert "train" not in results["config"] and "pretrained" not in results["config"] and "loss" not in results["config"]
     report = (folder / "report.md").read_text()
-    assert "pretrained" not in report and "Meso4_DF.h5" in report and "mesonet" in report
+    assert "pretrained" not in report and "Meso4\\_DF.h5 imported with mesonet v1 as Meso4" in report
     board = (tmp_path / "runs" / "LEADERBOARD.md").read_text()
-    assert "Meso4_DF.h5 imported with mesonet" in board and "pretrained" not in board.split("Meso4 (Meso4_DF.h5")[-1][:400]
+    run_list = board[board.index("- **Meso4 (Meso4"):]
+    assert "Meso4\\_DF.h5 imported with mesonet v1" in run_list and "pretrained" not in run_list
     frame = faces(1)[0]
     import cv2
 
