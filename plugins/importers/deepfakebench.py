@@ -188,7 +188,10 @@ class DeepfakeBenchImporter:
         name, how = choose(candidates(network, state), self.arch, path, network)
         arch = ARCHS[name]
         check_head(arch, state)
-        strict_fit(self.build({"arch": name}), state, arch)
+        import torch
+
+        with torch.device("meta"):  # the shapes alone: no memory, no initialisation
+            strict_fit(self.build({"arch": name}), state, arch)
         prefixed = all(k.startswith(PREFIX) for k in raw)
         return ImportedModel(state_dict=state, meta=bundle_meta(arch, how, prefixed))
 
