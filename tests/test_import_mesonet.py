@@ -237,3 +237,22 @@ def test_evaluate_and_predict_take_mesonet_file(tmp_path, tiny_demo, meso_files,
     assert result.exit_code in (0, 1), result.output  # a noise image may hold no face: the form is accepted
     report = json.loads(result.output[result.output.index("{"):])
     assert report["checkpoint"]["importer"] == "mesonet"
+
+
+def test_the_recorded_crop_has_mesonets_centre_and_side_on_the_sample_face():
+    """Until the harness has a rotated crop basis, the landmark-box rule stands in for MesoNet's crop
+    (centre at the nose, side 2.2 x max(eye distance, eyes-to-mouth) x 1.3): on an upright face
+    both cut the same square, within a few pixels."""
+    from pathlib import Path as P
+
+    from harness.data.crop import CropRule
+    from harness_plugins.importers.mesonet import bundle_meta
+
+    data = json.loads((P(__file__).resolve().parents[1] / "harness/reference/sample_face_landmarks.json").read_text())
+    lm = np.asarray(data["landmarks"] if isinstance(data, dict) else data, dtype=float)
+    eyes = (lm[36:42].mean(0), lm[42:48].mean(0))
+    centre_eyes = (eyes[0] + eyes[1]) / 2
+    side = 2.2 * max(np.linalg.norm(eyes[1] - eyes[0]), np.linalg.norm(lm[48:68].mean(0) - centre_eyes)) * 1.3
+    x0, y0, x1, y1 = CropRule.from_dict(bundle_meta("meso4", P("Meso4_DF.h5"))["crop"]).box(lm)
+    assert abs((x1 - x0) - side) < 0.03 * side
+    assert np.abs(np.array([(x0 + x1) / 2, (y0 + y1) / 2]) - lm[30]).max() < 0.03 * side

@@ -50,7 +50,8 @@ def evaluate_command(
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
     from harness.run.config_check import check_eval_config, check_run_paths
-    from harness.evaluation.checkpoint import crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, recorded_config
+    from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_config, evaluation_id,
+                                               open_checkpoint, recorded_config)
     from harness.run.paths import RunPaths
 
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
@@ -72,7 +73,7 @@ def evaluate_command(
     _check_device(base.device, dry_run)
     if dry_run:
         print(json.dumps({"run_id": evaluation_id(found, base, rule, conditions), "checkpoint": str(found.directory),
-                          "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict(),
+                          "sha256": found.sha256, "crop": rule.to_dict(), "config": evaluation_config(found, base, rule),
                           "perturb": [c.key for c in conditions]},
                          indent=2, sort_keys=True, default=str))
         return

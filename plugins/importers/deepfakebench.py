@@ -14,8 +14,8 @@ Inference as DeepfakeBench's test code runs it: 256 px RGB, ``/ 255``, Normalize
 fake = ``softmax(logits)[:, 1]``; 32 frames per video, the video's score the mean of its frames'.
 Its crop: dlib HOG (largest face), a similarity transform of 5 landmarks to the ArcFace template
 at scale 1.3, 256 x 256. The harness's crop rules have no aligned basis yet: the bundle records
-the closest rule they express (the landmark box with a 40 % margin and 10 % forehead, not rotated)
-and says so in its origin.
+the closest rule they express (the landmark box with a 65 % forehead and 10 % margin: the centre
+and side of DeepfakeBench's crop on the harness's sample face; not rotated) and says so in its origin.
 """
 
 from __future__ import annotations
@@ -137,7 +137,9 @@ def strict_fit(model: Any, state: Mapping[str, Any], arch: Arch) -> None:
 def bundle_meta(arch: Arch, how: str, prefixed: bool) -> dict[str, Any]:
     from harness.api import CropRule
 
-    rule = CropRule(detector="dlib", margin=0.4, forehead=0.1, crop_size=IMG_SIZE, pad="constant")
+    # the landmark box with the centre and side of DeepfakeBench's aligned crop on the harness's
+    # sample face (harness/reference/sample_face_landmarks.json): side 4.1 x the eye distance, centred high
+    rule = CropRule(detector="dlib", margin=0.1, forehead=0.65, crop_size=IMG_SIZE, pad="constant")
     return {
         "model": {"arch": arch.name},
         "architecture": arch.title,
@@ -155,8 +157,9 @@ def bundle_meta(arch: Arch, how: str, prefixed: bool) -> dict[str, Any]:
         "origin": {"source": "DeepfakeBench (Yan et al., NeurIPS 2023), github.com/SCLBD/DeepfakeBench",
                    "detector": arch.name, "recognised_by": how, "ddp_prefix": prefixed,
                    "crop_rule": "DeepfakeBench's own: dlib HOG, largest face, 5 landmarks aligned to the ArcFace template "
-                                "at scale 1.3, 256 px (cv2 INTER_CUBIC); recorded here as the landmark box + 40 % margin "
-                                "and 10 % forehead, not aligned (the harness has no aligned crop basis yet)"},
+                                "at scale 1.3, 256 px (cv2 INTER_CUBIC); recorded here as the landmark box with "
+                                "65 % forehead and 10 % margin (the same centre and side on the harness's sample face), "
+                                "not aligned (the harness has no aligned crop basis yet)"},
         "label": f"DeepfakeBench {arch.name}",
     }
 

@@ -26,7 +26,8 @@ ReLU) each -> BN -> max-pool 2, then the last two blocks and the head of Meso4.
 Its crop (pipeline.py): 68 landmarks, centred at the nose, side 2.2 x max(eye distance,
 eyes-to-mouth) x 1.3, rotated upright, 256 px; a video's score is the mean of its frames'.
 The harness's crop rules have no rotated basis yet: the bundle records the closest rule they can
-express (the landmark box with a 15 % margin, no forehead, not rotated) and says so in its origin.
+express (the landmark box with a 12 % forehead and 11 % margin: the centre and side of MesoNet's
+crop on the harness's sample face; not rotated) and says so in its origin.
 """
 
 from __future__ import annotations
@@ -162,7 +163,9 @@ def training_record(path: Path) -> dict[str, Any]:
 def bundle_meta(arch: str, path: Path) -> dict[str, Any]:
     from harness.api import CropRule
 
-    rule = CropRule(detector="dlib", margin=0.15, forehead=0.0, crop_size=IMG_SIZE, pad="constant")
+    # the landmark box with the centre and side of MesoNet's crop on the harness's sample face
+    # (harness/reference/sample_face_landmarks.json): centre at the nose, side 2.86 x max(...)
+    rule = CropRule(detector="dlib", margin=0.11, forehead=0.12, crop_size=IMG_SIZE, pad="constant")
     return {
         "model": {"arch": arch},
         "architecture": ARCHS[arch],
@@ -178,7 +181,8 @@ def bundle_meta(arch: str, path: Path) -> dict[str, Any]:
                    "format": "Keras 2.1.5 weights-only HDF5", "output": "sigmoid, 1 = real: fake = 1 - p",
                    "crop_rule": "MesoNet's own: 68 landmarks, centred at the nose, side 2.2 x max(eye distance, "
                                 "eyes-to-mouth) x 1.3, rotated upright, 256 px; recorded here as the landmark box "
-                                "+ 15 % margin, not rotated (the harness has no rotated crop basis yet)"},
+                                "with 12 % forehead and 11 % margin (the same centre and side on the harness's sample face), "
+                                "not rotated (the harness has no rotated crop basis yet)"},
         "label": ARCHS[arch],
     }
 
