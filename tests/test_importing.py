@@ -168,3 +168,20 @@ def test_predict_and_import_take_the_same_forms_as_evaluate(tmp_path, monkeypatc
                                          "--detector", "dlib", "--json"])
     assert "no checkpoint at" not in result.output and "unknown" not in result.output, result.output
     assert result.exit_code == 1  # the model loaded; the missing input is the one failure
+
+
+def test_checkpoint_strings_reads_key_names_without_loading(tmp_path):
+    """Zip and legacy torch files and safetensors give their key names; other files give None."""
+    from safetensors.torch import save_file
+
+    from harness.models.importing import checkpoint_strings
+
+    state = {"backbone.conv1.weight": torch.zeros(2), "backbone.fc1.weight": torch.zeros(1)}
+    torch.save({"model": state, "epoch": 3}, tmp_path / "zip.pth")
+    torch.save(state, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    save_file(state, str(tmp_path / "w.safetensors"))
+    (tmp_path / "w.h5").write_bytes(HDF5_MAGIC + bytes(64))
+    assert {"model", "epoch", *state} <= checkpoint_strings(tmp_path / "zip.pth")
+    assert set(state) <= checkpoint_strings(tmp_path / "legacy.pth")
+    assert checkpoint_strings(tmp_path / "w.safetensors") == set(state)
+    assert checkpoint_strings(tmp_path / "w.h5") is None

@@ -82,12 +82,14 @@ def read_checkpoint(path: str | Path) -> Any:
 def checkpoint_strings(path: str | Path) -> frozenset[str] | None:
     """The strings of a torch checkpoint's pickle (its dict keys: ``"model"``,
     ``"net._conv_stem.weight"`` ...), read with pickletools, so nothing in it runs and no tensor is
-    loaded; None when ``path`` is not a torch checkpoint (zip or legacy format). What a torch-based
-    importer's ``accepts`` sniffs."""
+    loaded, or the tensor names of a .safetensors header; None when ``path`` is neither (torch zip,
+    legacy torch or safetensors). What a torch-based importer's ``accepts`` sniffs."""
     import zipfile
 
     path = Path(path)
     try:
+        if path.suffix == ".safetensors":
+            return _safetensors_names(path)
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 name = next((n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")), None)
@@ -97,6 +99,16 @@ def checkpoint_strings(path: str | Path) -> frozenset[str] | None:
         return _legacy_strings(path)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, RuntimeError):
         return None
+
+
+def _safetensors_names(path: Path) -> frozenset[str] | None:
+    """The tensor names of a safetensors file: its header is 8 bytes of length, then JSON."""
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        if not 0 < size <= MAX_PICKLE_BYTES:
+            return None
+        header = json.loads(handle.read(size))
+    return frozenset(k for k in header if k != "__metadata__") if isinstance(header, dict) else None
 
 
 def _pickle_strings(data: bytes) -> frozenset[str]:
