@@ -109,7 +109,7 @@ def test_a_file_two_importers_accept_is_one_line_naming_both(tmp_path, monkeypat
     result = runner.invoke(build_app(), ["evaluate", "--checkpoint", str(tmp_path / "w.h5")])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
-    assert "'anyfile' and 'mesonet' all accept it" in lines[0] and f"anyfile:{tmp_path / 'w.h5'}" in lines[0]
+    assert "'anyfile' and 'mesonet' both accept it" in lines[0] and f"anyfile:{tmp_path / 'w.h5'}" in lines[0]
     assert not (tmp_path / "runs").exists()
 
 

@@ -180,8 +180,6 @@ def _parse_options(text: str, query: str) -> dict[str, str]:
     return options
 
 
-
-
 def _importer(name: str, options: Mapping[str, str] | None = None) -> Any:
     """Importer ``name`` built with ``options``: an unknown importer, an option it does not take or a
     value it refuses (an unsupported architecture) is one CheckpointError line."""
@@ -232,7 +230,8 @@ def detect(path: Path) -> str:
     when none does, or naming both when two do (then ``NAME:FILE`` chooses)."""
     found = [name for name in importer_names() if _accepts(name, path)]
     if len(found) > 1:
-        raise CheckpointError(f"{path}: importers {' and '.join(repr(n) for n in found)} all accept it; choose one with "
+        raise CheckpointError(f"{path}: importers {' and '.join(repr(n) for n in found)} {'both' if len(found) == 2 else 'all'} "
+                              f"accept it; choose one with "
                               f"--checkpoint {found[0]}:{path} (or {', '.join(f'{n}:' for n in found[1:])}...)")
     if not found:
         raise CheckpointError(f"{path}: unknown checkpoint format (not a harness checkpoint folder, and no importer "
