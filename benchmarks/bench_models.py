@@ -1,4 +1,5 @@
-"""Training-step and inference throughput per backbone on CPU, full detector vs bare encoder.
+"""Training-step and inference throughput per backbone on CPU, full detector vs bare encoder; and
+inference faces/s and peak memory of every importable architecture beside the harness's own.
 
 The bare encoder is the same backbone plugin (the timm model read out at its four stages) with a
 pooled-logit BCE on its stride-32 map; the full model adds the heads, the shared Swin-Unet decoder
@@ -9,11 +10,21 @@ sides alike) costs at most 1.35x the bare Swin-T encoder's step at the same batc
 
     python benchmarks/bench_models.py                      # all backbones, 224 px, batch 8
     python benchmarks/bench_models.py --backbones swin --repeats 5
+    python benchmarks/bench_models.py --only infer         # the inference table alone
+
+The inference table scores a batch of faces through the harness's one scoring path (resize, scale,
+forward, sigmoid: harness.evaluation.runner.predict_faces) at each model's own input size, each
+model in a fresh process so that its peak resident memory (ru_maxrss: weights, activations,
+imports) is its own. Importable models are built with random weights (no file needed): the cost is
+the architecture's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 import warnings
 
@@ -96,6 +107,61 @@ def bench(backbone: str, size: int, batch: int, warmup: int, repeats: int) -> di
     }
 
 
+#: (label, importer, build options, input px, input scale): every importable architecture, as its
+#: importer records it in the bundle
+IMPORTABLE: list[tuple[str, str, dict, int, str]] = (
+    [(f"mesonet {a}", "mesonet", {"arch": a}, 256, "unit") for a in ("meso4", "mesoinception4")]
+    + [(f"deepfakebench {a}", "deepfakebench", {"arch": a}, 256, "symmetric")
+       for a in ("xception", "core", "spsl", "f3net", "efficientnetb4", "meso4", "meso4Inception")]
+    + [("sbi efficientnet-b4", "sbi", {}, 380, "unit")]
+)
+
+
+def infer_one(spec: str, faces: int, batch: int, repeats: int) -> dict[str, float]:
+    """Faces/s and peak RSS of one model (run in its own process): ``importer|options-json|px|scale``
+    or ``|backbone|px|imagenet`` for a harness backbone's full detector."""
+    import resource
+
+    import numpy as np
+
+    from harness.evaluation.runner import predict_faces
+
+    importer, options, size, scale = spec.split("|")
+    torch.manual_seed(0)
+    if importer:
+        from harness.extend import registry
+
+        model = registry.create("importer", importer).build(json.loads(options))
+    else:
+        from harness.models import build_model
+
+        model = build_model(options, img_size=int(size))
+    model.eval()
+    crops = list(np.random.default_rng(0).integers(0, 256, (faces, int(size), int(size), 3), dtype=np.uint8))
+    run = lambda: predict_faces(model, crops, int(size), "cpu", batch, scale)  # noqa: E731
+    with torch.inference_mode():
+        seconds = _time(run, 1, repeats)
+    return {"faces_per_s": faces / seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def inference_table(backbones: list[str], size: int, faces: int, batch: int, repeats: int, threads: int) -> None:
+    print(f"\nInference on CPU, {threads} threads, {faces} faces in batches of {batch}: the harness's scoring path; "
+          "one process per model")
+    header = f"{'model':<34} {'px':>4} {'faces/s':>8} {'peak RSS MiB':>13}"
+    print(header + "\n" + "-" * len(header))
+    rows = [(f"harness {b} (full detector)", f"|{b}|{size}|imagenet", size) for b in backbones]
+    rows += [(label, f"{importer}|{json.dumps(options)}|{px}|{scale}", px) for label, importer, options, px, scale in IMPORTABLE]
+    for label, spec, px in rows:
+        cmd = [sys.executable, __file__, "--infer-one", spec, "--faces", str(faces), "--batch", str(batch),
+               "--repeats", str(repeats), "--threads", str(threads)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            print(f"{label:<34} {px:>4} failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:80]}")
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"{label:<34} {px:>4} {r['faces_per_s']:>8.2f} {r['peak_rss_mib']:>13.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["swin", "swin-s", "resnet50", "vit-s"])
@@ -104,9 +170,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--only", choices=["train", "infer"], help="one of the two tables (default: both)")
+    parser.add_argument("--faces", type=int, default=16, help="faces scored per repeat in the inference table")
+    parser.add_argument("--infer-one", help=argparse.SUPPRESS)  # one model, in its own process
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
+    if args.infer_one:
+        print(json.dumps(infer_one(args.infer_one, args.faces, args.batch, args.repeats)))
+        return
+    if args.only != "train":
+        inference_table(args.backbones, args.size, args.faces, args.batch, args.repeats, args.threads)
+    if args.only == "infer":
+        return
 
     print(f"CPU, {args.threads} threads, {args.size} px, batch {args.batch}; images/s (higher is better)")
     header = f"{'backbone':<10} {'train full':>10} {'train bare':>10} {'ratio':>6} {'FLOPx':>6}   {'infer full':>10} {'infer bare':>10} {'ratio':>6}"

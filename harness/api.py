@@ -81,6 +81,7 @@ _LAZY: dict[str, str] = {
     # importers: what an imported model's forward returns
     "ModelOutput": "harness.models.detector:ModelOutput",
     "read_checkpoint": "harness.models.importing:read_checkpoint",
+    "checkpoint_strings": "harness.models.importing:checkpoint_strings",
     "CropRule": "harness.data.crop:CropRule",
     # loggers
     "JsonlLogger": "harness.training.loggers:JsonlLogger",

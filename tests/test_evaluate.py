@@ -204,7 +204,8 @@ def test_importers_are_a_plugin_kind_listed_by_harness_plugins():
     result = runner.invoke(build_app(), ["plugins", "--kind", "importer", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["plugins"]
-    assert [(r["kind"], r["name"], r["package"]) for r in rows] == [("importer", "sbi", "deepfake-harness")]
+    assert [(r["kind"], r["name"], r["package"]) for r in rows] == [
+        ("importer", name, "deepfake-harness") for name in ("deepfakebench", "mesonet", "sbi")]
 
 
 class Evil:
@@ -237,12 +238,12 @@ def test_a_checkpoint_that_needs_a_pickle_is_refused_and_never_executed(tmp_path
 def test_an_unknown_format_names_the_importers(tmp_path, monkeypatch, how):
     monkeypatch.chdir(tmp_path)
     other = tmp_path / "other.pth"
-    torch.save({"state_dict": {"backbone.weight": torch.zeros(2)}}, other)
-    checkpoint = str(other) if how == "file" else f"deepfakebench:{other}"
+    torch.save({"state_dict": {"layer.weight": torch.zeros(2)}}, other)
+    checkpoint = str(other) if how == "file" else f"nosuchformat:{other}"
     result = runner.invoke(build_app(), ["evaluate", "--checkpoint", checkpoint])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
-    assert "importers: sbi" in lines[0]
+    assert "importers: deepfakebench (" in lines[0] and "mesonet (" in lines[0] and "sbi (" in lines[0]
 
 
 def test_a_missing_dataset_gives_the_doctors_message(tmp_path, monkeypatch, sbi_file):

@@ -18,7 +18,8 @@ from harness.common.ui import console
 
 CHECKPOINT_HELP = (
     "The model to score: a run folder (runs/<id>), its checkpoint/ folder, a folder written by `harness import`, "
-    "or a foreign file as IMPORTER:FILE (e.g. sbi:FFc23.tar, SBI's released weights; see `harness plugins --kind importer`).")
+    "or a foreign file as [IMPORTER:]FILE[?KEY=VALUE&...] (e.g. sbi:FFc23.tar, mesonet:Meso4_DF.h5, "
+    "deepfakebench:ckpt.pth?arch=core; without IMPORTER: the importer that accepts the file; see `harness plugins --kind importer`).")
 
 
 def evaluate_command(
@@ -50,8 +51,8 @@ def evaluate_command(
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
     from harness.run.config_check import check_eval_config, check_run_paths
-    from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_id, open_checkpoint, planned_identity,
-                                               recorded_config)
+    from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_config, evaluation_id,
+                                               open_checkpoint, planned_identity, recorded_config)
     from harness.run.paths import RunPaths
 
     from harness.run.config_check import check_frames
@@ -85,7 +86,7 @@ def evaluate_command(
         with memo_read_only():
             record = planned_identity(found, base, rule, conditions)
         print(json.dumps({"run_id": evaluation_id(found, base, record), "checkpoint": str(found.directory),
-                          "sha256": found.sha256, "crop": rule.to_dict(), "config": base.to_dict(),
+                          "sha256": found.sha256, "crop": rule.to_dict(), "config": evaluation_config(found, base, rule),
                           "perturb": [c.key for c in conditions], "identity": record},
                          indent=2, sort_keys=True, default=str))
         return
@@ -96,18 +97,23 @@ def evaluate_command(
 
 
 def import_command(
-    importer: str = typer.Argument(..., help="Importer plugin: sbi (SelfBlendedImages' released weights), or one a plugin adds (`harness plugins --kind importer`)."),
-    source: Path = typer.Argument(..., help="The foreign checkpoint file (read with torch.load(weights_only=True): a file that needs a pickle is refused)."),
+    importer: str = typer.Argument(..., metavar="IMPORTER", help="The importer plugin (sbi, mesonet, deepfakebench, or one a plugin adds: `harness plugins --kind importer`) then the file; or the file alone as --checkpoint takes it, [IMPORTER:]FILE[?KEY=VALUE] (the importer that accepts it is used)."),
+    source: Optional[str] = typer.Argument(None, metavar="[FILE]", help="The foreign checkpoint file, FILE[?KEY=VALUE&...] with the importer's options (e.g. model.pth?arch=core). Each importer reads its own format; a torch file that needs a pickle is refused, never executed."),
     out: Path = typer.Option(..., "--out", help="The bundle folder to write (model.safetensors + model.json), new or empty unless --force; then pass it to `harness evaluate --checkpoint` or `harness predict`."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder that is not empty (never the input file)."),
 ) -> None:
     """Turn a foreign checkpoint into a harness model bundle (its crop rule, input scaling, heads and
-    frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`."""
-    from harness.models.importing import import_checkpoint
-    from harness.models.bundle import bundle_sha256
+    frame aggregation recorded), for `harness evaluate --checkpoint OUT` and `harness predict OUT`.
 
-    folder = import_checkpoint(importer, source, out, option="--out", force=force)
-    console.print(f"imported {source} with {importer} -> {folder} (bundle sha256 {bundle_sha256(folder)[:16]})")
+    Examples: harness import mesonet Meso4_DF.h5 --out models/meso4-df  |  harness import deepfakebench xception_best.pth --out models/dfb-xception  |  harness import "deepfakebench:core_best.pth?arch=core" --out models/dfb-core
+    """
+    from harness.models.bundle import bundle_sha256
+    from harness.models.importing import detect, import_checkpoint, parse_spec
+
+    spec = parse_spec(importer if source is None else f"{importer}:{source}")
+    name = spec.importer or detect(spec.path)
+    folder = import_checkpoint(name, spec.path, out, spec.options, option="--out", force=force)
+    console.print(f"imported {spec.path} with {name} -> {folder} (bundle sha256 {bundle_sha256(folder)[:16]})")
 
 
 @hookimpl

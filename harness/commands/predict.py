@@ -34,7 +34,7 @@ def _frame_line(block: dict[str, Any], limit: int = 32) -> str:
 # Long only by its typer option declarations (one per line); the body is short.
 def predict_command(
     paths: List[Path] = typer.Argument(..., help="Videos, images, or folders of them (searched recursively)."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder, its checkpoint folder, or model.safetensors."),
+    checkpoint: str = typer.Option(..., "--checkpoint", "-c", help="A run folder, its checkpoint folder, a folder written by `harness import`, or a foreign file as [IMPORTER:]FILE[?KEY=VALUE], as `harness evaluate --checkpoint` takes it (e.g. mesonet:Meso4_DF.h5, deepfakebench:ckpt.pth?arch=core)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help="Verdict is 'fake' when the video score is at least this (default: the threshold the checkpoint calibrated on its validation self-blends, else 0.5)."),
     frames: int = typer.Option(32, "--frames", "-n", help="Frames per video, evenly spaced over the whole video."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write overlays, overlay video and contact sheet here (one folder per input); a new or empty folder unless --force."),

@@ -323,7 +323,8 @@ def _evaluate(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: 
     from harness.run.preprocess_stage import preprocess_stage, summary_line
 
     if dd.is_main():  # what was asked, beside the results (config.json's counterpart)
-        RunFolder(run_dir).evaluation.write_text(json.dumps({"checkpoint": str(checkpoint.directory), "config": config.to_dict(),
+        RunFolder(run_dir).evaluation.write_text(json.dumps({"checkpoint": str(checkpoint.directory),
+                                                             "config": evaluation_config(checkpoint, config, rule),
                                                              "crop": rule.to_dict()}, indent=2, sort_keys=True, default=str))
     timings: dict[str, float] = {}
     device = dd.pick_device(config.device)
@@ -344,6 +345,30 @@ def _evaluate(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: 
     return build_results(checkpoint, config, rule, run_dir.name, blocks, timings, record, note)
 
 
+#: the configuration fields of a harness training run: an imported model was not trained by the
+#: harness, so its results and evaluation.json leave them out (the schema refuses them there)
+TRAINING_FIELDS = ("blender_options", "backbone_options", "pretrained", "train_dataset", "train", "loss",
+                   "crop_size", "crop_margin")
+
+
+def evaluation_config(checkpoint: Checkpoint, config: RunConfig, rule: CropRule) -> dict[str, Any]:
+    """The ``config`` an evaluation records: the evaluation's settings with the checkpoint's input
+    size and crop rule; for an imported model no harness training recipe, and the method and
+    network its importer names (never this harness's default blender and backbone)."""
+    meta = checkpoint.meta
+    config_dict = config.to_dict()
+    config_dict["img_size"] = int(meta.get("img_size") or config.img_size)
+    config_dict["face_detector"] = rule.detector
+    config_dict["crop"] = rule.to_dict()
+    if checkpoint.imported:
+        recorded_run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
+        for key in TRAINING_FIELDS:
+            config_dict.pop(key, None)
+        config_dict["blender"] = str(recorded_run.get("blender") or "none")
+        config_dict["backbone"] = str(recorded_run.get("backbone") or meta.get("architecture") or meta["importer"])
+    return config_dict
+
+
 def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid: str, blocks: dict[str, Any],
                   timings: dict[str, float], identity: dict[str, Any], note: str | None = None) -> dict[str, Any]:
     import harness
@@ -351,14 +376,7 @@ def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid
 
     env = collect_environment()
     meta = checkpoint.meta
-    recorded_run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
-    config_dict = config.to_dict()
-    for key in ("blender", "backbone"):  # an imported model names its method, not a plugin of this harness
-        if checkpoint.imported and recorded_run.get(key):
-            config_dict[key] = recorded_run[key]
-    config_dict["img_size"] = int(meta.get("img_size") or config.img_size)
-    config_dict["face_detector"] = rule.detector
-    config_dict["crop"] = rule.to_dict()
+    config_dict = evaluation_config(checkpoint, config, rule)
     used = {("face_detector", rule.detector)} | {("dataset", n) for n in config.test_datasets}
     used |= {("evaluator", e.name) for e in harness.plugins("evaluator")}
     if checkpoint.imported:

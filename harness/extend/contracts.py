@@ -43,6 +43,10 @@ PRODUCTS: dict[str, tuple[type, dict[str, type]]] = {
     "imported_network": (t.ImportedNetwork, {"cam_layer": t.GradCamNetwork}),
 }
 
+#: attributes a factory class must define on the class itself (the core reads them before it builds
+#: one: an importer's ``version`` keys the cache of bundles it imported), checked at registration
+CLASS_ATTRIBUTES: dict[str, tuple[str, ...]] = {"importer": ("version",)}
+
 #: keyword options ``register(...)`` accepts besides name, factory, description and replace:
 #: blender ``presets={name: {option: value}}``; face detector ``landmark_model="..."`` (the
 #: landmark model its crops fit, recorded in the crop rule) and ``precropped=True`` (each image is
@@ -94,6 +98,7 @@ def check_registration(entry: PluginEntry) -> None:
     if inspect.isclass(entry.factory) and entry.kind != "backbone":  # an nn.Module's forward may come from a base
         protocol, methods, _ = _required(entry.kind)
         missing = sorted(m for m in methods if not _defines(entry.factory, m))
+        missing += [a for a in CLASS_ATTRIBUTES.get(entry.kind, ()) if not _has_class_value(entry.factory, a)]
         if missing:
             raise _broken(entry, protocol, missing, f"class {entry.factory.__name__}")
 
@@ -102,6 +107,11 @@ def _defines(cls: type, method: str) -> bool:
     """``cls`` (or a base other than object) defines ``method``: ``getattr(cls, "__call__")`` would
     find the metaclass's."""
     return any(callable(vars(c).get(method)) for c in cls.__mro__ if c is not object)
+
+
+def _has_class_value(cls: type, attribute: str) -> bool:
+    """``cls`` (or a base other than object) sets ``attribute`` to a non-empty string."""
+    return any(isinstance(vars(c).get(attribute), str) and vars(c)[attribute].strip() for c in cls.__mro__ if c is not object)
 
 
 def _check_presets(entry: PluginEntry) -> None:

@@ -81,12 +81,13 @@ def register_loggers(register: Register) -> None:
 
 @hookspec
 def register_importers(register: Register) -> None:
-    """Register checkpoint importers: ``factory()`` with ``accepts(path)``, ``read(path) ->
-    ImportedModel`` and ``build(model_options) -> nn.Module`` (see ``harness.extend.types.Importer``). They
-    turn a foreign checkpoint (e.g. SBI's released weights) into a harness bundle that `harness
-    evaluate` and `harness predict` use (`harness import NAME FILE --out DIR`, or
-    ``--checkpoint NAME:FILE``). Files are read with ``torch.load(weights_only=True)`` or safetensors:
-    an importer never unpickles code."""
+    """Register checkpoint importers: ``factory(**options)`` with a class attribute ``version``,
+    ``accepts(path)``, ``read(path) -> ImportedModel`` and ``build(model_options) -> nn.Module`` (see
+    ``harness.extend.types.Importer``). They turn a foreign checkpoint (e.g. SBI's released weights,
+    MesoNet's Keras .h5) into a harness bundle that `harness evaluate` and `harness predict` use
+    (`harness import NAME FILE --out DIR`, or ``--checkpoint NAME:FILE?option=value``). An importer
+    reads its own format; a torch file only through ``read_checkpoint`` (weights only): an
+    importer never unpickles code."""
 
 
 @hookspec

@@ -284,21 +284,38 @@ class TrainLogger(Protocol):
 @dataclass
 class ImportedModel:
     """A foreign checkpoint turned into a harness bundle: weights for ``Importer.build(model)`` and
-    the bundle metadata (``model.json``): ``model`` (build options), ``img_size``, ``input``
-    (``{"scale": "unit" | "imagenet"}``), ``heads`` (of class, local, mask), ``crop`` (a CropRule
-    dict), ``face_detector``, ``run`` (``{"eval": {frame/video aggregation, frames_per_video}}``),
-    ``training`` (the data the checkpoint records it was trained on) and ``origin``."""
+    the bundle metadata (``model.json``): ``model`` (build options), ``architecture`` (the network
+    as its authors name it, e.g. ``"Meso4"``), ``img_size``, ``input`` (``{"scale": "unit" |
+    "imagenet" | "half"}``), ``heads`` (of class, local, mask), ``crop`` (a CropRule dict),
+    ``face_detector``, ``run`` (``{"eval": {frame/video aggregation, frames_per_video}}``, and the
+    ``blender``/``backbone`` its leaderboard row shows), ``training`` (the data the checkpoint was
+    trained on, as the importer knows it) and ``origin`` (where it comes from). The core adds the
+    importer, its version and options, the file name and its sha256 to ``origin``."""
 
     state_dict: dict[str, Any]
     meta: dict[str, Any]
 
 
 class Importer(Protocol):
-    """Built by ``factory()``. ``accepts(path)`` says whether a file looks like this importer's
-    format (cheap: it may read the file with ``torch.load(weights_only=True)``, never a pickle);
-    ``read(path)`` returns an ``ImportedModel``; ``build(model_options)`` returns the ``nn.Module``
-    whose ``forward(x)`` gives an object with ``logit`` (N,) and ``mask_logits`` (None without a
-    mask head)."""
+    """An importer owns a file format: the core never opens a foreign file, it asks the importers.
+
+    Built by ``factory(**options)``: the options are what a user writes after the file,
+    ``--checkpoint NAME:FILE?arch=core`` (the factory's keyword arguments: one it does not take is
+    refused with the list of those it does; a value it does not support raises ``ValueError``
+    naming the supported ones). One importer may serve a family of architectures, recognised from
+    the file (key names and shapes), an option choosing where the file leaves it ambiguous.
+
+    - ``version``: a class attribute, changed whenever the conversion changes; the bundles imported
+      on the fly are cached by importer name, version, options and the file's sha256.
+    - ``accepts(path)``: cheap (suffix, header bytes, ``harness.api.checkpoint_strings`` for a torch
+      file); never executes the file. It may say yes to a file ``read`` then refuses with the reason.
+    - ``read(path)``: reads the file its own way (torch: ``harness.api.read_checkpoint``, which never
+      unpickles code; HDF5: h5py ...) and returns an ``ImportedModel``; ``ValueError`` (one line)
+      when the file is not one it can convert.
+    - ``build(model_options)``: the ``nn.Module`` whose ``forward(x)`` gives an object with
+      ``logit`` (N,) and ``mask_logits`` (None without a mask head)."""
+
+    version: str
 
     def accepts(self, path: Path) -> bool: ...
 

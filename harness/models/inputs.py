@@ -20,8 +20,9 @@ def _stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(MEAN, device=device).view(1, 3, 1, 1), torch.tensor(STD, device=device).view(1, 3, 1, 1)
 
 
-#: the input scalings a bundle may declare: "imagenet" (x/255, then ImageNet mean/std) or "unit" (x/255)
-SCALES: tuple[str, ...] = ("imagenet", "unit")
+#: the input scalings a bundle may declare: "imagenet" (x/255, then ImageNet mean/std), "unit"
+#: (x/255) or "symmetric" (x/255, then mean = std = 0.5: [-1, 1], DeepfakeBench's Normalize)
+SCALES: tuple[str, ...] = ("imagenet", "unit", "symmetric")
 DEFAULT_SCALE = "imagenet"
 
 
@@ -32,6 +33,8 @@ def normalise(images: torch.Tensor, device: torch.device | str, scale: str = DEF
     x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
     if scale == "unit":
         return x
+    if scale == "symmetric":
+        return (x - 0.5) / 0.5
     mean, std = _stats(x.device)
     return (x - mean) / std
 

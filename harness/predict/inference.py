@@ -136,11 +136,14 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 32, detector: str | None = None,
                         detector_options: dict[str, Any] | None = None) -> "Predictor":
-        """Load a run folder, checkpoint folder or model.safetensors (safetensors only: no pickled code).
-        ``detector`` (default: the checkpoint's) and its ``detector_options`` choose the face detector."""
+        """Load what ``--checkpoint`` names (a run folder, checkpoint folder, model.safetensors, or a
+        foreign file as [IMPORTER:]FILE[?KEY=VALUE], imported into the cache: see
+        harness.models.importing). ``detector`` (default: the checkpoint's) and its
+        ``detector_options`` choose the face detector."""
         import harness
         from harness.common.errors import PluginError, UnknownOptionError
-        from harness.models.bundle import CheckpointError, load_model, resolve
+        from harness.models.bundle import CheckpointError, load_model
+        from harness.models.importing import resolve_checkpoint
 
         try:
             # one process: auto is plain "cuda" (the current GPU, as reported), not torchrun's cuda:LOCAL_RANK
@@ -148,7 +151,7 @@ class Predictor:
         except ValueError as exc:
             raise PredictSetupError(str(exc)) from exc
         try:
-            directory = resolve(path)
+            directory = resolve_checkpoint(str(path))
             model, meta = load_model(directory, dev)
         except CheckpointError as exc:
             raise PredictSetupError(str(exc)) from exc

@@ -56,7 +56,7 @@ def checkpoint_info(predictor: Predictor) -> dict[str, Any]:
     meta = predictor.meta
     return {
         "path": str(predictor.checkpoint) if predictor.checkpoint else None,
-        "backbone": (meta.get("model") or {}).get("backbone"),
+        "backbone": (meta.get("model") or {}).get("backbone") or meta.get("architecture"),  # an imported network: its name
         "img_size": predictor.img_size,
         "face_detector": predictor.detector_name,
         "face_detector_options": dict(predictor.detector_options),

@@ -241,11 +241,34 @@ def _overlap_note(run: Mapping[str, Any], tested: Iterable[str]) -> str:
 def provenance_line(record: Mapping[str, Any]) -> str:
     """An evaluated checkpoint's origin and training data (markdown, escaped): report.md and the run list."""
     origin, training = record.get("origin") or {}, record.get("training") or {}
-    source = (f"run {origin['harness_run']}" if origin.get("harness_run")
-              else f"{origin.get('file', '?')} imported with {origin.get('importer', '?')} ({origin.get('source', '')})")
+    if is_imported(record):
+        return escape(imported_text(record))
+    source = f"run {origin['harness_run']}" if origin.get("harness_run") else f"{origin.get('file', '?')} ({origin.get('source', '')})"
     return (f"evaluated checkpoint: {escape(source)}, weights sha256 {escape(str(record.get('sha256', ''))[:16])}; "
             f"trained on {escape(', '.join(training.get('datasets', [])) or '?')} {escape(training.get('split', ''))} "
             f"(as the checkpoint records it); heads: {escape(', '.join(record.get('heads', [])))}")
+
+
+def is_imported(record: Mapping[str, Any] | None) -> bool:
+    """Whether a results file's ``provenance`` is that of a model imported from elsewhere."""
+    return bool(((record or {}).get("origin") or {}).get("importer"))
+
+
+def imported_text(record: Mapping[str, Any]) -> str:
+    """An imported model's provenance in plain text, the one wording of the console, report.md and
+    the leaderboard: importer (version, options), file and its sha256, architecture, training data
+    as the importer knows it, and that the harness trained nothing."""
+    origin, training = record.get("origin") or {}, record.get("training") or {}
+    version = f" v{origin['importer_version']}" if origin.get("importer_version") else ""
+    options = "".join(f" {k}={v}" for k, v in sorted((origin.get("options") or {}).items()))
+    source = f" ({origin['source']})" if origin.get("source") else ""
+    datasets = ", ".join(str(d) for d in training.get("datasets") or []) or "unknown data"
+    split = f" {training['split']}" if training.get("split") else ""
+    known = f": {training['recorded_by']}" if training.get("recorded_by") else ""
+    return (f"evaluated checkpoint: {origin.get('file', '?')} imported with {origin.get('importer')}{version}{options} as "
+            f"{origin.get('architecture') or 'its network'}{source}; file sha256 {str(origin.get('file_sha256', ''))[:16]}, "
+            f"weights sha256 {str(record.get('sha256', ''))[:16]}; trained on {datasets}{split} as the importer knows it"
+            f"{known}; no harness training recipe; heads: {', '.join(record.get('heads', []))}")
 
 
 def _interleave(runs: list[Mapping[str, Any]], run_rows: list[list[str]], refs: list[Mapping[str, Any]],
@@ -543,11 +566,14 @@ def _run_lines(run: Mapping[str, Any], link_from: Path | None = None) -> list[st
     flag = f" *({DEMO_FLAG})*" if run.get("demo") else ""
     blender_opts = _options_text(cfg.get("blender_options", {})) or "defaults"
     backbone_opts = _options_text(cfg.get("backbone_options", {})) or "defaults"
+    model = (f"  - blender {escape(cfg.get('blender'))} ({blender_opts}); backbone {escape(cfg.get('backbone'))} "
+             f"({backbone_opts}), pretrained {escape(json.dumps(cfg.get('pretrained')))}, {escape(cfg.get('img_size'))} px; "
+             f"face detector {escape(cfg.get('face_detector'))}")
+    if is_imported(run.get("provenance")):  # not trained here: its network and input, no recipe
+        model = f"  - {imported_model_line(run)}"
     lines = [
         f"- **{escape(run.get(DISPLAY) or run.get('name'))}**{flag}: run {escape(run.get('run_id'))}, {escape(run.get('created'))}",
-        f"  - blender {escape(cfg.get('blender'))} ({blender_opts}); backbone {escape(cfg.get('backbone'))} "
-        f"({backbone_opts}), pretrained {escape(json.dumps(cfg.get('pretrained')))}, {escape(cfg.get('img_size'))} px; "
-        f"face detector {escape(cfg.get('face_detector'))}",
+        model,
         "  - seeds: " + ", ".join(f"{escape(k)} {escape(seeds[k])}" for k in sorted(seeds))
         + f"; checkpoint selection: {escape(run.get('selection_rule'))}",
         f"  - code {code}; " + ", ".join(f"{escape(k)} {escape(versions[k])}" for k in sorted(versions)),
@@ -566,6 +592,14 @@ def _run_lines(run: Mapping[str, Any], link_from: Path | None = None) -> list[st
     if figures:
         lines.append(figures)
     return lines
+
+
+def imported_model_line(results: Mapping[str, Any]) -> str:
+    """An imported model's network and input (markdown): in place of blender, backbone and recipe."""
+    cfg, origin = results.get("config") or {}, ((results.get("provenance") or {}).get("origin") or {})
+    scale = (results.get("provenance") or {}).get("input_scale", "?")
+    return (f"model {escape(origin.get('architecture') or cfg.get('backbone'))} (imported with {escape(origin.get('importer'))}), "
+            f"{escape(cfg.get('img_size'))} px, input scale {escape(scale)}; face detector {escape(cfg.get('face_detector'))}")
 
 
 def _runs_section(runs: list[Mapping[str, Any]], link_from: Path | None = None) -> list[str]:

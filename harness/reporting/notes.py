@@ -77,7 +77,12 @@ def undefined_lines(results: dict[str, Any]) -> list[str]:
 
 def end_notes(results: dict[str, Any], run_dir: Path | None) -> list[str]:
     """The lines printed after the summary table (markup-free)."""
+    from harness.reporting.leaderboard import imported_text, is_imported
+
     training = results.get("training") or {}
     pretrained = (results.get("config") or {}).get("pretrained")
-    return [weights_line(training, pretrained), *(f"note: {line}" for line in undefined_lines(results)),
+    provenance = results.get("provenance")
+    # an imported model: where it came from, never the encoder weights of a recipe it did not have
+    first = imported_text(provenance) if is_imported(provenance) else weights_line(training, pretrained)
+    return [first, *(f"note: {line}" for line in undefined_lines(results)),
             *(f"warning: {line}" for line in collapse_lines(results, run_dir))]

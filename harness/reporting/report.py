@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.extend.types import ALL
-from harness.reporting.leaderboard import escape, provenance_line
+from harness.reporting.leaderboard import escape, imported_model_line, is_imported, provenance_line
 from harness.reporting.plots import _pct, draw_run, figure_index
 from harness.reporting.results import SMALL_N_MARK, SMALL_N_NOTE
 from harness.run.folder import RunFolder
@@ -36,6 +36,8 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
     ]
     if results and results.get("provenance"):  # `harness evaluate`: where the model came from, not training
         lines[-1] = "- " + provenance_line(results["provenance"])
+        if is_imported(results["provenance"]):  # its network and input in place of blender, backbone, pretrained
+            lines[-2] = "- " + imported_model_line(results)
     else:
         if isinstance(cfg.get("train"), dict):
             from harness.training.recipes import describe

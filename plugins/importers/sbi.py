@@ -76,10 +76,14 @@ def detector_class() -> type:
 
 
 class SbiImporter:
-    def accepts(self, path: Path) -> bool:
-        from harness.api import read_checkpoint
+    version = "1"  # change with the conversion: bundles imported on the fly are cached by it
 
-        return _state(read_checkpoint(path)) is not None
+    def accepts(self, path: Path) -> bool:
+        """A torch file whose pickle names SBI's stem (sniffed: nothing loaded; ``read`` checks the rest)."""
+        from harness.api import checkpoint_strings
+
+        strings = checkpoint_strings(path)
+        return strings is not None and STEM_KEY in strings
 
     def read(self, path: Path) -> ImportedModel:
         from harness.api import CropRule, read_checkpoint
@@ -109,6 +113,7 @@ class SbiImporter:
             "origin": {"source": "SelfBlendedImages (Shiohara and Yamasaki, CVPR 2022)", "epoch": checkpoint.get("epoch"),
                        "paper_row": "sbi"},
             "label": "SBI",
+            "architecture": "EfficientNet-B4 (SBI's Detector, 2 classes)",
         }
         return ImportedModel(state_dict=dict(state), meta=meta)
 
