@@ -50,7 +50,7 @@ def predict_command(
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
-    from harness.evaluation.threshold import FALLBACK, threshold_of
+    from harness.evaluation.threshold import FALLBACK
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
@@ -73,12 +73,7 @@ def predict_command(
         options.check_memory(predictor)
     except PredictSetupError as exc:
         setup_failed(str(exc))
-    if threshold is None:  # the checkpoint's calibrated threshold, or 0.5 and why not
-        threshold, where = threshold_of(predictor.meta)
-        options.threshold = threshold
-        console.print(f"threshold: {_escape(where)}; --threshold overrides it", soft_wrap=True)
-    if predictor.crop.detection_note():  # --face-detector none: no face was looked for
-        console.print(_escape(predictor.crop.detection_note()), soft_wrap=True)
+    threshold = options.threshold = _announce(predictor, threshold)
     loaded = time.perf_counter()
 
     def show(result: Any, block: dict[str, Any]) -> None:
@@ -100,6 +95,20 @@ def predict_command(
         _table(report, console)
     if report["summary"]["failed"]:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _announce(predictor: Any, threshold: float | None) -> float:
+    """The verdict threshold (``--threshold``, else the checkpoint's calibrated one, else 0.5, and
+    why), said on stderr with how faces are found when no detector looks for them."""
+    from harness.common.ui import console
+    from harness.evaluation.threshold import threshold_of
+
+    if threshold is None:
+        threshold, where = threshold_of(predictor.meta)
+        console.print(f"threshold: {_escape(where)}; --threshold overrides it", soft_wrap=True)
+    if predictor.crop.detection_note():  # --face-detector none: no face was looked for
+        console.print(_escape(predictor.crop.detection_note()), soft_wrap=True)
+    return threshold
 
 
 class ScoringProgress:
