@@ -52,7 +52,7 @@ def evaluate_command(
     """
     from harness.run.config_check import check_eval_config, check_run_paths
     from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_config, evaluation_id,
-                                               open_checkpoint, planned_identity, recorded_config)
+                                               open_checkpoint, planned_identity, recorded_config, scores_the_demo)
     from harness.run.paths import RunPaths
 
     from harness.run.config_check import check_frames
@@ -65,6 +65,7 @@ def evaluate_command(
     if data not in (None, "demo"):
         fail(f"--data {data!r}: evaluate takes --data demo only; choose test sets with --test or --test-csv")
     base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
+    base = replace(base, demo=scores_the_demo(base))  # a demo checkpoint on your data is no demo evaluation
     base = with_demo_scale(base, demo_scale)  # not given: the demo the checkpoint was trained on
     base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
                                  "face_detector": face_detector or None})
