@@ -358,21 +358,6 @@ def test_evaluate_refuses_a_bad_perturb_value_in_one_line_before_reading_the_che
     assert len(lines) == 1 and "jpg" in lines[0] and "jpeg" in lines[0], result.output
 
 
-def face_crops_csv(folder: Path, n: int = 4) -> Path:
-    """``n`` face crops (every other one colour-inverted: 'fake') and their test CSV."""
-    import cv2
-
-    from harness.data.sample_face import astronaut_face
-
-    folder.mkdir(parents=True, exist_ok=True)
-    face, _ = astronaut_face(96)
-    for i in range(n):
-        image = np.ascontiguousarray(np.roll(face, 5 * i, axis=1))
-        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(255 - image if i % 2 else image, cv2.COLOR_RGB2BGR))
-    (folder / "test.csv").write_text("path,label\n" + "".join(f"f{i}.png,{i % 2}\n" for i in range(n)))
-    return folder / "test.csv"
-
-
 @pytest.mark.slow
 def test_a_demo_checkpoint_on_your_own_test_set_is_no_demo_evaluation(demo_run, tmp_path):
     """The demo's checkpoint scored on --test-csv: the results are not demo results (no demo flag,
@@ -381,7 +366,9 @@ def test_a_demo_checkpoint_on_your_own_test_set_is_no_demo_evaluation(demo_run, 
 
     work, _ = demo_run
     checkpoint = next((work / "runs").glob("*/checkpoint")).parent  # the demo run (evaluations have none)
-    test_csv = face_crops_csv(tmp_path / "crops")
+    from fixtures.builders import face_crops
+
+    test_csv = face_crops(tmp_path / "crops")
     proc = harness(work, "evaluate", "--checkpoint", str(checkpoint), "--test-csv", str(test_csv), "--face-detector", "none",
                    "--device", "cpu", "--runs-dir", str(tmp_path / "runs"))
     assert NOT_A_BENCHMARK not in proc.stdout + proc.stderr
