@@ -121,3 +121,13 @@ def test_several_checkpoints_refuse_a_repeat_a_name_and_other_test_data(models, 
     with pytest.raises(RunError, match="different test data .*a: ffpp, celebdf, dfdc, dfdcp; b: celebdf"):
         check_same_test_data(plans)
     check_same_test_data([plans[0], Planned("c", None, replace(base, eval=replace(base.eval, frames_per_video=4)), None)])
+
+
+def test_a_dry_run_of_several_prints_each_id_and_writes_nothing(models, tmp_path):
+    args = [*checkpoints(models, "mesonet", "deepfakebench"), "--test-csv", models["test_csv"], "--dry-run"]
+    result = evaluate(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    planned = json.loads(result.stdout)
+    assert [p["run_id"].split("-")[1] for p in planned] == ["meso4", "deepfakebench"]
+    assert [p["crop"]["crop_size"] for p in planned] == [256, 256] and planned[0]["run_id"] != planned[1]["run_id"]
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "home").exists()
