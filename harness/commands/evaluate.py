@@ -23,7 +23,7 @@ CHECKPOINT_HELP = (
 
 
 def evaluate_command(
-    checkpoint: list[str] = typer.Option(..., "--checkpoint", help=CHECKPOINT_HELP + " Repeat it to score several models and compare them with the first (one run folder each, one table)."),
+    checkpoint: list[str] = typer.Option(..., "--checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP + " Repeat it to score several models and compare them with the first (one run folder each, one table)."),
     data: Optional[str] = typer.Option(None, help="'demo': score the embedded demo test set (the default for a demo run's checkpoint)."),
     test: Optional[str] = OPTIONS["test"],
     test_csv: Optional[Path] = OPTIONS["test_csv"],
