@@ -136,3 +136,23 @@ def test_compare_refuses_a_folder_without_scores(tmp_path):
     (tmp_path / "a").mkdir()
     result = CliRunner().invoke(build_app(), ["compare", str(tmp_path / "a"), str(tmp_path / "a")])
     assert result.exit_code == 2 and "scores/<dataset>.csv" in result.output
+
+
+def test_compare_takes_the_results_tables_views_of_sources(tmp_path):
+    """A group holding reals and fakes is a source: its reals against its own fakes only, in
+    `harness compare` as in the results tables (harness.evaluation.groups.view_masks); a group of
+    fakes only is a method: its fakes against every real."""
+    for name, shift in (("a", 0.0), ("b", 0.3)):
+        rows = [("c0", 0, "cam", 0.2), ("c1", 0, "cam", 0.6), ("c2", 1, "cam", 0.5 + shift / 2), ("c3", 1, "cam", 0.7),
+                ("g0", 0, "gan", 0.1), ("g1", 0, "gan", 0.4), ("g2", 1, "gan", 0.3 + shift), ("g3", 1, "gan", 0.9),
+                ("d0", 1, "Deepfakes", 0.8), ("d1", 1, "Deepfakes", 0.35 + shift)]
+        (tmp_path / name / "scores").mkdir(parents=True)
+        (tmp_path / name / "scores" / "folder.csv").write_text(
+            "uid,label,group,score\n" + "".join(f"{u},{l},{g},{s!r}\n" for u, l, g, s in rows))
+    result = CliRunner().invoke(build_app(), ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["group"]: r for r in json.loads(result.stdout)["comparisons"][0]["rows"]}
+    assert (rows["cam"]["videos"], rows["cam"]["reals"], rows["cam"]["fakes"]) == (4, 2, 2)  # its own reals only
+    assert (rows["gan"]["videos"], rows["gan"]["reals"]) == (4, 2)
+    assert (rows["Deepfakes"]["videos"], rows["Deepfakes"]["reals"], rows["Deepfakes"]["fakes"]) == (6, 4, 2)  # every real
+    assert rows["all"]["videos"] == 10

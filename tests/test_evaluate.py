@@ -356,3 +356,42 @@ def test_evaluate_refuses_a_bad_perturb_value_in_one_line_before_reading_the_che
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "jpg" in lines[0] and "jpeg" in lines[0], result.output
+
+
+@pytest.mark.slow
+def test_a_demo_checkpoint_on_your_own_test_set_is_no_demo_evaluation(demo_run, tmp_path):
+    """The demo's checkpoint scored on --test-csv: the results are not demo results (no demo flag,
+    no demo notice, no demo scale in the id); on --data demo they are."""
+    from harness.data.demo import NOT_A_BENCHMARK
+
+    work, _ = demo_run
+    checkpoint = next((work / "runs").glob("*/checkpoint")).parent  # the demo run (evaluations have none)
+    from fixtures.builders import face_crops
+
+    test_csv = face_crops(tmp_path / "crops")
+    proc = harness(work, "evaluate", "--checkpoint", str(checkpoint), "--test-csv", str(test_csv), "--face-detector", "none",
+                   "--device", "cpu", "--runs-dir", str(tmp_path / "runs"))
+    assert NOT_A_BENCHMARK not in proc.stdout + proc.stderr
+    (folder,) = (tmp_path / "runs").glob("eval-*")
+    evaluated = json.loads((folder / "results.json").read_text())
+    assert evaluated["demo"] is False and evaluated["note"] == "" and evaluated["config"]["demo_scale"] == "default"
+    assert set(evaluated["datasets"]) == {"folder"} and evaluated["datasets"]["folder"]["counts"]["videos_scored"] == 4
+    dry = harness(work, "evaluate", "--checkpoint", str(checkpoint), "--data", "demo", "--dry-run")
+    assert json.loads(dry.stdout)["config"]["demo"] is True  # the demo's own test set: a demo evaluation
+
+
+def test_a_test_set_whose_every_file_is_missing_is_nothing_to_score(tmp_path):
+    """--allow-missing skips missing files; when that is all of them, there is nothing to score: one
+    line, exit 2, no run folder (before: exit 0 and a result of 0 videos)."""
+    from fixtures.builders import tiny_swin_run
+
+    run = tiny_swin_run(tmp_path / "run", 64)
+    (tmp_path / "test.csv").write_text("path,label\ngone_0.png,real\ngone_1.png,fake\n")
+    args = ["evaluate", "--checkpoint", str(run), "--test-csv", str(tmp_path / "test.csv"), "--face-detector", "none",
+            "--device", "cpu", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "home")]
+    for extra in (["--allow-missing"], ["--allow-missing", "--dry-run"]):
+        result = runner.invoke(build_app(), [*args, *extra])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output, result.output
+        assert "test dataset folder: nothing to score" in lines[0] and "--allow-missing" in lines[0]
+        assert not (tmp_path / "runs").exists()

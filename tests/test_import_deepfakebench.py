@@ -277,6 +277,28 @@ def test_meso_scores_equal_deepfakebench_forward_and_a_ddp_prefix_is_accepted(tm
     assert np.abs(scores - expected).max() < 1e-5 and np.ptp(expected) > 1e-3, (scores, expected)
 
 
+def test_the_bundle_records_deepfakebenchs_aligned_crop_cut_at_the_input_size(tmp_path):
+    """The crop DeepfakeBench trained on (dlib, 5 landmarks aligned to the ArcFace template at scale
+    1.3, the largest face), cut at the model's 256 px input: its loader's INTER_CUBIC resize and the
+    harness's resize both leave such a crop as it is, so the recorded rule is the whole story."""
+    import cv2
+
+    from harness.data.crop import CropRule, resize_crop
+    from harness.models.bundle import load_meta
+
+    path = dfb_file({f"backbone.{k}": v for k, v in meso_state(False).items()}, tmp_path / "meso4_best.pth")
+    result = runner.invoke(build_app(), ["import", str(path), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    meta = load_meta(tmp_path / "b")
+    rule = CropRule.from_dict(meta["crop"])
+    assert rule == CropRule(detector="dlib", basis="aligned5", template="deepfakebench", scale=1.3, crop_size=256, min_area=1.0)
+    assert rule.crop_size == meta["img_size"] and rule.pad == "constant"  # warpAffine's black border
+    assert meta["origin"]["importer_version"] == "2" and "recorded here as" not in meta["origin"]["crop_rule"]
+    crop = faces(1)[0]
+    assert np.array_equal(cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC), crop)
+    assert np.array_equal(resize_crop(crop, meta["img_size"]), crop)
+
+
 # ------------------------------------------------------------------------------------------------
 # Bad input: one line, exit 2, nothing written
 # ------------------------------------------------------------------------------------------------

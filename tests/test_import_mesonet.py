@@ -215,17 +215,17 @@ def test_evaluate_and_predict_take_mesonet_file(tmp_path, tiny_demo, meso_files,
     proc = harness("evaluate", "--checkpoint", f"mesonet:{path}", "--data", "demo", "--demo-scale", "tiny", "--eval-frames", "2",
                    cache=tmp_path / "cache", cwd=tmp_path)
     console = " ".join((proc.stdout + proc.stderr).split())
-    assert "encoder weights" not in console and "imported with mesonet v1 as Meso4" in console
+    assert "encoder weights" not in console and "imported with mesonet v2 as Meso4" in console
     folder = next((tmp_path / "runs").glob("eval-meso4-*"))
     results = json.loads((folder / "results.json").read_text())
     record = results["provenance"]["origin"]
     assert record["importer"] == "mesonet" and record["architecture"] == "Meso4" and record["file"] == path.name
     assert "train" not in results["config"] and "pretrained" not in results["config"] and "loss" not in results["config"]
     report = (folder / "report.md").read_text()
-    assert "pretrained" not in report and "Meso4\\_DF.h5 imported with mesonet v1 as Meso4" in report
+    assert "pretrained" not in report and "Meso4\\_DF.h5 imported with mesonet v2 as Meso4" in report
     board = (tmp_path / "runs" / "LEADERBOARD.md").read_text()
     run_list = board[board.index("- **Meso4 (Meso4"):]
-    assert "Meso4\\_DF.h5 imported with mesonet v1" in run_list and "pretrained" not in run_list
+    assert "Meso4\\_DF.h5 imported with mesonet v2" in run_list and "pretrained" not in run_list
     frame = faces(1)[0]
     import cv2
 
@@ -239,20 +239,32 @@ def test_evaluate_and_predict_take_mesonet_file(tmp_path, tiny_demo, meso_files,
     assert report["checkpoint"]["importer"] == "mesonet"
 
 
-def test_the_recorded_crop_has_mesonets_centre_and_side_on_the_sample_face():
-    """Until the harness has a rotated crop basis, the landmark-box rule stands in for MesoNet's crop
-    (centre at the nose, side 2.2 x max(eye distance, eyes-to-mouth) x 1.3): on an upright face
-    both cut the same square, within a few pixels."""
+def test_the_recorded_crop_is_mesonets_upright_crop_on_the_sample_face():
+    """The bundle records MesoNet's own crop (basis ``upright``), cut at the model's input size: on
+    the sample face it is the square MesoNet's pipeline.py cuts, centred between the nose tip and
+    bridge means, side 2.2 x max(eye distance, eyes-to-mouth) x 1.3, its edges along and across the
+    eyes-to-mouth line."""
     from pathlib import Path as P
 
     from harness.data.crop import CropRule
     from harness_plugins.importers.mesonet import bundle_meta
 
+    meta = bundle_meta("meso4", P("Meso4_DF.h5"))
+    rule = CropRule.from_dict(meta["crop"])
+    assert (rule.basis, rule.scale, rule.crop_size, rule.min_area) == ("upright", 1.3, meta["img_size"], 1.0)
+    assert "recorded here as" not in meta["origin"]["crop_rule"]  # no stand-in rule any more
     data = json.loads((P(__file__).resolve().parents[1] / "harness/reference/sample_face_landmarks.json").read_text())
     lm = np.asarray(data["landmarks"] if isinstance(data, dict) else data, dtype=float)
     eyes = (lm[36:42].mean(0), lm[42:48].mean(0))
-    centre_eyes = (eyes[0] + eyes[1]) / 2
-    side = 2.2 * max(np.linalg.norm(eyes[1] - eyes[0]), np.linalg.norm(lm[48:68].mean(0) - centre_eyes)) * 1.3
-    x0, y0, x1, y1 = CropRule.from_dict(bundle_meta("meso4", P("Meso4_DF.h5"))["crop"]).box(lm)
-    assert abs((x1 - x0) - side) < 0.03 * side
-    assert np.abs(np.array([(x0 + x1) / 2, (y0 + y1) / 2]) - lm[30]).max() < 0.03 * side
+    top_lip = [*range(48, 55), 64, 63, 62, 61, 60]  # face_recognition's lips, which MesoNet averages
+    bottom_lip = [*range(54, 60), 48, 60, 67, 66, 65, 64]
+    mouth = (lm[top_lip].mean(0) + lm[bottom_lip].mean(0)) / 2
+    side = 2.2 * max(np.linalg.norm(eyes[1] - eyes[0]), np.linalg.norm(mouth - (eyes[0] + eyes[1]) / 2)) * 1.3
+    centre = lm[31:36].mean(0) / 2 + lm[27:31].mean(0) / 2
+    top_left, top_right, bottom_left = np.asarray(rule.box(lm)).reshape(3, 2)
+    assert np.linalg.norm(top_right - top_left) == pytest.approx(side, rel=1e-6)
+    assert np.linalg.norm(bottom_left - top_left) == pytest.approx(side, rel=1e-6)
+    assert (top_right + bottom_left) / 2 == pytest.approx(centre, abs=1e-6)
+    down = (bottom_left - top_left) / side
+    axis = (mouth - (eyes[0] + eyes[1]) / 2) / np.linalg.norm(mouth - (eyes[0] + eyes[1]) / 2)
+    assert abs(float(down @ axis)) > 0.99  # the crop's vertical is the eyes-to-mouth line

@@ -54,3 +54,15 @@ def test_marks_best_tied_worse_and_untestable_rows(tmp_path):
     # without the option nothing is marked
     CliRunner().invoke(build_app(), ["leaderboard", "--results", str(results), "--out", str(out)])
     assert "▲" not in out.read_text()
+
+
+def test_a_sources_view_holds_its_own_reals_only(tmp_path):
+    """The significance marks test the rows' own views (harness.evaluation.groups.view_masks): a
+    source (reals and fakes) against itself, a method (fakes only) against every real."""
+    from harness.evaluation.significance import _view
+
+    path = tmp_path / "folder.csv"
+    rows = [("c0", 0, "cam"), ("c1", 1, "cam"), ("g0", 0, "gan"), ("g1", 1, "gan"), ("d0", 1, "Deepfakes")]
+    path.write_text("uid,label,group,score\n" + "".join(f"{u},{l},{g},0.5\n" for u, l, g in rows))
+    assert set(_view(path, "cam")) == {"c0", "c1"}
+    assert set(_view(path, "Deepfakes")) == {"c0", "g0", "d0"} and len(_view(path, "all")) == 5

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -23,7 +23,7 @@ CHECKPOINT_HELP = (
 
 
 def evaluate_command(
-    checkpoint: str = typer.Option(..., "--checkpoint", help=CHECKPOINT_HELP),
+    checkpoint: list[str] = typer.Option(..., "--checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP + " Repeat it to score several models and compare them with the first (one run folder each, one table)."),
     data: Optional[str] = typer.Option(None, help="'demo': score the embedded demo test set (the default for a demo run's checkpoint)."),
     test: Optional[str] = OPTIONS["test"],
     test_csv: Optional[Path] = OPTIONS["test_csv"],
@@ -48,52 +48,123 @@ def evaluate_command(
 
     Faces are cut with the checkpoint's own crop rule and face detector (--face-detector overrides the detector) and frames aggregated by its own rule. Writes a run folder like `harness run` (results.json with the model's provenance in place of training, scores/, figures, report.md) and a leaderboard row. The id is a hash of the checkpoint's content (weights and model.json), the crop rule, the settings and the test files: the same inputs are the same id (a finished evaluation is reported, a killed one resumes dataset by dataset), other inputs another id. One process per id.
 
-    Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
-    """
-    from harness.run.config_check import check_eval_config, check_run_paths
-    from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_config, evaluation_id,
-                                               open_checkpoint, planned_identity, recorded_config)
-    from harness.run.paths import RunPaths
+    Several --checkpoint: each is scored as alone (faces cut once per distinct crop rule), then one table gives each model's AUC with its CI and ΔAUC against the first with the paired bootstrap CI and DeLong p of `harness compare`. A model that fails is one line; the others are scored.
 
-    from harness.run.config_check import check_frames
+    Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness evaluate --checkpoint runs/<id> --checkpoint mesonet:Meso4_DF.h5 --checkpoint deepfakebench:xception_best.pth --test-csv faces.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
+    """
+    from harness.run.config_check import check_frames, check_run_paths
+    from harness.run.paths import RunPaths
 
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     if eval_frames is not None:
         check_frames(eval_frames, "--eval-frames")  # its memory is checked with the model's sizes below
-    found = open_checkpoint(checkpoint, cache_dir, dry_run=dry_run)
-    recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
     if data not in (None, "demo"):
         fail(f"--data {data!r}: evaluate takes --data demo only; choose test sets with --test or --test-csv")
-    base = _data_options(recorded, data, test, root, True, (None, test_csv, None))
-    base = with_demo_scale(base, demo_scale)  # not given: the demo the checkpoint was trained on
-    base = _value_options(base, {"device": device, "name": name, "compression": compression, "eval_frames": eval_frames,
-                                 "face_detector": face_detector or None})
-    if allow_missing:  # a dataset option: it enters the evaluation id (other videos, other numbers)
+    _check_several(checkpoint, name)
+    choices = {"data": data, "test": test, "test_csv": test_csv, "root": root, "demo_scale": demo_scale,
+               "allow_missing": allow_missing, "values": {"device": device, "name": name, "compression": compression,
+                                                          "eval_frames": eval_frames, "face_detector": face_detector or None}}
+    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
+    check_run_paths(paths)
+    if len(checkpoint) > 1:
+        return _evaluate_several(checkpoint, choices, paths, resume, conditions, dry_run)
+    plan = _plan(checkpoint[0], choices, cache_dir, dry_run)
+    if dry_run:
+        print(json.dumps(_dry_run_report(plan, conditions), indent=2, sort_keys=True, default=str))
+        return
+    from harness.evaluation.checkpoint import evaluate_checkpoint
+
+    try:
+        evaluate_checkpoint(plan.checkpoint, plan.config, plan.rule, paths, resume=resume, perturb=conditions)
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+        interrupted(exc, "finished datasets are kept: run the same command again to resume")
+
+
+def _check_several(checkpoints: list[str], name: str | None) -> None:
+    """Several --checkpoint: each once, and no --name (it names one evaluation's row)."""
+    seen = [c for i, c in enumerate(checkpoints) if c in checkpoints[:i]]
+    if seen:
+        fail(f"--checkpoint {seen[0]} is given twice; name each model once")
+    if len(checkpoints) > 1 and name:
+        fail("--name names one evaluation; with several --checkpoint each keeps its own name (drop --name)")
+
+
+def _plan(text: str, choices: dict[str, Any], cache_dir: Path | None, dry_run: bool) -> Any:
+    """One --checkpoint resolved (imported on the fly where it is a foreign file) with the
+    configuration and crop rule it is scored with: its recorded settings under the options given."""
+    from harness.evaluation.checkpoint import crop_rule, open_checkpoint, recorded_config, scores_the_demo
+    from harness.evaluation.several import Planned
+    from harness.run.config_check import check_eval_config
+
+    found = open_checkpoint(text, cache_dir, dry_run=dry_run)
+    recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
+    base = _data_options(recorded, choices["data"], choices["test"], choices["root"], True, (None, choices["test_csv"], None))
+    base = replace(base, demo=scores_the_demo(base))  # a demo checkpoint on your data is no demo evaluation
+    base = with_demo_scale(base, choices["demo_scale"])  # not given: the demo the checkpoint was trained on
+    base = _value_options(base, choices["values"])
+    if choices["allow_missing"]:  # a dataset option: it enters the evaluation id (other videos, other numbers)
         options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
         base = replace(base, dataset_options={**base.dataset_options, **options})
     try:
         registry.get("face_detector", base.face_detector)
     except registry.PluginError as exc:
-        fail(f"--face-detector: {exc}")
-    rule = crop_rule(found, base.face_detector)
-    paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
+        raise registry.PluginError(f"--face-detector: {exc}") from None
     check_eval_config(base)
-    check_run_paths(paths)
     _check_device(base.device, dry_run)
-    if dry_run:  # the id the evaluation will have: the test files are read and hashed, nothing is written
-        from harness.data.fingerprint import memo_read_only
+    return Planned(text, found, base, crop_rule(found, base.face_detector))
 
-        with memo_read_only():
-            record = planned_identity(found, base, rule, conditions)
-        print(json.dumps({"run_id": evaluation_id(found, base, record), "checkpoint": str(found.directory),
-                          "sha256": found.sha256, "crop": rule.to_dict(), "config": evaluation_config(found, base, rule),
-                          "perturb": [c.key for c in conditions], "identity": record},
-                         indent=2, sort_keys=True, default=str))
-        return
-    try:
-        evaluate_checkpoint(found, base, rule, paths, resume=resume, perturb=conditions)
-    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
-        interrupted(exc, "finished datasets are kept: run the same command again to resume")
+
+def _dry_run_report(plan: Any, conditions: list[Any]) -> dict[str, Any]:
+    """The id the evaluation will have: the test files are read and hashed, nothing is written."""
+    from harness.data.fingerprint import memo_read_only
+    from harness.evaluation.checkpoint import evaluation_config, evaluation_id, planned_identity
+
+    found, base, rule = plan.checkpoint, plan.config, plan.rule
+    with memo_read_only():
+        record = planned_identity(found, base, rule, conditions)
+    return {"run_id": evaluation_id(found, base, record), "checkpoint": str(found.directory), "sha256": found.sha256,
+            "crop": rule.to_dict(), "config": evaluation_config(found, base, rule), "perturb": [c.key for c in conditions],
+            "identity": record}
+
+
+def _evaluate_several(checkpoints: list[str], choices: dict[str, Any], paths: Any, resume: bool,
+                      conditions: list[Any], dry_run: bool) -> None:
+    """Plan every model (one that cannot be opened is its one line), score them, print one table."""
+    from harness.common import runtime
+    from harness.common.errors import HarnessError
+    from harness.evaluation.several import check_same_test_data, evaluate_several, failed
+
+    plans, outcomes = [], []
+    for text in checkpoints:
+        try:
+            plans.append(_plan(text, choices, paths.cache_dir, dry_run))
+        except HarnessError as exc:
+            outcomes.append(failed(text, exc.line))
+    if plans:
+        check_same_test_data(plans)
+    if dry_run:
+        print(json.dumps([_dry_run_report(p, conditions) for p in plans], indent=2, sort_keys=True, default=str))
+    else:
+        try:
+            outcomes += evaluate_several(plans, paths, resume, conditions)
+        except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+            interrupted(exc, "finished models and datasets are kept: run the same command again to resume")
+        if runtime.is_main():
+            _print_comparison(outcomes)
+    errors = [o for o in outcomes if o.error]
+    if errors:
+        fail(f"{len(errors)} of {len(checkpoints)} checkpoints failed ({', '.join(o.text for o in errors)}); "
+             "the others' run folders are written")
+
+
+def _print_comparison(outcomes: list[Any]) -> None:
+    from harness.evaluation.several import comparison
+    from harness.run.summary import comparison_table
+
+    done = [o for o in outcomes if o.folder is not None]
+    if done:
+        console.rule("[bold]comparison")
+        console.print(comparison_table([(o.results, str(o.folder)) for o in done], comparison(outcomes)))
 
 
 def import_command(

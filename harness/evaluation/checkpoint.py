@@ -172,8 +172,25 @@ def fingerprint_test_sets(config: RunConfig, datasets: dict[str, Any]) -> dict[s
         if name in demo_sets:
             out[name] = {"demo_version": DEMO_VERSION, "demo": asdict(spec_for(config.demo_scale))}
         else:
-            out[name] = records_fingerprint(datasets[name].records("test"))
+            records = list(datasets[name].records("test"))
+            if not records:
+                raise RunError(nothing_to_score(config, name))
+            out[name] = records_fingerprint(records)
     return out
+
+
+def nothing_to_score(config: RunConfig, name: str) -> str:
+    """The one line for a test set without a single video: an evaluation of nothing is no result."""
+    skipped = config.dataset_options.get(name, {}).get("allow_missing")
+    why = ("every video it lists is missing on disk (--allow-missing skipped them all)" if skipped
+           else "it lists no test video")
+    return f"test dataset {name}: nothing to score: {why}; check its paths and label file, or test on another dataset"
+
+
+def scores_the_demo(config: RunConfig) -> bool:
+    """Whether an evaluation scores the demo's test set: a demo checkpoint tested on other data
+    (--test-csv, --test with a root) is not a demo evaluation."""
+    return bool(demo_test_sets(config))
 
 
 def identity_record(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, test: dict[str, Any],

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from harness.common.errors import HarnessError
-from harness.extend.types import ALL
 from harness.reporting.scores import ReportError, Scores, read_scores
 from harness.run.folder import RunFolder
 
@@ -79,17 +78,9 @@ def _pair(a: Scores, b: Scores) -> tuple[list[str], np.ndarray, list[str], np.nd
     return shared, labels, groups, sa, sb, len(ia) - len(shared), len(ib) - len(shared)
 
 
-def _views(labels: np.ndarray, groups: list[str]) -> dict[str, np.ndarray]:
-    """Index masks of "all" and each fake group with every real (the results' per-method protocol)."""
-    g = np.asarray(groups, dtype=object)
-    out = {ALL: np.ones(len(labels), bool)}
-    for name in sorted(set(g[labels == 1].tolist())):
-        out[name] = (labels == 0) | ((labels == 1) & (g == name))
-    return out
-
-
 def compare_pair(a: RunScores, b: RunScores, intersect: bool = False, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
     """One row per dataset both runs scored and per group: ΔAUC (b - a), its paired CI, DeLong's p."""
+    from harness.evaluation.groups import view_masks
     from harness.evaluation.paired import delong_test, paired_bootstrap
 
     rows = []
@@ -103,7 +94,7 @@ def compare_pair(a: RunScores, b: RunScores, intersect: bool = False, n_boot: in
             raise CompareError(
                 f"{dataset}: the runs scored different videos ({only_a} only in {a.folder.name}, {only_b} only in "
                 f"{b.folder.name}, {len(shared)} shared); pass --intersect to compare on the shared ones")
-        for group, keep in _views(labels, groups).items():
+        for group, keep in view_masks(labels, groups).items():  # the results tables' views
             y, xa, xb = labels[keep], sa[keep], sb[keep]
             row: dict[str, Any] = {"dataset": dataset, "group": group, "videos": int(keep.sum()),
                                    "fakes": int(y.sum()), "reals": int((y == 0).sum()),

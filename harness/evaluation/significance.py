@@ -23,13 +23,13 @@ def scores_file(run: Mapping[str, Any], dataset: str, link_from: Path | None) ->
 
 
 def _view(path: Path, group: str) -> dict[str, tuple[int, float]]:
-    """uid -> (label, score) of the group's view: "all", or that group's fakes with every real."""
-    from harness.extend.types import ALL
+    """uid -> (label, score) of the group's view, as the results tables hold it (``view_masks``)."""
+    from harness.evaluation.groups import view_masks
     from harness.reporting.scores import read_scores
 
     s = read_scores(path)
-    keep = [i for i, (lab, g) in enumerate(zip(s.labels, s.groups)) if group == ALL or lab == 0 or g == group]
-    return {s.uids[i]: (int(s.labels[i]), float(s.scores[i])) for i in keep}
+    keep = view_masks(s.labels, s.groups).get(group, np.zeros(len(s.uids), bool))
+    return {s.uids[i]: (int(s.labels[i]), float(s.scores[i])) for i in np.flatnonzero(keep)}
 
 
 def column_marks(runs: list[Mapping[str, Any]], values: list[float | None], dataset: str, group: str,

@@ -12,10 +12,10 @@ DeepfakeBench detector is refused naming it.
 
 Inference as DeepfakeBench's test code runs it: 256 px RGB, ``/ 255``, Normalize mean = std = 0.5,
 fake = ``softmax(logits)[:, 1]``; 32 frames per video, the video's score the mean of its frames'.
-Its crop: dlib HOG (largest face), a similarity transform of 5 landmarks to the ArcFace template
-at scale 1.3, 256 x 256. The harness's crop rules have no aligned basis yet: the bundle records
-the closest rule they express (the landmark box with a 65 % forehead and 10 % margin: the centre
-and side of DeepfakeBench's crop on the harness's sample face; not rotated) and says so in its origin.
+Its crop, recorded in the bundle as ``CROP``: dlib HOG (largest face), a similarity transform of
+the 5 landmarks its preprocess.py takes (dlib points 37, 44, 30, 49, 55) to the ArcFace template at
+scale 1.3, 256 x 256 (harness.data.crop, basis ``aligned5``). Its loader resizes each crop to the
+model's 256 px with cv2 INTER_CUBIC: the crop is cut at 256 px, so no resize happens, here or there.
 """
 
 from __future__ import annotations
@@ -134,12 +134,15 @@ def strict_fit(model: Any, state: Mapping[str, Any], arch: Arch) -> None:
                          f"other shapes {sorted(wrong)[:3]} ({len(missing)}, {len(unexpected)}, {len(wrong)} in all)")
 
 
-def bundle_meta(arch: Arch, how: str, prefixed: bool) -> dict[str, Any]:
+def crop_rule() -> Any:
+    """DeepfakeBench's crop (see the module docstring): cut at the model's input size, never resized."""
     from harness.api import CropRule
 
-    # the landmark box with the centre and side of DeepfakeBench's aligned crop on the harness's
-    # sample face (harness/reference/sample_face_landmarks.json): side 4.1 x the eye distance, centred high
-    rule = CropRule(detector="dlib", margin=0.1, forehead=0.65, crop_size=IMG_SIZE, pad="constant")
+    return CropRule(detector="dlib", basis="aligned5", template="deepfakebench", scale=1.3, crop_size=IMG_SIZE, min_area=1.0)
+
+
+def bundle_meta(arch: Arch, how: str, prefixed: bool) -> dict[str, Any]:
+    rule = crop_rule()
     return {
         "model": {"arch": arch.name},
         "architecture": arch.title,
@@ -156,10 +159,9 @@ def bundle_meta(arch: Arch, how: str, prefixed: bool) -> dict[str, Any]:
                                     "FF++ c23); the checkpoint records no file list"},
         "origin": {"source": "DeepfakeBench (Yan et al., NeurIPS 2023), github.com/SCLBD/DeepfakeBench",
                    "detector": arch.name, "recognised_by": how, "ddp_prefix": prefixed,
-                   "crop_rule": "DeepfakeBench's own: dlib HOG, largest face, 5 landmarks aligned to the ArcFace template "
-                                "at scale 1.3, 256 px (cv2 INTER_CUBIC); recorded here as the landmark box with "
-                                "65 % forehead and 10 % margin (the same centre and side on the harness's sample face), "
-                                "not aligned (the harness has no aligned crop basis yet)"},
+                   "crop_rule": "DeepfakeBench's own: dlib HOG, largest face, 5 landmarks (dlib 37, 44, 30, 49, 55) "
+                                "aligned to the ArcFace template at scale 1.3, 256 px (its INTER_CUBIC resize to "
+                                "256 px leaves a 256 px crop as it is)"},
         "label": f"DeepfakeBench {arch.name}",
     }
 
@@ -167,7 +169,7 @@ def bundle_meta(arch: Arch, how: str, prefixed: bool) -> dict[str, Any]:
 class DeepfakeBenchImporter:
     """``deepfakebench:FILE`` or ``deepfakebench:FILE?arch=NAME`` (NAME one of ``ARCHS``)."""
 
-    version = "1"  # change with the conversion: bundles imported on the fly are cached by it
+    version = "2"  # change with the conversion or the bundle: imports on the fly are cached by it (2: aligned crop)
 
     def __init__(self, arch: str | None = None) -> None:
         if arch is not None and arch not in ARCHS:

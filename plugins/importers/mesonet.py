@@ -23,11 +23,9 @@ Dense 16 + LeakyReLU(0.1), Dense 1. MesoInception4: two inception blocks (1, 4, 
 (2, 4, 4, 2) (a 1x1 branch and 1x1 -> 3x3 branches at dilations 1, 2, 3, every convolution with
 ReLU) each -> BN -> max-pool 2, then the last two blocks and the head of Meso4.
 
-Its crop (pipeline.py): 68 landmarks, centred at the nose, side 2.2 x max(eye distance,
-eyes-to-mouth) x 1.3, rotated upright, 256 px; a video's score is the mean of its frames'.
-The harness's crop rules have no rotated basis yet: the bundle records the closest rule they can
-express (the landmark box with a 12 % forehead and 11 % margin: the centre and side of MesoNet's
-crop on the harness's sample face; not rotated) and says so in its origin.
+Its crop (pipeline.py), recorded in the bundle (harness.data.crop, basis ``upright``): 68
+landmarks, centred at the nose, side 2.2 x max(eye distance, eyes-to-mouth) x 1.3, rotated
+upright, the largest face, 256 px; a video's score is the mean of its frames'.
 """
 
 from __future__ import annotations
@@ -160,12 +158,15 @@ def training_record(path: Path) -> dict[str, Any]:
             "say (the published files are Meso4_DF, Meso4_F2F, MesoInception_DF, MesoInception_F2F)"}
 
 
-def bundle_meta(arch: str, path: Path) -> dict[str, Any]:
+def crop_rule() -> Any:
+    """MesoNet's crop (see the module docstring), cut at the model's input size."""
     from harness.api import CropRule
 
-    # the landmark box with the centre and side of MesoNet's crop on the harness's sample face
-    # (harness/reference/sample_face_landmarks.json): centre at the nose, side 2.86 x max(...)
-    rule = CropRule(detector="dlib", margin=0.11, forehead=0.12, crop_size=IMG_SIZE, pad="constant")
+    return CropRule(detector="dlib", basis="upright", scale=1.3, crop_size=IMG_SIZE, min_area=1.0)
+
+
+def bundle_meta(arch: str, path: Path) -> dict[str, Any]:
+    rule = crop_rule()
     return {
         "model": {"arch": arch},
         "architecture": ARCHS[arch],
@@ -180,9 +181,7 @@ def bundle_meta(arch: str, path: Path) -> dict[str, Any]:
         "origin": {"source": "MesoNet (Afchar et al., WIFS 2018), github.com/DariusAf/MesoNet weights/, Apache-2.0",
                    "format": "Keras 2.1.5 weights-only HDF5", "output": "sigmoid, 1 = real: fake = 1 - p",
                    "crop_rule": "MesoNet's own: 68 landmarks, centred at the nose, side 2.2 x max(eye distance, "
-                                "eyes-to-mouth) x 1.3, rotated upright, 256 px; recorded here as the landmark box "
-                                "with 12 % forehead and 11 % margin (the same centre and side on the harness's sample face), "
-                                "not rotated (the harness has no rotated crop basis yet)"},
+                                "eyes-to-mouth) x 1.3, rotated upright, 256 px"},
         "label": ARCHS[arch],
     }
 
@@ -245,7 +244,7 @@ def network_class() -> type:
 class MesoNetImporter:
     """``mesonet:FILE`` or ``mesonet:FILE?arch=meso4|mesoinception4`` (the file says which)."""
 
-    version = "1"  # change with the conversion: bundles imported on the fly are cached by it
+    version = "2"  # change with the conversion or the bundle: imports on the fly are cached by it (2: upright crop)
 
     def __init__(self, arch: str | None = None) -> None:
         if arch is not None and arch.lower() not in ARCHS:
