@@ -10,9 +10,8 @@ from typing import Optional
 
 import typer
 
-from harness.extend import registry
 from harness.cli import fail, interrupted
-from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, perturb_conditions, with_demo_scale
+from harness.commands.run import OPTIONS, _check_device, split, _data_options, _value_options, perturb_conditions, with_demo_scale
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
 
@@ -50,13 +49,16 @@ def evaluate_command(
 
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
-    from harness.run.config_check import check_eval_config, check_run_paths
+    from harness.run.config_check import DEMO, check_eval_config, check_names, check_run_paths
     from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_config, evaluation_id,
                                                open_checkpoint, planned_identity, recorded_config)
     from harness.run.paths import RunPaths
 
     from harness.run.config_check import check_frames
 
+    check_names(data=data, tests=split(test or ""), face_detector=face_detector or None, checkpoint=checkpoint)
+    if data is None and split(test or "") == [DEMO]:
+        data, test = DEMO, None  # --test demo: the demo's test set, as --data demo
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     if eval_frames is not None:
         check_frames(eval_frames, "--eval-frames")  # its memory is checked with the model's sizes below
@@ -71,10 +73,7 @@ def evaluate_command(
     if allow_missing:  # a dataset option: it enters the evaluation id (other videos, other numbers)
         options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
         base = replace(base, dataset_options={**base.dataset_options, **options})
-    try:
-        registry.get("face_detector", base.face_detector)
-    except registry.PluginError as exc:
-        fail(f"--face-detector: {exc}")
+    check_names(tests=base.test_datasets, face_detector=base.face_detector)  # the checkpoint's recorded ones too
     rule = crop_rule(found, base.face_detector)
     paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     check_eval_config(base)

@@ -50,7 +50,9 @@ def predict_command(
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
+    from harness.common.errors import HarnessError
     from harness.evaluation.threshold import FALLBACK, threshold_of
+    from harness.run.config_check import check_names
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
@@ -66,6 +68,10 @@ def predict_command(
             print(json.dumps(build_report([], shown, max(1, frames), error=message), indent=2))
         raise typer.Exit(EXIT_SETUP)
 
+    try:
+        check_names(face_detector=detector, checkpoint=checkpoint)  # first: a misspelt name reads and writes nothing
+    except HarnessError as exc:
+        setup_failed(str(exc))
     try:
         options.check(options.inputs(paths, checkpoint))
         predictor = Predictor.from_checkpoint(checkpoint, device=device, detector=detector,

@@ -165,8 +165,11 @@ def preprocess_cmd(
     from harness.data.crop import CropRule
     from harness.data.preprocess import parse_shard, preprocess
     from harness.extend.types import DatasetLayoutError, DatasetNotFoundError
-    from harness.run.config_check import check_workers
+    from harness.run.config_check import check_plugin_name, check_workers
 
+    if dataset is not None:  # the names first: a misspelt one reads and writes nothing
+        check_plugin_name("dataset", dataset, "DATASET")
+    check_plugin_name("face_detector", detector, "--face-detector")
     if verify or compact:
         root_ = _cache_only(cache, cache_dir, detector, crop_size, margin)
         if compact:
