@@ -45,8 +45,8 @@ def predict_command(
     top: int = typer.Option(8, "--top", help="Most suspicious frames on the contact sheet."),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON document on stdout (schema: harness/schemas/predict.schema.json)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1 ..."),
-    detector: Optional[str] = typer.Option(None, "--detector", "--face-detector", help="Face detector plugin (dlib, retinaface ...; none: each image is one face, already cropped; default: the one the checkpoint was trained with)."),
-    detector_option: Optional[List[str]] = typer.Option(None, "--detector-option", help="KEY=VALUE for the face detector (repeatable), e.g. upsample=2 or confidence=0.5."),
+    detector: Optional[str] = typer.Option(None, "--face-detector", help="Face detector plugin (dlib, retinaface ...; none: each image is one face, already cropped; default: the one the checkpoint was trained with)."),
+    detector_option: Optional[List[str]] = typer.Option(None, "--face-detector-option", help="KEY=VALUE for the face detector (repeatable), e.g. upsample=2 or confidence=0.5."),
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
@@ -75,7 +75,7 @@ def predict_command(
     try:
         options.check(options.inputs(paths, checkpoint))
         predictor = Predictor.from_checkpoint(checkpoint, device=device, detector=detector,
-                                              detector_options=parse_options(detector_option or [], "--detector-option"))
+                                              detector_options=parse_options(detector_option or [], "--face-detector-option"))
         options.check_memory(predictor)
     except PredictSetupError as exc:
         setup_failed(str(exc))

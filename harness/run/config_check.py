@@ -448,7 +448,12 @@ def check_names(*, data: str | None = None, tests: typing.Sequence[str] = (), bl
 
 def check_run_names(config: RunConfig, loggers: typing.Sequence[str] = (), blenders: typing.Sequence[str] | None = None,
                     backbones: typing.Sequence[str] | None = None) -> None:
-    """The names of a run (a sweep's ``blenders`` and ``backbones``, else the config's own)."""
+    """The names of a run (a sweep's ``blenders`` and ``backbones``, else the config's own). A resolved
+    configuration names the demo's dataset plugin, never the word ``demo`` (``RunConfig.from_dict`` and
+    ``--data demo`` resolve it)."""
+    if DEMO in (config.train_dataset, *config.test_datasets):
+        raise ConfigError(f"dataset {DEMO!r} in a run configuration: the demo is a dataset plugin's data "
+                          f"(harness.run.demo_run.demo_config(), or --data {DEMO} on the command line)")
     check_names(data=config.train_dataset, tests=config.test_datasets, blenders=blenders or [config.blender],
                 backbones=backbones or [config.backbone], face_detector=config.face_detector, loggers=loggers)
 
