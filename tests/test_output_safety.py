@@ -138,9 +138,20 @@ def test_import_on_a_full_disk_is_one_line_and_leaves_nothing(sbi_tar, tmp_path)
 # ------------------------------------------------------------------------------------------------
 # the other commands' outputs
 # ------------------------------------------------------------------------------------------------
+def results_folder(path: Path) -> Path:
+    """A results folder holding one results file (a board is rendered from results)."""
+    import json
+
+    from test_results_factory import make_results
+
+    path.mkdir()
+    (path / "run.json").write_text(json.dumps(make_results()))
+    return path
+
+
 def test_leaderboard_out_never_overwrites_a_users_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "results").mkdir()
+    results_folder(tmp_path / "results")
     Path("README.md").write_text("my paper")
     one_line_exit_2(invoke("leaderboard", "--results", "results", "--out", "README.md"), "--out README.md", "--force")
     assert Path("README.md").read_text() == "my paper"
@@ -154,7 +165,7 @@ def test_leaderboard_out_never_overwrites_a_users_file(tmp_path, monkeypatch):
 
 def test_leaderboard_out_under_a_file_is_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    Path("results").mkdir()
+    results_folder(tmp_path / "results")
     Path("notes.txt").write_text("mine")
     one_line_exit_2(invoke("leaderboard", "--results", "results", "--out", "notes.txt/LB.md"), "which is a file")
     assert Path("notes.txt").read_text() == "mine"
@@ -243,7 +254,7 @@ def test_an_output_in_a_read_only_folder_is_refused_before_any_work(case, sbi_ta
     from fixtures.builders import tiny_swin_run
 
     folder, prefix = read_only_folder(tmp_path / "ro")
-    (tmp_path / "results").mkdir()
+    results_folder(tmp_path / "results")
     tiny_swin_run(tmp_path / "run", 64)
     (tmp_path / "test.csv").write_text("path,label\nnone.png,0\n")
     args, option = READ_ONLY_CASES[case]
