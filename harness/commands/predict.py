@@ -51,7 +51,7 @@ def predict_command(
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
     from harness.common.errors import HarnessError
-    from harness.evaluation.threshold import FALLBACK, threshold_of
+    from harness.evaluation.threshold import FALLBACK, GIVEN, threshold_of
     from harness.run.config_check import check_names
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
@@ -79,10 +79,11 @@ def predict_command(
         options.check_memory(predictor)
     except PredictSetupError as exc:
         setup_failed(str(exc))
-    if threshold is None:  # the checkpoint's calibrated threshold, or 0.5 and why not
-        threshold, where = threshold_of(predictor.meta)
+    source = GIVEN
+    if threshold is None:  # the checkpoint's calibrated threshold (results.json's accuracy uses it too), or 0.5 and why
+        threshold, source = threshold_of(predictor.meta)
         options.threshold = threshold
-        console.print(f"threshold: {_escape(where)}; --threshold overrides it", soft_wrap=True)
+        console.print(f"threshold {threshold:g}: {_escape(source)}; --threshold overrides it", soft_wrap=True)
     if predictor.crop.detection_note():  # --face-detector none: no face was looked for
         console.print(_escape(predictor.crop.detection_note()), soft_wrap=True)
     loaded = time.perf_counter()
@@ -99,11 +100,12 @@ def predict_command(
                                    on_result=lambda result, block: (show(result, block), scoring.done(block)))
     except PredictSetupError as exc:
         setup_failed(str(exc))
-    report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device))
+    report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device), threshold_source=source)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         _table(report, console)
+        _after_table(threshold, source, out, console)
     if report["summary"]["failed"]:
         raise typer.Exit(EXIT_SOME_FAILED)
 
@@ -140,6 +142,14 @@ class ScoringProgress:
                           f"model {self.loaded - self.began:.1f} s, first input {self.first - self.loaded:.1f} s)")
         if self.task is not None:
             self.bar.update(self.task, advance=1, info=_escape(Path(block["path"]).name))
+
+
+def _after_table(threshold: float, source: str, out: Path | None, console: Any) -> None:
+    """Where the verdicts' threshold came from, and (without --out) how to see where the face was altered."""
+    console.print(f"verdict: fake when the score is >= {threshold:g} ({_escape(source)})", soft_wrap=True)
+    if out is None:
+        console.print("where: add --out DIR for each frame's localization overlay, an overlay video and a contact sheet "
+                      "(--explain adds Grad-CAM++)", soft_wrap=True)
 
 
 def parse_options(items: list[str], flag: str) -> dict[str, Any]:

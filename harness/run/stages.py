@@ -178,6 +178,11 @@ def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pat
         console.print(f"[dim]to add it to the shipped leaderboard: harness leaderboard --publish {run_dir}[/dim]")
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+    from harness.reporting.notes import predict_hint
+
+    hint = predict_hint(run_dir)
+    if hint:  # from the numbers to one file: the verdict, and with --out where the face was altered
+        console.print(hint, markup=False, soft_wrap=True)
 
 
 def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
