@@ -44,7 +44,7 @@ BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False
 def _flags_as_flags(params: list[Any]) -> None:
     """A boolean flag shows as ``--publish`` in --help, not ``--publish <bool>``: it takes no value."""
     for param in params:
-        if getattr(param, "is_flag", False) and not getattr(param, "count", False) and param.metavar is None:
+        if isinstance(param, typer.core.TyperOption) and param.is_flag and not param.count and param.metavar is None:
             param.metavar = ""
 
 
@@ -67,7 +67,7 @@ def respell(params: list[Any], args: list[str]) -> list[str]:
     """``args`` of the command of ``params`` with every old spelling replaced by the one spelling
     (ALIASES, VALUE_ALIASES) and a boolean word after a flag folded into it. Option values are never
     changed: the token after an option that takes a value is copied as it is."""
-    options = {opt: p for p in params if getattr(p, "param_type_name", "") == "option" for opt in (*p.opts, *p.secondary_opts)}
+    options = {opt: p for p in params if isinstance(p, typer.core.TyperOption) for opt in (*p.opts, *p.secondary_opts)}
     aliases = {old: new for old, new in ALIASES.items() if new in options and old not in options}
     value_aliases = {old: new for old, new in VALUE_ALIASES.items() if new in options}
     out: list[str] = []

@@ -125,6 +125,8 @@ def test_a_damaged_weights_file_is_one_line(tmp_path):
 
 def test_nothing_is_looked_up_in_a_real_folder(tmp_path: Path):
     """The check reads no file: a checkpoint spec with a known importer and a missing file passes it."""
+    from harness.models.importing import parse_spec
     from harness.run.config_check import check_names
 
-    check_names(tests=["ffpp"], face_detector="dlib", checkpoint=f"sbi:{tmp_path / 'nowhere.tar'}")
+    check_names(tests=["ffpp"], face_detector="dlib")
+    assert parse_spec(f"sbi:{tmp_path / 'nowhere.tar'}").importer == "sbi"

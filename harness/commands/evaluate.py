@@ -52,11 +52,13 @@ def evaluate_command(
     from harness.run.config_check import DEMO, check_eval_config, check_names, check_run_paths
     from harness.evaluation.checkpoint import (crop_rule, evaluate_checkpoint, evaluation_config, evaluation_id,
                                                open_checkpoint, planned_identity, recorded_config)
+    from harness.models.importing import parse_spec
     from harness.run.paths import RunPaths
 
     from harness.run.config_check import check_frames
 
-    check_names(data=data, tests=split(test or ""), face_detector=face_detector or None, checkpoint=checkpoint)
+    check_names(data=data, tests=split(test or ""), face_detector=face_detector or None)
+    parse_spec(checkpoint)  # then the importer it names: one line with a suggestion, no file read
     if data is None and split(test or "") == [DEMO]:
         data, test = DEMO, None  # --test demo: the demo's test set, as --data demo
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read

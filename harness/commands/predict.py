@@ -50,9 +50,7 @@ def predict_command(
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
-    from harness.common.errors import HarnessError
-    from harness.evaluation.threshold import FALLBACK, GIVEN, threshold_of
-    from harness.run.config_check import check_names
+    from harness.evaluation.threshold import FALLBACK
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
@@ -69,21 +67,14 @@ def predict_command(
         raise typer.Exit(EXIT_SETUP)
 
     try:
-        check_names(face_detector=detector, checkpoint=checkpoint)  # first: a misspelt name reads and writes nothing
-    except HarnessError as exc:
-        setup_failed(str(exc))
-    try:
+        _check_names(detector, checkpoint)  # first: a misspelt name reads and writes nothing
         options.check(options.inputs(paths, checkpoint))
         predictor = Predictor.from_checkpoint(checkpoint, device=device, detector=detector,
                                               detector_options=parse_options(detector_option or [], "--face-detector-option"))
         options.check_memory(predictor)
     except PredictSetupError as exc:
         setup_failed(str(exc))
-    source = GIVEN
-    if threshold is None:  # the checkpoint's calibrated threshold (results.json's accuracy uses it too), or 0.5 and why
-        threshold, source = threshold_of(predictor.meta)
-        options.threshold = threshold
-        console.print(f"threshold {threshold:g}: {_escape(source)}; --threshold overrides it", soft_wrap=True)
+    threshold, source = _verdict_threshold(options, predictor, console)
     if predictor.crop.detection_note():  # --face-detector none: no face was looked for
         console.print(_escape(predictor.crop.detection_note()), soft_wrap=True)
     loaded = time.perf_counter()
@@ -142,6 +133,32 @@ class ScoringProgress:
                           f"model {self.loaded - self.began:.1f} s, first input {self.first - self.loaded:.1f} s)")
         if self.task is not None:
             self.bar.update(self.task, advance=1, info=_escape(Path(block["path"]).name))
+
+
+def _check_names(detector: str | None, checkpoint: str) -> None:
+    """The face detector's name, then the importer the checkpoint names: one line with a suggestion."""
+    from harness.common.errors import HarnessError
+    from harness.models.importing import parse_spec
+    from harness.predict.inference import PredictSetupError
+    from harness.run.config_check import check_names
+
+    try:
+        check_names(face_detector=detector)
+        parse_spec(checkpoint)
+    except HarnessError as exc:
+        raise PredictSetupError(str(exc)) from None
+
+
+def _verdict_threshold(options: Any, predictor: Any, console: Any) -> tuple[float, str]:
+    """(threshold, where it came from), set in ``options``: --threshold, else the checkpoint's
+    calibrated one (the one results.json's accuracy uses too), else 0.5 and why; said on one line."""
+    from harness.evaluation.threshold import GIVEN, threshold_of
+
+    if options.threshold is not None:
+        return options.threshold, GIVEN
+    options.threshold, source = threshold_of(predictor.meta)
+    console.print(f"threshold {options.threshold:g}: {_escape(source)}; --threshold overrides it", soft_wrap=True)
+    return options.threshold, source
 
 
 def _after_table(threshold: float, source: str, out: Path | None, console: Any) -> None:

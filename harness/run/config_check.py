@@ -420,12 +420,13 @@ def check_plugin_name(kind: str, name: str, option: str, also: tuple[str, ...] =
 
 
 def check_names(*, data: str | None = None, tests: typing.Sequence[str] = (), blenders: typing.Sequence[str] = (),
-                backbones: typing.Sequence[str] = (), face_detector: str | None = None, checkpoint: str | None = None,
+                backbones: typing.Sequence[str] = (), face_detector: str | None = None,
                 loggers: typing.Sequence[str] = ()) -> None:
     """Every name a command was given, in the order a command line reads: the training dataset, the
-    test sets, blenders, backbones, the face detector, the checkpoint's importer, the loggers. The first
-    unknown one is a ConfigError with a suggestion; nothing is read or written here, so `run`,
-    `evaluate`, `preprocess`, `predict` and every ``--dry-run`` call it before any work."""
+    test sets, blenders, backbones, the face detector, the loggers. The first unknown one is a
+    ConfigError with a suggestion; nothing is read or written here, so `run`, `evaluate`,
+    `preprocess`, `predict` and every ``--dry-run`` call it before any work (`evaluate` and `predict`
+    then check the checkpoint's importer: ``harness.models.importing.parse_spec``)."""
     if data is not None:
         check_plugin_name("dataset", data, "--data", (DEMO,))
     for name in tests:
@@ -435,10 +436,6 @@ def check_names(*, data: str | None = None, tests: typing.Sequence[str] = (), bl
             check_plugin_name(kind, name, option)
     if face_detector is not None:
         check_plugin_name("face_detector", face_detector, "--face-detector")
-    if checkpoint is not None:
-        from harness.models.importing import parse_spec
-
-        parse_spec(checkpoint)  # an unknown IMPORTER: is one line with a suggestion (it reads no file)
     from harness.extend.defaults import defaults
 
     for name in loggers:
