@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable, NoReturn, Optional
 
 import typer
+import typer.core
 
 from harness.extend import registry as plugin_registry
 from harness.common.errors import HarnessError
@@ -21,13 +22,127 @@ from harness.common.ui import console
 
 STARTED = time.perf_counter()  # when the command line began (commands report their time from here)
 
+#: The one spelling of each option, across commands: ``--face-detector`` (and
+#: ``--face-detector-option``), ``--cache-dir`` (the cache home) and ``--face-cache`` (one face cache
+#: folder), ``--frames`` (frames per video of a command that samples once: predict, preprocess) and
+#: ``--eval-frames`` (frames per test video of a run or an evaluation: run, evaluate), ``--json`` (a
+#: flag: JSON on stdout) and ``--json-out PATH``. Other spellings still work, hidden from --help: old
+#: -> the one spelling, in any command that has the one spelling and no option of the old name.
+ALIASES: dict[str, str] = {
+    "--detector": "--face-detector",
+    "--detector-option": "--face-detector-option",
+    "--cache": "--face-cache",
+    "--frames": "--eval-frames",
+    "--eval-frames": "--frames",
+}
+#: Options that took a PATH and are now flags: followed by a value, they are still the PATH option.
+VALUE_ALIASES: dict[str, str] = {"--json": "--json-out"}
+#: What a flag followed by a word means (``--publish true``): the flag is given (True) or not (False).
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _flags_as_flags(params: list[Any]) -> None:
+    """A boolean flag shows as ``--publish`` in --help, not ``--publish <bool>``: it takes no value."""
+    for param in params:
+        if isinstance(param, typer.core.TyperOption) and param.is_flag and not param.count and param.metavar is None:
+            param.metavar = ""
+
+
+def _flag_word(param: Any, name: str, word: str, out: list[str]) -> bool:
+    """``--publish true`` / ``--resume false``: the flag's own spelling for that value, appended to
+    ``out``; False when ``word`` is no boolean word (it stays an argument)."""
+    value = BOOL_WORDS.get(word.lower())
+    if value is None:
+        return False
+    if name in param.secondary_opts:
+        value = not value  # --no-resume false is --resume
+    if value:
+        out.append(param.opts[0])
+    elif param.secondary_opts:
+        out.append(param.secondary_opts[0])
+    return True
+
+
+def respell(params: list[Any], args: list[str]) -> list[str]:
+    """``args`` of the command of ``params`` with every old spelling replaced by the one spelling
+    (ALIASES, VALUE_ALIASES) and a boolean word after a flag folded into it. Option values are never
+    changed: the token after an option that takes a value is copied as it is."""
+    options = {opt: p for p in params if isinstance(p, typer.core.TyperOption) for opt in (*p.opts, *p.secondary_opts)}
+    aliases = {old: new for old, new in ALIASES.items() if new in options and old not in options}
+    value_aliases = {old: new for old, new in VALUE_ALIASES.items() if new in options}
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            return out + args[i:]
+        name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
+        following = args[i + 1] if i + 1 < len(args) else None
+        if name in value_aliases and (eq or (following is not None and not following.startswith("-"))):
+            name = value_aliases[name]  # the old PATH form
+        name = aliases.get(name, name)
+        param = options.get(name)
+        i += 1
+        if param is not None and param.is_flag and not eq and following is not None and _flag_word(param, name, following, out):
+            i += 1
+            continue
+        out.append(name + eq + value)
+        if param is not None and not param.is_flag and not eq and following is not None:
+            out.append(following)  # its value, verbatim
+            i += 1
+    return out
+
+
+class HarnessGroup(typer.core.TyperGroup):
+    """The root group (and ``blend``): flags shown as flags, old spellings of options still taken."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        _flags_as_flags(params)
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _flags_as_flags(cmd.get_params(ctx))
+        return cmd
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not isinstance(cmd, typer.core.TyperGroup):
+            rest = respell(cmd.get_params(ctx), rest)
+        return name, cmd, rest
+
+
 app = typer.Typer(
     name="harness",
+    cls=HarnessGroup,
     help="Deepfake detection and localization trained without fake samples: train, score, compare.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    """--version: the installed distribution's version (what a bug report needs), then exit."""
+    if value:
+        import importlib.metadata as md
+
+        from harness.extend.registry import BUILTIN_PACKAGE
+
+        try:
+            version = md.version(BUILTIN_PACKAGE)
+        except md.PackageNotFoundError:  # run from a source tree that was never installed
+            version = "unknown (not installed)"
+        typer.echo(f"harness {version} ({BUILTIN_PACKAGE}, Python {sys.version.split()[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                       help="Print the version and exit.")) -> None:
+    """Deepfake detection and localization trained without fake samples: train, score, compare."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -65,6 +65,7 @@ def test_seed_list_runs_one_config_per_seed(monkeypatch, tmp_path):
     import harness.run.stages as pipeline
 
     started = []
+    monkeypatch.setattr("harness.run.config_check.check_weights", lambda cfg: None)  # the run is a stand-in: so are its weights
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
     result = invoke("run", "--data", "demo", "--backbone", "swin,resnet50", "--seed", "0, 1,2",
                     "--runs-dir", str(tmp_path / "runs"))
@@ -81,6 +82,7 @@ def test_config_file_values_survive_unless_an_option_overrides_them(monkeypatch,
     from harness.run.config import RunConfig, save_config
 
     started = []
+    monkeypatch.setattr("harness.run.config_check.check_weights", lambda cfg: None)  # the run is a stand-in: so are its weights
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
     saved = tmp_path / "config.json"
     save_config(replace(RunConfig(), seed=5, name="mine", compression="c40", device="cpu", img_size=96), saved)

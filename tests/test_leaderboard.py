@@ -222,13 +222,40 @@ def test_cli_writes_and_checks(tmp_path: Path) -> None:
     cli = CliRunner()
     done = cli.invoke(app, ["leaderboard", "--results", str(results_dir), "--out", str(out)])
     assert done.exit_code == 0, done.output
-    assert out.read_text(encoding="utf-8") == L.render([make_results()])
+    assert out.read_text(encoding="utf-8") == L.render([make_results()], link_from=tmp_path, source=results_dir)
     assert cli.invoke(app, ["leaderboard", "--results", str(results_dir), "--out", str(out), "--check"]).exit_code == 0
     out.write_text("stale\n")
     stale = cli.invoke(app, ["leaderboard", "--results", str(results_dir), "--out", str(out), "--check"])
     assert stale.exit_code == 1 and "out of date" in stale.output
     missing = cli.invoke(app, ["leaderboard", "--results", str(tmp_path / "nope"), "--out", str(out)])
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert missing.exit_code == 2 and "no such folder" in missing.output
+
+
+def test_a_board_names_the_folder_it_was_built_from(tmp_path: Path) -> None:
+    from harness.cli import build_app
+
+    results_dir = tmp_path / "runs" / "results"
+    write_results(make_results(), results_dir)
+    beside, elsewhere = tmp_path / "runs" / "LEADERBOARD.md", tmp_path / "boards" / "L.md"
+    for out in (beside, elsewhere):
+        assert CliRunner().invoke(build_app(), ["leaderboard", "--results", str(results_dir), "--out", str(out)]).exit_code == 0
+    assert "from ./results/*.json (next to this file)." in beside.read_text(encoding="utf-8").splitlines()[2]
+    assert "from ../runs/results/*.json (relative to this file)." in elsewhere.read_text(encoding="utf-8").splitlines()[2]
+
+
+@pytest.mark.parametrize("where", ["outside the project", "an empty folder"])
+def test_no_results_is_one_line_naming_where_it_looked(where: str, tmp_path: Path, monkeypatch) -> None:
+    from fixtures.cli_checks import one_line_exit_2
+    from harness.cli import build_app
+
+    monkeypatch.chdir(tmp_path)
+    args = ["leaderboard"]
+    if where == "an empty folder":
+        (tmp_path / "empty").mkdir()
+        args += ["--results", "empty", "--out", "L.md"]
+    line = one_line_exit_2(CliRunner().invoke(build_app(), args), "no results in", "--results DIR")
+    assert ("leaderboards/results (no such folder)" if where == "outside the project" else "empty (no *.json file in it)") in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if where == "outside the project" else ["empty"])
 
 
 def test_shipped_leaderboard_is_rendered_from_the_shipped_results() -> None:
@@ -238,4 +265,4 @@ def test_shipped_leaderboard_is_rendered_from_the_shipped_results() -> None:
     results = load_results(root / "results")
     for path in sorted((root / "results").glob("*.json")):
         validate(json.loads(path.read_text()), source=str(path))  # every shipped file is schema-valid
-    assert (root / "LEADERBOARD.md").read_text(encoding="utf-8") == L.render(results)
+    assert (root / "LEADERBOARD.md").read_text(encoding="utf-8") == L.render(results, link_from=root, source=root / "results")

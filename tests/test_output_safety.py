@@ -138,9 +138,20 @@ def test_import_on_a_full_disk_is_one_line_and_leaves_nothing(sbi_tar, tmp_path)
 # ------------------------------------------------------------------------------------------------
 # the other commands' outputs
 # ------------------------------------------------------------------------------------------------
+def results_folder(path: Path) -> Path:
+    """A results folder holding one results file (a board is rendered from results)."""
+    import json
+
+    from test_results_factory import make_results
+
+    path.mkdir()
+    (path / "run.json").write_text(json.dumps(make_results()))
+    return path
+
+
 def test_leaderboard_out_never_overwrites_a_users_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "results").mkdir()
+    results_folder(tmp_path / "results")
     Path("README.md").write_text("my paper")
     one_line_exit_2(invoke("leaderboard", "--results", "results", "--out", "README.md"), "--out README.md", "--force")
     assert Path("README.md").read_text() == "my paper"
@@ -154,7 +165,7 @@ def test_leaderboard_out_never_overwrites_a_users_file(tmp_path, monkeypatch):
 
 def test_leaderboard_out_under_a_file_is_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    Path("results").mkdir()
+    results_folder(tmp_path / "results")
     Path("notes.txt").write_text("mine")
     one_line_exit_2(invoke("leaderboard", "--results", "results", "--out", "notes.txt/LB.md"), "which is a file")
     assert Path("notes.txt").read_text() == "mine"
@@ -208,12 +219,12 @@ def test_predict_out_never_overwrites_a_folder_or_writes_inside_its_input(tmp_pa
 def test_datasets_json_never_overwrites_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("report.json").write_text("mine")
-    one_line_exit_2(invoke("datasets", "--root", tmp_path / "none", "--json", "report.json"), "--json report.json", "--force")
+    one_line_exit_2(invoke("datasets", "--root", tmp_path / "none", "--json", "report.json"), "--json-out report.json", "--force")
     assert Path("report.json").read_text() == "mine"
     assert invoke("datasets", "--root", tmp_path / "none", "--json", "doctor.json").exit_code == 0
     assert invoke("datasets", "--root", tmp_path / "none", "--json", "doctor.json").exit_code == 0  # its own: rewritten
     Path("list.json").write_text('[{"name": "mine"}]')  # JSON, but not a doctor's report
-    one_line_exit_2(invoke("datasets", "--root", tmp_path / "none", "--json", "list.json"), "--json list.json")
+    one_line_exit_2(invoke("datasets", "--root", tmp_path / "none", "--json", "list.json"), "--json-out list.json")
 
 
 def test_run_and_evaluate_refuse_a_users_file_as_leaderboard(tmp_path, monkeypatch):
@@ -243,7 +254,7 @@ def test_an_output_in_a_read_only_folder_is_refused_before_any_work(case, sbi_ta
     from fixtures.builders import tiny_swin_run
 
     folder, prefix = read_only_folder(tmp_path / "ro")
-    (tmp_path / "results").mkdir()
+    results_folder(tmp_path / "results")
     tiny_swin_run(tmp_path / "run", 64)
     (tmp_path / "test.csv").write_text("path,label\nnone.png,0\n")
     args, option = READ_ONLY_CASES[case]

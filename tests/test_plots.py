@@ -256,3 +256,60 @@ def test_a_switched_off_loss_term_gets_no_training_panel(tmp_path):
     off, absent, on = log(Path("off"), {"token": 0.0}), log(Path("absent"), {}), log(Path("on"), {"token": 0.1})
     assert off.read_bytes() == absent.read_bytes()
     assert Image.open(on).size != Image.open(off).size  # a real term adds its panel (4 panels: a second row)
+
+
+# ------------------------------------------------------------------------------------------------
+# figures a reader trusts: read from the figure objects (matplotlib artists), not pixels
+# ------------------------------------------------------------------------------------------------
+def _scores_of(labels: list[int], values: list[float]):
+    from harness.reporting.scores import Scores
+
+    return Scores([f"v{i}" for i in range(len(labels))], np.array(labels), ["original" if y == 0 else "Deepfakes" for y in labels],
+                  np.array(values, dtype=float))
+
+
+def test_a_panel_of_one_logged_value_shows_it_as_text_not_a_lone_dot():
+    from harness.reporting.plots import training_figure
+
+    steps = [{"step": s, "epoch": 1, "lr": 1e-3, "loss": 1.0 / s} for s in range(1, 6)]
+    fig = training_figure(steps, [{"step": 150, "epoch": 1, "val_auc": 0.6875}])
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+    val = panels["validation AUC (self-blends)"]
+    assert len(val.lines) == 0 and [t.get_text() for t in val.texts] == ["0.6875 at step 150\n(the one value logged)"]
+    assert len(panels["loss (total)"].lines) == 1 and len(panels["loss (total)"].texts) == 0  # five values: a curve
+    two = training_figure(steps, [{"step": 2, "val_auc": 0.6}, {"step": 5, "val_auc": 0.8}])
+    val = {ax.get_title(): ax for ax in two.axes}["validation AUC (self-blends)"]
+    assert len(val.texts) == 0 and list(val.lines[0].get_ydata()) == [0.6, 0.8]
+    one_step = training_figure(steps[:1], [])
+    assert all(len(ax.lines) == 0 and len(ax.texts) == 1 for ax in one_step.axes if ax.get_visible())
+
+
+def test_the_score_histogram_counts_whole_videos_and_draws_the_verdict_threshold():
+    from harness.reporting.plots import histogram_figure
+
+    scores = _scores_of([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.45, 0.5, 0.7, 0.9])
+    results = {"name": "demo", "datasets": {"ffpp": {"threshold": {"value": 0.4626, "source": "calibrated at the EER of 8 validation images"}}}}
+    fig = histogram_figure("ffpp", scores, results)
+    (ax,) = fig.axes
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)  # 0, 1, 2 ... never 0.5
+    (line,) = [l for l in ax.lines if l.get_label().startswith("threshold")]
+    assert list(line.get_xdata()) == [0.4626, 0.4626] and line.get_label() == "threshold 0.463 (calibrated)"
+    old = histogram_figure("ffpp", scores, {"config": {"eval": {"threshold": 0.5}}})  # results without the record
+    assert [l.get_xdata()[0] for l in old.axes[0].lines if l.get_label().startswith("threshold")] == [0.5]
+
+
+def test_long_titles_are_wrapped_whole_not_cut():
+    from harness.reporting.plots import histogram_figure, training_figure
+
+    name = "multipart[deform=True,parts=3,scale=0.9]+efficientnet-lite0 seed 2 on my own videos at 224 px"
+    fig = histogram_figure("celebdf", _scores_of([0, 1], [0.2, 0.8]), {"name": name})
+    title = fig.axes[0].get_title()
+    assert "\n" in title and " ".join(title.split()) == f"Score histogram: celebdf - {name}"
+    fig.canvas.draw()
+    box, frame = fig.axes[0].title.get_window_extent(), fig.bbox
+    assert box.x0 >= frame.x0 and box.x1 <= frame.x1  # inside the figure: nothing cut at either end
+    steps = [{"step": s, "lr": 1e-3, "loss": 1.0} for s in range(1, 4)]
+    sup = training_figure(steps, [], title=name)._suptitle.get_text()
+    assert "\n" in sup and " ".join(sup.split()) == f"Training: {name}"

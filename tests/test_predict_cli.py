@@ -182,7 +182,7 @@ def test_detector_option_overrides_the_checkpoints(bundle, media, monkeypatch):
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
     wrong = invoke(media / "face.jpg", "-c", bundle, "--detector-option", "colour=1")
     said = " ".join(wrong.output.split())
-    assert wrong.exit_code == 2 and "--detector-option: 'colour' is not an option of face detector 'dlib'" in said
+    assert wrong.exit_code == 2 and "--face-detector-option: 'colour' is not an option of face detector 'dlib'" in said
     assert "its options: upsample, min_score" in said
 
 

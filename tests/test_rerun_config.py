@@ -100,10 +100,13 @@ def test_every_field_of_a_recorded_config_reruns_unchanged(recorded, tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "data", "weights.safetensors"]
     assert not any((tmp_path / "data").iterdir())
 
+    # The dry run said the (fake) weights file cannot be read, as a warning: it may plan for another machine.
+    assert "warning: --pretrained" in said and "weights.safetensors" in said
     # The real run starts exactly what the dry run printed.
     import harness.run.stages as pipeline
 
     started = []
+    monkeypatch.setattr("harness.run.config_check.check_weights", lambda cfg: None)  # the fixture's weights file is a stand-in
     monkeypatch.setattr(pipeline, "run", lambda cfg, paths, **kw: started.append(cfg))
     assert invoke("run", "--config", str(path)).exit_code == 0
     assert started == [config]

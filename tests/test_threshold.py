@@ -56,21 +56,28 @@ def test_predict_uses_the_checkpoints_threshold_unless_told_otherwise(bundle, fa
     old = predict(face, "-c", bundle, "--json")  # recorded before thresholds were calibrated: 0.5, and why
     assert old.exit_code == 0, old.output
     assert json.loads(old.stdout)["threshold"] == FALLBACK
-    assert "no calibrated threshold (the checkpoint predates calibrated thresholds): using 0.5" in " ".join(old.stderr.split())
+    assert "threshold 0.5: default 0.5 (no calibrated threshold: the checkpoint predates calibrated thresholds)" \
+        in " ".join(old.stderr.split())
+    assert json.loads(old.stdout)["threshold_source"].startswith("default 0.5 (no calibrated threshold")
 
     score = json.loads(old.stdout)["files"][0]["score"]
-    record_threshold(bundle / "checkpoint", {"value": score + 1e-6, "rule": "EER on the validation self-blends", "eer": 0.1})
+    record_threshold(bundle / "checkpoint", {"value": score + 1e-6, "rule": "EER on the validation self-blends", "eer": 0.1,
+                                             "n_real": 4, "n_fake": 4})
     calibrated = predict(face, "-c", bundle, "--json")
     document = json.loads(calibrated.stdout)
     assert document["threshold"] == pytest.approx(score + 1e-6) and document["files"][0]["verdict"] == "real"
-    assert "calibrated threshold" in calibrated.stderr
+    said = "calibrated at the EER of 8 validation images (4 real, 4 self-blended fakes)"
+    assert said in " ".join(calibrated.stderr.split()) and document["threshold_source"] == said
+    table = predict(face, "-c", bundle)  # the table's verdicts say where their threshold came from
+    assert f"fake when the score is >= {score + 1e-6:g} ({said})" in " ".join(table.output.split())
+    assert "add --out DIR" in table.output  # and how to see where the face was altered
     told = json.loads(predict(face, "-c", bundle, "--json", "--threshold", "0").stdout)
-    assert told["threshold"] == 0 and told["files"][0]["verdict"] == "fake"
+    assert told["threshold"] == 0 and told["files"][0]["verdict"] == "fake" and told["threshold_source"] == "--threshold"
 
     record_threshold(bundle / "checkpoint", {"value": None, "reason": "no validation split to calibrate on"})
     none = predict(face, "-c", bundle, "--json")
     assert json.loads(none.stdout)["threshold"] == FALLBACK
-    assert "no calibrated threshold (no validation split to calibrate on): using 0.5" in " ".join(none.stderr.split())
+    assert "default 0.5 (no calibrated threshold: no validation split to calibrate on)" in " ".join(none.stderr.split())
 
 
 @pytest.mark.slow

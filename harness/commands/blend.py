@@ -7,11 +7,11 @@ from typing import Optional
 
 import typer
 
-from harness.cli import fail
+from harness.cli import HarnessGroup, fail
 from harness.common.errors import HarnessError
 from harness.extend.hookspecs import hookimpl
 
-blend_app = typer.Typer(help="Inspect self-blending generators (preview grids of fakes and their masks).", no_args_is_help=True)
+blend_app = typer.Typer(cls=HarnessGroup, help="Inspect self-blending generators (preview grids of fakes and their masks).", no_args_is_help=True)
 
 
 @blend_app.callback()
@@ -22,7 +22,7 @@ def _main() -> None:
 @blend_app.command()
 def preview(
     image: Optional[Path] = typer.Argument(
-        None, help="A face photo (PNG/JPEG); the largest face is found with --detector and cropped. "
+        None, help="A face photo (PNG/JPEG); the largest face is found with --face-detector and cropped. "
         "Default: the public-domain astronaut face from scikit-image."
     ),
     out: Path = typer.Option(Path("blend_preview.png"), "--out", "-o", help="Where to write the PNG grid (a new file unless --force)."),
@@ -33,7 +33,7 @@ def preview(
     seed: int = typer.Option(0, "--seed", help="Random seed (the grid is reproducible)."),
     size: int = typer.Option(256, "--size", min=64, max=1024, help="Face crop size in pixels."),
     detector: Optional[str] = typer.Option(
-        None, "--detector", help="Face detector plugin for IMAGE. Default: the one a run uses (see `harness run --face-detector`)."
+        None, "--face-detector", help="Face detector plugin for IMAGE. Default: the one a run uses (see `harness run --face-detector`)."
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out file (never IMAGE)."),
 ) -> None:
@@ -41,8 +41,9 @@ def preview(
     from harness.common.files import OutputError, check_output, write_output_file
     from harness.reporting.preview import render_preview
 
-    from harness.run.config_check import check_seed
+    from harness.run.config_check import check_names, check_seed
 
+    check_names(blenders=_blender_names(blender) if blender is not None else (), face_detector=detector)  # names first
     check_seed(seed)  # the generators take 0 ... 2**32 - 1
     inputs = [image] if image is not None else []
     try:
@@ -117,7 +118,7 @@ def _face(image: Optional[Path], size: int, detector: Optional[str]) -> tuple:
     try:
         return face_from_image(str(image), size, detector)
     except PluginError as exc:
-        fail(f"--detector: {exc}")
+        fail(f"--face-detector: {exc}")
     except ValueError as exc:
         fail(f"IMAGE {image}: {exc}")
     raise AssertionError  # fail exits

@@ -134,13 +134,13 @@ def render_completeness(cache_root: Path, counts: dict[tuple[str, str], dict[str
                       "once the file is fixed; claimed: a job is still working on it")
 
 
-def _doctor_cache(cache: Path | None, root: Path | None, names: list[str] | None,
+def _doctor_cache(cache: Path | None, cache_dir: Path | None, root: Path | None, names: list[str] | None,
                   options: dict[str, dict] | None) -> None:
     """The completeness table for ``cache`` (default: `harness run`'s face cache, when it exists)."""
     from harness.data.cache import FaceCache, faces_cache_root
     from harness.data.crop import CropRule
 
-    cache_root = cache if cache is not None else faces_cache_root(CropRule.for_detector(defaults().face_detector))
+    cache_root = cache if cache is not None else faces_cache_root(CropRule.for_detector(defaults().face_detector), cache_dir)
     if not FaceCache.exists(Path(cache_root)):
         if cache is not None:
             typer.secho(f"error: no face cache at {cache}; give the folder you preprocessed into", fg="red", err=True)
@@ -164,13 +164,16 @@ def datasets(
     root: Optional[Path] = typer.Option(None, "--root", help="Data root holding one folder per dataset "
                                         "(default: $HARNESS_DATA, then ./datasets)."),
     name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these datasets (repeatable)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the reports as JSON here (a new file unless --force)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the reports as JSON on stdout (no table)."),
+    json_out: Optional[Path] = typer.Option(None, "--json-out", help="Also write the reports as JSON to this file (a new file unless --force)."),
     train_dir: Optional[Path] = typer.Option(None, "--train-dir", help="Your own data: the folder of real training videos/images (checks the folder dataset)."),
     test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: the test CSV path,label[,source[,video]] (checks the folder dataset)."),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: show the validation split this share carves."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Face cache whose completeness to show per dataset and "
-                                         "split (default: the one `harness run` uses, when it exists)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
+    cache: Optional[Path] = typer.Option(None, "--face-cache", help="Face cache whose completeness to show per dataset and "
+                                         "split (default: the one `harness run` uses under --cache-dir, when it exists)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home, as for `harness run` (default: "
+                                             "$HARNESS_CACHE, else ~/.cache/harness)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --json-out file."),
 ) -> None:
     """Doctor: which datasets are found, their counts against the protocol, what is missing and how to get it.
 
@@ -183,7 +186,7 @@ def datasets(
     options, exit_code = None, 0
     inputs = [test_csv] if test_csv is not None else []  # the one input file it could be
     if json_out is not None:  # before any dataset is read
-        check_output(json_out, "--json", folder=False, force=force, inputs=inputs, replaceable=is_doctor_report)
+        check_output(json_out, "--json-out", folder=False, force=force, inputs=inputs, replaceable=is_doctor_report)
     if train_dir is not None or test_csv is not None or val_fraction is not None:
         try:
             options = {defaults().user_dataset: folder_options(train_dir, test_csv, val_fraction)}
@@ -191,32 +194,40 @@ def datasets(
             typer.secho(f"error: {exc}", fg="red", err=True)
             raise typer.Exit(2) from None
         name = name or [defaults().user_dataset]
-    reports = datasets_command(root, name or None, options=options)
+    if as_json:
+        reports = collect_reports(root, name or None, options)
+        print(_reports_json(reports))
+    else:
+        reports = datasets_command(root, name or None, options=options)
     found = [r.name for r in reports if r.found]
-    if found:
-        _doctor_cache(cache, root, found, options)
+    if found and not as_json:
+        _doctor_cache(cache, cache_dir, root, found, options)
     if options and any(not r.found or r.problems for r in reports if r.name == defaults().user_dataset):
         exit_code = 1  # your own data has problems: scripts can stop here
     if json_out is not None:
-        import json
-        from dataclasses import asdict
-
-        text = json.dumps([asdict(r) for r in reports], indent=2, default=str)
-        write_output_file(json_out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "--json", force=force,
+        text = _reports_json(reports)
+        write_output_file(json_out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "--json-out", force=force,
                           inputs=inputs, replaceable=is_doctor_report)
     if options and exit_code:
         raise typer.Exit(exit_code)
 
 
+def _reports_json(reports: list[DatasetReport]) -> str:
+    import json
+    from dataclasses import asdict
+
+    return json.dumps([asdict(r) for r in reports], indent=2, default=str)
+
+
 def is_doctor_report(path: Path) -> bool:
-    """``path`` holds what `datasets --json` writes (a list of dataset reports), so writing it again
+    """``path`` holds what `datasets --json-out` writes (a list of dataset reports), so writing it again
     loses nothing; any other file is the user's and needs --force."""
     from dataclasses import fields
 
     from harness.common.bounded import read_json
 
     try:
-        data = read_json(path, "--json")
+        data = read_json(path, "--json-out")
     except Exception:  # noqa: BLE001 - unreadable or not JSON: not ours
         return False
     keys = {f.name for f in fields(DatasetReport)}

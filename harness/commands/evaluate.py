@@ -10,9 +10,8 @@ from typing import Any, Optional
 
 import typer
 
-from harness.extend import registry
 from harness.cli import fail, interrupted
-from harness.commands.run import OPTIONS, _check_device, _data_options, _value_options, perturb_conditions, with_demo_scale
+from harness.commands.run import OPTIONS, _check_device, split, _data_options, _value_options, perturb_conditions, with_demo_scale
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
 
@@ -52,9 +51,15 @@ def evaluate_command(
 
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness evaluate --checkpoint runs/<id> --checkpoint mesonet:Meso4_DF.h5 --checkpoint deepfakebench:xception_best.pth --test-csv faces.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
-    from harness.run.config_check import check_frames, check_run_paths
+    from harness.models.importing import parse_spec
+    from harness.run.config_check import DEMO, check_frames, check_names, check_run_paths
     from harness.run.paths import RunPaths
 
+    check_names(data=data, tests=split(test or ""), face_detector=face_detector or None)
+    for text in checkpoint:
+        parse_spec(text)  # then the importer it names: one line with a suggestion, no file read
+    if data is None and split(test or "") == [DEMO]:
+        data, test = DEMO, None  # --test demo: the demo's test set, as --data demo
     conditions = perturb_conditions(perturb)  # options first: a bad value costs no checkpoint read
     if eval_frames is not None:
         check_frames(eval_frames, "--eval-frames")  # its memory is checked with the model's sizes below
@@ -94,7 +99,7 @@ def _plan(text: str, choices: dict[str, Any], cache_dir: Path | None, dry_run: b
     configuration and crop rule it is scored with: its recorded settings under the options given."""
     from harness.evaluation.checkpoint import crop_rule, open_checkpoint, recorded_config, scores_the_demo
     from harness.evaluation.several import Planned
-    from harness.run.config_check import check_eval_config
+    from harness.run.config_check import check_eval_config, check_names
 
     found = open_checkpoint(text, cache_dir, dry_run=dry_run)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
@@ -105,10 +110,7 @@ def _plan(text: str, choices: dict[str, Any], cache_dir: Path | None, dry_run: b
     if choices["allow_missing"]:  # a dataset option: it enters the evaluation id (other videos, other numbers)
         options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
         base = replace(base, dataset_options={**base.dataset_options, **options})
-    try:
-        registry.get("face_detector", base.face_detector)
-    except registry.PluginError as exc:
-        raise registry.PluginError(f"--face-detector: {exc}") from None
+    check_names(tests=base.test_datasets, face_detector=base.face_detector)  # the checkpoint's recorded ones too
     check_eval_config(base)
     _check_device(base.device, dry_run)
     return Planned(text, found, base, crop_rule(found, base.face_detector))

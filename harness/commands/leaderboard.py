@@ -52,11 +52,13 @@ def leaderboard(
     from harness.reporting.leaderboard import render
     from harness.reporting.scores import ReportError
 
+    board_protocol = _protocol(protocol or [])  # the options' files first
+    _require_results(results)
     runs = _load_runs(results)
     if not check:
         _check_out(out, results, [], force)
     try:
-        text = render(runs, link_from=out.parent, protocol=_protocol(protocol or []), significance=significance)
+        text = render(runs, link_from=out.parent, protocol=board_protocol, significance=significance, source=results)
     except ReportError as exc:  # --significance reads each run's scores files: a damaged one is one line
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -140,14 +142,23 @@ def _protocol(extra: List[Path]) -> Any:
         raise typer.Exit(2) from None
 
 
+def _require_results(results: Path) -> None:
+    """A board is rendered from results files: none is one line naming where it looked (exit 2)."""
+    if not results.is_dir() or not any(results.glob("*.json")):
+        # one line naming where it looked: an empty board would say nothing of where the runs are
+        where = "no such folder" if not results.is_dir() else "no *.json file in it"
+        typer.echo(f"error: no results in {results} ({where}); `harness run` writes them to runs/results "
+                   "(harness leaderboard --results runs/results --out runs/LEADERBOARD.md), the shipped ones are in "
+                   "leaderboards/results of the project folder: pass --results DIR", err=True)
+        raise typer.Exit(2)
+
+
 def _load_runs(results: Path) -> list:
     """The results files of ``results``; one that breaks the schema (an impossible metric, a value
     outside its CI, truncated JSON) is refused in one line naming the file and the field: a board
     never renders it, and never silently drops it either."""
     from harness.reporting.results import ResultsError, load_results
 
-    if not results.is_dir() and results == DEFAULT_RESULTS:
-        return []  # a fresh checkout has no runs yet: render the reference rows alone
     try:
         return load_results(results, strict=True)
     except (FileNotFoundError, ResultsError) as exc:

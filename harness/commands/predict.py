@@ -45,8 +45,8 @@ def predict_command(
     top: int = typer.Option(8, "--top", help="Most suspicious frames on the contact sheet."),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON document on stdout (schema: harness/schemas/predict.schema.json)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1 ..."),
-    detector: Optional[str] = typer.Option(None, "--detector", "--face-detector", help="Face detector plugin (dlib, retinaface ...; none: each image is one face, already cropped; default: the one the checkpoint was trained with)."),
-    detector_option: Optional[List[str]] = typer.Option(None, "--detector-option", help="KEY=VALUE for the face detector (repeatable), e.g. upsample=2 or confidence=0.5."),
+    detector: Optional[str] = typer.Option(None, "--face-detector", help="Face detector plugin (dlib, retinaface ...; none: each image is one face, already cropped; default: the one the checkpoint was trained with)."),
+    detector_option: Optional[List[str]] = typer.Option(None, "--face-detector-option", help="KEY=VALUE for the face detector (repeatable), e.g. upsample=2 or confidence=0.5."),
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
@@ -67,13 +67,14 @@ def predict_command(
         raise typer.Exit(EXIT_SETUP)
 
     try:
+        _check_names(detector, checkpoint)  # first: a misspelt name reads and writes nothing
         options.check(options.inputs(paths, checkpoint))
         predictor = Predictor.from_checkpoint(checkpoint, device=device, detector=detector,
-                                              detector_options=parse_options(detector_option or [], "--detector-option"))
+                                              detector_options=parse_options(detector_option or [], "--face-detector-option"))
         options.check_memory(predictor)
     except PredictSetupError as exc:
         setup_failed(str(exc))
-    threshold = options.threshold = _announce(predictor, threshold)
+    threshold, source = _announce(options, predictor)
     loaded = time.perf_counter()
 
     def show(result: Any, block: dict[str, Any]) -> None:
@@ -88,27 +89,25 @@ def predict_command(
                                    on_result=lambda result, block: (show(result, block), scoring.done(block)))
     except PredictSetupError as exc:
         setup_failed(str(exc))
-    report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device))
+    report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device), threshold_source=source)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         _table(report, console)
+        _after_table(threshold, source, out, console)
     if report["summary"]["failed"]:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _announce(predictor: Any, threshold: float | None) -> float:
-    """The verdict threshold (``--threshold``, else the checkpoint's calibrated one, else 0.5, and
-    why), said on stderr with how faces are found when no detector looks for them."""
+def _announce(options: Any, predictor: Any) -> tuple[float, str]:
+    """The verdict threshold and where it came from (said on stderr), then how faces are found when
+    no detector looks for them."""
     from harness.common.ui import console
-    from harness.evaluation.threshold import threshold_of
 
-    if threshold is None:
-        threshold, where = threshold_of(predictor.meta)
-        console.print(f"threshold: {_escape(where)}; --threshold overrides it", soft_wrap=True)
+    threshold, source = _verdict_threshold(options, predictor, console)
     if predictor.crop.detection_note():  # --face-detector none: no face was looked for
         console.print(_escape(predictor.crop.detection_note()), soft_wrap=True)
-    return threshold
+    return threshold, source
 
 
 class ScoringProgress:
@@ -143,6 +142,40 @@ class ScoringProgress:
                           f"model {self.loaded - self.began:.1f} s, first input {self.first - self.loaded:.1f} s)")
         if self.task is not None:
             self.bar.update(self.task, advance=1, info=_escape(Path(block["path"]).name))
+
+
+def _check_names(detector: str | None, checkpoint: str) -> None:
+    """The face detector's name, then the importer the checkpoint names: one line with a suggestion."""
+    from harness.common.errors import HarnessError
+    from harness.models.importing import parse_spec
+    from harness.predict.inference import PredictSetupError
+    from harness.run.config_check import check_names
+
+    try:
+        check_names(face_detector=detector)
+        parse_spec(checkpoint)
+    except HarnessError as exc:
+        raise PredictSetupError(str(exc)) from None
+
+
+def _verdict_threshold(options: Any, predictor: Any, console: Any) -> tuple[float, str]:
+    """(threshold, where it came from), set in ``options``: --threshold, else the checkpoint's
+    calibrated one (the one results.json's accuracy uses too), else 0.5 and why; said on one line."""
+    from harness.evaluation.threshold import GIVEN, threshold_of
+
+    if options.threshold is not None:
+        return options.threshold, GIVEN
+    options.threshold, source = threshold_of(predictor.meta)
+    console.print(f"threshold {options.threshold:g}: {_escape(source)}; --threshold overrides it", soft_wrap=True)
+    return options.threshold, source
+
+
+def _after_table(threshold: float, source: str, out: Path | None, console: Any) -> None:
+    """Where the verdicts' threshold came from, and (without --out) how to see where the face was altered."""
+    console.print(f"verdict: fake when the score is >= {threshold:g} ({_escape(source)})", soft_wrap=True)
+    if out is None:
+        console.print("where: add --out DIR for each frame's localization overlay, an overlay video and a contact sheet "
+                      "(--explain adds Grad-CAM++)", soft_wrap=True)
 
 
 def parse_options(items: list[str], flag: str) -> dict[str, Any]:

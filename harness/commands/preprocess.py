@@ -72,7 +72,7 @@ def _cache_only(cache: Path | None, cache_dir: Path | None, detector: str, crop_
     root = cache if cache is not None else faces_cache_root(CropRule.for_detector(detector, crop_size=crop_size,
                                                                                   margin=margin), cache_dir)
     if not FaceCache.exists(Path(root)):
-        typer.secho(f"error: no face cache at {root}; give --cache DIR (the folder you preprocessed into)", fg="red", err=True)
+        typer.secho(f"error: no face cache at {root}; give --face-cache DIR (the folder you preprocessed into)", fg="red", err=True)
         raise typer.Exit(2)
     return Path(root)
 
@@ -136,7 +136,7 @@ def preprocess_cmd(
     test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Your own data: test CSV path,label[,source[,video]]."),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="With --train-dir: share of identities carved for validation."),
     root: Optional[Path] = typer.Option(None, "--root", help="The dataset's own folder."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Face cache folder itself (default: the one `harness run` "
+    cache: Optional[Path] = typer.Option(None, "--face-cache", help="Face cache folder itself (default: the one `harness run` "
                                          "reads for this detector and crop rule, under the cache home)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache home, as for `harness run` (default: "
                                              "$HARNESS_CACHE, else ~/.cache/harness); the face cache is a folder below it."),
@@ -144,7 +144,7 @@ def preprocess_cmd(
     methods: Optional[str] = typer.Option(None, "--methods", help="FF++: comma-separated methods."),
     splits_dir: Optional[Path] = typer.Option(None, "--splits", help="FF++: folder with train/val/test.json."),
     frames: str = typer.Option("32", "--frames", help="Frames per video: N or per split, e.g. train=8,test=32."),
-    detector: str = typer.Option(defaults().face_detector, "--detector", "--face-detector", help="Face detector plugin (none: each image is one face, already cropped)."),
+    detector: str = typer.Option(defaults().face_detector, "--face-detector", help="Face detector plugin (none: each image is one face, already cropped)."),
     crop_size: int = typer.Option(256, "--crop-size", min=16),
     margin: float = typer.Option(0.3, "--margin", min=0.0),
     workers: int = typer.Option(0, "--workers", "-w", help="Worker processes (0 = this process)."),
@@ -165,8 +165,11 @@ def preprocess_cmd(
     from harness.data.crop import CropRule
     from harness.data.preprocess import parse_shard, preprocess
     from harness.extend.types import DatasetLayoutError, DatasetNotFoundError
-    from harness.run.config_check import check_workers
+    from harness.run.config_check import check_plugin_name, check_workers
 
+    if dataset is not None:  # the names first: a misspelt one reads and writes nothing
+        check_plugin_name("dataset", dataset, "DATASET")
+    check_plugin_name("face_detector", detector, "--face-detector")
     if verify or compact:
         root_ = _cache_only(cache, cache_dir, detector, crop_size, margin)
         if compact:

@@ -163,10 +163,21 @@ def _data_options(recorded: RunConfig, data: str | None, test: str | None, root:
     elif data is not None:
         base = replace(base, train_dataset=data, demo=False)  # a real dataset is never a demo run
     if test:
-        base = replace(base, test_datasets=split(test))
+        base = replace(base, test_datasets=test_names(split(test), base))
     if root:
         base = replace(base, data_root=str(root))
     return apply_to_run(base, data, test, root, *user)
+
+
+def test_names(names: list[str], config: RunConfig) -> list[str]:
+    """--test's names, ``demo`` being the demo's test set: scored by a demo run (or a demo's checkpoint)."""
+    from harness.run.config_check import DEMO
+
+    if DEMO not in names:
+        return names
+    if not config.demo:
+        fail(f"--test {DEMO}: the demo's test set goes with the demo's data: add --data {DEMO}")
+    return list(dict.fromkeys(defaults().demo_dataset if n == DEMO else n for n in names))
 
 
 def _recipe_options(base: RunConfig, recipe: str | None, values: dict[str, Any]) -> RunConfig:
@@ -219,16 +230,6 @@ def _seeds(seed: str | None, default: int) -> list[int]:
         fail(f"--seed {seed!r}: give integers, comma-separated for several runs (e.g. --seed 0,1,2)")
 
 
-def _check_plugins(blenders: list[str], backbones: list[str], face_detector: str, loggers: list[str]) -> None:
-    """Every named plugin exists (else a suggestion), before any work."""
-    from harness.training.loggers import check_loggers
-
-    for kind, names in (("blender", blenders), ("backbone", backbones), ("face_detector", [face_detector])):
-        for n in names:
-            registry.get(kind, n)
-    check_loggers(loggers)  # an unknown or uninstalled --logger too (the guard's fail escapes markup: "[tensorboard]" stays)
-
-
 def sweep(base: RunConfig, blenders: list[str], backbones: list[str], preset: str | None, seeds: list[int]) -> list[RunConfig]:
     """One configuration per blender x backbone x preset x seed. The recorded blender options are the
     recorded blender's: a sweep onto another blender starts from that blender's defaults."""
@@ -263,6 +264,24 @@ def _validate(configs: list[RunConfig], paths: Any) -> None:
         cfg.validate()
         check_plugin_options(cfg)
     check_run_paths(paths)
+
+
+def check_available(configs: list[RunConfig], loggers: list[str], dry_run: bool) -> None:
+    """What a run needs besides its names, after them: each distinct encoder's weights and the loggers'
+    packages. A dry run may be planned on another machine than the run: there it is a warning."""
+    from harness.run.config_check import ConfigError, check_loggers_run, check_weights
+
+    try:
+        for cfg in {json.dumps([c.backbone, c.pretrained, c.img_size, c.backbone_options], sort_keys=True, default=str): c
+                    for c in configs}.values():
+            check_weights(cfg)
+        check_loggers_run(loggers)
+    except ConfigError as exc:
+        if not dry_run:
+            raise
+        from rich.markup import escape
+
+        console.print(f"[yellow]warning:[/yellow] {escape(str(exc))}", soft_wrap=True)
 
 
 def _check_device(device: str, dry_run: bool) -> None:
@@ -371,9 +390,13 @@ def run_command(
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
     from harness.run.config import RunConfig
+    from harness.run.config_check import check_names, check_run_names
     from harness.run.paths import RunPaths
     from harness.run.stages import run_id
 
+    # The names typed come first: a misspelt one is one line before anything is read or written.
+    check_names(data=data, tests=split(test or ""), blenders=split(blender or ""), backbones=split(backbone or ""),
+                face_detector=face_detector or None, loggers=split(logger or ""))
     # Options left out keep the --config file's values (or RunConfig's defaults).
     recorded = recorded_config(config_file) if config_file else RunConfig()
     base = _data_options(recorded, data, test, root, config_file is not None, (train_dir, test_csv, val_fraction))
@@ -388,13 +411,14 @@ def run_command(
     seeds = _seeds(seed, base.seed)
     blenders = split(blender or "") or [base.blender]
     backbones = split(backbone or "") or [base.backbone]
-    _check_plugins(blenders, backbones, base.face_detector, split(logger or ""))
+    check_run_names(base, split(logger or ""), blenders, backbones)  # a --config file's names too
     configs = sweep(base, blenders, backbones, preset, seeds)
     if config_file:
         _report_overrides(ctx, recorded, configs, root)
     paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     _validate(configs, paths)  # every value and output path, before any work (and in the dry run)
     _check_device(base.device, dry_run)
+    check_available(configs, split(logger or ""), dry_run)
     if dry_run:
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]
         print(json.dumps({"runs": runs}, indent=2, sort_keys=True, default=str))

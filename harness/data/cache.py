@@ -127,10 +127,10 @@ def disk_error(exc: BaseException, root: Path) -> CacheError | None:
     text = str(exc).lower()
     code = exc.errno if isinstance(exc, OSError) else None
     if code == errno.ENOSPC or "disk is full" in text or "no space" in text:
-        return CacheError(f"the disk holding the face cache {root} is full ({exc}); free space or point --cache "
-                          "at another disk, then rerun the same command: finished videos are kept")
+        return CacheError(f"the disk holding the face cache {root} is full ({exc}); free space or point --cache-dir "
+                          "(or --face-cache) at another disk, then rerun the same command: finished videos are kept")
     if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "read-only" in text:
-        return CacheError(f"the face cache {root} is read-only ({exc}); point --cache (or $HARNESS_CACHE) at a "
+        return CacheError(f"the face cache {root} is read-only ({exc}); point --cache-dir (or $HARNESS_CACHE, or --face-cache) at a "
                           "writable folder, or preprocess everything first where it is writable")
     return None
 
@@ -448,7 +448,7 @@ class FaceCache:
         elif CropRule.from_dict(stored) != rule:
             raise CacheMismatchError(
                 f"the face cache at {self.root} was made with crop rule {stored}, not {rule.to_dict()}; "
-                "use another cache folder (--cache DIR) or the same detector/margin/crop size"
+                "use another cache folder (--face-cache DIR) or the same detector/margin/crop size"
             )
         if self._own is not None and self._own.db.execute("SELECT 1 FROM meta WHERE key = 'crop_rule'").fetchone() is None:
             self.set_meta("crop_rule", stored)
@@ -758,7 +758,7 @@ class FaceCache:
         size, crc, uid = self._expect.get(relative, (None, None, ""))
         path = self.root / relative
         fix = (f"rerun the same command (it redoes damaged videos) or `harness preprocess <dataset> --repair "
-               f"--cache {self.root}`")
+               f"--face-cache {self.root}`")
         try:
             data = path.read_bytes()
         except OSError as exc:

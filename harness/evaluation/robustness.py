@@ -72,13 +72,11 @@ def _auc(scores: dict[str, float], labels: dict[str, int], groups: dict[str, str
     """Video AUC with the run's bootstrap CI, by the registered ``auc`` evaluator (as the main tables)."""
     from harness.extend import registry
     from harness.reporting.results import to_json_ready
-    from harness.extend.types import EvalContext
 
     ids = sorted(scores)
     data = ScoreSet("video", ids, np.array([labels[u] for u in ids], int),
                     np.array([scores[u] for u in ids], np.float64), [groups[u] for u in ids])
-    evaluator = registry.create("evaluator", "auc", EvalContext(n_boot=setup.eval.bootstrap,
-                                                                 threshold=setup.eval.threshold, seed=setup.seed))
+    evaluator = registry.create("evaluator", "auc", setup.context())
     rng = np.random.default_rng([setup.seed, zlib.crc32(f"robustness/{key}/auc".encode())])  # one stream per condition
     return to_json_ready(evaluator(data, rng)["auc"])
 

@@ -53,6 +53,9 @@ class EvalSetup:
     mask_head: bool = True
     #: robustness conditions (harness.evaluation.perturb.Condition) also scored; () = clean only
     perturb: tuple[Any, ...] = ()
+    #: the verdict threshold of the threshold metrics (accuracy) and where it came from: the bundle's
+    #: calibrated one (what `harness predict` uses), else eval.threshold (for_bundle sets it)
+    verdict: tuple[float, str] | None = None
 
     @classmethod
     def from_run(cls, config: RunConfig) -> "EvalSetup":
@@ -62,10 +65,25 @@ class EvalSetup:
         """These settings with the input size, scaling and heads the model bundle declares."""
         from dataclasses import replace
 
+        from harness.evaluation.threshold import threshold_of
         from harness.models.bundle import bundle_heads, input_scale
 
         size = int(meta.get("img_size") or meta.get("model", {}).get("img_size") or self.img_size)
-        return replace(self, img_size=size, input_scale=input_scale(meta), mask_head="mask" in bundle_heads(meta))
+        return replace(self, img_size=size, input_scale=input_scale(meta), mask_head="mask" in bundle_heads(meta),
+                       verdict=threshold_of(meta, fallback=self.eval.threshold))
+
+    def context(self) -> Any:
+        """What every evaluator factory gets (harness.extend.types.EvalContext): the bootstrap size,
+        the verdict threshold, the pixel threshold of P_M (eval.threshold) and the seed."""
+        from harness.extend.types import EvalContext
+
+        return EvalContext(n_boot=self.eval.bootstrap, threshold=self.threshold_record()["value"], seed=self.seed,
+                           mask_threshold=self.eval.threshold)
+
+    def threshold_record(self) -> dict[str, Any]:
+        """``{"value", "source"}``: the threshold of the verdicts in the results (accuracy)."""
+        value, source = self.verdict or (self.eval.threshold, f"eval.threshold {self.eval.threshold:g} of the run configuration")
+        return {"value": value, "source": source}
 
     def key(self) -> dict[str, Any]:
         """What changes the numbers (a stored dataset block is reused only under the same key):
@@ -83,6 +101,7 @@ class VideoScores:
     frame: dict[str, float] = field(default_factory=dict)  # uid#frame -> score
     label: dict[str, int] = field(default_factory=dict)
     method: dict[str, str] = field(default_factory=dict)
+    path: dict[str, str] = field(default_factory=dict)  # uid -> its media file (a video of frames: its first frame)
     masks: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (method, pred, truth)
     mask_keys: list[tuple[str, int]] = field(default_factory=list)  # (record uid, frame index) of each mask
     #: the EXAMPLES_PER_END highest- and lowest-scored fake videos: (score, uid, method, crop, truth | None, P_M)
@@ -169,6 +188,8 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setu
             for key in {video.uid, vid}:
                 result.label[key] = int(video.label)
                 result.method[key] = video.method
+            result.path.setdefault(vid, str(video.path))  # what `harness predict` takes (a video of frames: its first)
+            result.path[video.uid] = str(video.path)
     for vid, values in per_video.items():
         result.video[vid] = video_agg(np.array(values))
     return result
@@ -181,6 +202,8 @@ def merge(parts: list[VideoScores]) -> VideoScores:
         out.frame.update(p.frame)
         out.label.update(p.label)
         out.method.update(p.method)
+        for uid, path in p.path.items():
+            out.path.setdefault(uid, path)
         out.masks.extend(p.masks)
         out.mask_keys.extend(p.mask_keys)
         out.examples = keep_extremes(out.examples + p.examples)
@@ -205,13 +228,12 @@ def score_set(level: str, scores: VideoScores) -> ScoreSet:
     )
 
 
-def make_evaluators(settings: EvalConfig, seed: int = 0) -> list[Any]:
+def make_evaluators(setup: EvalSetup) -> list[Any]:
     """Every registered evaluator, each built by ``factory(context)`` with the run's bootstrap size,
-    threshold and seed (harness.extend.types.EvalContext)."""
+    thresholds and seed (``EvalSetup.context``)."""
     from harness.extend import registry
-    from harness.extend.types import EvalContext
 
-    context = EvalContext(n_boot=settings.bootstrap, threshold=settings.threshold, seed=seed)
+    context = setup.context()
     return [registry.create("evaluator", entry.name, context) for entry in registry.entries("evaluator")]
 
 
@@ -224,7 +246,7 @@ def compute_metrics(scores: VideoScores, setup: EvalSetup) -> dict[str, dict[str
     if scores.masks:
         masks = MaskSet([p for _, p, _ in scores.masks], [t for _, _, t in scores.masks], [m for m, _, _ in scores.masks])
     return evaluate_groups(
-        make_evaluators(setup.eval, setup.seed),
+        make_evaluators(setup),
         setup.seed,
         video=score_set("video", scores),
         frame=score_set("frame", scores),
@@ -234,7 +256,7 @@ def compute_metrics(scores: VideoScores, setup: EvalSetup) -> dict[str, dict[str
 
 def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]:
     """What the figures are drawn from, in the run folder: ``scores/<dataset>.csv`` (one row per
-    scored video: uid, label, group, score) and ``examples/<dataset>.npz`` (the localization
+    scored video: uid, path (its media file, for `harness predict`), label, group, score) and ``examples/<dataset>.npz`` (the localization
     examples: frames, truth, has_truth, pred, scores, uids, groups)."""
     import csv
     import io
@@ -245,9 +267,9 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
     out = []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["uid", "label", "group", "score"])
+    writer.writerow(["uid", "path", "label", "group", "score"])
     for uid in sorted(scores.video):
-        writer.writerow([uid, scores.label[uid], scores.method[uid], repr(float(scores.video[uid]))])
+        writer.writerow([uid, scores.path.get(uid, ""), scores.label[uid], scores.method[uid], repr(float(scores.video[uid]))])
     path = folder.scores_file(dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, buf.getvalue())
@@ -312,6 +334,7 @@ def evaluate_dataset(
         },
         "failures": [{"uid": v.uid, "cause": v.cause or v.status} for v in (failed + no_face)[:MAX_LISTED_FAILURES]],
         "groups": compute_metrics(scores, setup),
+        "threshold": setup.threshold_record(),  # of the accuracy; `harness predict` gives the same verdicts
     }
     if len(all_videos) != len(videos):
         block["counts"]["frame_records"] = len(videos)  # images that are frames of a listed video

@@ -41,10 +41,25 @@ def none(reason: str) -> dict[str, Any]:
     return {"value": None, "rule": RULE, "reason": reason}
 
 
-def threshold_of(meta: dict[str, Any]) -> tuple[float, str]:
-    """(threshold, where it came from) for predict: the checkpoint's calibrated value, else 0.5 and why."""
+def threshold_of(meta: dict[str, Any], fallback: float = FALLBACK) -> tuple[float, str]:
+    """(threshold, where it came from) of a model's verdicts, the same in `harness predict` and in the
+    accuracy of results.json: the checkpoint's calibrated value, else ``fallback`` (0.5) and why."""
     record = meta.get("threshold")
     if isinstance(record, dict) and isinstance(record.get("value"), (int, float)):
-        return float(record["value"]), f"calibrated threshold {record['value']:.3f} ({record.get('rule', RULE)})"
+        return float(record["value"]), calibrated_source(record)
     why = record.get("reason") if isinstance(record, dict) else "the checkpoint predates calibrated thresholds"
-    return FALLBACK, f"no calibrated threshold ({why}): using {FALLBACK}"
+    return float(fallback), f"default {fallback:g} (no calibrated threshold: {why})"
+
+
+def calibrated_source(record: dict[str, Any]) -> str:
+    """``calibrated at the EER of 8 validation images (4 real, 4 self-blended fakes)``."""
+    real, fake = record.get("n_real"), record.get("n_fake")
+    if record.get("rule", RULE) != RULE:
+        return f"calibrated ({record.get('rule')})"
+    if isinstance(real, int) and isinstance(fake, int):
+        return f"calibrated at the EER of {real + fake} validation images ({real} real, {fake} self-blended fakes)"
+    return "calibrated at the EER of the validation self-blends"
+
+
+#: where a threshold given on the command line comes from
+GIVEN = "--threshold"

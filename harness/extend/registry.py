@@ -381,7 +381,9 @@ def _check_kind(kind: str) -> str:
     if kind.endswith("s") and kind[:-1] in KINDS:
         kind = kind[:-1]
     if kind not in KINDS:
-        raise PluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        hint = suggest(kind, list(KINDS))
+        raise PluginError(f"unknown plugin kind {kind!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                          + f" Kinds: {', '.join(KINDS)}.")
     return kind
 
 
@@ -406,11 +408,32 @@ def get(kind: str, name: str) -> PluginEntry:
     known = _kind_registry(kind)
     if name in known:
         return known[name]
-    hint = suggest(name, list(known))
+    raise UnknownPluginError(unknown_name(kind, name))
+
+
+def check_name(kind: str, name: str, also: Iterable[str] = ()) -> None:
+    """``name`` is a registered plugin of ``kind`` or one of ``also`` (the words an option takes
+    besides plugin names, e.g. ``demo`` for a dataset); else UnknownPluginError whose "did you
+    mean" and list of known names count ``also`` too."""
+    also = list(also)
+    if name in also:
+        return
+    kind = _check_kind(kind)
+    if name not in _kind_registry(kind):
+        raise UnknownPluginError(unknown_name(kind, name, also))
+
+
+def unknown_name(kind: str, name: str, also: Iterable[str] = ()) -> str:
+    """The one line for an unknown ``name`` of ``kind``: the closest known name (plugins and
+    ``also``), every known name, and why a plugin may be missing (a conflict, HARNESS_PLUGINS,
+    a plugin that failed to load)."""
+    kind = _check_kind(kind)
+    known = sorted({*_kind_registry(kind), *also})
+    hint = suggest(name, known)
     message = f"no {kind.replace('_', ' ')} named {name!r}"
     if hint:
         message += f"; did you mean {hint!r}?"
-    message += f" Known: {', '.join(sorted(known)) or '(none loaded)'}."
+    message += f" Known: {', '.join(known) or '(none loaded)'}."
     if (kind, name) in _state.conflicts:
         message = f"no {kind.replace('_', ' ')} named {name!r} is usable: {_state.conflicts[(kind, name)]}."
     elif _state.excluded and _restriction() is not None:
@@ -419,7 +442,7 @@ def get(kind: str, name: str) -> PluginEntry:
     broken = [f.plugin for f in _state.failures]
     if broken:
         message += f" Plugins that failed to load: {', '.join(broken)}."
-    raise UnknownPluginError(message)
+    return message
 
 
 def create(kind: str, name: str, *args: Any, **options: Any) -> Any:

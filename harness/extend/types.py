@@ -231,8 +231,11 @@ class EvalContext:
     """What the run tells every evaluator factory: ``factory(context)``."""
 
     n_boot: int = 1000  # bootstrap resamples for the confidence intervals
-    threshold: float = 0.5  # decision threshold of the threshold metrics (accuracy ...)
+    # decision threshold of the threshold metrics (accuracy ...): the model's calibrated one, which
+    # `harness predict` also uses, else the run's eval.threshold (0.5)
+    threshold: float = 0.5
     seed: int = 0
+    mask_threshold: float = 0.5  # P_M >= this is an altered pixel (the localization metrics)
 
 
 class Evaluator(Protocol):

@@ -160,7 +160,12 @@ def parse_spec(text: str) -> CheckpointSpec:
     if sep and name in importer_names():
         importer, text_path = name, rest
     elif sep and name.isidentifier() and len(name) > 1:  # one letter: a Windows drive
-        raise CheckpointError(f"--checkpoint {text}: unknown importer {name!r}; importers: {importers_text()}")
+        from harness.common.errors import suggest
+
+        hint = suggest(name, importer_names())
+        raise CheckpointError(f"--checkpoint {text}: unknown importer {name!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                              + f" Importers: {', '.join(importer_names()) or '(none installed)'} "
+                              "(`harness plugins --kind importer` says what each reads).")
     else:
         text_path = text
     options: dict[str, str] = {}

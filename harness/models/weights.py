@@ -30,7 +30,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state: Any = load_file(str(path), device="cpu")
+        try:
+            state: Any = load_file(str(path), device="cpu")
+        except Exception as exc:  # a damaged or truncated file: one line, not the reader's traceback
+            raise ValueError(f"could not read {str(path)!r} as safetensors ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}); copy the file again") from None
     else:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)

@@ -163,12 +163,12 @@ class Predictor:
         try:
             found = harness.plugin("face_detector", name, **options)
         except UnknownOptionError as exc:
-            raise PredictSetupError(f"--detector-option: {exc}") from exc
+            raise PredictSetupError(f"--face-detector-option: {exc}") from exc
         except PluginError as exc:
             if detector:
-                raise PredictSetupError(f"--detector {name!r}: {exc}") from exc
+                raise PredictSetupError(f"--face-detector {name!r}: {exc}") from exc
             raise PredictSetupError(f"{directory} was preprocessed with face detector {name!r}, which is not usable here: {exc}; "
-                                    "choose another with --detector NAME") from exc
+                                    "choose another with --face-detector NAME") from exc
         except (TypeError, ValueError) as exc:
             raise PredictSetupError(f"face detector {name!r} does not take the options {options}: {exc}") from exc
         except Exception as exc:

@@ -78,8 +78,10 @@ def build_report(
     predictor: Predictor | None = None,
     error: str | None = None,
     device: str | None = None,
+    threshold_source: str | None = None,
 ) -> dict[str, Any]:
-    """The whole document; ``error`` is set (and ``files`` may be empty) when nothing could run."""
+    """The whole document; ``error`` is set (and ``files`` may be empty) when nothing could run.
+    ``threshold_source``: where the verdicts' threshold came from (calibrated, default, --threshold)."""
     from harness import __version__
 
     ok = [f for f in files if f["status"] == "ok"]
@@ -89,6 +91,7 @@ def build_report(
         "checkpoint": checkpoint_info(predictor) if predictor is not None else None,
         "device": device,
         "threshold": threshold,
+        "threshold_source": threshold_source,
         "frames_requested": frames,
         "frame_aggregation": predictor.frame_aggregation if predictor else None,
         "video_aggregation": predictor.video_aggregation if predictor else None,

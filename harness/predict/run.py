@@ -178,8 +178,12 @@ def _one_file(predictor: Predictor, path: Path, options: PredictOptions, explain
 def predict(paths: list[str | Path], checkpoint: str | Path, options: PredictOptions | None = None, device: str = "auto") -> dict[str, Any]:
     """Load ``checkpoint`` and score ``paths``: the JSON document of `harness predict --json`.
     Raises PredictSetupError when the checkpoint or the options cannot be used."""
+    from harness.evaluation.threshold import GIVEN, threshold_of
+
     options = options or PredictOptions()
     options.check(options.inputs([Path(p) for p in paths], Path(checkpoint)))
     predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    source = GIVEN if options.threshold is not None else threshold_of(predictor.meta)[1]
     blocks = predict_files(predictor, [Path(p) for p in paths], options)
-    return build_report(blocks, options.threshold, options.frames, predictor, device=str(predictor.device))
+    return build_report(blocks, options.threshold, options.frames, predictor, device=str(predictor.device),
+                        threshold_source=source)

@@ -86,3 +86,48 @@ def end_notes(results: dict[str, Any], run_dir: Path | None) -> list[str]:
     first = imported_text(provenance) if is_imported(provenance) else weights_line(training, pretrained)
     return [first, *(f"note: {line}" for line in undefined_lines(results)),
             *(f"warning: {line}" for line in collapse_lines(results, run_dir))]
+
+
+def predict_hint(run_dir: Path) -> str | None:
+    """The `harness predict` command on a real test file of the run (the demo's too, under the cache
+    home), with ``--out`` for the overlays that show where: the most confidently caught test fake of
+    the first scores file that names its files, else its first video. None when no file is here."""
+    import shlex
+
+    checkpoint = _scored_checkpoint(run_dir)
+    media = _example_file(run_dir)
+    if checkpoint is None or media is None:
+        return None
+    out = f"predict-{Path(media).stem}"
+    return (f"try it on one test file: harness predict {shlex.quote(media)} --checkpoint {shlex.quote(str(checkpoint))} "
+            f"--out {shlex.quote(out)}")
+
+
+def _scored_checkpoint(run_dir: Path) -> Path | None:
+    """The model a run folder scored: its own checkpoint/, or the one an evaluation names."""
+    import json
+
+    folder = RunFolder(run_dir)
+    if folder.checkpoint.is_dir():
+        return Path(run_dir)
+    try:
+        named = json.loads(folder.evaluation.read_text(encoding="utf-8")).get("checkpoint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(named) if isinstance(named, str) and Path(named).exists() else None
+
+
+def _example_file(run_dir: Path) -> str | None:
+    from harness.reporting.scores import ReportError, read_scores
+
+    for path in sorted(RunFolder(run_dir).scores.glob("*.csv")):
+        try:
+            scores = read_scores(path)
+        except ReportError:
+            continue
+        rows = [(int(label), float(score), media) for media, label, score in zip(scores.paths, scores.labels, scores.scores)
+                if media and Path(media).is_file()]
+        if rows:
+            fakes = [r for r in rows if r[0] == 1]
+            return max(fakes, key=lambda r: (r[1], r[2]))[2] if fakes else rows[0][2]
+    return None

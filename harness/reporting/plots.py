@@ -74,6 +74,34 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
+def wrapped(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points (a title is
+    wrapped, never cut at the figure's edges)."""
+    import textwrap
+
+    chars = max(16, int(width_in * 72 / (0.6 * fontsize)))  # a character is about 0.6 em wide
+    return "\n".join(textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)) or text
+
+
+def _title(ax: Any, text: str, fontsize: float = 9) -> None:
+    """An axes title wrapped to the axes' width."""
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    ax.set_title(wrapped(text, width, fontsize), fontsize=fontsize)
+
+
+def _suptitle(fig: Any, text: str, fontsize: float = 10) -> None:
+    fig.suptitle(wrapped(text, fig.get_figwidth() * 0.95, fontsize), fontsize=fontsize)
+
+
+def single_value(ax: Any, x: float, y: float) -> None:
+    """A panel with one data point shows its value as text: a lone dot on an axis from 142 to 158
+    says nothing."""
+    ax.text(0.5, 0.5, f"{y:.4g} at step {x:g}\n(the one value logged)", ha="center", va="center",
+            fontsize=9, transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _save(fig: Any, path: Path, svg: bool = False) -> list[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, metadata={"Software": None})
@@ -88,7 +116,7 @@ def _save(fig: Any, path: Path, svg: bool = False) -> list[Path]:
     return out
 
 
-def _title(dataset: str, results: dict[str, Any] | None) -> str:
+def _name(dataset: str, results: dict[str, Any] | None) -> str:
     name = (results or {}).get("name", "")
     return f"{dataset}" + (f" - {name}" if name else "")
 
@@ -117,8 +145,8 @@ def draw_curves(dataset: str, scores: Scores, results: dict[str, Any] | None, ou
             ax.set(xlabel="false positive rate", ylabel="true positive rate")
         else:
             ax.set(xlabel="recall", ylabel="precision")
-        ax.set(xlim=(0, 1), ylim=(0, 1.02), title=f"{'ROC' if kind == 'roc' else 'Precision-recall'} (video level): {_title(dataset, results)}")
-        ax.title.set_fontsize(9)
+        ax.set(xlim=(0, 1), ylim=(0, 1.02))
+        _title(ax, f"{'ROC' if kind == 'roc' else 'Precision-recall'} (video level): {_name(dataset, results)}")
         if views:
             ax.legend(fontsize=7, loc="lower right" if kind == "roc" else "lower left", title="95% bootstrap CI", title_fontsize=7)
         ax.grid(alpha=0.3)
@@ -127,7 +155,25 @@ def draw_curves(dataset: str, scores: Scores, results: dict[str, Any] | None, ou
 
 
 def draw_histogram(dataset: str, scores: Scores, results: dict[str, Any] | None, out_dir: Path) -> list[Path]:
-    """Video scores of the reals and of each fake group, on shared bins over [0, 1]."""
+    return _save(histogram_figure(dataset, scores, results), out_dir / f"scores_{dataset}.png")
+
+
+def verdict_threshold(dataset: str, results: dict[str, Any] | None) -> tuple[float, str]:
+    """The threshold of the dataset's verdicts (its results block's, as `harness predict` uses it),
+    else the run configuration's eval.threshold (results written before the block recorded one)."""
+    block = ((results or {}).get("datasets") or {}).get(dataset) or {}
+    record = block.get("threshold")
+    if isinstance(record, dict) and isinstance(record.get("value"), (int, float)):
+        return float(record["value"]), str(record.get("source", ""))
+    value = (((results or {}).get("config") or {}).get("eval") or {}).get("threshold", 0.5)
+    return float(value), "the run's eval.threshold"
+
+
+def histogram_figure(dataset: str, scores: Scores, results: dict[str, Any] | None) -> Any:
+    """Video scores of the reals and of each fake group, on shared bins over [0, 1], with the verdict
+    threshold drawn; the count axis has whole numbers only."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(5.5, 3.8)
     ax = fig.subplots()
     bins = np.linspace(0, 1, 26)
@@ -137,45 +183,63 @@ def draw_histogram(dataset: str, scores: Scores, results: dict[str, Any] | None,
     for i, g in enumerate(sorted(set(groups[scores.labels == 1].tolist()))):
         fake = scores.scores[(scores.labels == 1) & (groups == g)]
         ax.hist(fake, bins=bins, alpha=0.5, histtype="stepfilled", label=f"fake {g} (n={len(fake)})", color=f"C{i + 1}")
-    ax.set(xlabel="video score (fake probability)", ylabel="videos", xlim=(0, 1), title=f"Score histogram: {_title(dataset, results)}")
-    ax.title.set_fontsize(9)
+    threshold, source = verdict_threshold(dataset, results)
+    ax.axvline(threshold, color="black", linestyle="--", linewidth=1,
+               label=f"threshold {threshold:.3g}" + (" (calibrated)" if source.startswith("calibrated") else ""))
+    ax.set(xlabel="video score (fake probability)", ylabel="videos", xlim=(0, 1))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no half videos
+    _title(ax, f"Score histogram: {_name(dataset, results)}")
     ax.legend(fontsize=7)
-    return _save(fig, out_dir / f"scores_{dataset}.png")
+    return fig
 
 
 def draw_training(steps: list[dict[str, Any]], vals: list[dict[str, Any]], out_dir: Path, title: str = "") -> list[Path]:
-    """Each loss term, the learning rate and the validation AUC against the optimizer step."""
+    fig = training_figure(steps, vals, title)
+    return [] if fig is None else _save(fig, out_dir / "training.png")
+
+
+def training_figure(steps: list[dict[str, Any]], vals: list[dict[str, Any]], title: str = "") -> Any:
+    """Each loss term, the learning rate and the validation AUC against the optimizer step (None
+    when nothing was logged); a panel of one logged value shows it as text."""
     terms = [k for k in steps[0] if k not in NOT_LOSS_TERMS and isinstance(steps[0][k], (int, float))] if steps else []
     terms = [k for k in terms if _term_on(steps, k)]  # a switched-off term (weight 0, grid too small) gets no empty panel
     panels = terms + (["lr"] if steps and "lr" in steps[0] else []) + (["val_auc"] if vals else [])
     if not panels:
-        return []
+        return None
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig = _figure(3.4 * cols, 2.4 * rows)
     axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
-    x = [r["step"] for r in steps]
     for ax, key in zip(axes, panels):
-        if key == "val_auc":
-            ax.plot([r["step"] for r in vals], [r["val_auc"] for r in vals], marker="o", color="tab:green")
-            ax.set(title="validation AUC (self-blends)", ylim=(0, 1.02))
-        else:
-            y = [r.get(key, float("nan")) for r in steps]
-            ax.plot(x, y, lw=0.8, alpha=0.5 if key != "lr" else 1.0, color="tab:orange" if key == "lr" else "tab:blue")
-            if key != "lr" and len(y) >= 10:  # a moving average over ~5 % of the steps
-                w = max(2, len(y) // 20)
-                smooth = np.convolve(np.nan_to_num(np.asarray(y, float)), np.ones(w) / w, mode="valid")
-                ax.plot(x[w - 1 :], smooth, lw=1.5, color="tab:blue")
-            ax.set(title={"lr": "learning rate", "loss": "loss (total)"}.get(key, f"loss term: {key}"))
-        ax.title.set_fontsize(9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
+        label = {"lr": "learning rate", "loss": "loss (total)", "val_auc": "validation AUC (self-blends)"}.get(key, f"loss term: {key}")
+        _title(ax, label)
+        points = [(r["step"], r["val_auc"]) for r in vals] if key == "val_auc" else [(r["step"], r.get(key, float("nan"))) for r in steps]
+        if len(points) == 1:
+            single_value(ax, *points[0])
+            continue
+        _training_panel(ax, key, points)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(f"Training: {title}", fontsize=10)
-    return _save(fig, out_dir / "training.png")
+        _suptitle(fig, f"Training: {title}")
+    return fig
+
+
+def _training_panel(ax: Any, key: str, points: list[tuple[float, float]]) -> None:
+    """One curve of the training figure: the validation AUC as dots, a loss term with its moving average."""
+    x, y = [p[0] for p in points], [p[1] for p in points]
+    if key == "val_auc":
+        ax.plot(x, y, marker="o", color="tab:green")
+        ax.set(ylim=(0, 1.02))
+    else:
+        ax.plot(x, y, lw=0.8, alpha=0.5 if key != "lr" else 1.0, color="tab:orange" if key == "lr" else "tab:blue")
+        if key != "lr" and len(y) >= 10:  # a moving average over ~5 % of the steps
+            w = max(2, len(y) // 20)
+            smooth = np.convolve(np.nan_to_num(np.asarray(y, float)), np.ones(w) / w, mode="valid")
+            ax.plot(x[w - 1 :], smooth, lw=1.5, color="tab:blue")
+    ax.set_xlabel("step", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
 
 
 def _term_on(steps: list[dict[str, Any]], key: str) -> bool:
@@ -205,7 +269,7 @@ def draw_examples(dataset: str, path: Path, results: dict[str, Any] | None, out_
     for col, i in enumerate(order):
         which = "most" if col < half else "least"
         axes[0, col].imshow(frames[i])
-        axes[0, col].set_title(f"{which} confident\n{groups[i]} {scores[i]:.2f}", fontsize=7)
+        axes[0, col].set_title(wrapped(f"{which} confident {groups[i]} {scores[i]:.2f}", 1.4, 7), fontsize=7)
         if has_truth[i]:
             axes[1, col].imshow(truth[i], cmap="gray", vmin=0, vmax=255)
         else:
@@ -216,7 +280,7 @@ def draw_examples(dataset: str, path: Path, results: dict[str, Any] | None, out_
             axes[row, col].set_yticks([])
     for row, label in enumerate(("face", "truth", "P_M")):
         axes[row, 0].set_ylabel(label, fontsize=8)
-    fig.suptitle(f"Localization examples (test fakes): {_title(dataset, results)}", fontsize=9)
+    _suptitle(fig, f"Localization examples (test fakes): {_name(dataset, results)}", 9)
     return _save(fig, out_dir / f"examples_{dataset}.png")
 
 
@@ -237,7 +301,7 @@ def draw_robustness(dataset: str, block: dict[str, Any], results: dict[str, Any]
     ax.set_xticks([1, 2, 3, 4, 5])
     ax.set_xlabel("severity level (DeeperForensics-1.0)")
     ax.set_ylabel("video AUC (%)")
-    ax.set_title(f"Robustness: {_title(dataset, results)}", fontsize=10)
+    _title(ax, f"Robustness: {_name(dataset, results)}", 10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     return _save(fig, out_dir / f"robustness_{dataset}.png", svg=True)

@@ -1,4 +1,5 @@
-"""A run's per-video scores files (``scores/<dataset>.csv``: uid, label, group, score), read back
+"""A run's per-video scores files (``scores/<dataset>.csv``: uid, path, label, group, score; files
+written before the path column was added read the same, with no paths), read back
 validated, and checked against the results file of the same run.
 
 Every reader of scores files (`harness compare`, `harness report`, the leaderboard's significance
@@ -41,6 +42,7 @@ class Scores:
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     groups: list[str] = field(default_factory=list)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    paths: list[str] = field(default_factory=list)  # each video's media file ("" where the file predates them)
 
     def views(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{group: (labels, scores)}``: exactly the views the metrics use
@@ -58,7 +60,8 @@ def read_scores(path: Path) -> Scores:
             rows = list(csv.DictReader(fh))
         labels = np.array([int(r["label"]) for r in rows], dtype=int)
         scores = np.array([float(r["score"]) for r in rows], dtype=np.float64)
-        out = Scores([str(r["uid"]) for r in rows], labels, [str(r["group"]) for r in rows], scores)
+        out = Scores([str(r["uid"]) for r in rows], labels, [str(r["group"]) for r in rows], scores,
+                     [str(r.get("path") or "") for r in rows])
     except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error) as exc:
         raise ReportError(f"{path} is not a scores file the run wrote ({type(exc).__name__}: {exc}); {fix}") from None
     problem = _problem(out)

@@ -120,9 +120,7 @@ class RunConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown run config keys: {', '.join(sorted(unknown))}")
-        values = dict(data)
-        if isinstance(values.get("pretrained"), str):
-            values["pretrained"] = pretrained_value(values["pretrained"])
+        values = cli_spellings(dict(data))
         check_types(values, cls)
         loss = values.get("loss")
         if isinstance(loss, dict) and RECORDED_BEFORE_PAIRS <= set(loss) and "pairs" not in loss:
@@ -183,6 +181,25 @@ def pretrained_value(value: str) -> bool | str:
     if lowered in ("none", "false", "scratch"):
         return False
     return value
+
+
+def cli_spellings(values: dict[str, Any]) -> dict[str, Any]:
+    """A recorded configuration read with every spelling the command line takes for the same value:
+    ``pretrained`` as ``--pretrained`` takes it ("none" is False), and ``demo`` as the training or a
+    test dataset as ``--data demo`` / ``--test demo`` take it (the demo's dataset, ``demo: true``)."""
+    from harness.run.config_check import DEMO, ConfigError
+
+    if isinstance(values.get("pretrained"), str):
+        values["pretrained"] = pretrained_value(values["pretrained"])
+    if values.get("train_dataset") == DEMO:
+        values.update(train_dataset=defaults().demo_dataset, demo=True)
+    tests = values.get("test_datasets")
+    if isinstance(tests, list) and DEMO in tests:
+        if not values.get("demo"):
+            raise ConfigError(f"test_datasets: {DEMO!r} is the demo's test set, scored by a demo run: set "
+                              f'"train_dataset": "{DEMO}" (as --data {DEMO}) or name the test datasets')
+        values["test_datasets"] = list(dict.fromkeys(defaults().demo_dataset if t == DEMO else t for t in tests))
+    return values
 
 
 def save_config(config: RunConfig, path: Path) -> None:

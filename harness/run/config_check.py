@@ -403,6 +403,94 @@ def check_trainable_detector(name: str) -> None:
                           f"finds the face inside a crop), then score crops with `harness evaluate --face-detector {name}`")
 
 
+# ---------------------------------------------------------------------------------- names
+#: the word the dataset options (``--data``, ``--test``) take besides dataset plugin names
+DEMO = "demo"
+
+
+def check_plugin_name(kind: str, name: str, option: str, also: tuple[str, ...] = ()) -> None:
+    """``name`` is a plugin of ``kind`` (or one of ``also``), else one line naming the option, the
+    closest known name and every known one: ``--data deme: no dataset named 'deme'; did you mean 'demo'?``."""
+    from harness.extend import registry
+
+    try:
+        registry.check_name(kind, name, also)
+    except registry.PluginError as exc:
+        raise ConfigError(f"{option} {name}: {exc}") from None
+
+
+def check_names(*, data: str | None = None, tests: typing.Sequence[str] = (), blenders: typing.Sequence[str] = (),
+                backbones: typing.Sequence[str] = (), face_detector: str | None = None,
+                loggers: typing.Sequence[str] = ()) -> None:
+    """Every name a command was given, in the order a command line reads: the training dataset, the
+    test sets, blenders, backbones, the face detector, the loggers. The first unknown one is a
+    ConfigError with a suggestion; nothing is read or written here, so `run`, `evaluate`,
+    `preprocess`, `predict` and every ``--dry-run`` call it before any work (`evaluate` and `predict`
+    then check the checkpoint's importer: ``harness.models.importing.parse_spec``)."""
+    if data is not None:
+        check_plugin_name("dataset", data, "--data", (DEMO,))
+    for name in tests:
+        check_plugin_name("dataset", name, "--test", (DEMO,))
+    for kind, option, names in (("blender", "--blender", blenders), ("backbone", "--backbone", backbones)):
+        for name in names:
+            check_plugin_name(kind, name, option)
+    if face_detector is not None:
+        check_plugin_name("face_detector", face_detector, "--face-detector")
+    from harness.extend.defaults import defaults
+
+    for name in loggers:
+        if name != defaults().run_log:  # always on, whatever plugins load
+            check_plugin_name("logger", name, "--logger")
+
+
+def check_run_names(config: RunConfig, loggers: typing.Sequence[str] = (), blenders: typing.Sequence[str] | None = None,
+                    backbones: typing.Sequence[str] | None = None) -> None:
+    """The names of a run (a sweep's ``blenders`` and ``backbones``, else the config's own). A resolved
+    configuration names the demo's dataset plugin, never the word ``demo`` (``RunConfig.from_dict`` and
+    ``--data demo`` resolve it)."""
+    if DEMO in (config.train_dataset, *config.test_datasets):
+        raise ConfigError(f"dataset {DEMO!r} in a run configuration: the demo is a dataset plugin's data "
+                          f"(harness.run.demo_run.demo_config(), or --data {DEMO} on the command line)")
+    check_names(data=config.train_dataset, tests=config.test_datasets, blenders=blenders or [config.blender],
+                backbones=backbones or [config.backbone], face_detector=config.face_detector, loggers=loggers)
+
+
+# ---------------------------------------------------------------------------------- availability
+def check_weights(config: RunConfig) -> None:
+    """Build the encoder once when weights are asked for, so a missing file or an offline hub is one
+    clear line before any data work (the encoder is built again, from the same file, in training)."""
+    import harness
+    from harness.models.detector import DECODER_OPTIONS
+    from harness.models.pretrained import PretrainedWeightsError
+
+    if config.pretrained is False:
+        return
+    options = {k: v for k, v in config.backbone_options.items() if k not in DECODER_OPTIONS}
+    try:
+        harness.plugin("backbone", config.backbone, pretrained=config.pretrained, img_size=config.img_size, **options)
+    except (PretrainedWeightsError, FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"--pretrained {config.pretrained}: {exc}") from exc
+
+
+def check_loggers_run(loggers: typing.Sequence[str]) -> None:
+    """Each logger can run here (a logger plugin's ``check`` names what to install)."""
+    from harness.training.loggers import check_loggers
+
+    try:
+        check_loggers(list(loggers))
+    except ImportError as exc:  # a logger's missing package (a plugin's own HarnessError passes as it is)
+        raise ConfigError(str(exc)) from exc
+
+
+def check_before_work(config: RunConfig, loggers: typing.Sequence[str] = ()) -> None:
+    """The one check of a run before any work, in order: every name, the options each plugin is
+    given, the ImageNet (or file) weights, the loggers' packages."""
+    check_run_names(config, loggers)
+    check_plugin_options(config)
+    check_weights(config)
+    check_loggers_run(loggers)
+
+
 def check_folder(path: Path | None, option: str, writable: bool = True) -> None:
     """``path`` is or can become a folder: neither it nor a parent is a file, and (``writable``) the
     harness can write in it (a read-only folder is one line now, not after the work)."""

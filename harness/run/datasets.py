@@ -37,6 +37,11 @@ def _takes_option(name: str, option: str) -> bool:
         return False  # an unknown plugin is reported when it is opened
 
 
+def dataset_names(config: RunConfig) -> list[str]:
+    """The dataset plugins a run opens: the training dataset, then each other test dataset."""
+    return [config.train_dataset] + [n for n in dict.fromkeys(config.test_datasets) if n != config.train_dataset]
+
+
 def open_datasets(config: RunConfig, extra: dict[str, dict[str, Any]] | None = None, names: list[str] | None = None) -> dict[str, Any]:
     """Instantiate the train and test dataset plugins (or just ``names``); every missing one is reported
     before failing. ``extra``: options per dataset name used where the config gives none
@@ -45,7 +50,7 @@ def open_datasets(config: RunConfig, extra: dict[str, dict[str, Any]] | None = N
     from harness.data.roots import data_root
 
     if names is None:
-        names = [config.train_dataset] + [n for n in config.test_datasets if n != config.train_dataset]
+        names = dataset_names(config)
     opened: dict[str, Any] = {}
     missing: list[str] = []
     # A data root holds one folder per dataset: the plugins look under $HARNESS_DATA/<folder> when opened.

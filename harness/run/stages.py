@@ -29,7 +29,7 @@ from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.build import build_results
 from harness.run.config import RunConfig, save_config
-from harness.run.datasets import open_datasets, training_splits
+from harness.run.datasets import dataset_names, open_datasets, training_splits
 from harness.run.evaluate_stage import evaluate_stage
 from harness.run.folder import RunFolder
 from harness.run.paths import SHIPPED_RESULTS, RunError, RunPaths
@@ -50,23 +50,6 @@ def run_id(config: RunConfig) -> str:
     return f"{slug}-{config.run_key()}"
 
 
-def check_pretrained(config: RunConfig) -> None:
-    """Build the encoder once when weights are asked for, so a missing file or an offline hub is one
-    clear line before any data work (the encoder is built again, from the same file, in training)."""
-    import harness
-    from harness.models.pretrained import PretrainedWeightsError
-
-    from harness.models.detector import DECODER_OPTIONS
-
-    if config.pretrained is False:
-        return
-    options = {k: v for k, v in config.backbone_options.items() if k not in DECODER_OPTIONS}
-    try:
-        harness.plugin("backbone", config.backbone, pretrained=config.pretrained, img_size=config.img_size, **options)
-    except (PretrainedWeightsError, FileNotFoundError, ValueError) as exc:
-        raise RunError(f"--pretrained {config.pretrained}: {exc}") from exc
-
-
 def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, show: bool | None = None, loggers: list[str] | None = None,
         perturb: list[Any] | None = None) -> dict[str, Any]:
     """Run every stage; returns the results dict (also written to JSON and rendered). ``loggers``:
@@ -74,7 +57,7 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, sh
     results, so they are not part of the config or the run id. ``perturb``: robustness conditions
     scored after the clean evaluation (the results' ``robustness`` blocks); not part of the run id
     either: they add numbers, they change none. A demo run's data is the demo of ``config.demo_scale``."""
-    from harness.run.config_check import check_run_paths
+    from harness.run.config_check import check_before_work, check_run_paths
     from harness.reporting.leaderboard import write_leaderboard
 
     config.validate()  # the Python API refuses what the command line refuses, before any work
@@ -91,15 +74,18 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, sh
         if dd.is_main() and Path(paths.results_dir).is_dir():  # killed after its results, before the leaderboard
             write_leaderboard(paths.results_dir, paths.leaderboard)
         return results
-    _check_before_work(config, loggers)
+    check_before_work(config, loggers or [])  # names, plugin options, weights, loggers: one line, nothing written
+    names = dataset_names(config)
+    on_disk = [n for n in names if not (config.demo and n == demo.DATASET)]
+    opened = open_datasets(config, names=on_disk)  # a missing dataset is said before the demo is built or a folder made
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_folder(run_dir)  # one process per run folder; left by an exception, this process retakes it
     save_config(config, RunFolder(run_dir).config)
-    extra = None
-    if config.demo:
+    if len(on_disk) < len(names):
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
-        extra = demo_options(config, paths.cache_dir, show)
-    results = _run_stages(config, rid, run_dir, open_datasets(config, extra), paths.cache_dir, resume, show, loggers, perturb)
+        opened.update(open_datasets(config, demo_options(config, paths.cache_dir, show), names=[demo.DATASET]))
+    datasets = {n: opened[n] for n in names}  # in the run's order: training dataset first
+    results = _run_stages(config, rid, run_dir, datasets, paths.cache_dir, resume, show, loggers, perturb)
     if dd.is_main():
         write_outputs(config, results, run_dir, paths)
     if lock is not None:
@@ -137,21 +123,6 @@ def lock_folder(run_dir: Path) -> Any:
         return lock_run(run_dir)
     except RunLockedError as exc:
         raise RunError(str(exc)) from None
-
-
-def _check_before_work(config: RunConfig, loggers: list[str] | None) -> None:
-    """Unknown plugin options, missing weights files and unknown or uninstalled loggers fail now,
-    not after preprocessing."""
-    from harness.run.config_check import check_plugin_options
-
-    check_plugin_options(config)
-    check_pretrained(config)
-    try:
-        from harness.training.loggers import check_loggers
-
-        check_loggers(loggers)
-    except ImportError as exc:  # a logger's missing package (a plugin's own HarnessError passes as it is)
-        raise RunError(str(exc)) from exc
 
 
 def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, Any], cache_dir: Path | None,
@@ -207,6 +178,11 @@ def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pat
         console.print(f"[dim]to add it to the shipped leaderboard: harness leaderboard --publish {run_dir}[/dim]")
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
+    from harness.reporting.notes import predict_hint
+
+    hint = predict_hint(run_dir)
+    if hint:  # from the numbers to one file: the verdict, and with --out where the face was altered
+        console.print(hint, markup=False, soft_wrap=True)
 
 
 def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:

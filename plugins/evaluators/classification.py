@@ -172,4 +172,4 @@ def register_evaluators(register: Callable[..., None]) -> None:
     register("ap", _from_context(ap), "average precision (fake = positive) with a stratified bootstrap 95% CI")
     register("eer", _from_context(eer), "equal error rate (lower is better) with a stratified bootstrap 95% CI")
     register("accuracy", _from_context(accuracy, threshold="threshold"),
-             "accuracy at score >= the run's threshold (0.5) = fake, with a stratified bootstrap 95% CI")
+             "accuracy at score >= the model's calibrated threshold (else 0.5) = fake, with a stratified bootstrap 95% CI")

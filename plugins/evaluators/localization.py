@@ -152,9 +152,9 @@ class LocalizationEvaluator:
 
 
 def from_context(context: EvalContext | None = None, **options: Any) -> LocalizationEvaluator:
-    """The registered factory: the run's bootstrap size and threshold (P_M >= threshold is fake)."""
+    """The registered factory: the run's bootstrap size and pixel threshold (P_M >= it is altered)."""
     context = context or EvalContext()
-    return LocalizationEvaluator(**{"n_boot": context.n_boot, "threshold": context.threshold, **options})
+    return LocalizationEvaluator(**{"n_boot": context.n_boot, "threshold": context.mask_threshold, **options})
 
 
 @hookimpl

@@ -73,7 +73,7 @@ def _import_model_class() -> Any:
         raise RetinaFaceUnavailable(
             "the RetinaFace detector needs the package retinaface-pytorch: "
             "`pip install --no-deps retinaface-pytorch` (--no-deps: it pins an old torch). "
-            f"Import failed: {exc}. Or use --detector dlib."
+            f"Import failed: {exc}. Or use --face-detector dlib."
         ) from exc
     return Model
 
