@@ -282,7 +282,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     from harness.models.bundle import finite_weights
     from harness.reporting.leaderboard import write_leaderboard
     from harness.run.datasets import open_datasets
-    from harness.run.stages import demo_options, finished_results, lock_folder, write_outputs
+    from harness.run.stages import demo_options, finished_results, lock_folder, show_finished, write_outputs
 
     extra = demo_options(config, paths.cache_dir, show) if config.demo else None
     datasets = open_datasets(config, extra, names=list(config.test_datasets))
@@ -292,9 +292,11 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     finished = RunFolder(run_dir).results
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already evaluated: {finished} (delete it or pass --no-resume to redo)")
+        results = finished_results(finished)
         if dd.is_main():
             write_leaderboard(paths.results_dir, paths.leaderboard)
-        return finished_results(finished)
+            show_finished(results, run_dir, paths)
+        return results
     trained, note = training_files(checkpoint, paths.cache_dir)
     check_overlap(trained, datasets)
     finite_weights(checkpoint.directory)  # damaged weights: one line before any face is cut
