@@ -116,9 +116,9 @@ def publish_hint(paths: RunPaths) -> bool:
 
 def show_finished(results: dict[str, Any], run_dir: Path, paths: RunPaths) -> None:
     """A finished run or evaluation asked again: its table and files, as at its end."""
-    report = RunFolder(run_dir).report
-    print_outcome(results, run_dir, RunFolder(run_dir).results, paths.leaderboard, report if report.is_file() else None,
-                  hint=publish_hint(paths))
+    report, board = RunFolder(run_dir).report, Path(paths.leaderboard)
+    print_outcome(results, run_dir, RunFolder(run_dir).results, board if board.is_file() else None,
+                  report if report.is_file() else None, hint=publish_hint(paths))
 
 
 def demo_options(config: RunConfig, cache_dir: Path | None, show: bool | None = None) -> dict[str, Any]:

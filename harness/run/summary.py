@@ -62,14 +62,14 @@ def _fmt(metric: dict[str, Any] | None) -> Cell:
     return cell(f"{100 * metric['value']:.1f}", ci, ci_note(metric))
 
 
-def outcome_lines(run_dir: Path, results_file: Path, board: Path, report: Path | None) -> list[str]:
+def outcome_lines(run_dir: Path, results_file: Path, board: Path | None, report: Path | None) -> list[str]:
     """Where a run's files are, one path a line."""
-    return ([f"report: {report}"] if report else []) + [f"results: {results_file}", f"leaderboard: {board}",
-                                                        f"run folder: {run_dir}"]
+    return ([f"report: {report}"] if report else []) + [f"results: {results_file}"] + \
+        ([f"leaderboard: {board}"] if board else []) + [f"run folder: {run_dir}"]
 
 
-def print_outcome(results: dict[str, Any], run_dir: Path, results_file: Path, board: Path, report: Path | None,
-                  hint: bool) -> None:
+def print_outcome(results: dict[str, Any], run_dir: Path, results_file: Path, board: Path | None,
+                  report: Path | None, hint: bool) -> None:
     """The end of a run or evaluation: its table and where its files are on stdout, its warnings on
     stderr; ``hint``: the command that publishes it, whole on one line (it is pasted)."""
     from harness.common.ui import console, print_table, say
