@@ -219,3 +219,11 @@ def test_a_subprocess_pipe_gets_no_colour():
     proc = subprocess.run([sys.executable, "-m", "harness", "plugins", "--kind", "backbone"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "\x1b[" not in proc.stdout and "swin-s" in proc.stdout
+
+
+def test_a_stage_heading_in_a_log_is_a_plain_line(capsys):
+    from harness.common.ui import heading
+
+    heading("1/4 preprocess [x]")
+    err = capsys.readouterr().err
+    assert err == "== 1/4 preprocess [x] ==\n"  # no rule drawn to a width, no markup read

@@ -94,12 +94,7 @@ def predict_command(
     except PredictSetupError as exc:
         setup_failed(str(exc))
     report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device))
-    if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        from harness.common.ui import print_table
-
-        print_table(verdicts_table(report))
+    show_report(report, as_json)
     if report["summary"]["failed"]:
         raise typer.Exit(EXIT_SOME_FAILED)
 
@@ -158,6 +153,16 @@ def _escape(text: str | None) -> str:
     from rich.markup import escape
 
     return escape(text or "")
+
+
+def show_report(report: dict[str, Any], as_json: bool) -> None:
+    """The report on stdout: the JSON document alone, or the table of verdicts."""
+    from harness.common.ui import print_table
+
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        print_table(verdicts_table(report))
 
 
 def verdicts_table(report: dict[str, Any]) -> Any:

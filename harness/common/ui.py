@@ -56,6 +56,14 @@ def say(text: str, style: str | None = None, to: Console | None = None) -> None:
     (to or out).print(Text(text, style=style or ""), soft_wrap=True)
 
 
+def heading(title: str) -> None:
+    """A stage's heading on stderr: a rule across a terminal, a plain ``== title ==`` line in a log."""
+    if console.is_terminal:
+        console.rule(Text(title, style="bold"))
+    else:
+        say(f"== {title} ==", to=console)
+
+
 @dataclass(frozen=True)
 class Column:
     header: str

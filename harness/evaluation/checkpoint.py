@@ -31,7 +31,7 @@ from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.paths import RunError, RunPaths
 from harness.run.folder import RunFolder
-from harness.common.ui import console
+from harness.common.ui import console, heading
 
 if TYPE_CHECKING:
     from harness.models.bundle import BundleIdentity
@@ -331,11 +331,11 @@ def _evaluate(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: 
     timings: dict[str, float] = {}
     device = dd.pick_device(config.device)
     with FaceCache(faces_cache_root(rule, paths.cache_dir)) as cache:
-        console.rule("[bold]1/4 preprocess (the checkpoint's crop rule)")
+        heading("1/4 preprocess (the checkpoint's crop rule)")
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, TrainingSplits([], [], []), cache, rule)
         console.print(summary_line(summary))
-        console.rule("[bold]2/4 train: none (an existing checkpoint)")
-        console.rule("[bold]3/4 evaluate")
+        heading("2/4 train: none (an existing checkpoint)")
+        heading("3/4 evaluate")
         start = time.perf_counter()
         bundle = open_bundle(checkpoint.directory, device)
         if bundle.sha256 != checkpoint.sha256:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.common import runtime as dd
-from harness.common.ui import console, say
+from harness.common.ui import console, heading, say
 from harness.data import demo
 from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
@@ -177,14 +177,14 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
     timings: dict[str, float] = {}
     splits = training_splits(config, datasets)
     with FaceCache(faces_cache_root(rule, cache_dir)) as cache:
-        console.rule("[bold]1/4 preprocess")
+        heading("1/4 preprocess")
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits, cache, rule)
         console.print(summary_line(summary))
-        console.rule("[bold]2/4 train")
+        heading("2/4 train")
         outcome = train_stage(config, run_dir, resume, show, splits, cache, rule, loggers)
         timings["train_s"] = outcome.seconds
         console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
-        console.rule("[bold]3/4 evaluate")
+        heading("3/4 evaluate")
         blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir, perturb)
     return build_results(config, rid, outcome, blocks, timings, summary, splits)
 
@@ -196,7 +196,7 @@ def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pat
     from harness.reporting.leaderboard import write_leaderboard
     from harness.reporting.results import write_results
 
-    console.rule("[bold]4/4 results")
+    heading("4/4 results")
     figures = draw_figures(run_dir, results)
     if figures:
         results["figures"] = figures
