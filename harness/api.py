@@ -2,7 +2,7 @@
 
 Everything a blender, backbone, evaluator, dataset, face detector, logger or command needs from
 the core is here; the rest of ``harness`` may move between versions. The names listed in
-``__all__`` keep their meaning within a major version (README, "Writing a plugin").
+``__all__`` keep their meaning within a major version (docs/plugins.md, "Writing a plugin").
 
 Importing this module costs no numpy and no torch: the helpers that need them (``auto_window``,
 ``weights_record`` ...) are imported when first accessed. Access them inside the function that

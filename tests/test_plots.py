@@ -201,6 +201,7 @@ def test_small_groups_mark_their_ci_and_one_item_classes_have_none(tmp_path):
 
     from harness.run.config import EvalConfig
     from harness.evaluation.runner import EvalSetup, compute_metrics
+    from harness.common.ui import print_table
     from harness.run.summary import summary_table
     from harness.reporting.results import SMALL_N_NOTE, write_results
 
@@ -237,7 +238,7 @@ def test_small_groups_mark_their_ci_and_one_item_classes_have_none(tmp_path):
     assert cell.endswith(" (n=46)"), cell  # the "all" group: 18 reals + 28 fakes
 
     out = io.StringIO()
-    Console(file=out, width=200).print(summary_table(json.loads(path.read_text())))
+    print_table(summary_table(json.loads(path.read_text())), Console(file=out, width=200), width=200)
     text = out.getvalue()
     assert "no CI (1 real)" in text and "] n<10" in text and SMALL_N_NOTE in text
 

@@ -184,14 +184,17 @@ def test_evaluate_groups_fills_a_valid_results_block_reproducibly() -> None:
 def test_end_of_run_summary_fits_80_columns_without_cutting_numbers() -> None:
     from rich.console import Console
 
+    from harness.common.ui import print_table
     from harness.run.summary import summary_table
 
     results = make_results()
     results["datasets"]["celebdf"] = results["datasets"]["ffpp"]
     console = Console(width=80, record=True, file=io.StringIO())
-    console.print(summary_table(results))
+    print_table(summary_table(results), console, width=80)
     lines = console.export_text().splitlines()
     assert all(len(line) <= 80 for line in lines) and not any("…" in line for line in lines)
-    nt = next(line.split() for line in lines if line.split()[:2] == ["ffpp", "NT"])
+    at = next(i for i, line in enumerate(lines) if line.split()[:2] == ["ffpp", "NT"])
     auc = results["datasets"]["ffpp"]["groups"]["NeuralTextures"]["video"]["auc"]
-    assert nt[3] == f"{100 * auc['value']:.1f}" and nt[4] == f"[{100 * auc['ci_low']:.1f},{100 * auc['ci_high']:.1f}]"
+    # a narrow table stacks the CI under its value, in the same column
+    assert lines[at].split()[3] == f"{100 * auc['value']:.1f}"
+    assert lines[at + 1].split()[0] == f"[{100 * auc['ci_low']:.1f},{100 * auc['ci_high']:.1f}]"

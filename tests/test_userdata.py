@@ -376,6 +376,6 @@ def test_doctor_where_names_the_training_folder_and_the_test_csv(user_data, tmp_
     result = runner.invoke(build_app(), ["datasets", "--train-dir", str(train_dir), "--test-csv", str(csv)],
                            env={"COLUMNS": "400", "HARNESS_CACHE": str(tmp_path / "empty-cache")}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (row,) = [line for line in result.output.splitlines() if line.startswith("│ folder")]
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("folder ")]
     assert str(train_dir) in row
     assert any(str(csv) in line for line in result.output.splitlines())

@@ -7,7 +7,7 @@ next to the protocol's, what is missing or wrong, and how to obtain it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -46,7 +46,7 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
     return reports
 
 
-def _counts_text(report: DatasetReport) -> str:
+def _counts_parts(report: DatasetReport) -> list[str]:
     keys = list(dict.fromkeys([*report.expected, *sorted(report.counts)]))
     lines = []
     for key in keys:
@@ -57,7 +57,7 @@ def _counts_text(report: DatasetReport) -> str:
         else:
             mark = "ok" if got == want else f"{got - want:+d}"
             lines.append(f"{key}: {got} / {want} ({mark})")
-    return "\n".join(lines) or "-"
+    return lines or ["-"]
 
 
 def _where(report: DatasetReport) -> list[str]:
@@ -66,27 +66,31 @@ def _where(report: DatasetReport) -> list[str]:
     return list(dict.fromkeys([str(report.root), *files]))
 
 
-def render(reports: list[DatasetReport], console=None) -> None:
-    """Print the doctor's table (rich)."""
-    from rich.console import Console
-    from rich.table import Table
+def doctor_table(reports: list[DatasetReport]) -> Any:
+    """The doctor's table: where, counts and advice of every dataset, each path and count whole."""
+    from harness.common.ui import Column, Listing, cell
 
-    console = console or Console()
-    table = Table(title="Datasets", show_lines=True)
-    table.add_column("dataset", style="bold")
-    table.add_column("found")
-    table.add_column("where", overflow="fold")
-    table.add_column("counts (found / protocol)", overflow="fold")
-    table.add_column("problems / how to get it", overflow="fold")
+    table = Listing([Column("dataset"), Column("found"), Column("where"), Column("counts (found / protocol)"),
+                     Column("problems / how to get it", prose=True)], title="Datasets")
     for r in reports:
-        where = "\n".join(_where(r)) if r.found else "looked in:\n" + "\n".join(str(p) for p in r.looked_in)
+        looked = [str(p) for p in r.looked_in]
+        where = cell(*(_where(r) if r.found else [f"looked in {looked[0]}", *looked[1:]] if looked else ["-"]), sep="; ")
         problems = [p for p in r.problems if p != "not found"]
-        advice = "\n".join(f"- {p}" for p in problems)
+        advice = [f"- {p}" for p in problems]
         if not r.found or any(not p.startswith("count ") for p in problems):
-            advice = (advice + "\n" if advice else "") + (r.how_to_get or "")
-        status = "[green]yes" if r.found and not problems else ("[yellow]yes, with problems" if r.found else "[red]no")
-        table.add_row(r.name, status, where, _counts_text(r) if r.found else "-", advice or "ok")
-    console.print(table)
+            advice += [r.how_to_get] if r.how_to_get else []
+        status = cell("yes", style="green") if r.found and not problems else (
+            cell("yes, with problems", style="yellow") if r.found else cell("no", style="red"))
+        table.add_row(r.name, status, where, cell(*(_counts_parts(r) if r.found else ["-"]), sep="; "),
+                      cell(*(advice or ["ok"]), sep=" "))
+    return table
+
+
+def render(reports: list[DatasetReport], console=None) -> None:
+    """Print the doctor's table (stdout, or ``console``)."""
+    from harness.common.ui import print_table
+
+    print_table(doctor_table(reports), console)
 
 
 def cache_completeness(cache_root: Path, root: Path | None = None, names: list[str] | None = None,
@@ -116,22 +120,17 @@ def cache_completeness(cache_root: Path, root: Path | None = None, names: list[s
 
 def render_completeness(cache_root: Path, counts: dict[tuple[str, str], dict[str, int]], fmt: str | None,
                         console=None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+    from harness.common.ui import Column, Listing, print_table
     from harness.data.cache_tools import COMPLETENESS
 
-    console = console or Console()
-    table = Table(title=f"Face cache {escape(str(cache_root))} ({fmt or 'empty'})")
-    for column in ("dataset", "split", "videos", *COMPLETENESS):
-        table.add_column(column, justify="left" if column in ("dataset", "split") else "right")
+    table = Listing([Column(c, right=c not in ("dataset", "split")) for c in ("dataset", "split", "videos", *COMPLETENESS)],
+                    title=f"Face cache {cache_root} ({fmt or 'empty'})", key_columns=2)
     for (name, split), row in sorted(counts.items()):
-        table.add_row(escape(name), split, str(sum(row.values())), *(str(row[c]) for c in COMPLETENESS))
-    console.print(table)
+        table.add_row(name, split, str(sum(row.values())), *(str(row[c]) for c in COMPLETENESS))
     if any(row["missing"] or row["failed"] for row in counts.values()):
-        console.print("missing: rerun the `harness preprocess` job (array) that covers it; failed: --retry-failed "
-                      "once the file is fixed; claimed: a job is still working on it")
+        table.notes.append("missing: rerun the `harness preprocess` job (array) that covers it; failed: --retry-failed "
+                           "once the file is fixed; claimed: a job is still working on it")
+    print_table(table, console)
 
 
 def _doctor_cache(cache: Path | None, cache_dir: Path | None, root: Path | None, names: list[str] | None,

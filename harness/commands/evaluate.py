@@ -163,10 +163,12 @@ def _print_comparison(outcomes: list[Any]) -> None:
     from harness.evaluation.several import comparison
     from harness.run.summary import comparison_table
 
+    from harness.common.ui import heading, print_table
+
     done = [o for o in outcomes if o.folder is not None]
     if done:
-        console.rule("[bold]comparison")
-        console.print(comparison_table([(o.results, str(o.folder)) for o in done], comparison(outcomes)))
+        heading("comparison")
+        print_table(comparison_table([(o.results, str(o.folder)) for o in done], comparison(outcomes)))
 
 
 def import_command(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -16,11 +16,7 @@ def plugins_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """List every installed plugin: name, kind, version and the package that provides it."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from harness import __version__
-    from harness.common.ui import console
+    from harness.common.ui import console, print_table, say
 
     entries = registry.entries(kind)
     failures = registry.load_failures(kind)
@@ -29,17 +25,23 @@ def plugins_command(
                  "description": e.description, "replaces": e.replaces or None} for e in entries]
         print(json.dumps({"plugins": rows, "failures": [f.__dict__ for f in failures]}, indent=2))
         return
-    table = Table(title=f"harness {__version__} plugins")
-    for col in ("kind", "name", "version", "package", "plugin", "description"):
-        table.add_column(col)
-    for e in entries:
-        note = f" [yellow](replaces the {escape(e.replaces)})[/yellow]" if e.replaces else ""
-        # plugin text is data, not markup: "pip install 'pkg[extra]'" must print its [extra]
-        table.add_row(*(escape(v) for v in (e.kind, e.name, e.version, e.package, e.plugin)), escape(e.description) + note)
-    console.print(table)
-    for f in failures:
-        console.print(f"[red]failed:[/red] plugin {escape(f.plugin)} ({escape(f.package)}) in {escape(f.stage)}: {escape(f.error)}")
+    print_table(plugins_table(entries))
+    for f in failures:  # a warning, not a row: stderr
+        say(f"failed: plugin {f.plugin} ({f.package}) in {f.stage}: {f.error}", "red", to=console)
 
+
+def plugins_table(entries: list) -> Any:
+    """The listing: plugin text is data, never markup (``pip install 'pkg[extra]'`` keeps its [extra])."""
+    from harness import __version__
+    from harness.common.ui import Column, Listing, cell
+
+    table = Listing([Column("kind"), Column("name"), Column("version"), Column("package", optional=True),
+                     Column("plugin", optional=True), Column("description", prose=True)],
+                    title=f"harness {__version__} plugins", key_columns=2, more="--json lists them")
+    for e in entries:
+        replaces = cell(e.description, f"(replaces the {e.replaces})", style="yellow") if e.replaces else e.description
+        table.add_row(e.kind, e.name, e.version, e.package, e.plugin, replaces)
+    return table
 
 @hookimpl
 def register_commands(app: typer.Typer) -> None:

@@ -90,10 +90,8 @@ def predict_command(
     except PredictSetupError as exc:
         setup_failed(str(exc))
     report = build_report(blocks, threshold, frames, predictor, device=str(predictor.device), threshold_source=source)
-    if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        _table(report, console)
+    show_report(report, as_json)
+    if not as_json:
         _after_table(threshold, source, out, console)
     if report["summary"]["failed"]:
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -200,30 +198,41 @@ def _escape(text: str | None) -> str:
     return escape(text or "")
 
 
-def _table(report: dict[str, Any], console: Any) -> None:
-    from rich.table import Table
+def show_report(report: dict[str, Any], as_json: bool) -> None:
+    """The report on stdout: the JSON document alone, or the table of verdicts."""
+    from harness.common.ui import print_table
+
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        print_table(verdicts_table(report))
+
+
+def verdicts_table(report: dict[str, Any]) -> Any:
+    """One row per input: its whole path, verdict, score, faces/frames, and the IoU and output
+    folder columns only when an input has one."""
+    from harness.common.ui import Column, Listing, cell
 
     ckpt = report["checkpoint"] or {}
-    table = Table(title=f"harness predict: {ckpt.get('backbone')} @ {ckpt.get('img_size')} px, threshold {report['threshold']:g}")
-    for col, justify in (("file", "left"), ("verdict", "left"), ("score", "right"), ("faces/frames", "right"), ("IoU", "right"), ("outputs", "left")):
-        table.add_column(col, justify=justify, overflow="fold")
+    table = Listing([Column("file"), Column("verdict"), Column("score", right=True), Column("faces/frames", right=True),
+                     Column("IoU", right=True), Column("outputs")],
+                    title=f"harness predict: {ckpt.get('backbone')} @ {ckpt.get('img_size')} px, threshold {report['threshold']:g}")
     for f in report["files"]:
         if f["status"] == "ok":
-            verdict = "[bold red]FAKE[/bold red]" if f["verdict"] == "fake" else "[bold green]real[/bold green]"
+            verdict = cell("FAKE", style="bold red") if f["verdict"] == "fake" else cell("real", style="bold green")
         else:
-            verdict = f"[yellow]{f['status']}[/yellow]"
+            verdict = cell(f["status"], style="yellow")
         loc = f.get("localization") or {}
         iou = _score(loc.get("iou")) if loc.get("iou") is not None else ("-" if not loc or "error" not in loc else "no mask")
         outputs = (f.get("outputs") or {}).get("folder") or ""
         # the whole path: FF++ fakes share their names across methods
-        table.add_row(_escape(f["path"]), verdict, _score(f["score"]), f"{f['frames_with_face']}/{f['frames_analysed']}", _escape(iou), _escape(outputs))
-    console.print(table)
+        table.add_row(f["path"], verdict, _score(f["score"]), f"{f['frames_with_face']}/{f['frames_analysed']}", iou, outputs)
+    table = table.without_empty("IoU", "outputs")
     s = report["summary"]
-    console.print(f"{s['scored']} scored ({s['fake']} fake, {s['real']} real), {s['failed']} failed")
-    for f in report["files"]:
-        loc = f.get("localization") or {}
-        if loc.get("error"):
-            console.print(f"[yellow]mask:[/yellow] {_escape(f['path'])}: {_escape(loc['error'])}", soft_wrap=True)
+    table.notes.append(f"{s['scored']} scored ({s['fake']} fake, {s['real']} real), {s['failed']} failed")
+    table.notes += [f"mask: {f['path']}: {(f.get('localization') or {})['error']}" for f in report["files"]
+                    if (f.get("localization") or {}).get("error")]
+    return table
 
 
 @hookimpl

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -12,14 +12,10 @@ from harness.extend.hookspecs import hookimpl
 
 
 def _print_summary(summary, console=None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    """The summary table and its notes on stdout (or ``console``), each count, cause and path whole."""
+    from harness.common.ui import Column, Listing, print_table
 
-    console = console or Console()
-    table = Table(title=f"Preprocessing summary ({summary.cache_root})")
-    table.add_column("what")
-    table.add_column("count", justify="right")
+    table = Listing([Column("what"), Column("count", right=True)], title=f"Preprocessing summary ({summary.cache_root})")
     for label, value in (("videos in this run", summary.videos), ("already done (skipped)", summary.skipped),
                          ("done", summary.done), ("no face", summary.no_face), ("failed", summary.failed),
                          ("sampled frames", summary.frames), ("frames with a face", summary.frames_with_face),
@@ -27,41 +23,49 @@ def _print_summary(summary, console=None) -> None:
         table.add_row(label, str(value))
     for cause, n in sorted(summary.failures_by_cause.items()):
         table.add_row(f"cause: {cause}", str(n))
-    console.print(table)
-    for failure in summary.failures[:5]:
-        console.print(f"[yellow]{escape(failure['uid'])}[/]: {escape(failure['cause'])}: {escape(failure['message'])}")
-    for note in summary.notes:
-        console.print(f"[yellow]{escape(note)}[/]")
+    table.notes += [f"{f['uid']}: {f['cause']}: {f['message']}" for f in summary.failures[:5]] + list(summary.notes)
     if summary.redone:
-        console.print(f"[yellow]redone {len(summary.redone)} video(s) whose crops were damaged or missing, or whose "
-                      f"file changed since it failed:[/] {', '.join(summary.redone[:5])}")
-    console.print(f"crop rule: {summary.crop_rule}; crop format: {summary.crop_format or '-'}; {summary.seconds:.1f} s")
+        table.notes.append(f"redone {len(summary.redone)} video(s) whose crops were damaged or missing, or whose "
+                           f"file changed since it failed: {', '.join(summary.redone[:5])}")
+    table.notes.append(f"crop rule: {summary.crop_rule}; crop format: {summary.crop_format or '-'}; {summary.seconds:.1f} s")
+    print_table(table, console)
 
 
-def _verify(root: Path) -> None:
-    """--verify: read every crop and check its size and checksum; exit 1 when something is damaged."""
-    from rich.markup import escape
-
+def _verify(root: Path, as_json: bool = False) -> None:
+    """--verify: read every crop and check its size and checksum; exit 1 when something is damaged.
+    ``as_json``: the report as one JSON document on stdout."""
+    from harness.common.ui import say
     from harness.data.cache import FaceCache
     from harness.data.cache_tools import verify
-    from harness.common.ui import console
 
     with FaceCache(root, create=False) as cache:
         fmt = cache.crop_format
         report = verify(cache)
-    for note in report.notes:
-        console.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
-    if report.set_aside:  # not an error: their videos are missing from the index, so preprocessing redoes them
-        console.print(f"set aside earlier as damaged (kept, not read): {escape(', '.join(report.set_aside))} in "
-                      f"{escape(str(root / 'index'))}; their videos are preprocessed again by the next `harness "
-                      "preprocess` or run, then they can be deleted", soft_wrap=True)
-    for uid, problems in list(report.damaged.items())[:20]:
-        console.print(f"damaged: {uid}: {'; '.join(problems[:3])}", soft_wrap=True)
-    state = "ok" if not report.damaged and not report.notes else f"{len(report.damaged)} damaged video(s)"
-    typer.echo(f"verified {root} ({fmt or 'empty'}): {report.videos} done videos, {report.crops} crops: {state}")
-    if report.damaged or report.notes:
-        typer.echo("repair: rerun the same `harness preprocess DATASET ...` with --repair (or the same `harness run`)")
+    ok = not report.damaged and not report.notes
+    if as_json:
+        import json
+        from dataclasses import asdict
+
+        print(json.dumps({"cache": str(root), "crop_format": fmt or None, "ok": ok, **asdict(report)}, indent=2))
+    else:
+        _verify_lines(root, fmt, report, ok, say)
+    if not ok:
         raise typer.Exit(1)
+
+
+def _verify_lines(root: Path, fmt: str | None, report: Any, ok: bool, say: Any) -> None:
+    """--verify's report on stdout, one line each (a damaged video's uid and a path stay whole)."""
+    for note in report.notes:
+        say(note, "yellow")
+    if report.set_aside:  # not an error: their videos are missing from the index, so preprocessing redoes them
+        say(f"set aside earlier as damaged (kept, not read): {', '.join(report.set_aside)} in {root / 'index'}; their "
+            "videos are preprocessed again by the next `harness preprocess` or run, then they can be deleted")
+    for uid, problems in list(report.damaged.items())[:20]:
+        say(f"damaged: {uid}: {'; '.join(problems[:3])}")
+    state = "ok" if ok else f"{len(report.damaged)} damaged video(s)"
+    say(f"verified {root} ({fmt or 'empty'}): {report.videos} done videos, {report.crops} crops: {state}")
+    if not ok:
+        say("repair: rerun the same `harness preprocess DATASET ...` with --repair (or the same `harness run`)")
 
 
 def _cache_only(cache: Path | None, cache_dir: Path | None, detector: str, crop_size: int, margin: float) -> Path:
@@ -158,6 +162,7 @@ def preprocess_cmd(
                                 "the damaged videos (set aside a damaged index part)."),
     compact: bool = typer.Option(False, "--compact", help="Fold the cache's index parts (one per job) into one; "
                                  "refused while a job is working; no dataset needed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary (or the --verify report) as JSON on stdout."),
 ) -> None:
     """Sample frames, find faces + 68 landmarks, store crops in the cache. Rerun to resume."""
     import harness
@@ -175,9 +180,9 @@ def preprocess_cmd(
         if compact:
             from harness.data.cache_tools import compact as fold
 
-            typer.echo(fold(root_))  # a fresh claim: CacheError, one line (the CLI's guard)
+            typer.echo(fold(root_), err=as_json)  # a fresh claim: CacheError, one line (the CLI's guard)
         if verify:
-            _verify(root_)
+            _verify(root_, as_json)
         return
     dataset, split, options = _dataset_choice(dataset, split, root, train_dir, test_csv, val_fraction, allow_missing)
     options.update({k: v for k, v in (("compression", compression), ("methods", methods), ("splits", splits_dir)) if v})
@@ -202,7 +207,12 @@ def preprocess_cmd(
         from harness.cli import interrupted
 
         interrupted(exc, f"the videos finished so far are kept in {cache}; run the same command again to resume")
-    _print_summary(summary)
+    if as_json:
+        import json
+
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+    else:
+        _print_summary(summary)
 
 
 @hookimpl

@@ -14,7 +14,7 @@ def report(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run folders are (for a bare id)."),
 ) -> None:
     """Redraw the figures of RUN (ROC/PR curves, score histograms, training curves, localization
-    examples) from its results, log and score files, and write RUN/report.md."""
+    examples) from its results, log and score files, write RUN/report.md and print its results table."""
     from harness.reporting.report import write_report
     from harness.run.folder import RunFolder
 
@@ -35,6 +35,12 @@ def report(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     figures = sorted(RunFolder(folder).figures.glob("*.png"))
+    if RunFolder(folder).results.is_file():  # the numbers it reports, as at the end of the run (read back checked above)
+        from harness.common.ui import print_table
+        from harness.reporting.results import read_results_file
+        from harness.run.summary import summary_table
+
+        print_table(summary_table(read_results_file(RunFolder(folder).results)))
     typer.echo(f"wrote {path} ({len(figures)} figure(s) in {RunFolder(folder).figures})")
 
 

@@ -14,7 +14,7 @@ from harness.extend import registry
 from harness.cli import fail, interrupted
 from harness.extend.defaults import defaults
 from harness.extend.hookspecs import hookimpl
-from harness.common.ui import console
+from harness.common.ui import console, heading
 
 if TYPE_CHECKING:
     from harness.run.config import RunConfig
@@ -312,7 +312,7 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, loggers: list[s
     try:
         for i, cfg in enumerate(configs, 1):
             if len(configs) > 1:
-                console.rule(f"[bold]run {i}/{len(configs)}: {cfg.label()}")
+                heading(f"run {i}/{len(configs)}: {cfg.label()}")
             run(cfg, paths, resume=resume, loggers=loggers, perturb=perturb)
     except KeyboardInterrupt as exc:
         from harness.training.trainer import Preempted

@@ -31,7 +31,7 @@ from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.paths import RunError, RunPaths
 from harness.run.folder import RunFolder
-from harness.common.ui import console
+from harness.common.ui import console, heading
 
 if TYPE_CHECKING:
     from harness.models.bundle import BundleIdentity
@@ -299,7 +299,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     from harness.models.bundle import finite_weights
     from harness.reporting.leaderboard import write_leaderboard
     from harness.run.datasets import open_datasets
-    from harness.run.stages import demo_options, finished_results, lock_folder, write_outputs
+    from harness.run.stages import demo_options, finished_results, lock_folder, show_finished, write_outputs
 
     extra = demo_options(config, paths.cache_dir, show) if config.demo else None
     datasets = open_datasets(config, extra, names=list(config.test_datasets))
@@ -309,9 +309,11 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     finished = RunFolder(run_dir).results
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already evaluated: {finished} (delete it or pass --no-resume to redo)")
+        results = finished_results(finished)
         if dd.is_main():
             write_leaderboard(paths.results_dir, paths.leaderboard)
-        return finished_results(finished)
+            show_finished(results, run_dir, paths)
+        return results
     trained, note = training_files(checkpoint, paths.cache_dir)
     check_overlap(trained, datasets)
     finite_weights(checkpoint.directory)  # damaged weights: one line before any face is cut
@@ -346,11 +348,11 @@ def _evaluate(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: 
     timings: dict[str, float] = {}
     device = dd.pick_device(config.device)
     with FaceCache(faces_cache_root(rule, paths.cache_dir)) as cache:
-        console.rule("[bold]1/4 preprocess (the checkpoint's crop rule)")
+        heading("1/4 preprocess (the checkpoint's crop rule)")
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, TrainingSplits([], [], []), cache, rule)
         console.print(summary_line(summary))
-        console.rule("[bold]2/4 train: none (an existing checkpoint)")
-        console.rule("[bold]3/4 evaluate")
+        heading("2/4 train: none (an existing checkpoint)")
+        heading("3/4 evaluate")
         start = time.perf_counter()
         bundle = open_bundle(checkpoint.directory, device)
         if bundle.sha256 != checkpoint.sha256:

@@ -1,6 +1,6 @@
 """Score a test set: cached faces -> model -> face scores -> frame scores -> video scores -> metrics.
 
-Protocol (the paper's evaluation; README, "Protocol choices"): frames were sampled evenly over each
+Protocol (the paper's evaluation; docs/protocol.md, "Protocol choices"): frames were sampled evenly over each
 whole video by preprocessing; frames are grouped into videos by the full unique id; a frame score is the max over
 its faces, a video score the mean over its frames (both selectable); videos that failed to decode or
 where no face was found are counted and reported, never scored 0.5 or silently dropped.

@@ -8,7 +8,7 @@ Token map P_m: one linear layer per token to a logit (sigmoid gives P_m, Eq. 10)
 
 Token embeddings: a small projection head (Linear-GELU-Linear) per token, the space in which the
 default local-diversity loss measures similarity. Measuring it on the features the classifier
-pools instead lets "all tokens parallel" satisfy L_m and collapses the pooled feature (README).
+pools instead lets "all tokens parallel" satisfy L_m and collapses the pooled feature (docs/losses.md).
 The raw per-token features and the pooled feature are returned too, for the "cosine" ablation and
 for the trainer's collapse guard.
 """

@@ -8,8 +8,8 @@ Sim_gt = 1 - |gt_i - gt_j| over token pairs, and L_m = mean |Sim_gt - Sim_pred|.
 L_t (opt-in, ``delta``): BCE of the token map P_m against gt, the label the paper gives P_m.
 
 Where the defaults (``sim_form="proj"``, ``pairs="fakes-balanced"``, ``min_grid``, ``dice``) leave
-the printed form, and the measurements behind each choice: README, "The losses, next to the
-paper's Eq. 14-20". Every loss is computed in float32, whatever autocast produced.
+the printed form, and the measurements behind each choice: docs/losses.md, "The losses, next to
+the paper's Eq. 14-20". Every loss is computed in float32, whatever autocast produced.
 """
 
 from __future__ import annotations

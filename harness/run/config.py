@@ -21,8 +21,8 @@ class TrainConfig:
     frames_per_video: int = 8  # sampled per real video per epoch (paper)
     cache_frames: int = 32  # frames cached per training video, the pool those 8 are drawn from
     # The "adamw" recipe (harness.training.recipes): on the demo, at 150 equal steps, it reached video
-    # AUC 95.3 / mask IoU 50.2 where the paper's SGD lr 1e-3 reached 59.4 / 13.3 (README, "Training
-    # recipe"). The paper's recipe is `--recipe paper`.
+    # AUC 95.3 / mask IoU 50.2 where the paper's SGD lr 1e-3 reached 59.4 / 13.3 (docs/protocol.md,
+    # "Training recipe"). The paper's recipe is `--recipe paper`.
     optimizer: str = "adamw"  # SAM's base optimizer: "adamw" or "sgd" (the paper's, with momentum)
     lr: float = 5e-4
     momentum: float = 0.9

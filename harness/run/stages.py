@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.common import runtime as dd
-from harness.common.ui import console
+from harness.common.ui import console, heading, say
 from harness.data import demo
 from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
@@ -35,7 +35,7 @@ from harness.run.folder import RunFolder
 from harness.run.paths import SHIPPED_RESULTS, RunError, RunPaths
 from harness.run.preprocess_stage import preprocess_stage, summary_line
 from harness.run.publish import publish
-from harness.run.summary import summary_table
+from harness.run.summary import print_outcome
 from harness.run.train_stage import train_stage
 
 
@@ -68,6 +68,8 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, sh
     if resume and finished.is_file():
         console.print(f"[green]{rid}[/green] already finished: {finished} (delete it or pass --no-resume to redo)")
         results = finished_results(finished)
+        if dd.is_main():
+            show_finished(results, run_dir, paths)
         if perturb and not any("robustness" in b for b in results.get("datasets", {}).values()):
             console.print("[yellow]--perturb not applied to a finished run:[/yellow] score its checkpoint under "
                           f"the perturbations with `harness evaluate --checkpoint {run_dir} --perturb ...` (no retraining)")
@@ -91,6 +93,18 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, sh
     if lock is not None:
         lock.release()
     return results
+
+
+def publish_hint(paths: RunPaths) -> bool:
+    """Whether the end of a run prints the command that publishes it (not when it was, or its results are the shipped ones)."""
+    return not paths.publish and Path(paths.results_dir) != SHIPPED_RESULTS
+
+
+def show_finished(results: dict[str, Any], run_dir: Path, paths: RunPaths) -> None:
+    """A finished run or evaluation asked again: its table and files, as at its end."""
+    report, board = RunFolder(run_dir).report, Path(paths.leaderboard)
+    print_outcome(results, run_dir, RunFolder(run_dir).results, board if board.is_file() else None,
+                  report if report.is_file() else None, hint=publish_hint(paths))
 
 
 def demo_options(config: RunConfig, cache_dir: Path | None, show: bool | None = None) -> dict[str, Any]:
@@ -134,14 +148,14 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
     timings: dict[str, float] = {}
     splits = training_splits(config, datasets)
     with FaceCache(faces_cache_root(rule, cache_dir)) as cache:
-        console.rule("[bold]1/4 preprocess")
+        heading("1/4 preprocess")
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits, cache, rule)
         console.print(summary_line(summary))
-        console.rule("[bold]2/4 train")
+        heading("2/4 train")
         outcome = train_stage(config, run_dir, resume, show, splits, cache, rule, loggers)
         timings["train_s"] = outcome.seconds
         console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
-        console.rule("[bold]3/4 evaluate")
+        heading("3/4 evaluate")
         blocks, timings["eval_s"] = evaluate_stage(config, outcome.checkpoint, datasets, show, cache, run_dir, perturb)
     return build_results(config, rid, outcome, blocks, timings, summary, splits)
 
@@ -153,7 +167,7 @@ def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pat
     from harness.reporting.leaderboard import write_leaderboard
     from harness.reporting.results import write_results
 
-    console.rule("[bold]4/4 results")
+    heading("4/4 results")
     figures = draw_figures(run_dir, results)
     if figures:
         results["figures"] = figures
@@ -161,21 +175,15 @@ def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, pat
     faults.point("run.results_written")
     atomic_write_text(RunFolder(run_dir).results, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
     board = write_leaderboard(paths.results_dir, paths.leaderboard)
-    console.print(summary_table(results))
-    from harness.reporting.notes import end_notes
-
-    for line in end_notes(results, run_dir):  # where the weights came from; a collapsed model said here, not only in the log
-        console.print(line, markup=False, soft_wrap=True, style="bold yellow" if line.startswith("warning") else None)
+    report = None
     if figures:
         from harness.reporting.report import write_report
 
-        console.print(f"report: {write_report(run_dir, redraw=False)}")
-    console.print(f"results: {path}\nleaderboard: {board}\nrun folder: {run_dir}")
+        report = write_report(run_dir, redraw=False)
+    print_outcome(results, run_dir, path, board, report, hint=publish_hint(paths))
     if paths.publish:
         shipped, shipped_board = publish([path])
-        console.print(f"published to {shipped} and {shipped_board}")
-    elif Path(paths.results_dir) != SHIPPED_RESULTS:
-        console.print(f"[dim]to add it to the shipped leaderboard: harness leaderboard --publish {run_dir}[/dim]")
+        say(f"published to {shipped} and {shipped_board}")
     if config.demo:
         console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
     from harness.reporting.notes import predict_hint

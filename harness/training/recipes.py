@@ -16,7 +16,7 @@ from harness.run.config_check import OPTIMIZERS  # noqa: F401 - the words --opti
 #: The settings a recipe fixes (every other TrainConfig field is left as it is).
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "sam_rho", "warmup", "lr_schedule")
 
-#: name -> settings. "adamw" is TrainConfig's default (measured on the demo: see the README's
+#: name -> settings. "adamw" is TrainConfig's default (measured on the demo: see docs/protocol.md,
 #: "Training recipe"); "paper" is the paper's SGD + SAM recipe, one option away.
 RECIPES: dict[str, dict[str, Any]] = {
     "adamw": {"optimizer": "adamw", "lr": 5e-4, "momentum": 0.9, "weight_decay": 0.0, "sam_rho": 0.05, "warmup": 0,
