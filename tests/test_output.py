@@ -180,7 +180,7 @@ def test_predict_keeps_paths_and_scores_whole(tiny_demo):
     for width in reversed(WIDTHS):  # 200 columns first: its row gives the score to find whole at 80
         result = invoke(*args, width=width)
         assert result.exit_code == 0, result.output
-        assert "threshold:" in result.stderr and "threshold:" not in result.stdout.split("\n", 1)[1]
+        assert "--threshold overrides it" in result.stderr and "--threshold overrides" not in result.stdout
         said[width] = result.stdout
     row = next(line for line in said[200].splitlines() if line.startswith(str(video)))
     score = re.search(r"\s(\d\.\d{3})\s", row).group(1)
