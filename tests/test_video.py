@@ -67,3 +67,39 @@ def test_image_is_a_one_frame_video(tmp_path):
     (tmp_path / "b.png").write_bytes(b"nope")
     with pytest.raises(VideoDecodeError, match="b.png"):
         read_frames(tmp_path / "b.png")
+
+
+def test_a_process_forked_after_decoding_still_decodes_and_encodes(tmp_path):
+    """Preprocessing forks its workers after the parent has read videos. PyAV 18.1.1 kept a
+    converter whose threads the child does not inherit: the child waited forever (a CI hang)."""
+    import os
+    import signal
+    import time
+
+    from harness.evaluation.perturb import h264_roundtrip
+
+    path = tmp_path / "v.mp4"
+    frames = [np.full((32, 48, 3), 40 * i, np.uint8) for i in range(5)]
+    write_video(path, frames, fps=10)
+    parent, _ = read_frames(path)
+    h264_roundtrip(frames, 23)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when it read the same frames and encoded again
+        try:
+            child, _ = read_frames(path)
+            write_video(tmp_path / "child.mp4", frames, fps=10)
+            ok = len(child) == len(parent) and all(np.array_equal(a, b) for a, b in zip(child, parent))
+            ok = ok and len(h264_roundtrip(frames, 23)) == len(frames)
+        finally:
+            os._exit(0 if ok else 1) if "ok" in locals() else os._exit(2)
+    deadline = time.monotonic() + 120  # a hang never ends; a busy machine still finishes in seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("a process forked after the parent decoded a video never finished decoding")
+    assert os.waitstatus_to_exitcode(status) == 0

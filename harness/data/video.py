@@ -124,7 +124,7 @@ def _decode(path: Path, keep: set[int] | None, threads: int) -> tuple[dict[int, 
                 errors += 1  # a damaged packet (skipped) or a truncated file (what was decoded is kept)
                 continue
             if keep is None or total in keep:
-                kept[total] = frame.to_ndarray(format="rgb24")
+                kept[total] = rgb_array(frame)
             total += 1
     return kept, total, errors
 
@@ -196,6 +196,22 @@ def _even_rgb(frame: np.ndarray, path: Path) -> np.ndarray:
     return frame
 
 
+# Pixel-format conversions (libswscale) on this thread alone: PyAV >= 18.1.1 keeps a converter
+# whose worker threads a forked process does not inherit, so a preprocessing worker forked after
+# the parent decoded a video waited on them forever (the CI hang of 2026-12-07).
+def rgb_array(frame: Any) -> np.ndarray:
+    """A decoded PyAV frame as RGB uint8 (H, W, 3)."""
+    return frame.to_ndarray(format="rgb24", threads=1)
+
+
+def encodable(stream: Any, rgb: np.ndarray) -> Any:
+    """RGB uint8 (H, W, 3) as a frame in ``stream``'s pixel format, ready for ``stream.encode``."""
+    import av
+
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    return frame.reformat(format=stream.codec_context.pix_fmt, threads=1)
+
+
 def _video_stream(container: Any, codec: str, fps: int, width: int, height: int, pix_fmt: str, crf: int,
                   deterministic: bool) -> Any:
     stream = container.add_stream(codec, rate=fps)
@@ -237,7 +253,7 @@ def write_video(
             frame = _even_rgb(frame, path)
             if stream is None:
                 stream = _video_stream(container, codec, fps, frame.shape[1], frame.shape[0], pix_fmt, crf, deterministic)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            for packet in stream.encode(encodable(stream, frame)):
                 container.mux(packet)
         if stream is None:
             raise ValueError(f"write_video({path}): no frames given")

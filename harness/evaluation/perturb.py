@@ -198,7 +198,7 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
 
     import av
 
-    from harness.data.video import _video_stream
+    from harness.data.video import _video_stream, encodable, rgb_array
 
     if not frames:
         return []
@@ -211,13 +211,13 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
         stream = _video_stream(out, "libx264", VIDEO_FPS, pw, ph, "yuv420p", int(crf), deterministic=True)
         for image in frames:
             padded = np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge") if (ph, pw) != (h, w) else image
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")):
+            for packet in stream.encode(encodable(stream, padded)):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
     buf.seek(0)
     with av.open(buf, mode="r") as src:
-        decoded = [f.to_ndarray(format="rgb24")[:h, :w] for f in src.decode(video=0)]
+        decoded = [rgb_array(f)[:h, :w] for f in src.decode(video=0)]
     if len(decoded) != len(frames):
         raise RuntimeError(f"H.264 round trip returned {len(decoded)} of {len(frames)} frames")
     return decoded
