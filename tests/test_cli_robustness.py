@@ -77,7 +77,7 @@ def test_evaluate_perturb_has_its_own_id_and_the_clean_evaluation_keeps_its_own(
         args = [str(a) for a in runs["evaluate"][:5]] + list(extra) + ["--dry-run"]
         result = CliRunner().invoke(build_app(), args, env={"HARNESS_CACHE": str(runs["cache"])})
         assert result.exit_code == 0, result.output
-        return json.loads(result.output)["run_id"]
+        return json.loads(result.stdout)["run_id"]
 
     clean, perturbed = dry_run_id(), dry_run_id("--perturb", PERTURB)
     assert perturbed != clean and runs["evaluated"].name == perturbed

@@ -113,7 +113,7 @@ def _dry_run(work: dict, checkpoint: Path, *extra: str) -> dict:
     result = runner.invoke(build_app(), ["evaluate", "--checkpoint", str(checkpoint), "--dry-run", *extra],
                            env={"HARNESS_CACHE": str(work["cache"])})
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ ELLIPSIS = "…"
 def invoke(*args: object, width: int | None = None, env: dict[str, str] | None = None):
     """The real command line in-process; stdout and stderr apart (CliRunner's streams are pipes)."""
     return CliRunner().invoke(build_app(), [str(a) for a in args], catch_exceptions=False,
-                              env={**({"COLUMNS": str(width)} if width else {}), **(env or {})})
+                              env={"COLUMNS": str(width) if width else None, **(env or {})})  # None: unset
 
 
 def parts(table: Listing, optional: bool = True) -> list[str]:
@@ -84,7 +84,8 @@ def test_the_layouts_in_turn():
     assert "efficientnet-lite1" in records and any(line.split() == ["score", "10.5", "[10.1,10.9]", "n<10"] for line in records)
 
 
-def test_a_terminal_gets_colour_and_a_rule_a_pipe_neither():
+def test_a_terminal_gets_colour_and_a_rule_a_pipe_neither(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # a CI runner or an earlier test may set it
     terminal, pipe = io.StringIO(), io.StringIO()
     print_table(sample_table(), Console(file=terminal, force_terminal=True, width=80))
     print_table(sample_table(), Console(file=pipe, width=80))

@@ -287,6 +287,6 @@ def test_evaluate_dry_run_of_a_foreign_file_writes_nothing(sbi_tar, tmp_path, mo
     assert listing(tmp_path) == before == ["fake.jpg", "home", "real.jpg", "test.csv"]
     assert listing(sbi_tar.parent) == ["FFc23.tar"]
     # what it reports is what the real import gives: the same cache folder and weights
-    shown, real = json.loads(result.output), open_checkpoint(f"sbi:{sbi_tar}")
+    shown, real = json.loads(result.stdout), open_checkpoint(f"sbi:{sbi_tar}")
     assert (shown["checkpoint"], shown["sha256"]) == (str(real.directory), real.sha256)
     assert home in real.directory.parents and real.directory.is_dir()

@@ -88,7 +88,7 @@ def test_a_recorded_pretrained_takes_every_spelling_the_cli_takes(spelling, expe
     path = _config_file(tmp_path, None, "pretrained", spelling)
     result = invoke("run", "--config", path, "--dry-run")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["runs"][0]["config"]["pretrained"] == expected
+    assert json.loads(result.stdout)["runs"][0]["config"]["pretrained"] == expected
 
 
 def _wrong_value(hint: str):

@@ -91,7 +91,7 @@ def test_a_valid_dry_run_keeps_the_published_demo_run_id(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(build_app(), ["run", "--data", "demo", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["runs"][0]["run_id"] == "multipart-mobilenetv2-3c6d94b901"
+    assert json.loads(result.stdout)["runs"][0]["run_id"] == "multipart-mobilenetv2-3c6d94b901"
 
 
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])

@@ -31,7 +31,7 @@ def _own_data(tmp_path: Path) -> tuple[Path, Path]:
 def _dry(args: list[str]) -> list[dict]:
     result = runner.invoke(build_app(), [*args, "--dry-run"])
     assert result.exit_code == 0, result.output
-    return [r["config"] for r in json.loads(result.output)["runs"]]
+    return [r["config"] for r in json.loads(result.stdout)["runs"]]
 
 
 def test_own_data_and_a_named_backbone_default_to_imagenet(tmp_path, monkeypatch):
@@ -45,7 +45,7 @@ def test_own_data_and_a_named_backbone_default_to_imagenet(tmp_path, monkeypatch
 def test_the_demo_keeps_its_published_run_id(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(build_app(), ["run", "--data", "demo", "--dry-run"])
-    assert json.loads(result.output)["runs"][0]["run_id"] == "multipart-mobilenetv2-3c6d94b901"
+    assert json.loads(result.stdout)["runs"][0]["run_id"] == "multipart-mobilenetv2-3c6d94b901"
 
 
 def test_offline_without_imagenet_weights_fails_fast_with_the_ways_forward(tmp_path, monkeypatch):

@@ -49,12 +49,18 @@ def test_the_two_runs_compare_as_they_are(two_runs):
     assert result.exit_code == 0, result.output  # the damage below is what each refusal is about
 
 
+def _with(row: list[str], header: str, **values: str) -> list[str]:
+    """``row`` with the named columns of ``header`` set (the scores file's columns by name)."""
+    names = header.split(",")
+    return [values.get(name, cell) for name, cell in zip(names, row)]
+
+
 DAMAGED = {
-    "a video listed twice": (lambda rows: rows + [[rows[0][0], rows[0][1], rows[0][2], "0.99"]], "2 times"),
-    "a score above 1": (lambda rows: [rows[0][:3] + ["7.5"], *rows[1:]], "the score 7.5"),
-    "a negative score": (lambda rows: [rows[0][:3] + ["-3"], *rows[1:]], "the score -3.0"),
-    "a NaN score": (lambda rows: [rows[0][:3] + ["nan"], *rows[1:]], "not a finite number"),
-    "a label that is not 0 or 1": (lambda rows: [[rows[0][0], "2", *rows[0][2:]], *rows[1:]], "the label 2"),
+    "a video listed twice": (lambda h, rows: rows + [_with(rows[0], h, score="0.99")], "2 times"),
+    "a score above 1": (lambda h, rows: [_with(rows[0], h, score="7.5"), *rows[1:]], "the score 7.5"),
+    "a negative score": (lambda h, rows: [_with(rows[0], h, score="-3"), *rows[1:]], "the score -3.0"),
+    "a NaN score": (lambda h, rows: [_with(rows[0], h, score="nan"), *rows[1:]], "not a finite number"),
+    "a label that is not 0 or 1": (lambda h, rows: [_with(rows[0], h, label="2"), *rows[1:]], "the label 2"),
 }
 
 
@@ -62,14 +68,15 @@ DAMAGED = {
 def test_compare_refuses_a_damaged_scores_file(two_runs, case):
     damage, reason = DAMAGED[case]
     header, rows = _rows(two_runs[1])
-    _write(two_runs[1], header, damage(rows))
+    _write(two_runs[1], header, damage(header, rows))
     one_line_exit_2(invoke("compare", *two_runs), str(two_runs[1] / "scores" / "ffpp.csv"), reason)
 
 
 def test_compare_refuses_runs_that_disagree_on_a_videos_group(two_runs):
     header, rows = _rows(two_runs[1])
-    fake = next(i for i, row in enumerate(rows) if row[1] == "1" and row[2] == "Deepfakes")
-    rows[fake][2] = "Face2Face"
+    label, group = header.split(",").index("label"), header.split(",").index("group")
+    fake = next(i for i, row in enumerate(rows) if row[label] == "1" and row[group] == "Deepfakes")
+    rows[fake] = _with(rows[fake], header, group="Face2Face")
     _write(two_runs[1], header, rows)
     one_line_exit_2(invoke("compare", *two_runs), "disagree on the group of 1 video(s)", rows[fake][0])
 
@@ -77,8 +84,8 @@ def test_compare_refuses_runs_that_disagree_on_a_videos_group(two_runs):
 def test_report_never_draws_other_scores_under_the_results_auc(tmp_path):
     run = fake_run(tmp_path, with_examples=False)
     header, rows = _rows(run)
-    real = next(i for i, row in enumerate(rows) if row[1] == "0")
-    rows[real][3] = "0.99"  # a real now outscores every fake: the curve is no longer the recorded AUC's
+    real = next(i for i, row in enumerate(rows) if row[header.split(",").index("label")] == "0")
+    rows[real] = _with(rows[real], header, score="0.99")  # a real now outscores every fake: the curve is no longer the recorded AUC's
     _write(run, header, rows)
     line = one_line_exit_2(invoke("report", run), "results.json records video AUC 0.9375", "scores/ffpp.csv")
     assert "gives AUC" in line

@@ -279,7 +279,7 @@ def test_frames_are_scored_as_one_video(monkeypatch):
     monkeypatch.setattr(R, "resize_crop", lambda image, size: image)
     cache = SimpleNamespace(faces=lambda uid, frames=None: [SimpleNamespace(image=np.full((2, 2, 3), int(faces[uid][0] * 100), np.uint8),
                                                                frame_index=0, face_index=0, mask=None)])
-    videos = [SimpleNamespace(uid=u, label=1, method="m") for u in faces]
+    videos = [SimpleNamespace(uid=u, label=1, method="m", path=Path(u.split('@@')[0] + '.mp4')) for u in faces]
     scores = R.score_videos(None, cache, videos, R.EvalSetup(), None, show=False)
     assert sorted(scores.video) == ["d/m/raw/v", "d/m/raw/w"]
     assert scores.video["d/m/raw/v"] == pytest.approx(0.4) and scores.video["d/m/raw/w"] == pytest.approx(0.9)
