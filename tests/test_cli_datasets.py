@@ -79,3 +79,14 @@ def test_each_dataset_plugin_runs_end_to_end(name, tmp_path, monkeypatch, one_th
     has_val = name == "ffpp"
     assert (results["training"]["val_videos"] > 0) == has_val
     assert has_val or any("no validation split" in n for n in results["training"]["notes"])
+
+
+def test_a_root_that_does_not_exist_is_one_line_and_the_demo_is_listed(tmp_path):
+    from fixtures.cli_checks import one_line_exit_2
+
+    missing = tmp_path / "nope"
+    one_line_exit_2(runner.invoke(build_app(), ["datasets", "--root", str(missing)]), f"--root {missing}", "no such folder")
+    listed = runner.invoke(build_app(), ["datasets", "--root", str(tmp_path), "--json"])
+    assert listed.exit_code == 0, listed.output
+    reports = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert reports["demo"]["found"] is True and not reports["ffpp"]["found"]  # the demo needs no download

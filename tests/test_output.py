@@ -124,6 +124,7 @@ def test_datasets_doctor_keeps_every_path_whole(tmp_path, only_plugins):
 
     only_plugins("ffpp,celebdf,dfdc,dfdcp,folder")
     root = tmp_path / ("a-data-root-" + "deep" * 12)
+    root.mkdir()  # a --root that does not exist is refused
     expected = parts(doctor_table(collect_reports(root)))
     assert any(str(root) in p for p in expected)
     for width in WIDTHS:

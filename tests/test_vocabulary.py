@@ -74,14 +74,16 @@ def test_old_cache_spelling_of_preprocess_is_the_face_cache(tmp_path):
 
 
 def test_datasets_json_is_a_flag_and_the_old_path_form_writes_the_file(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    printed = invoke("datasets", "--root", tmp_path / "none", "--json")
+    work, root = tmp_path / "work", tmp_path / "data"
+    work.mkdir(), root.mkdir()
+    monkeypatch.chdir(work)
+    printed = invoke("datasets", "--root", root, "--json")
     assert printed.exit_code == 0, printed.output
     assert {r["name"] for r in json.loads(printed.stdout)} >= {"ffpp", "celebdf"}
-    assert list(tmp_path.iterdir()) == []
+    assert list(work.iterdir()) == []
     for args, name in ((["--json", "old.json"], "old.json"), (["--json=eq.json"], "eq.json"), (["--json-out", "new.json"], "new.json")):
-        assert invoke("datasets", "--root", tmp_path / "none", *args).exit_code == 0
-        assert json.loads((tmp_path / name).read_text()) == json.loads(printed.stdout)
+        assert invoke("datasets", "--root", root, *args).exit_code == 0
+        assert json.loads((work / name).read_text()) == json.loads(printed.stdout)
 
 
 def _params(command: str) -> list:

@@ -43,7 +43,14 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
                 looked = list(dataset.looked_in) if dataset is not None and capable(dataset, "dataset", "looked_in") else []
                 reports.append(DatasetReport(name=entry.name, found=False, root=None, looked_in=looked,
                                              problems=[f"{type(exc).__name__}: {exc}"]))
-    return reports
+    return ([demo_report()] if not names and not options else []) + reports
+
+
+def demo_report() -> DatasetReport:
+    """The embedded demo: always there (built under the cache home by its first run), nothing to download."""
+    from harness.data.demo import demo_root
+
+    return DatasetReport(name="demo", found=True, root=demo_root())
 
 
 def _counts_parts(report: DatasetReport) -> list[str]:
@@ -77,8 +84,8 @@ def doctor_table(reports: list[DatasetReport]) -> Any:
         where = cell(*(_where(r) if r.found else [f"looked in {looked[0]}", *looked[1:]] if looked else ["-"]), sep="; ")
         problems = [p for p in r.problems if p != "not found"]
         advice = [f"- {p}" for p in problems]
-        if not r.found or any(not p.startswith("count ") for p in problems):
-            advice += [r.how_to_get] if r.how_to_get else []
+        if not r.found or any(not p.startswith("count ") for p in problems):  # said once, not again in a problem
+            advice += [r.how_to_get] if r.how_to_get and not any(r.how_to_get in p for p in problems) else []
         status = cell("yes", style="green") if r.found and not problems else (
             cell("yes, with problems", style="yellow") if r.found else cell("no", style="red"))
         table.add_row(r.name, status, where, cell(*(_counts_parts(r) if r.found else ["-"]), sep="; "),
@@ -183,6 +190,10 @@ def datasets(
     from harness.common.files import check_output, write_output_file
 
     options, exit_code = None, 0
+    if root is not None and not root.is_dir():
+        typer.secho(f"error: --root {root}: no such folder; give the folder that holds one folder per dataset "
+                    "(or leave --root out: $HARNESS_DATA, then ./datasets)", fg="red", err=True)
+        raise typer.Exit(2)
     inputs = [test_csv] if test_csv is not None else []  # the one input file it could be
     if json_out is not None:  # before any dataset is read
         check_output(json_out, "--json-out", folder=False, force=force, inputs=inputs, replaceable=is_doctor_report)
@@ -198,7 +209,7 @@ def datasets(
         print(_reports_json(reports))
     else:
         reports = datasets_command(root, name or None, options=options)
-    found = [r.name for r in reports if r.found]
+    found = [r.name for r in reports if r.found and r.name != "demo"]  # the demo has no face cache of its own to check here
     if found and not as_json:
         _doctor_cache(cache, cache_dir, root, found, options)
     if options and any(not r.found or r.problems for r in reports if r.name == defaults().user_dataset):
