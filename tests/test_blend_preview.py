@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from harness.cli import build_app
 from harness.commands.blend import blend_app as app
 from harness.data.sample_face import astronaut_face, crop_face
 from harness.reporting.preview import _BAND, _GAP, caption, face_from_image, render_preview
 from harness_plugins.blenders.multipart import MultipartBlender
 from harness_plugins.blenders.sbi import SBIBlender
+
+build_app()  # mounts `blend` as the real CLI does, with its guard: a user error is one line, exit 2
 
 
 @pytest.fixture

@@ -219,12 +219,13 @@ def test_predict_out_never_overwrites_a_folder_or_writes_inside_its_input(tmp_pa
 def test_datasets_json_never_overwrites_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("report.json").write_text("mine")
-    one_line_exit_2(invoke("datasets", "--root", tmp_path / "none", "--json", "report.json"), "--json-out report.json", "--force")
+    (tmp_path / "data").mkdir()  # an empty data root: nothing found
+    one_line_exit_2(invoke("datasets", "--root", tmp_path / "data", "--json", "report.json"), "--json-out report.json", "--force")
     assert Path("report.json").read_text() == "mine"
-    assert invoke("datasets", "--root", tmp_path / "none", "--json", "doctor.json").exit_code == 0
-    assert invoke("datasets", "--root", tmp_path / "none", "--json", "doctor.json").exit_code == 0  # its own: rewritten
+    assert invoke("datasets", "--root", tmp_path / "data", "--json", "doctor.json").exit_code == 0
+    assert invoke("datasets", "--root", tmp_path / "data", "--json", "doctor.json").exit_code == 0  # its own: rewritten
     Path("list.json").write_text('[{"name": "mine"}]')  # JSON, but not a doctor's report
-    one_line_exit_2(invoke("datasets", "--root", tmp_path / "none", "--json", "list.json"), "--json-out list.json")
+    one_line_exit_2(invoke("datasets", "--root", tmp_path / "data", "--json", "list.json"), "--json-out list.json")
 
 
 def test_run_and_evaluate_refuse_a_users_file_as_leaderboard(tmp_path, monkeypatch):
