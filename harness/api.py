@@ -18,7 +18,7 @@ from typing import Any
 from harness.common.errors import HarnessError
 from harness.extend.hookspecs import Register, hookimpl
 from harness.extend.registry import PluginError, suggest
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.extend.types import (
     FAKE,
     FRAME_SEPARATOR,

@@ -55,7 +55,7 @@ def test_the_bundle_sha256_is_stable_across_saves_of_identical_tensors(tmp_path)
 
 
 def test_a_model_only_bundle_names_its_run_and_an_unstamped_one_says_so(tmp_path):
-    from harness.evaluation.checkpoint import open_checkpoint, provenance
+    from harness.run.evaluate import open_checkpoint, provenance
     from harness.models.bundle import CheckpointError, run_stamp
     from harness.training.checkpoint import save_model
 

@@ -271,7 +271,7 @@ def test_an_output_in_a_read_only_folder_is_refused_before_any_work(case, sbi_ta
 def test_evaluate_dry_run_of_a_foreign_file_writes_nothing(sbi_tar, tmp_path, monkeypatch):
     import json
 
-    from harness.evaluation.checkpoint import open_checkpoint
+    from harness.run.evaluate import open_checkpoint
 
     monkeypatch.chdir(tmp_path)
     home = tmp_path / "home"

@@ -17,7 +17,7 @@ from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console, heading
 
 if TYPE_CHECKING:
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
 
 
 def split(value: str) -> list[str]:
@@ -95,8 +95,8 @@ def override_lines(recorded: RunConfig, configs: list[RunConfig], given: list[st
 def recorded_config(path: Path) -> RunConfig:
     """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
-    from harness.run.config import RunConfig
-    from harness.run.config_check import ConfigError
+    from harness.vocab.config import RunConfig
+    from harness.vocab.config_check import ConfigError
 
     from harness.common.bounded import InputFileError, read_json
 
@@ -171,7 +171,7 @@ def _data_options(recorded: RunConfig, data: str | None, test: str | None, root:
 
 def test_names(names: list[str], config: RunConfig) -> list[str]:
     """--test's names, ``demo`` being the demo's test set: scored by a demo run (or a demo's checkpoint)."""
-    from harness.run.config_check import DEMO
+    from harness.vocab.config_check import DEMO
 
     if DEMO not in names:
         return names
@@ -183,7 +183,7 @@ def test_names(names: list[str], config: RunConfig) -> list[str]:
 def _recipe_options(base: RunConfig, recipe: str | None, values: dict[str, Any]) -> RunConfig:
     """--recipe sets every optimizer setting at once; --optimizer, --lr, --weight-decay, --warmup and
     --sam-rho then change one each (None: not given, the recorded value stays)."""
-    from harness.training.recipes import OPTIMIZERS, RECIPES
+    from harness.vocab.recipes import OPTIMIZERS, RECIPES
 
     train = {}
     if recipe is not None:
@@ -210,7 +210,7 @@ def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
     if "eval_frames" in given:
         base = replace(base, eval=replace(base.eval, frames_per_video=given.pop("eval_frames")))
     if given.get("pretrained"):
-        from harness.run.config import pretrained_value
+        from harness.vocab.config import pretrained_value
 
         given["pretrained"] = pretrained_value(given["pretrained"])
     return replace(base, train=replace(base.train, **train), **given)
@@ -257,8 +257,9 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
 
 
 def _validate(configs: list[RunConfig], paths: Any) -> None:
-    """The shared configuration check (harness/run/config_check.py): one line and exit 2 on the first bad value."""
-    from harness.run.config_check import check_plugin_options, check_run_paths
+    """The shared configuration check (harness/vocab/config_check.py): one line and exit 2 on the first bad value."""
+    from harness.run.config_check import check_run_paths
+    from harness.vocab.config_check import check_plugin_options
 
     for cfg in configs:
         cfg.validate()
@@ -269,7 +270,8 @@ def _validate(configs: list[RunConfig], paths: Any) -> None:
 def check_available(configs: list[RunConfig], loggers: list[str], dry_run: bool) -> None:
     """What a run needs besides its names, after them: each distinct encoder's weights and the loggers'
     packages. A dry run may be planned on another machine than the run: there it is a warning."""
-    from harness.run.config_check import ConfigError, check_loggers_run, check_weights
+    from harness.run.config_check import check_loggers_run, check_weights
+    from harness.vocab.config_check import ConfigError
 
     try:
         for cfg in {json.dumps([c.backbone, c.pretrained, c.img_size, c.backbone_options], sort_keys=True, default=str): c
@@ -389,8 +391,8 @@ def run_command(
     perturb: Optional[str] = OPTIONS["perturb"],
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
-    from harness.run.config import RunConfig
-    from harness.run.config_check import check_names, check_run_names
+    from harness.vocab.config import RunConfig
+    from harness.vocab.config_check import check_names, check_run_names
     from harness.run.paths import RunPaths
     from harness.run.stages import run_id
 

@@ -22,8 +22,8 @@ import torch
 
 from harness.common import runtime as dd
 from harness.evaluation.runner import EvalSetup, evaluate_dataset
-from harness.run.datasets import dataset_compression, dataset_notes
-from harness.run.folder import RunFolder
+from harness.extend.contracts import dataset_compression, dataset_notes
+from harness.vocab.folder import RunFolder
 from harness.common.ui import console
 
 #: what a localization metric reads for a model that has no mask head (never 0)

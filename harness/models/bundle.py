@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from harness.common.errors import HarnessError
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
@@ -120,7 +120,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     from harness.data.crop import CropRule
     from harness.extend.defaults import defaults
     from harness.models.inputs import SCALES
-    from harness.run.config_check import AGGREGATIONS
+    from harness.vocab.config_check import AGGREGATIONS
 
     def shown(value: Any) -> str:
         return json.dumps(value, default=str)

@@ -22,7 +22,7 @@ import math
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping, Optional
 
 from harness.common.files import atomic_write_text
 from harness.reporting.leaderboard_protocol import OPTION_PREFIX, BoardProtocol, TableSpec, load_protocol
@@ -342,7 +342,7 @@ def _group_subtable(
     table: TableSpec,
     protocol: BoardProtocol,
     key: tuple[str, str | None],
-    significance: bool = False,
+    significance: ColumnMarks | None = None,
     link_from: Path | None = None,
 ) -> list[str]:
     """One (level, compression) sub-table of a ``groups`` table; compression ``None``: reference
@@ -356,7 +356,7 @@ def _group_subtable(
              for run in shown]
     refs = _reference_rows(reference, table, level)
     ref_cells = [[_reported(r.get("values", {}).get(g)) for g in groups] for r in refs]
-    legend = _mark_cells(shown, cells, ref_cells, [(dataset, g) for g in groups], level, metric, link_from) if significance else []
+    legend = _mark_cells(shown, cells, ref_cells, [(dataset, g) for g in groups], level, metric, link_from, significance) if significance else []
     run_rows = [[_lead_cell(run, f, [dataset]) for _, f in table.lead] + c for run, c in zip(shown, cells)]
     ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + c for r, c in zip(refs, ref_cells)]
     rows = _interleave(shown, run_rows, refs, ref_rows)
@@ -393,7 +393,7 @@ def _dataset_column(runs: list[Mapping[str, Any]], dataset: str, title: str) -> 
 
 def _datasets_subtable(
     runs: list[Mapping[str, Any]], reference: Mapping[str, Any], table: TableSpec, protocol: BoardProtocol, level: str,
-    significance: bool = False, link_from: Path | None = None,
+    significance: ColumnMarks | None = None, link_from: Path | None = None,
 ) -> list[str]:
     """One level of a ``datasets`` table: a column per dataset, its ``all`` group."""
     names, metric = [d for d, _ in table.columns], table.metric[0]
@@ -405,7 +405,7 @@ def _datasets_subtable(
     cells = [[format_metric(_metric(run, d, ALL, level, metric), metric, protocol.percent, with_n=True) for d in names]
              for run in runs]
     ref_cells = [[_reported(r.get("values", {}).get(d)) for d in names] for r in refs]
-    legend = _mark_cells(runs, cells, ref_cells, [(d, ALL) for d in names], level, metric, link_from) if significance else []
+    legend = _mark_cells(runs, cells, ref_cells, [(d, ALL) for d in names], level, metric, link_from, significance) if significance else []
     run_rows = [[_lead_cell(run, f, names) for _, f in table.lead] + c for run, c in zip(runs, cells)]
     ref_rows = [[_reference_lead_cell(r, f) for _, f in table.lead] + c for r, c in zip(refs, ref_cells)]
     rows = _interleave(runs, run_rows, refs, ref_rows)
@@ -423,6 +423,10 @@ def _datasets_table(
 
 TABLE_RENDERERS = {"groups": _groups_table, "datasets": _datasets_table}
 
+#: The significance test the caller passes in (harness.evaluation.significance.column_marks): per
+#: run, its mark in one column from (runs, the column's values, dataset, group, link_from).
+ColumnMarks = Callable[[list[Mapping[str, Any]], list[Optional[float]], str, str, Optional[Path]], list[Optional[str]]]
+
 #: --significance marks (video-level AUC columns): best, not significantly different from it, not testable
 MARK_TEXT = {"best": " ▲", "tied": " ≈", "untestable": " ?"}
 MARK_LEGEND = ("▲ best measured row in its column; ≈ not significantly different from it (DeLong's test, p ≥ 0.05, on the videos "
@@ -431,11 +435,10 @@ MARK_LEGEND = ("▲ best measured row in its column; ≈ not significantly diffe
 
 
 def _mark_cells(runs: list[Mapping[str, Any]], cells: list[list[str]], ref_cells: list[list[str]],
-                columns: list[tuple[str, str]], level: str, metric: str, link_from: Path | None) -> list[str]:
+                columns: list[tuple[str, str]], level: str, metric: str, link_from: Path | None,
+                column_marks: ColumnMarks) -> list[str]:
     """Append the significance marks to ``cells`` (runs) and ``ref_cells`` (reported rows) in place;
     the legend lines. Only video-level AUC columns are tested (DeLong's test compares AUCs)."""
-    from harness.evaluation.significance import column_marks
-
     if level != "video" or metric != "auc":
         return []
     for col, (dataset, group) in enumerate(columns):
@@ -676,7 +679,7 @@ def _robustness_row(run: Mapping[str, Any], block: Mapping[str, Any], names: lis
 def _robustness(runs: list[Mapping[str, Any]], protocol: BoardProtocol) -> list[str]:
     """Per test dataset with robustness blocks, laid out like LipForensics' table: clean, then each
     DeeperForensics-1.0 distortion's mean over its levels, then their average (video AUC %)."""
-    from harness.evaluation.perturb import DISTORTIONS, TITLES
+    from harness.vocab.conditions import DISTORTIONS, TITLES
 
     lines: list[str] = []
     datasets = {d for r in runs for d, b in r.get("datasets", {}).items() if b.get("robustness")}
@@ -777,14 +780,14 @@ def render(
     reference: Mapping[str, Any] | None = None,
     link_from: Path | None = None,
     protocol: BoardProtocol | None = None,
-    significance: bool = False,
+    significance: ColumnMarks | None = None,
     source: Path | None = None,
 ) -> str:
     """The leaderboard markdown of ``results`` (validated results dicts). ``reference=None`` uses the
     shipped reference rows; pass ``{"rows": []}`` for none. ``link_from``: the folder the markdown is
     written to, so links to run figures are relative to it. ``protocol``: the tables and names
-    (default: the shipped ``protocol.json``). ``significance``: mark in each video-AUC column the rows
-    not significantly different from its best (harness/evaluation/significance.py). ``source``: the
+    (default: the shipped ``protocol.json``). ``significance``: the test that marks in each video-AUC
+    column the rows not significantly different from its best (evaluation's ``column_marks``; None: no marks). ``source``: the
     results folder, named in the header relative to ``link_from``. Same input, same bytes."""
     reference = load_reference() if reference is None else reference
     protocol = load_protocol() if protocol is None else protocol

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 #: a model collapsed when its validation features and scores spread less than these (the trainer
 #: measures the spread; these lines say what it means)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from harness.data.demo import NOT_A_BENCHMARK
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 from harness.run.datasets import TrainingSplits
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def build_results(config: RunConfig, rid: str, outcome: TrainOutcome, blocks: di
                   preprocess_summary: PreprocessSummary, splits: TrainingSplits | None = None) -> dict[str, Any]:
     import harness
     from harness.reporting.results import collect_environment
-    from harness.training.recipes import recipe_name
+    from harness.vocab.recipes import recipe_name
 
     env = collect_environment()
     used = {("blender", config.blender), ("backbone", config.backbone), ("face_detector", config.face_detector)}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.common import runtime as dd
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 
 
 def evaluate_stage(config: RunConfig, checkpoint: Path, datasets: dict[str, Any], show: bool | None, cache: Any,

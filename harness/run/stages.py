@@ -1,7 +1,7 @@
 """`harness run`: dataset plugins -> preprocessing -> training -> evaluation -> results JSON -> leaderboard.
 
 Each stage is a module of harness/run/ with one job; this module only wires them (the run folder's
-layout is harness/run/folder.py):
+layout is harness/vocab/folder.py):
 
     runs/<run_id>/config.json       the resolved RunConfig
     runs/<run_id>/train_log.jsonl   one line per step
@@ -28,10 +28,10 @@ from harness.data import demo
 from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.build import build_results
-from harness.run.config import RunConfig, save_config
+from harness.vocab.config import RunConfig, save_config
 from harness.run.datasets import dataset_names, open_datasets, training_splits
 from harness.run.evaluate_stage import evaluate_stage
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.run.paths import SHIPPED_RESULTS, RunError, RunPaths
 from harness.run.preprocess_stage import preprocess_stage, summary_line
 from harness.run.publish import publish

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.common import runtime as dd
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.paths import RunError, RunPaths
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.common.ui import console, heading
 
 if TYPE_CHECKING:
@@ -264,7 +264,8 @@ def training_files(checkpoint: Checkpoint, cache_dir: Path | None = None) -> tup
     """Real paths of the files the checkpoint records it was trained (and validated) on (a demo run's:
     those of the demo of the size its config records), and a note when they cannot be listed here
     (the training data is not on this machine)."""
-    from harness.run.datasets import dataset_splits, open_datasets
+    from harness.run.datasets import open_datasets
+    from harness.extend.contracts import dataset_splits
     from harness.run.stages import demo_options
 
     if checkpoint.imported:

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 from harness.common.errors import HarnessError
 from harness.common.ui import console
 from harness.data.crop import CropRule
-from harness.evaluation.checkpoint import Checkpoint, evaluate_checkpoint
-from harness.run.config import RunConfig
+from harness.run.evaluate import Checkpoint, evaluate_checkpoint
+from harness.vocab.config import RunConfig
 from harness.run.paths import RunError, RunPaths
 
 #: the paired comparison's settings: `harness compare`'s defaults, so that it prints the same numbers
