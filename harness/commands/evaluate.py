@@ -1,5 +1,5 @@
 """`harness evaluate` (score a model you already have) and `harness import` (a foreign checkpoint ->
-a harness bundle). The test-set, output and device options are `harness run`'s own (run.OPTIONS)."""
+a harness bundle). The test-set, output and device options are the ones `harness run` takes (options.OPTIONS)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Optional
 import typer
 
 from harness.cli import fail, interrupted
-from harness.commands.run import OPTIONS, _check_device, split, _data_options, _value_options, perturb_conditions, with_demo_scale
+from harness.commands.options import OPTIONS, check_device, data_options, perturb_conditions, split, value_options, with_demo_scale
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
 
@@ -104,16 +104,16 @@ def _plan(text: str, choices: dict[str, Any], cache_dir: Path | None, dry_run: b
 
     found = open_checkpoint(text, cache_dir, dry_run=dry_run)
     recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
-    base = _data_options(recorded, choices["data"], choices["test"], choices["root"], True, (None, choices["test_csv"], None))
+    base = data_options(recorded, choices["data"], choices["test"], choices["root"], True, (None, choices["test_csv"], None))
     base = replace(base, demo=scores_the_demo(base))  # a demo checkpoint on your data is no demo evaluation
     base = with_demo_scale(base, choices["demo_scale"])  # not given: the demo the checkpoint was trained on
-    base = _value_options(base, choices["values"])
+    base = value_options(base, choices["values"])
     if choices["allow_missing"]:  # a dataset option: it enters the evaluation id (other videos, other numbers)
         options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
         base = replace(base, dataset_options={**base.dataset_options, **options})
     check_names(tests=base.test_datasets, face_detector=base.face_detector)  # the checkpoint's recorded ones too
     check_eval_config(base)
-    _check_device(base.device, dry_run)
+    check_device(base.device, dry_run)
     return Planned(text, found, base, crop_rule(found, base.face_detector))
 
 

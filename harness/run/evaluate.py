@@ -21,7 +21,6 @@ import os
 import re
 import time
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -300,7 +299,8 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     from harness.models.bundle import finite_weights
     from harness.reporting.leaderboard import write_leaderboard
     from harness.run.datasets import open_datasets
-    from harness.run.stages import demo_options, finished_results, lock_folder, show_finished, write_outputs
+    from harness.run.outputs import finished_results, show_finished, write_outputs
+    from harness.run.stages import demo_options, lock_folder
 
     extra = demo_options(config, paths.cache_dir, show) if config.demo else None
     datasets = open_datasets(config, extra, names=list(config.test_datasets))
@@ -391,14 +391,12 @@ def evaluation_config(checkpoint: Checkpoint, config: RunConfig, rule: CropRule)
 
 def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid: str, blocks: dict[str, Any],
                   timings: dict[str, float], identity: dict[str, Any], note: str | None = None) -> dict[str, Any]:
-    import harness
-    from harness.reporting.results import collect_environment
+    """An evaluation's results (harness.run.build.results_record): the checkpoint's provenance and
+    what the evaluation id is a hash of, in place of a training section."""
+    from harness.run.build import results_record
 
-    env = collect_environment()
     meta = checkpoint.meta
-    config_dict = evaluation_config(checkpoint, config, rule)
     used = {("face_detector", rule.detector)} | {("dataset", n) for n in config.test_datasets}
-    used |= {("evaluator", e.name) for e in harness.plugins("evaluator")}
     if checkpoint.imported:
         used.add(("importer", str(meta["importer"])))
     record = provenance(checkpoint)
@@ -406,26 +404,14 @@ def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid
         record["overlap_check"] = note
     label = config.name or (f"{meta.get('label') or meta['importer']} ({checkpoint.meta.get('origin', {}).get('file', 'imported')}, evaluated here)"
                             if checkpoint.imported else f"{recorded_config(checkpoint).label()} (checkpoint, evaluated here)")
-    return {
-        "schema_version": 1,
-        "run_id": rid,
-        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "demo": config.demo,
-        "note": NOT_A_BENCHMARK if config.demo else "",
-        "name": label,
-        "kind": "evaluation",
-        "config": config_dict,
-        "plugins": harness.extend.registry.provenance(used),
-        "versions": env["versions"],
-        "git": env["git"],
-        "hardware": env["hardware"],
+    return results_record(
+        config, rid, name=label, config_dict=evaluation_config(checkpoint, config, rule), used=used,
         # the training seed where the checkpoint records one (a harness run), else null
-        "seeds": {"train": None if checkpoint.imported else recorded_config(checkpoint).seed, "eval": config.seed,
-                  "bootstrap": config.seed},
-        "selection_rule": ("made when the checkpoint was trained" if checkpoint.imported
-                           else f"{recorded_config(checkpoint).train.selection} (when the checkpoint was trained)"),
-        "provenance": record,
-        "identity": identity,  # what the id is a hash of: the bundle, crop rule, settings, test files
-        "timings": {"train_s": None, **{k: round(v, 2) for k, v in timings.items()}},  # not trained here
-        "datasets": blocks,
-    }
+        seeds={"train": None if checkpoint.imported else recorded_config(checkpoint).seed, "eval": config.seed,
+               "bootstrap": config.seed},
+        selection_rule=("made when the checkpoint was trained" if checkpoint.imported
+                        else f"{recorded_config(checkpoint).train.selection} (when the checkpoint was trained)"),
+        # what the id is a hash of (identity): the bundle, crop rule, settings, test files
+        sections={"kind": "evaluation", "provenance": record, "identity": identity},
+        timings={"train_s": None, **{k: round(v, 2) for k, v in timings.items()}},  # not trained here
+        blocks=blocks)
