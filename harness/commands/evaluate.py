@@ -98,12 +98,13 @@ def _check_several(checkpoints: list[str], name: str | None) -> None:
 def _plan(text: str, choices: dict[str, Any], cache_dir: Path | None, dry_run: bool) -> Any:
     """One --checkpoint resolved (imported on the fly where it is a foreign file) with the
     configuration and crop rule it is scored with: its recorded settings under the options given."""
-    from harness.run.evaluate import crop_rule, open_checkpoint, recorded_config, scores_the_demo
+    from harness.run.evaluate import checkpoint_config, open_checkpoint, scores_the_demo
     from harness.run.several import Planned
+    from harness.run.stages import crop_rule
     from harness.vocab.config_check import check_eval_config, check_names
 
     found = open_checkpoint(text, cache_dir, dry_run=dry_run)
-    recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
+    recorded = replace(checkpoint_config(found), name="")  # the run's own name is its row, not this one's
     base = data_options(recorded, choices["data"], choices["test"], choices["root"], True, (None, choices["test_csv"], None))
     base = replace(base, demo=scores_the_demo(base))  # a demo checkpoint on your data is no demo evaluation
     base = with_demo_scale(base, choices["demo_scale"])  # not given: the demo the checkpoint was trained on
@@ -114,7 +115,7 @@ def _plan(text: str, choices: dict[str, Any], cache_dir: Path | None, dry_run: b
     check_names(tests=base.test_datasets, face_detector=base.face_detector)  # the checkpoint's recorded ones too
     check_eval_config(base)
     check_device(base.device, dry_run)
-    return Planned(text, found, base, crop_rule(found, base.face_detector))
+    return Planned(text, found, base, crop_rule(base, found.meta))
 
 
 def _dry_run_report(plan: Any, conditions: list[Any]) -> dict[str, Any]:

@@ -96,21 +96,16 @@ def override_lines(recorded: RunConfig, configs: list[RunConfig], given: list[st
     return lines
 
 
-def recorded_config(path: Path) -> RunConfig:
-    """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
+def read_config_file(path: Path) -> RunConfig:
+    """``--config``: the RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
-    from harness.vocab.config import RunConfig
-    from harness.vocab.config_check import ConfigError
-
     from harness.common.bounded import InputFileError, read_json
+    from harness.run.build import recorded_config
+    from harness.vocab.config_check import ConfigError
 
     try:
         data = read_json(Path(path), "--config")  # bounded: /dev/zero or JSON nested 100000 deep is one line
-        if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
-            # What build_results adds to the config block is derived from it, not a setting.
-            data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
-            data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
-        return RunConfig.from_dict(data)
+        return recorded_config(data)
     except InputFileError:
         raise  # its own line naming the file (it is a ValueError, not "not a run configuration")
     except ConfigError as exc:
@@ -119,19 +114,6 @@ def recorded_config(path: Path) -> RunConfig:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
         fail(f"--config {path} is not a run configuration: {exc}")
-
-
-def _set_options(blender: str, resolved: dict[str, Any]) -> dict[str, Any]:
-    """A results file records the blender's options with its defaults filled in; the ones equal to
-    the installed blender's defaults are dropped, which changes nothing it does but keeps the run
-    id (and label) of the published run. A value whose default has changed since stays."""
-    from harness.run.build import resolved_options
-
-    try:
-        defaults = resolved_options(blender, {})
-    except registry.PluginError:
-        return dict(resolved)  # not installed: the plugin check says so later
-    return {k: v for k, v in resolved.items() if k not in defaults or defaults[k] != v}
 
 
 def blender_presets(blender: str) -> dict[str, dict[str, Any]]:
@@ -308,7 +290,7 @@ def run_command(
     check_names(data=data, tests=split(test or ""), blenders=split(blender or ""), backbones=split(backbone or ""),
                 face_detector=face_detector or None, loggers=split(logger or ""))
     # Options left out keep the --config file's values (or RunConfig's defaults).
-    recorded = recorded_config(config_file) if config_file else RunConfig()
+    recorded = read_config_file(config_file) if config_file else RunConfig()
     base = data_options(recorded, data, test, root, config_file is not None, (train_dir, test_csv, val_fraction))
     base = with_demo_scale(base, demo_scale)
     base = value_options(base, {

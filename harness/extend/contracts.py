@@ -230,11 +230,6 @@ def capable(obj: Any, kind: str, capability: str) -> bool:
         hasattr(obj, a) for a in attributes - base_attributes)
 
 
-def capabilities(obj: Any, kind: str) -> list[str]:
-    """Every optional capability ``obj`` has (what `harness plugins` could show)."""
-    return [c for c in CONTRACTS[kind][1] if capable(obj, kind, c)]
-
-
 # ---------------------------------------------------------------------------------- dataset capabilities
 def dataset_splits(dataset: Any) -> tuple[str, ...]:
     """The splits ``dataset`` has: all three unless it declares the ``splits`` capability."""

@@ -28,6 +28,7 @@ from harness.common.files import atomic_write_text
 from harness.reporting.leaderboard_protocol import OPTION_PREFIX, BoardProtocol, TableSpec, load_protocol
 from harness.extend.types import ALL
 from harness.reporting.results import SMALL_N_NOTE, ci_note, load_results
+from harness.vocab.config import EXECUTION_FIELDS
 
 REFERENCE_PATH = Path(__file__).resolve().parents[1] / "reference" / "paper_results.json"
 
@@ -115,17 +116,20 @@ def _sort_key(run: Mapping[str, Any]) -> tuple[str, str, str]:
     return (str(run.get("name", "")), str(run.get("created", "")), str(run.get("run_id", "")))
 
 
-#: config keys that do not change a run's numbers: runs equal but for these are seeds of one setup
-NOT_RESULT_KEYS = ("seed", "device", "data_root", "name")
+#: config keys ("section.key" inside a section) that do not change a run's numbers: its seed and how
+#: and where it ran (EXECUTION_FIELDS); runs equal but for these are seeds of one setup
+NOT_RESULT_KEYS = ("seed", *EXECUTION_FIELDS)
 DISPLAY = "display_name"  # set by render() on its own copies of the runs
 
 
 def _setup_key(run: Mapping[str, Any]) -> str:
     """The run's configuration without its seed (and other keys that do not change results)."""
-    cfg = {k: v for k, v in run.get("config", {}).items() if k not in NOT_RESULT_KEYS}
-    train = dict(cfg.get("train", {}))
-    train.pop("workers", None)
-    cfg["train"] = train
+    cfg = dict(run.get("config", {}))
+    for dotted in NOT_RESULT_KEYS:
+        section, _, key = dotted.rpartition(".")
+        if section:
+            cfg[section] = dict(cfg.get(section, {}))  # a copy (a run without the section keys as an empty one)
+        (cfg[section] if section else cfg).pop(key, None)
     return json.dumps([run.get("name"), cfg], sort_keys=True, default=str)
 
 

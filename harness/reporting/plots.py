@@ -337,9 +337,9 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
 
 def safe_figure_name(dataset: str) -> str:
     """The file-name form of a dataset name, as scores/<dataset>.csv uses it."""
-    from harness.vocab.folder import safe_name
+    from harness.vocab.folder import file_stem
 
-    return safe_name(dataset)
+    return file_stem(dataset)
 
 
 def _remove_stale(out_dir: Path, written: list[Path]) -> None:

@@ -83,3 +83,31 @@ def resolved_options(blender: str, options: dict[str, Any]) -> dict[str, Any]:
     from harness.extend import contracts, registry
 
     return {**contracts.defaults(registry.get("blender", blender)), **options}
+
+
+#: what build_results adds to a results file's config block: derived from the configuration, not a setting
+DERIVED_KEYS = ("crop", "batch_convention")
+
+
+def recorded_config(data: Any) -> RunConfig:
+    """The RunConfig a record holds, the one reader of them: a run's config.json, a results file (the
+    config block build_results wrote, without DERIVED_KEYS and with the blender options it resolved
+    set back to those given), or the ``run`` a bundle's model.json records. ConfigError, ValueError or
+    TypeError when it holds none."""
+    if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
+        data = {k: v for k, v in data["config"].items() if k not in DERIVED_KEYS}
+        data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
+    return RunConfig.from_dict(data)
+
+
+def _set_options(blender: str, resolved: dict[str, Any]) -> dict[str, Any]:
+    """A results file records the blender's options with its defaults filled in; the ones equal to
+    the installed blender's defaults are dropped, which changes nothing it does but keeps the run
+    id (and label) of the published run. A value whose default has changed since stays."""
+    from harness.extend.registry import PluginError
+
+    try:
+        defaults = resolved_options(blender, {})
+    except PluginError:
+        return dict(resolved)  # not installed: the plugin check says so later
+    return {k: v for k, v in resolved.items() if k not in defaults or defaults[k] != v}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from harness.common import runtime as dd
 from harness.common.ui import console, heading
@@ -38,10 +38,16 @@ from harness.run.outputs import finished_results, show_finished, write_outputs
 from harness.run.train_stage import train_stage
 
 
-def crop_rule(config: RunConfig) -> CropRule:
-    """The run's crop rule, built once from its configuration; it keys the face cache and travels in
-    the checkpoint to predict."""
-    return CropRule.for_detector(config.face_detector, crop_size=config.crop_size, margin=config.crop_margin)
+def crop_rule(config: RunConfig, checkpoint_meta: Mapping[str, Any] | None = None) -> CropRule:
+    """The one crop rule of a run or an evaluation, built once. A run's comes from its configuration
+    (it keys the face cache and travels in the checkpoint to predict); an evaluation's is the one the
+    checkpoint records (``checkpoint_meta``, its model.json), with the configuration's face detector
+    in place of its own when the user chose another (``CropRule.with_detector``: ``none`` takes each
+    image whole)."""
+    if checkpoint_meta is None:
+        return CropRule.for_detector(config.face_detector, crop_size=config.crop_size, margin=config.crop_margin)
+    detector = str(checkpoint_meta.get("face_detector", config.face_detector))
+    return CropRule.from_dict(checkpoint_meta.get("crop"), detector=detector).with_detector(config.face_detector)
 
 
 def run_id(config: RunConfig) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness.common.digest import sha256_parts
 from harness.extend.defaults import defaults
 
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
@@ -159,8 +159,8 @@ class RunConfig:
             fields_ = data[section] if section else data
             if fields_.get(key) == neutral:
                 del fields_[key]
-        blob = json.dumps(data, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+        blob = json.dumps(data, sort_keys=True, default=str)  # not canonical_json: ids predate it
+        return sha256_parts([blob.encode()])[:10]
 
     def experiment_label(self) -> str:
         """The blender (with its options) and the backbone: the readable part of the run id."""
