@@ -126,7 +126,7 @@ def compare_runs(runs: list[RunScores], intersect: bool = False, n_boot: int = 1
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    from harness.reporting.leaderboard import escape
+    from harness.reporting.board_rows import escape
 
     def pct(v: float) -> str:
         return f"{100 * v:.1f}"

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.extend.types import ALL
-from harness.reporting.leaderboard import escape, imported_model_line, is_imported, provenance_line
+from harness.reporting.board_sections import imported_model_line
+from harness.reporting.board_rows import escape, is_imported, provenance_line
 from harness.reporting.plots import _pct, draw_run, figure_index
 from harness.reporting.results import SMALL_N_MARK, SMALL_N_NOTE
 from harness.vocab.folder import RunFolder
