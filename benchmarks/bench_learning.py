@@ -36,9 +36,9 @@ OFFLINE_IMAGENET = ("mobilenetv2", "efficientnet-lite0")
 
 
 def _config(backbone: str, loss: str, steps: int, img_size: int, recipe: str = "adamw"):
-    from harness.run.config import LossConfig, RunConfig
+    from harness.vocab.config import LossConfig, RunConfig
     from harness.run.demo_run import demo_config
-    from harness.training.recipes import RECIPES
+    from harness.vocab.recipes import RECIPES
 
     base = demo_config(RunConfig())
     pretrained = "imagenet" if backbone in OFFLINE_IMAGENET else False
@@ -148,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default="mobilenetv2,efficientnet-lite0,resnet50")
     parser.add_argument("--losses", default="all,cls,cls+mask")
-    parser.add_argument("--recipes", default="adamw", help="training recipes (harness.training.recipes), comma-separated")
+    parser.add_argument("--recipes", default="adamw", help="training recipes (harness.vocab.recipes), comma-separated")
     parser.add_argument("--at", default="50,100,150", help="steps at which to evaluate")
     parser.add_argument("--img-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -36,7 +36,7 @@ def main() -> None:
     os.environ.setdefault("HARNESS_PROGRESS", "0")
 
     import harness
-    from harness.run.config import EvalConfig, RunConfig, TrainConfig
+    from harness.vocab.config import EvalConfig, RunConfig, TrainConfig
     from harness.data.cache import FaceCache
     from harness.data.preprocess import preprocess
     from harness.data.demo import METHODS, DemoSpec, ensure_demo

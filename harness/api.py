@@ -18,7 +18,7 @@ from typing import Any
 from harness.common.errors import HarnessError
 from harness.extend.hookspecs import Register, hookimpl
 from harness.extend.registry import PluginError, suggest
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.extend.types import (
     FAKE,
     FRAME_SEPARATOR,
@@ -58,7 +58,7 @@ from harness.extend.types import (
 #: name -> "module:attribute", imported on first access (these pull in numpy, OpenCV or torch)
 _LAZY: dict[str, str] = {
     # datasets
-    "safe_name": "harness.data.cache:safe_name",
+    "safe_name": "harness.common.files:safe_name",
     "is_image": "harness.data.video:is_image",
     "is_media": "harness.data.video:is_media",
     # backbones: the feature contract the shared decoder checks, and the input normalisation

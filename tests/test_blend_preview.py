@@ -142,7 +142,7 @@ def fixed_detector(only_plugins, monkeypatch: pytest.MonkeyPatch):
     import sys
     import types
 
-    import harness.run.config
+    import harness.vocab.config
     from harness import hookimpl
     from harness.extend import registry
 
@@ -157,10 +157,10 @@ def fixed_detector(only_plugins, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, module.__name__, module)
     registry.register_module(module, "fixed_detector_plugin")
     @dataclasses.dataclass
-    class FixedConfig(harness.run.config.RunConfig):
+    class FixedConfig(harness.vocab.config.RunConfig):
         face_detector: str = "fixed"
 
-    monkeypatch.setattr(harness.run.config, "RunConfig", FixedConfig)
+    monkeypatch.setattr(harness.vocab.config, "RunConfig", FixedConfig)
     _FixedDetector.calls.clear()
     yield
 

@@ -79,7 +79,7 @@ def test_seed_list_runs_one_config_per_seed(monkeypatch, tmp_path):
 
 def test_config_file_values_survive_unless_an_option_overrides_them(monkeypatch, tmp_path):
     import harness.run.stages as pipeline
-    from harness.run.config import RunConfig, save_config
+    from harness.vocab.config import RunConfig, save_config
 
     started = []
     monkeypatch.setattr("harness.run.config_check.check_weights", lambda cfg: None)  # the run is a stand-in: so are its weights

@@ -27,7 +27,7 @@ def tiny_config(path: Path) -> Path:
     a short bootstrap (the numbers are not the point, the run through every stage is)."""
     from dataclasses import replace
 
-    from harness.run.config import EvalConfig, RunConfig, TrainConfig, save_config
+    from harness.vocab.config import EvalConfig, RunConfig, TrainConfig, save_config
 
     config = RunConfig()
     save_config(replace(config, crop_size=96, train=TrainConfig(cache_frames=2, frames_per_video=2),

@@ -140,7 +140,7 @@ def test_compare_refuses_a_folder_without_scores(tmp_path):
 
 def test_compare_takes_the_results_tables_views_of_sources(tmp_path):
     """A group holding reals and fakes is a source: its reals against its own fakes only, in
-    `harness compare` as in the results tables (harness.evaluation.groups.view_masks); a group of
+    `harness compare` as in the results tables (harness.extend.views.view_masks); a group of
     fakes only is a method: its fakes against every real."""
     for name, shift in (("a", 0.0), ("b", 0.3)):
         rows = [("c0", 0, "cam", 0.2), ("c1", 0, "cam", 0.6), ("c2", 1, "cam", 0.5 + shift / 2), ("c3", 1, "cam", 0.7),

@@ -124,8 +124,8 @@ def test_a_named_plugin_is_caught_and_a_field_key_is_not() -> None:
     assert plugin_names_used("pkg = ('dlib-bin', 'dlib')  # not a plugin: distributions", names) == []
 
 
-#: the files and folders of runs/<run_id>/, named by harness/run/folder.py alone
-RUN_FOLDER_MODULE = "harness/run/folder.py"
+#: the files and folders of runs/<run_id>/, named by harness/vocab/folder.py alone
+RUN_FOLDER_MODULE = "harness/vocab/folder.py"
 RUN_FILES = {"config.json", "results.json", "train_log.jsonl", "report.md", "evaluation.json", "run.lock"}
 RUN_DIRS = {"checkpoint", "scores", "examples", "figures", "blocks", "tensorboard"}
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fixtures.cli_checks import one_line_exit_2
 from harness.cli import build_app
 from harness.data import demo
-from harness.run.config import RunConfig, save_config
+from harness.vocab.config import RunConfig, save_config
 from harness.run.demo_run import demo_config
 from harness.run.stages import run_id
 
@@ -70,7 +70,7 @@ def test_a_demo_run_reads_the_demo_of_its_recorded_scale(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_evaluate_takes_the_checkpoints_demo_and_checks_overlap_against_it(tiny_demo, tmp_path):
-    from harness.evaluation.checkpoint import open_checkpoint, training_files
+    from harness.run.evaluate import open_checkpoint, training_files
 
     def evaluate(*args: str) -> dict:
         result = runner.invoke(build_app(), ["evaluate", "--checkpoint", str(tiny_demo.seed0), *args, "--dry-run",

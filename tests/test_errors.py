@@ -16,7 +16,7 @@ from harness.api import HarnessError
 CORE = Path(__file__).resolve().parents[1] / "harness"
 
 USER_ERRORS = [
-    "harness.run.config_check:ConfigError", "harness.extend.registry:PluginError", "harness.extend.registry:UnknownPluginError",
+    "harness.vocab.config_check:ConfigError", "harness.extend.registry:PluginError", "harness.extend.registry:UnknownPluginError",
     "harness.models.bundle:CheckpointError", "harness.data.cache:CacheError", "harness.data.cache:CacheMismatchError",
     "harness.extend.types:DatasetLayoutError", "harness.extend.types:DatasetNotFoundError", "harness.run.paths:RunError",
     "harness.reporting.results:ResultsError", "harness.run.userdata:UserDataError", "harness.common.bounded:InputFileError",

@@ -106,8 +106,8 @@ def test_a_model_that_fails_is_one_line_and_the_others_are_scored(models, work):
 def test_several_checkpoints_refuse_a_repeat_a_name_and_other_test_data(models, tmp_path):
     from dataclasses import replace
 
-    from harness.evaluation.several import Planned, check_same_test_data
-    from harness.run.config import RunConfig
+    from harness.run.several import Planned, check_same_test_data
+    from harness.vocab.config import RunConfig
     from harness.run.paths import RunError
 
     for args, words in ((checkpoints(models, "mesonet", "mesonet"), "given twice"),

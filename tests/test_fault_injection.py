@@ -169,7 +169,7 @@ def test_two_concurrent_jobs_on_one_cache_share_the_work_and_equal_one_job(demo_
 
 # ------------------------------------------------------------------------------------ harness run
 def _run_config(path: Path) -> Path:
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
     from harness.run.demo_run import demo_config
 
     c = demo_config(RunConfig())

@@ -96,7 +96,7 @@ def test_a_run_on_a_cache_holding_other_frame_counts_gives_the_empty_caches_resu
     """The shared seed-0 run (3 test frames, every frame of a training video) again, on a cache that
     holds its test videos at 2 and 5 frames (fewer and more) and its training videos at 4 only."""
     from harness.data.preprocess import preprocess
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
     from harness.run.datasets import open_datasets, training_splits
     from harness.run.stages import crop_rule, demo_options
 

@@ -55,7 +55,7 @@ def test_the_bundle_sha256_is_stable_across_saves_of_identical_tensors(tmp_path)
 
 
 def test_a_model_only_bundle_names_its_run_and_an_unstamped_one_says_so(tmp_path):
-    from harness.evaluation.checkpoint import open_checkpoint, provenance
+    from harness.run.evaluate import open_checkpoint, provenance
     from harness.models.bundle import CheckpointError, run_stamp
     from harness.training.checkpoint import save_model
 
@@ -236,3 +236,22 @@ def test_publish_refuses_other_numbers_under_a_published_id(tmp_path):
     assert str(published) in line
     assert [p.name for p in shipped.glob("*.json")] == [published.name]
     assert json.loads(published.read_text())["datasets"]["celebdf"]["groups"]["all"]["video"]["auc"]["value"] == 0.594
+
+
+def test_a_bundle_is_read_and_hashed_once_and_refused_when_changed_since(tiny_demo, tmp_path, monkeypatch):
+    """One bundle type for every command: opened (model.json read, tensors hashed) once, loaded as a
+    copy without hashing again; a bundle rewritten between the two is refused, not scored under the
+    identity it had."""
+    from harness.models import bundle as b
+
+    folder = Path(shutil.copytree(b.resolve(tiny_demo.seed0), tmp_path / "checkpoint"))
+    hashed = []
+    real = b._tensor_parts
+    monkeypatch.setattr(b, "_tensor_parts", lambda path: hashed.append(path) or real(path))
+    opened = b.open_bundle(folder)
+    loaded = opened.load("cpu")
+    assert len(hashed) == 1 and loaded.model is not None and opened.model is None
+    assert loaded.sha256 == opened.sha256 == b.bundle_sha256(folder)
+    os.utime(folder / b.MODEL_FILE, ns=(0, 0))  # rewritten since it was hashed
+    with pytest.raises(b.CheckpointError, match="changed while it was being evaluated"):
+        opened.load("cpu")

@@ -1,4 +1,4 @@
-"""The core's import graph has no cycle: every layer imports only the layers below it.
+"""The core's import graph has no cycle, and every layer imports only the layers below it.
 
 Every import counts, at module level or inside a function (a deferred import that holds a cycle
 together is still a cycle). Imports under ``if TYPE_CHECKING:`` never run and are left out."""
@@ -9,6 +9,22 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "harness"
+
+#: The floors, bottom first: a package imports only packages on floors below its own (two packages
+#: on one floor import neither each other). ``harness.vocab`` is the vocabulary every layer above
+#: reads: the run's configuration and folder, the robustness conditions' names.
+LAYERS: list[set[str]] = [
+    {"common"},
+    {"extend"},
+    {"data"},
+    {"vocab"},
+    {"models", "reporting"},
+    {"training"},
+    {"evaluation"},
+    {"run"},
+    {"predict"},
+    {"api", "commands", "cli", "__main__"},
+]
 
 
 def _module(path: Path) -> str:
@@ -100,5 +116,41 @@ def test_a_cycle_is_found_whether_its_import_is_deferred_or_not() -> None:
 
 def test_the_core_has_no_import_cycle() -> None:
     graph = import_graph()
-    assert len(graph) > 50 and "harness.run.stages" in graph["harness.evaluation.checkpoint"]
+    assert len(graph) > 50 and "harness.evaluation.stage" in graph["harness.run.evaluate"]
     assert cycles(graph) == []
+
+
+def floor_of(module: str) -> int | None:
+    """The floor of ``module``'s package (``harness.run.stages`` -> run's); None for ``harness`` itself."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    found = [i for i, floor in enumerate(LAYERS) if parts[1] in floor]
+    assert found, f"{module}: its package is on no floor of LAYERS; add it where it belongs"
+    return found[0]
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import from a package to one on its own floor or above (``harness`` itself is exempt)."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            mine, theirs = floor_of(module), floor_of(target)
+            if None in (mine, theirs) or module.split(".")[1] == target.split(".")[1]:
+                continue
+            if theirs > mine or (theirs == mine and {module.split(".")[1], target.split(".")[1]} - LAYERS[-1]):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_no_import_runs_back_up() -> None:
+    found = upward(import_graph())
+    assert not found, "these imports run from a lower layer to a higher one (move the shared name down):\n" + "\n".join(found)
+
+
+def test_an_upward_import_is_found_deferred_or_not() -> None:
+    known = {"harness", "harness.models.bundle", "harness.run.stages", "harness.vocab.folder"}
+    deferred = imports_of("def f():\n    from harness.run.stages import run_id\n", "harness.models.bundle", False, known)
+    down = imports_of("from harness.vocab.folder import RunFolder\n", "harness.models.bundle", False, known)
+    assert upward({"harness.models.bundle": deferred}) == ["harness.models.bundle -> harness.run.stages"]
+    assert upward({"harness.models.bundle": down}) == []

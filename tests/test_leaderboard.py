@@ -266,3 +266,20 @@ def test_shipped_leaderboard_is_rendered_from_the_shipped_results() -> None:
     for path in sorted((root / "results").glob("*.json")):
         validate(json.loads(path.read_text()), source=str(path))  # every shipped file is schema-valid
     assert (root / "LEADERBOARD.md").read_text(encoding="utf-8") == L.render(results, link_from=root, source=root / "results")
+
+
+def test_the_significance_marks_are_the_ones_the_caller_passes_in() -> None:
+    """The board computes no test itself: evaluation's column_marks (or any test) is passed in, and
+    each video-AUC column carries the marks it returns; without one, no column is marked."""
+    asked = []
+
+    def marks(rows, values, dataset, group, link_from):
+        asked.append((dataset, group))
+        return ["best" if i == 0 else "tied" for i in range(len(rows))]
+
+    plain, marked = L.render(runs()), L.render(runs(), significance=marks)
+    assert "▲" not in plain and "≈" not in plain
+    assert ("ffpp", "Deepfakes") in asked and ("celebdf", "all") in asked
+    from harness.reporting.board_tables import MARK_LEGEND
+
+    assert " ▲ |" in marked and " ≈ |" in marked and MARK_LEGEND in marked and MARK_LEGEND not in plain

@@ -13,7 +13,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import harness
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 from harness.data.sample_face import astronaut_face
 from harness.models import DetectorLoss, build_model, to_tensor
 from harness.training.trainer import collapse_stats, collapse_warning

@@ -91,7 +91,7 @@ def test_a_missing_dataset_is_said_before_the_demo_is_built(tmp_path, monkeypatc
 def test_a_recorded_config_names_are_checked_too(tmp_path, monkeypatch):
     import json
 
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
 
     monkeypatch.chdir(tmp_path)
     data = RunConfig().to_dict()
@@ -126,7 +126,7 @@ def test_a_damaged_weights_file_is_one_line(tmp_path):
 def test_nothing_is_looked_up_in_a_real_folder(tmp_path: Path):
     """The check reads no file: a checkpoint spec with a known importer and a missing file passes it."""
     from harness.models.importing import parse_spec
-    from harness.run.config_check import check_names
+    from harness.vocab.config_check import check_names
 
     check_names(tests=["ffpp"], face_detector="dlib")
     assert parse_spec(f"sbi:{tmp_path / 'nowhere.tar'}").importer == "sbi"

@@ -272,7 +272,7 @@ def test_an_output_in_a_read_only_folder_is_refused_before_any_work(case, sbi_ta
 def test_evaluate_dry_run_of_a_foreign_file_writes_nothing(sbi_tar, tmp_path, monkeypatch):
     import json
 
-    from harness.evaluation.checkpoint import open_checkpoint
+    from harness.run.evaluate import open_checkpoint
 
     monkeypatch.chdir(tmp_path)
     home = tmp_path / "home"
@@ -291,3 +291,14 @@ def test_evaluate_dry_run_of_a_foreign_file_writes_nothing(sbi_tar, tmp_path, mo
     shown, real = json.loads(result.stdout), open_checkpoint(f"sbi:{sbi_tar}")
     assert (shown["checkpoint"], shown["sha256"]) == (str(real.directory), real.sha256)
     assert home in real.directory.parents and real.directory.is_dir()
+
+
+def test_one_safe_name_keeps_both_rules_that_name_folders_on_disk():
+    """The face cache's rule (each odd character one ``_``, any script's letters kept) and a run folder's
+    (ASCII only, runs squeezed, ends trimmed, never empty) are one function; neither rule changed."""
+    from harness.common.files import safe_name
+    from harness.vocab.folder import RunFolder, file_stem
+
+    assert safe_name("FF++/DF é") == "FF___DF_é"
+    assert file_stem("FF++/DF é") == "FF_DF" and file_stem("..") == "dataset" and file_stem("_a b._") == "a_b"
+    assert RunFolder(Path("r")).scores_file("Celeb-DF v2") == Path("r/scores/Celeb-DF_v2.csv")

@@ -13,7 +13,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the test extra installs tomli
     import tomli as tomllib
 
-from harness.run.config import RunConfig, save_config
+from harness.vocab.config import RunConfig, save_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

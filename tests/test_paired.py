@@ -8,7 +8,13 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from harness.evaluation.paired import auc_variance, delong_test, paired_bootstrap
+from harness.evaluation.paired import _placements, delong_test, paired_bootstrap
+
+
+def auc_variance(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """AUC and its DeLong variance for one detector (from the placements delong_test uses)."""
+    auc, v10, v01 = _placements(np.asarray(labels).astype(int), np.asarray(scores, np.float64))
+    return auc, float(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01))
 
 
 def pair(seed: int, n: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

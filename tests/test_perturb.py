@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evaluation.perturb import (
-    DISTORTIONS,
-    Condition,
-    PerturbSpecError,
-    h264_roundtrip,
-    parse_conditions,
-    perturb_video,
-)
+from harness.evaluation.perturb import Condition, PerturbSpecError, h264_roundtrip, parse_conditions, perturb_video
+from harness.vocab.conditions import DISTORTIONS
 
 
 def crop(seed: int = 0, size: int = 64) -> np.ndarray:
@@ -137,7 +131,7 @@ class Cache:
 
 
 def test_blur_and_jpeg_level_5_lower_the_auc_and_reruns_repeat_it():
-    from harness.run.config import EvalConfig
+    from harness.vocab.config import EvalConfig
     from harness.evaluation.robustness import APPLIED_TO, robustness_block
     from harness.evaluation.runner import EvalSetup
 

@@ -159,7 +159,7 @@ def test_every_curve_has_the_tables_auc_and_n(tmp_path):
     from sklearn.metrics import roc_auc_score
 
     from harness.evaluation.runner import EvalSetup, compute_metrics
-    from harness.run.config import EvalConfig
+    from harness.vocab.config import EvalConfig
     from harness.reporting.plots import read_scores
 
     run = tmp_path / "runs" / "src-run-0123456789"
@@ -199,7 +199,7 @@ def test_small_groups_mark_their_ci_and_one_item_classes_have_none(tmp_path):
 
     from rich.console import Console
 
-    from harness.run.config import EvalConfig
+    from harness.vocab.config import EvalConfig
     from harness.evaluation.runner import EvalSetup, compute_metrics
     from harness.common.ui import print_table
     from harness.run.summary import summary_table

@@ -191,7 +191,8 @@ def test_capabilities_are_named_not_probed(fresh_plugins):
 
     multipart = harness.plugin("blender", "multipart")
     assert contracts.capable(multipart, "blender", "pair")
-    assert contracts.capabilities(harness.plugin("face_detector", "dlib"), "face_detector") == ["two_stage", "upsample"]
+    dlib = harness.plugin("face_detector", "dlib")
+    assert [c for c in contracts.CONTRACTS["face_detector"][1] if contracts.capable(dlib, "face_detector", c)] == ["two_stage", "upsample"]
 
     class PlainDetector:
         def detect(self, frame):
@@ -282,3 +283,28 @@ def test_options_and_register_options_are_declared_and_checked(fake_site):
         check_loggers(["toolslog"])
     assert CropRule.for_detector("fivepoints").landmark_model == "my 5-point model"
     assert CropRule.for_detector("dlib").landmark_model == "dlib shape_predictor_68_face_landmarks"
+
+
+MISSPELT_HOOK = '''
+from harness import hookimpl
+
+@hookimpl
+def register_blender(register):
+    register("never", object, "a hook pluggy would keep and never call")
+'''
+
+
+def test_a_hookimpl_naming_no_hook_is_refused_in_one_line_naming_it(fake_site):
+    import os
+    import subprocess
+
+    write_dist(fake_site, "tplug-misspelt", {"misspelt": "tplug_misspelt"}, {"tplug_misspelt": MISSPELT_HOOK})
+    write_dist(fake_site, "tplug-good", {"good": "tplug_good"}, {"tplug_good": GOOD})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake_site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "harness", "plugins"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    refused = [line for line in done.stderr.splitlines() if line.startswith("failed: plugin misspelt")]
+    assert len(refused) == 1, refused
+    assert "tplug_misspelt.register_blender names no harness hook" in refused[0]
+    assert "did you mean 'register_blenders'" in refused[0]
+    assert "copyblend" in done.stdout and "never" not in done.stdout

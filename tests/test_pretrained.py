@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 import harness
 from harness.models import build_model
-from harness.models.pretrained import PretrainedWeightsError, packaged_file, sha256_of
+from harness.common.digest import sha256_file
+from harness.models.pretrained import PretrainedWeightsError, packaged_file
 from harness.models.weights import read_state_dict
 
 
@@ -45,7 +46,7 @@ def test_efficientnet_lite0_maps_the_packaged_keys_onto_timm(offline):
     assert torch.equal(ours["conv_stem.weight"], state["_conv_stem.weight"])
     assert torch.equal(ours["blocks.0.0.conv_dw.weight"], state["_blocks.0._depthwise_conv.weight"])
     assert torch.equal(ours["blocks.6.0.conv_pwl.weight"], state["_blocks.15._project_conv.weight"])
-    assert encoder.weights["sha256"] == sha256_of(path)
+    assert encoder.weights["sha256"] == sha256_file(path)
     random = harness.plugin("backbone", "efficientnet-lite0", pretrained=False, img_size=64)
     assert random.weights is None
     assert not torch.equal(random.model.state_dict()["conv_stem.weight"], state["_conv_stem.weight"])
@@ -65,7 +66,7 @@ def test_timm_weights_come_from_the_local_hub_cache_first(offline, monkeypatch):
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(weights_file))
     model = build_model("resnet50", pretrained="imagenet", img_size=64)
     assert torch.equal(model.encoder.model.conv1.weight, reference.conv1.weight)
-    assert model.encoder.weights == {"source": "timm (local cache)", "file": "model.safetensors", "sha256": sha256_of(weights_file)}
+    assert model.encoder.weights == {"source": "timm (local cache)", "file": "model.safetensors", "sha256": sha256_file(weights_file)}
 
 
 def test_missing_timm_weights_offline_fail_fast_with_the_ways_forward(offline):

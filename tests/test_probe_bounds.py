@@ -1,5 +1,5 @@
 """The probe of issue 31, items 6 (configs) and 7 (numbers): every numeric option and config value
-is range-checked before any work, `--dry-run` included, by the one check (harness/run/config_check.py)
+is range-checked before any work, `--dry-run` included, by the one check (harness/vocab/config_check.py)
 that `run`, `evaluate`, `predict`, `preprocess`, `compare` and `blend` share; a `--config` file is
 checked field by field against RunConfig's declared types, in one line naming the file and the field;
 batch sizes and frame counts are bounded by the machine's free memory, and the line says so."""
@@ -51,7 +51,7 @@ def test_a_number_that_cannot_run_is_refused_before_any_work(case, dry_run, tmp_
 
 
 def _config_file(tmp_path: Path, section: str | None, key: str, value) -> Path:
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
 
     data = RunConfig().to_dict()
     (data[section] if section else data)[key] = value
@@ -107,8 +107,8 @@ def _fields(cls, prefix: str = ""):
 
 
 def test_every_field_of_the_run_configuration_is_checked_by_its_declared_type():
-    from harness.run.config import RunConfig
-    from harness.run.config_check import ConfigError
+    from harness.vocab.config import RunConfig
+    from harness.vocab.config_check import ConfigError
 
     checked = 0
     for dotted, hint in _fields(RunConfig):
@@ -124,7 +124,7 @@ def test_every_field_of_the_run_configuration_is_checked_by_its_declared_type():
 
 def test_a_field_added_to_a_section_is_checked_by_its_declaration_with_no_code_for_it():
     """What another field (a demo scale, a new loss weight) gets without touching the check."""
-    from harness.run.config_check import ConfigError, check_types
+    from harness.vocab.config_check import ConfigError, check_types
 
     @dataclass
     class Section:
@@ -141,7 +141,7 @@ def test_a_field_added_to_a_section_is_checked_by_its_declaration_with_no_code_f
 
 def test_the_aggregations_the_check_knows_are_the_ones_scoring_has():
     from harness.evaluation.runner import AGGREGATORS
-    from harness.run.config_check import AGGREGATIONS
+    from harness.vocab.config_check import AGGREGATIONS
 
     assert set(AGGREGATIONS) == set(AGGREGATORS)
 

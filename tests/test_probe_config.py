@@ -1,5 +1,5 @@
 """The probe of issue 21, item 2 (options checked before any work): every value that cannot run is
-one line and exit code 2 from the shared check (harness/run/config_check.py), in the dry run as in the
+one line and exit code 2 from the shared check (harness/vocab/config_check.py), in the dry run as in the
 run, from an option, a --config file or the Python API; nothing is written."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_output_paths_of_the_wrong_kind_are_refused_before_any_work(tmp_path, mo
 
 
 def test_a_config_file_with_a_bad_value_is_refused(tmp_path, monkeypatch):
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
 
     monkeypatch.chdir(tmp_path)
     data = RunConfig().to_dict()
@@ -67,8 +67,8 @@ def test_a_config_file_with_a_bad_value_is_refused(tmp_path, monkeypatch):
 def test_the_python_api_refuses_what_the_cli_refuses(tmp_path):
     from dataclasses import replace
 
-    from harness.run.config import RunConfig
-    from harness.run.config_check import ConfigError
+    from harness.vocab.config import RunConfig
+    from harness.vocab.config_check import ConfigError
     from harness.run.paths import RunPaths
     from harness.run.stages import run
 
@@ -100,7 +100,7 @@ def test_a_valid_dry_run_keeps_the_published_demo_run_id(tmp_path, monkeypatch):
     ("dataset_options", {"ffpp": {"compresion": "c40"}}, ["dataset_options.ffpp", "'compresion'", "did you mean 'compression'"]),
 ], ids=["blender", "dataset"])
 def test_a_plugin_option_the_plugin_does_not_take_is_refused_before_any_work(field, options, needles, dry_run, tmp_path, monkeypatch):
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
 
     monkeypatch.chdir(tmp_path)
     data = RunConfig().to_dict()

@@ -136,7 +136,7 @@ def test_evaluate_advice_on_missing_test_files_names_an_option_it_has_and_that_o
 
 
 def test_perturb_all_at_one_level_is_every_distortion_at_that_level(tmp_path, monkeypatch):
-    from harness.evaluation.perturb import DISTORTIONS
+    from harness.vocab.conditions import DISTORTIONS
 
     monkeypatch.chdir(tmp_path)
     result = invoke("run", "--data", "demo", "--demo-scale", "tiny", "--perturb", "all:3", "--dry-run")

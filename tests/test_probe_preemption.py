@@ -97,7 +97,7 @@ def test_a_partial_last_log_line_is_dropped_with_a_warning_and_resume_continues(
 
 # ---------------------------------------------------------------------------- the run lock
 def test_a_second_process_on_the_same_run_refuses_in_one_line(tmp_path, monkeypatch):
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
     from harness.run.stages import run_id
     from harness.run.demo_run import demo_config
 

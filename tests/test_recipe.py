@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import build_app
-from harness.run.config import TrainConfig
-from harness.training.recipes import RECIPES, describe, recipe_name
+from harness.vocab.config import TrainConfig
+from harness.vocab.recipes import RECIPES, describe, recipe_name
 from harness.training.trainer import _lr_lambda
 
 runner = CliRunner()

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import build_app
-from harness.run.config import EvalConfig, LossConfig, RunConfig, TrainConfig, save_config
+from harness.vocab.config import EvalConfig, LossConfig, RunConfig, TrainConfig, save_config
 from harness.run.demo_run import demo_config
 from harness.run.stages import run_id
 
@@ -179,7 +179,7 @@ def test_a_published_results_file_reruns_as_the_published_run(tmp_path, monkeypa
     runs, said = dry_run("--config", str(path))
     assert runs[0]["run_id"] == results["run_id"]  # same configuration, same run id
     config = runs[0]["config"]
-    from harness.run.config import KEY_NEUTRAL
+    from harness.vocab.config import KEY_NEUTRAL
 
     for key, value in results["config"].items():
         if key not in ("crop", "batch_convention", "blender_options"):

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.evaluation.groups import evaluate_groups, score_views
+from harness.evaluation.groups import evaluate_groups
+from harness.extend.views import score_views
 from harness.reporting import results as R
 from harness.extend.types import MaskSet, ScoreSet
 from harness_plugins.evaluators.classification import accuracy, ap, auc, eer

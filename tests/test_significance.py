@@ -57,7 +57,7 @@ def test_marks_best_tied_worse_and_untestable_rows(tmp_path):
 
 
 def test_a_sources_view_holds_its_own_reals_only(tmp_path):
-    """The significance marks test the rows' own views (harness.evaluation.groups.view_masks): a
+    """The significance marks test the rows' own views (harness.extend.views.view_masks): a
     source (reals and fakes) against itself, a method (fakes only) against every real."""
     from harness.evaluation.significance import _view
 

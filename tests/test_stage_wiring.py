@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fixtures.builders import build_ffpp
 from harness.cli import build_app
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from fixtures.builders import tiny_swin_run
 from harness.cli import build_app
-from harness.evaluation.threshold import FALLBACK, eer_threshold
+from harness.models.threshold import FALLBACK, eer_threshold
 from harness.training.checkpoint import MODEL_META, record_threshold
 
 IMG = 64

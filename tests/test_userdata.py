@@ -100,7 +100,7 @@ def test_val_fraction_carves_identities_and_allows_best_val(user_data, tmp_path)
 
     from dataclasses import replace
 
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
     from harness.run.datasets import training_splits
     from harness.run.paths import RunError
 
@@ -289,7 +289,7 @@ def test_frames_are_scored_as_one_video(monkeypatch):
 def test_per_source_views_compare_reals_and_fakes_of_one_source():
     import numpy as np
 
-    from harness.evaluation.groups import score_views
+    from harness.extend.views import score_views
     from harness.extend.types import ScoreSet
 
     data = ScoreSet("video", list("abcdef"), np.array([0, 1, 0, 1, 0, 1]), np.linspace(0, 1, 6),

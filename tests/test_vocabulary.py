@@ -115,7 +115,7 @@ def test_publish_true_runs_as_publish(tmp_path, monkeypatch):
 
 def test_a_recorded_config_takes_the_command_line_spellings(tmp_path, monkeypatch):
     from harness.extend.defaults import defaults
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
     from harness.run.demo_run import demo_config
 
     data = demo_config().to_dict()

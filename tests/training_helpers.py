@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from harness.run.config import EvalConfig, LossConfig, RunConfig, TrainConfig
+from harness.vocab.config import EvalConfig, LossConfig, RunConfig, TrainConfig
 from harness.data.demo import DemoSpec, ensure_demo
 
 # Per-sample stochastic depth draws differ between one batch of 4 and two of 2: off for DDP checks.

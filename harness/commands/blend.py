@@ -41,7 +41,7 @@ def preview(
     from harness.common.files import OutputError, check_output, write_output_file
     from harness.reporting.preview import render_preview
 
-    from harness.run.config_check import check_names, check_seed
+    from harness.vocab.config_check import check_names, check_seed
 
     check_names(blenders=_blender_names(blender) if blender is not None else (), face_detector=detector)  # names first
     check_seed(seed)  # the generators take 0 ... 2**32 - 1

@@ -25,7 +25,7 @@ def compare(
 
     if len(runs) < 2:
         fail("harness compare needs at least two runs: RUN_A RUN_B [...] (the first is the baseline)")
-    from harness.run.config_check import MAX_BOOTSTRAP, Range, check_number, check_seed
+    from harness.vocab.config_check import MAX_BOOTSTRAP, Range, check_number, check_seed
 
     check_number(bootstrap, Range(100, MAX_BOOTSTRAP, fix="paired bootstrap draws (default 1000)"), "bootstrap",
                  "--bootstrap", integer=True)

@@ -1,5 +1,5 @@
 """`harness evaluate` (score a model you already have) and `harness import` (a foreign checkpoint ->
-a harness bundle). The test-set, output and device options are `harness run`'s own (run.OPTIONS)."""
+a harness bundle). The test-set, output and device options are the ones `harness run` takes (options.OPTIONS)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Optional
 import typer
 
 from harness.cli import fail, interrupted
-from harness.commands.run import OPTIONS, _check_device, split, _data_options, _value_options, perturb_conditions, with_demo_scale
+from harness.commands.options import OPTIONS, check_device, data_options, perturb_conditions, split, value_options, with_demo_scale
 from harness.extend.hookspecs import hookimpl
 from harness.common.ui import console
 
@@ -52,7 +52,8 @@ def evaluate_command(
     Examples: harness evaluate --checkpoint runs/<id> --test celebdf,dfdcp  |  harness evaluate --checkpoint sbi:FFc23.tar --test-csv my_videos.csv  |  harness evaluate --checkpoint runs/<id> --checkpoint mesonet:Meso4_DF.h5 --checkpoint deepfakebench:xception_best.pth --test-csv faces.csv  |  harness import sbi FFc23.tar --out models/sbi (once; then --checkpoint models/sbi)
     """
     from harness.models.importing import parse_spec
-    from harness.run.config_check import DEMO, check_frames, check_names, check_run_paths
+    from harness.run.config_check import check_run_paths
+    from harness.vocab.config_check import DEMO, check_frames, check_names
     from harness.run.paths import RunPaths
 
     check_names(data=data, tests=split(test or ""), face_detector=face_detector or None)
@@ -77,7 +78,7 @@ def evaluate_command(
     if dry_run:
         print(json.dumps(_dry_run_report(plan, conditions), indent=2, sort_keys=True, default=str))
         return
-    from harness.evaluation.checkpoint import evaluate_checkpoint
+    from harness.run.evaluate import evaluate_checkpoint
 
     try:
         evaluate_checkpoint(plan.checkpoint, plan.config, plan.rule, paths, resume=resume, perturb=conditions)
@@ -97,29 +98,30 @@ def _check_several(checkpoints: list[str], name: str | None) -> None:
 def _plan(text: str, choices: dict[str, Any], cache_dir: Path | None, dry_run: bool) -> Any:
     """One --checkpoint resolved (imported on the fly where it is a foreign file) with the
     configuration and crop rule it is scored with: its recorded settings under the options given."""
-    from harness.evaluation.checkpoint import crop_rule, open_checkpoint, recorded_config, scores_the_demo
-    from harness.evaluation.several import Planned
-    from harness.run.config_check import check_eval_config, check_names
+    from harness.run.evaluate import checkpoint_config, open_checkpoint, scores_the_demo
+    from harness.run.several import Planned
+    from harness.run.stages import crop_rule
+    from harness.vocab.config_check import check_eval_config, check_names
 
     found = open_checkpoint(text, cache_dir, dry_run=dry_run)
-    recorded = replace(recorded_config(found), name="")  # the run's own name is its row, not this one's
-    base = _data_options(recorded, choices["data"], choices["test"], choices["root"], True, (None, choices["test_csv"], None))
+    recorded = replace(checkpoint_config(found), name="")  # the run's own name is its row, not this one's
+    base = data_options(recorded, choices["data"], choices["test"], choices["root"], True, (None, choices["test_csv"], None))
     base = replace(base, demo=scores_the_demo(base))  # a demo checkpoint on your data is no demo evaluation
     base = with_demo_scale(base, choices["demo_scale"])  # not given: the demo the checkpoint was trained on
-    base = _value_options(base, choices["values"])
+    base = value_options(base, choices["values"])
     if choices["allow_missing"]:  # a dataset option: it enters the evaluation id (other videos, other numbers)
         options = {n: {**base.dataset_options.get(n, {}), "allow_missing": True} for n in base.test_datasets}
         base = replace(base, dataset_options={**base.dataset_options, **options})
     check_names(tests=base.test_datasets, face_detector=base.face_detector)  # the checkpoint's recorded ones too
     check_eval_config(base)
-    _check_device(base.device, dry_run)
-    return Planned(text, found, base, crop_rule(found, base.face_detector))
+    check_device(base.device, dry_run)
+    return Planned(text, found, base, crop_rule(base, found.meta))
 
 
 def _dry_run_report(plan: Any, conditions: list[Any]) -> dict[str, Any]:
     """The id the evaluation will have: the test files are read and hashed, nothing is written."""
     from harness.data.fingerprint import memo_read_only
-    from harness.evaluation.checkpoint import evaluation_config, evaluation_id, planned_identity
+    from harness.run.evaluate import evaluation_config, evaluation_id, planned_identity
 
     found, base, rule = plan.checkpoint, plan.config, plan.rule
     with memo_read_only():
@@ -134,7 +136,7 @@ def _evaluate_several(checkpoints: list[str], choices: dict[str, Any], paths: An
     """Plan every model (one that cannot be opened is its one line), score them, print one table."""
     from harness.common import runtime
     from harness.common.errors import HarnessError
-    from harness.evaluation.several import check_same_test_data, evaluate_several, failed
+    from harness.run.several import check_same_test_data, evaluate_several, failed
 
     plans, outcomes = [], []
     for text in checkpoints:
@@ -160,7 +162,7 @@ def _evaluate_several(checkpoints: list[str], choices: dict[str, Any], paths: An
 
 
 def _print_comparison(outcomes: list[Any]) -> None:
-    from harness.evaluation.several import comparison
+    from harness.run.several import comparison
     from harness.run.summary import comparison_table
 
     from harness.common.ui import heading, print_table

@@ -49,6 +49,7 @@ def leaderboard(
         _check_out(out, results, list(publish), force)  # where it writes is usable before anything is copied
         _publish(list(publish), results, out)
         return
+    from harness.evaluation.significance import column_marks
     from harness.reporting.leaderboard import render
     from harness.reporting.scores import ReportError
 
@@ -58,7 +59,8 @@ def leaderboard(
     if not check:
         _check_out(out, results, [], force)
     try:
-        text = render(runs, link_from=out.parent, protocol=board_protocol, significance=significance, source=results)
+        text = render(runs, link_from=out.parent, protocol=board_protocol, significance=column_marks if significance else None,
+                      source=results)
     except ReportError as exc:  # --significance reads each run's scores files: a damaged one is one line
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -100,7 +102,8 @@ def _check_out(out: Path, results: Path, publish: List[Path], force: bool) -> No
     an input), and with ``--publish`` the results folder is writable: one line, exit 2, otherwise."""
     from harness.common.files import OutputError, check_output
     from harness.reporting.leaderboard import is_generated_board
-    from harness.run.config_check import ConfigError, check_folder
+    from harness.run.config_check import check_folder
+    from harness.vocab.config_check import ConfigError
 
     try:
         check_output(out, "--out", folder=False, force=force, inputs=_input_files(results, publish),

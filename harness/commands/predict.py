@@ -50,7 +50,7 @@ def predict_command(
 ) -> None:
     """Score videos or images with a trained checkpoint: per-frame and per-face scores, video score and verdict."""
     began = time.perf_counter()
-    from harness.evaluation.threshold import FALLBACK
+    from harness.models.threshold import FALLBACK
     from harness.predict.inference import Predictor, PredictSetupError
     from harness.predict.report import build_report
     from harness.predict.run import PredictOptions, predict_files
@@ -147,7 +147,7 @@ def _check_names(detector: str | None, checkpoint: str) -> None:
     from harness.common.errors import HarnessError
     from harness.models.importing import parse_spec
     from harness.predict.inference import PredictSetupError
-    from harness.run.config_check import check_names
+    from harness.vocab.config_check import check_names
 
     try:
         check_names(face_detector=detector)
@@ -159,7 +159,7 @@ def _check_names(detector: str | None, checkpoint: str) -> None:
 def _verdict_threshold(options: Any, predictor: Any, console: Any) -> tuple[float, str]:
     """(threshold, where it came from), set in ``options``: --threshold, else the checkpoint's
     calibrated one (the one results.json's accuracy uses too), else 0.5 and why; said on one line."""
-    from harness.evaluation.threshold import GIVEN, threshold_of
+    from harness.models.threshold import GIVEN, threshold_of
 
     if options.threshold is not None:
         return options.threshold, GIVEN

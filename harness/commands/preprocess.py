@@ -85,7 +85,7 @@ def parse_frames(text: str, crop_size: int | None = None) -> int | dict[str, int
     """``"32"`` or ``"train=8,test=32"``; every count at least 1 (checked before any work: a 0 would
     mark every video 'no face' in the cache, for good) and one video's crops at ``crop_size``
     within this machine's memory. A ValueError says what to pass."""
-    from harness.run.config_check import check_frames
+    from harness.vocab.config_check import check_frames
 
     try:
         if "=" not in text:
@@ -170,7 +170,7 @@ def preprocess_cmd(
     from harness.data.crop import CropRule
     from harness.data.preprocess import parse_shard, preprocess
     from harness.extend.types import DatasetLayoutError, DatasetNotFoundError
-    from harness.run.config_check import check_plugin_name, check_workers
+    from harness.vocab.config_check import check_plugin_name, check_workers
 
     if dataset is not None:  # the names first: a misspelt one reads and writes nothing
         check_plugin_name("dataset", dataset, "DATASET")

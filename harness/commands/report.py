@@ -16,7 +16,7 @@ def report(
     """Redraw the figures of RUN (ROC/PR curves, score histograms, training curves, localization
     examples) from its results, log and score files, write RUN/report.md and print its results table."""
     from harness.reporting.report import write_report
-    from harness.run.folder import RunFolder
+    from harness.vocab.folder import RunFolder
 
     folder = run if run.is_dir() else runs_dir / run
     if not folder.is_dir():

@@ -14,15 +14,19 @@ from harness.extend import registry
 from harness.cli import fail, interrupted
 from harness.extend.defaults import defaults
 from harness.extend.hookspecs import hookimpl
+from harness.commands.options import (
+    OPTIONS,
+    check_device,
+    data_options,
+    perturb_conditions,
+    split,
+    value_options,
+    with_demo_scale,
+)
 from harness.common.ui import console, heading
 
 if TYPE_CHECKING:
-    from harness.run.config import RunConfig
-
-
-def split(value: str) -> list[str]:
-    """A comma-separated option as its non-empty parts."""
-    return [v.strip() for v in value.split(",") if v.strip()]
+    from harness.vocab.config import RunConfig
 
 
 #: Which `harness run` option sets each RunConfig field, for the override report (the first one given).
@@ -92,21 +96,16 @@ def override_lines(recorded: RunConfig, configs: list[RunConfig], given: list[st
     return lines
 
 
-def recorded_config(path: Path) -> RunConfig:
-    """The RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
+def read_config_file(path: Path) -> RunConfig:
+    """``--config``: the RunConfig in a run's config.json, or in a results JSON (runs/<id>/results.json,
     leaderboards/results/*.json): a published result reruns from the file that publishes it."""
-    from harness.run.config import RunConfig
-    from harness.run.config_check import ConfigError
-
     from harness.common.bounded import InputFileError, read_json
+    from harness.run.build import recorded_config
+    from harness.vocab.config_check import ConfigError
 
     try:
         data = read_json(Path(path), "--config")  # bounded: /dev/zero or JSON nested 100000 deep is one line
-        if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("config"), dict):
-            # What build_results adds to the config block is derived from it, not a setting.
-            data = {k: v for k, v in data["config"].items() if k not in ("crop", "batch_convention")}
-            data["blender_options"] = _set_options(data.get("blender", RunConfig().blender), data.get("blender_options", {}))
-        return RunConfig.from_dict(data)
+        return recorded_config(data)
     except InputFileError:
         raise  # its own line naming the file (it is a ValueError, not "not a run configuration")
     except ConfigError as exc:
@@ -115,19 +114,6 @@ def recorded_config(path: Path) -> RunConfig:
         fail(f"--config {path}: {exc.strerror or exc}")
     except (ValueError, TypeError) as exc:
         fail(f"--config {path} is not a run configuration: {exc}")
-
-
-def _set_options(blender: str, resolved: dict[str, Any]) -> dict[str, Any]:
-    """A results file records the blender's options with its defaults filled in; the ones equal to
-    the installed blender's defaults are dropped, which changes nothing it does but keeps the run
-    id (and label) of the published run. A value whose default has changed since stays."""
-    from harness.run.build import resolved_options
-
-    try:
-        defaults = resolved_options(blender, {})
-    except registry.PluginError:
-        return dict(resolved)  # not installed: the plugin check says so later
-    return {k: v for k, v in resolved.items() if k not in defaults or defaults[k] != v}
 
 
 def blender_presets(blender: str) -> dict[str, dict[str, Any]]:
@@ -149,41 +135,10 @@ def preset_options(blender: str, preset: str | None) -> list[tuple[str | None, d
     return [(p, known[p]) for p in names]
 
 
-def _data_options(recorded: RunConfig, data: str | None, test: str | None, root: Path | None, demo_from_file: bool,
-                  user: tuple[Path | None, Path | None, float | None]) -> RunConfig:
-    """--data, --test, --root and your own data (--train-dir, --test-csv, --val-fraction)."""
-    from harness.run.demo_run import demo_config
-    from harness.run.userdata import apply_to_run
-
-    base = recorded
-    if data == "demo":
-        # Demo sizes only without a config file: a file's sizes are what it recorded.
-        demo = demo_config(base)
-        base = replace(base, demo=True, train_dataset=demo.train_dataset, test_datasets=demo.test_datasets) if demo_from_file else demo
-    elif data is not None:
-        base = replace(base, train_dataset=data, demo=False)  # a real dataset is never a demo run
-    if test:
-        base = replace(base, test_datasets=test_names(split(test), base))
-    if root:
-        base = replace(base, data_root=str(root))
-    return apply_to_run(base, data, test, root, *user)
-
-
-def test_names(names: list[str], config: RunConfig) -> list[str]:
-    """--test's names, ``demo`` being the demo's test set: scored by a demo run (or a demo's checkpoint)."""
-    from harness.run.config_check import DEMO
-
-    if DEMO not in names:
-        return names
-    if not config.demo:
-        fail(f"--test {DEMO}: the demo's test set goes with the demo's data: add --data {DEMO}")
-    return list(dict.fromkeys(defaults().demo_dataset if n == DEMO else n for n in names))
-
-
 def _recipe_options(base: RunConfig, recipe: str | None, values: dict[str, Any]) -> RunConfig:
     """--recipe sets every optimizer setting at once; --optimizer, --lr, --weight-decay, --warmup and
     --sam-rho then change one each (None: not given, the recorded value stays)."""
-    from harness.training.recipes import OPTIMIZERS, RECIPES
+    from harness.vocab.recipes import OPTIMIZERS, RECIPES
 
     train = {}
     if recipe is not None:
@@ -199,28 +154,6 @@ def _recipe_options(base: RunConfig, recipe: str | None, values: dict[str, Any])
         if given.get(key, 0) < 0:
             fail(f"--{key.replace('_', '-')} {given[key]}: must be >= 0")
     return replace(base, train=replace(base.train, **{**train, **given}))
-
-
-def _value_options(base: RunConfig, values: dict[str, Any]) -> RunConfig:
-    """The options that set one field each (None: not given, the recorded value stays)."""
-    given = {k: v for k, v in values.items() if v is not None}
-    train = {k: given.pop(k) for k in ("epochs", "max_steps", "batch_size", "selection", "workers") if k in given}
-    if train.get("selection") not in (None, "last", "best-val"):
-        fail("--selection must be 'last' or 'best-val' (never test data)")
-    if "eval_frames" in given:
-        base = replace(base, eval=replace(base.eval, frames_per_video=given.pop("eval_frames")))
-    if given.get("pretrained"):
-        from harness.run.config import pretrained_value
-
-        given["pretrained"] = pretrained_value(given["pretrained"])
-    return replace(base, train=replace(base.train, **train), **given)
-
-
-def perturb_conditions(spec: str | None) -> list[Any]:
-    """--perturb as robustness conditions (one error line naming the valid ones on a bad value)."""
-    from harness.evaluation.perturb import parse_conditions
-
-    return parse_conditions(spec)  # a bad value: PerturbSpecError, one line naming the valid ones
 
 
 def _seeds(seed: str | None, default: int) -> list[int]:
@@ -257,8 +190,9 @@ def _report_overrides(ctx: typer.Context, recorded: RunConfig, configs: list[Run
 
 
 def _validate(configs: list[RunConfig], paths: Any) -> None:
-    """The shared configuration check (harness/run/config_check.py): one line and exit 2 on the first bad value."""
-    from harness.run.config_check import check_plugin_options, check_run_paths
+    """The shared configuration check (harness/vocab/config_check.py): one line and exit 2 on the first bad value."""
+    from harness.run.config_check import check_run_paths
+    from harness.vocab.config_check import check_plugin_options
 
     for cfg in configs:
         cfg.validate()
@@ -269,7 +203,8 @@ def _validate(configs: list[RunConfig], paths: Any) -> None:
 def check_available(configs: list[RunConfig], loggers: list[str], dry_run: bool) -> None:
     """What a run needs besides its names, after them: each distinct encoder's weights and the loggers'
     packages. A dry run may be planned on another machine than the run: there it is a warning."""
-    from harness.run.config_check import ConfigError, check_loggers_run, check_weights
+    from harness.run.config_check import check_loggers_run, check_weights
+    from harness.vocab.config_check import ConfigError
 
     try:
         for cfg in {json.dumps([c.backbone, c.pretrained, c.img_size, c.backbone_options], sort_keys=True, default=str): c
@@ -282,27 +217,6 @@ def check_available(configs: list[RunConfig], loggers: list[str], dry_run: bool)
         from rich.markup import escape
 
         console.print(f"[yellow]warning:[/yellow] {escape(str(exc))}", soft_wrap=True)
-
-
-def _check_device(device: str, dry_run: bool) -> None:
-    from harness.common.runtime import pick_device
-
-    try:
-        pick_device(device)  # a bad --device fails here, before any work
-    except ValueError as exc:
-        if not dry_run:
-            fail(str(exc))
-        from rich.markup import escape
-
-        console.print(f"[yellow]warning:[/yellow] {escape(str(exc))}")  # the dry run may be on another machine than the run
-
-
-def with_demo_scale(config: RunConfig, scale: str | None) -> RunConfig:
-    """--demo-scale onto a configuration: a demo run records its scale (given, else the recorded or
-    default one), so its config.json reruns the same demo; any other run keeps the neutral value."""
-    if not config.demo:
-        return replace(config, demo_scale="default")
-    return replace(config, demo_scale=scale) if scale is not None else config
 
 
 def _run_all(configs: list[RunConfig], paths: Any, resume: bool, loggers: list[str],
@@ -322,28 +236,6 @@ def _run_all(configs: list[RunConfig], paths: Any, resume: bool, loggers: list[s
         # Ctrl-C, or SIGTERM elsewhere (the demo, preprocessing, scoring): finished work is kept
         interrupted(exc, "what was finished is kept (the last checkpoint, cached faces, scored datasets): "
                          "run the same command again to resume")
-
-
-#: The options `harness run` shares with `harness evaluate`: declared once, used by both commands.
-OPTIONS: dict[str, Any] = {
-    "test": typer.Option(None, help="Test datasets (default: ffpp,celebdf,dfdc,dfdcp; demo: ffpp)."),
-    "root": typer.Option(None, help="Data root holding the datasets (else $HARNESS_DATA); with --data folder: the folder holding train/ and test.csv."),
-    "test_csv": typer.Option(None, "--test-csv", help="Your own test set: a CSV of path,label[,source[,video]] (label 0/real, 1/fake; implies --test folder)."),
-    "compression": typer.Option(None, help="FF++ compression: raw (c0), c23 (default) or c40."),
-    "eval_frames": typer.Option(None, help="Frames per test video, evenly spaced (paper: 32)."),
-    "perturb": typer.Option(None, "--perturb", help="Also score the test faces under DeeperForensics-1.0 perturbations: 'all' (7 distortions x 5 levels), 'all:3' (every distortion at level 3) or e.g. 'jpeg:1-5,blur:3' (saturation, contrast, block, noise, blur, jpeg, video)."),
-    "device": typer.Option(None, help="auto (default), cpu, cuda, cuda:1 ..."),
-    "name": typer.Option(None, help="A name for the run in the leaderboard."),
-    "runs_dir": typer.Option(Path("runs"), help="Where run folders go."),
-    "results_dir": typer.Option(None, help="Where results JSON files go (default: RUNS_DIR/results, git-ignored)."),
-    "leaderboard": typer.Option(None, help="The markdown rendered after the run (default: RUNS_DIR/LEADERBOARD.md)."),
-    "publish": typer.Option(False, "--publish", help="Also add the results to the shipped leaderboards/ (tracked files) and re-render it."),
-    "resume": typer.Option(True, help="Continue an interrupted run and skip finished ones."),
-    "demo_scale": typer.Option(None, help="Demo size: default or tiny (tests); recorded in the run's config (default: the --config file's or checkpoint's, else default)."),
-    "face_detector": typer.Option(None, "--face-detector", help="Face detector plugin for preprocessing: dlib (HOG, fast; default), dlib-fallback (HOG, then a brightened frame, then dlib's CNN where HOG finds nothing), dlib-cnn (small and dark faces, slow on CPU), retinaface, none (each image is one face, already cropped: evaluate only, it has no landmarks to train on)."),
-    "dry_run": typer.Option(False, "--dry-run", help="Print the resolved configuration of each run as JSON and exit; touches no data, cache or run folder."),
-    "cache_dir": typer.Option(None, "--cache-dir", help="Cache home (face caches, demo data); default $HARNESS_CACHE, else ~/.cache/harness. `harness preprocess --cache-dir` fills the same caches."),
-}
 
 
 def run_command(
@@ -389,8 +281,8 @@ def run_command(
     perturb: Optional[str] = OPTIONS["perturb"],
 ) -> None:
     """Train on real faces + self-blends, then score on the test datasets; writes results and leaderboard."""
-    from harness.run.config import RunConfig
-    from harness.run.config_check import check_names, check_run_names
+    from harness.vocab.config import RunConfig
+    from harness.vocab.config_check import check_names, check_run_names
     from harness.run.paths import RunPaths
     from harness.run.stages import run_id
 
@@ -398,10 +290,10 @@ def run_command(
     check_names(data=data, tests=split(test or ""), blenders=split(blender or ""), backbones=split(backbone or ""),
                 face_detector=face_detector or None, loggers=split(logger or ""))
     # Options left out keep the --config file's values (or RunConfig's defaults).
-    recorded = recorded_config(config_file) if config_file else RunConfig()
-    base = _data_options(recorded, data, test, root, config_file is not None, (train_dir, test_csv, val_fraction))
+    recorded = read_config_file(config_file) if config_file else RunConfig()
+    base = data_options(recorded, data, test, root, config_file is not None, (train_dir, test_csv, val_fraction))
     base = with_demo_scale(base, demo_scale)
-    base = _value_options(base, {
+    base = value_options(base, {
         "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "selection": selection, "workers": workers,
         "device": device, "name": name, "compression": compression, "eval_frames": eval_frames, "img_size": img_size,
         "pretrained": pretrained or None, "face_detector": face_detector or None})
@@ -417,7 +309,7 @@ def run_command(
         _report_overrides(ctx, recorded, configs, root)
     paths = RunPaths(runs_dir, results_dir or runs_dir / "results", leaderboard or runs_dir / "LEADERBOARD.md", publish, cache_dir)
     _validate(configs, paths)  # every value and output path, before any work (and in the dry run)
-    _check_device(base.device, dry_run)
+    check_device(base.device, dry_run)
     check_available(configs, split(logger or ""), dry_run)
     if dry_run:
         runs = [{"run_id": run_id(cfg), "config": cfg.to_dict()} for cfg in configs]

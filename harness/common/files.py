@@ -28,6 +28,25 @@ def cache_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "harness"
 
 
+def safe_name(text: str, *, ascii_only: bool = False, squeeze: bool = False) -> str:
+    """``text`` as one file or folder name: every character but letters, digits and ``-_.`` becomes
+    ``_``. The face cache (and plugins) use it as it is; a run folder's per-dataset files use
+    ``ascii_only`` (ASCII letters and digits alone) and ``squeeze`` (a run of replaced characters is
+    one ``_``; leading and trailing ``.`` and ``_`` dropped). Folders of both rules exist on disk, so
+    neither rule changes."""
+    out: list[str] = []
+    replaced = False
+    for c in text:
+        if (c.isalnum() and (c.isascii() or not ascii_only)) or c in "-_.":
+            out.append(c)
+            replaced = False
+        elif not (squeeze and replaced):
+            out.append("_")
+            replaced = True
+    name = "".join(out)
+    return name.strip("._") if squeeze else name
+
+
 def current_umask() -> int:
     """The process umask, read without changing it where the OS tells it (Linux /proc)."""
     try:

@@ -52,7 +52,7 @@ from harness.data.claims import (Claims, claim_is_stale, claim_stale_seconds, ho
                                  owner_host_pid, pid_alive)
 from harness.data.crop import CropRule
 from harness.common.errors import HarnessError
-from harness.common.files import cache_home
+from harness.common.files import cache_home, safe_name
 from harness.data.video import sample_indices
 
 DB_NAME = "index.sqlite"  # the single index of the old layout
@@ -227,11 +227,6 @@ def pick_frames(rows: Iterable[FrameRow], total: int, frames: int) -> tuple[list
         else:
             chosen.append(row)
     return chosen, missing
-
-
-def safe_name(text: str) -> str:
-    """``text`` with every character but letters, digits and ``-_.`` replaced by ``_``."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def video_dir_name(uid: str) -> str:
@@ -506,15 +501,6 @@ class FaceCache:
             self.claims.release(uid, owner)
 
     # -- writing (preprocessing) ---------------------------------------------------------------
-    def final_uids(self, check_files: bool = True) -> set[str]:
-        """Videos that need no more work: done (with their crop files present at their recorded
-        sizes), no face, or failed for a reason of the video's own."""
-        out = set()
-        for video in self.videos():
-            if self._final_row(video) and not (check_files and video.status == "done" and self.problems(video.uid)):
-                out.add(video.uid)
-        return out
-
     @staticmethod
     def _final_row(video: CachedVideo) -> bool:
         return video.status in FINAL_STATUSES and not (

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.data.cache import (DB_NAME, INDEX_DIR, CacheError, FaceCache, _Part, check_writable, disk_error, host_id,
-                                safe_name, set_aside)
+from harness.common.files import safe_name
+from harness.data.cache import DB_NAME, INDEX_DIR, CacheError, FaceCache, _Part, check_writable, disk_error, host_id, set_aside
 
 
 @dataclass

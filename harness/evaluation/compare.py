@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.common.errors import HarnessError
 from harness.reporting.scores import ReportError, Scores, read_scores
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 
 
@@ -80,7 +80,7 @@ def _pair(a: Scores, b: Scores) -> tuple[list[str], np.ndarray, list[str], np.nd
 
 def compare_pair(a: RunScores, b: RunScores, intersect: bool = False, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
     """One row per dataset both runs scored and per group: ΔAUC (b - a), its paired CI, DeLong's p."""
-    from harness.evaluation.groups import view_masks
+    from harness.extend.views import view_masks
     from harness.evaluation.paired import delong_test, paired_bootstrap
 
     rows = []
@@ -126,7 +126,7 @@ def compare_runs(runs: list[RunScores], intersect: bool = False, n_boot: int = 1
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    from harness.reporting.leaderboard import escape
+    from harness.reporting.board_rows import escape
 
     def pct(v: float) -> str:
         return f"{100 * v:.1f}"

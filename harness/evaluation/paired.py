@@ -65,13 +65,6 @@ def delong_test(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) 
     return DeLong(auc_a, auc_b, delta, max(variance, 0.0), z, p)
 
 
-def auc_variance(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """AUC and its DeLong variance for one detector."""
-    labels = np.asarray(labels).astype(int)
-    auc, v10, v01 = _placements(labels, np.asarray(scores, np.float64))
-    return auc, float(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01))
-
-
 def _auc_rows(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     """AUC of each row of (draws x m) fake and (draws x n) real scores, midranks for ties."""
     m, n = pos.shape[1], neg.shape[1]

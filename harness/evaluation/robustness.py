@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from harness.common import runtime as dd
-from harness.evaluation.perturb import DISTORTIONS, Condition, perturb_video
+from harness.evaluation.perturb import Condition, perturb_video
+from harness.vocab.conditions import DISTORTIONS
 from harness.extend.types import ScoreSet, video_uid
 from harness.common.ui import progress
 

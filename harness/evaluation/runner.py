@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 import torch
 
-from harness.run.config import EvalConfig, RunConfig
+from harness.vocab.config import EvalConfig, RunConfig
 from harness.data.crop import resize_crop
 from harness.models.bundle import check_finite_scores
 from harness.models.inputs import DEFAULT_SCALE, model_input
 from harness.common import faults, runtime as dd
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.extend.types import MaskSet, ScoreSet, video_uid
 from harness.common.ui import progress
 
@@ -65,7 +65,7 @@ class EvalSetup:
         """These settings with the input size, scaling and heads the model bundle declares."""
         from dataclasses import replace
 
-        from harness.evaluation.threshold import threshold_of
+        from harness.models.threshold import threshold_of
         from harness.models.bundle import bundle_heads, input_scale
 
         size = int(meta.get("img_size") or meta.get("model", {}).get("img_size") or self.img_size)

@@ -24,7 +24,7 @@ def scores_file(run: Mapping[str, Any], dataset: str, link_from: Path | None) ->
 
 def _view(path: Path, group: str) -> dict[str, tuple[int, float]]:
     """uid -> (label, score) of the group's view, as the results tables hold it (``view_masks``)."""
-    from harness.evaluation.groups import view_masks
+    from harness.extend.views import view_masks
     from harness.reporting.scores import read_scores
 
     s = read_scores(path)

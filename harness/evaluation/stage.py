@@ -14,40 +14,18 @@ two models, two model.json files, two settings or two versions of the test files
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
 from harness.common import runtime as dd
+from harness.models.bundle import Bundle
 from harness.evaluation.runner import EvalSetup, evaluate_dataset
-from harness.run.datasets import dataset_compression, dataset_notes
-from harness.run.folder import RunFolder
+from harness.extend.contracts import dataset_compression, dataset_notes
+from harness.vocab.folder import RunFolder
 from harness.common.ui import console
 
 #: what a localization metric reads for a model that has no mask head (never 0)
 NO_MASK_HEAD = "n/a (no mask head)"
-
-
-@dataclass
-class Bundle:
-    """An opened model bundle: the model on its device, its model.json and the bundle's sha256."""
-
-    model: torch.nn.Module
-    meta: dict[str, Any]
-    directory: Path
-    sha256: str
-    device: torch.device
-
-
-def open_bundle(path: str | Path, device: torch.device) -> Bundle:
-    """Load a checkpoint folder (or run folder) for scoring; CheckpointError, one line, when unusable."""
-    from harness.models.bundle import bundle_sha256, load_model, resolve
-
-    directory = resolve(path)
-    model, meta = load_model(directory, device)
-    return Bundle(model, meta, directory, bundle_sha256(directory), device)
 
 
 def evaluate_model(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup: EvalSetup,

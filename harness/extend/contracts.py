@@ -230,6 +230,18 @@ def capable(obj: Any, kind: str, capability: str) -> bool:
         hasattr(obj, a) for a in attributes - base_attributes)
 
 
-def capabilities(obj: Any, kind: str) -> list[str]:
-    """Every optional capability ``obj`` has (what `harness plugins` could show)."""
-    return [c for c in CONTRACTS[kind][1] if capable(obj, kind, c)]
+# ---------------------------------------------------------------------------------- dataset capabilities
+def dataset_splits(dataset: Any) -> tuple[str, ...]:
+    """The splits ``dataset`` has: all three unless it declares the ``splits`` capability."""
+    return tuple(dataset.splits) if capable(dataset, "dataset", "splits") else ("train", "val", "test")
+
+
+def dataset_notes(dataset: Any) -> list[str]:
+    """The non-empty notes ``dataset`` declares (capability ``notes``), each once, in order."""
+    notes = dataset.notes if capable(dataset, "dataset", "notes") else []
+    return list(dict.fromkeys(n for n in notes if n))
+
+
+def dataset_compression(dataset: Any) -> str | None:
+    """The compression ``dataset`` declares reading (capability ``compression``), else None."""
+    return dataset.compression if capable(dataset, "dataset", "compression") else None

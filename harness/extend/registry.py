@@ -214,11 +214,30 @@ def _load_group(group: str, kind: str) -> None:
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
+            refuse_unknown_hooks(pm, module)
         except Exception as exc:  # a broken plugin must not take the harness down
             _fail(ep.name, dist, "import", exc)
             continue
         version = ep.dist.version if ep.dist is not None else "?"
         _state.origin[id(module)] = _Origin(ep.name, dist, version, {kind})
+
+
+class UnknownHookError(PluginError):
+    """A plugin's ``@hookimpl`` names no hook of harness.extend.hookspecs (a misspelling would do nothing)."""
+
+
+def refuse_unknown_hooks(pm: pluggy.PluginManager, module: Any) -> None:
+    """Unregister ``module`` and raise UnknownHookError, naming the function, when one of its
+    ``@hookimpl`` functions names no hook: pluggy would otherwise keep it, never called."""
+    unknown = sorted(f"{impl.function.__module__}.{impl.function.__qualname__}" for caller in pm.get_hookcallers(module) or ()
+                     if not caller.has_spec() for impl in caller.get_hookimpls() if impl.plugin is module)
+    if not unknown:
+        return
+    pm.unregister(module)
+    hooks = sorted(name for name, caller in vars(pm.hook).items() if caller.has_spec())
+    hint = suggest(unknown[0].rpartition(".")[2], hooks)
+    raise UnknownHookError(f"@hookimpl {unknown[0]} names no harness hook"
+                           + (f"; did you mean {hint!r}?" if hint else f"; the hooks are {', '.join(hooks)}"))
 
 
 def _load_kind(kind: str) -> pluggy.PluginManager:
@@ -257,6 +276,7 @@ def register_module(module: Any, name: str | None = None) -> None:
     pm = _manager()
     name = name or pm.get_canonical_name(module)
     pm.register(module, name=name)
+    refuse_unknown_hooks(pm, module)
     _state.origin[id(module)] = _Origin(name, "(registered in-process)", "-", {ALL_KINDS})
     _state.kinds = {}
 

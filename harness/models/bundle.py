@@ -6,7 +6,7 @@ Only safetensors weights are read here: no pickled code runs on load.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from harness.common.errors import HarnessError
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 MODEL_FILE = "model.safetensors"
 MODEL_META = "model.json"
@@ -120,7 +120,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     from harness.data.crop import CropRule
     from harness.extend.defaults import defaults
     from harness.models.inputs import SCALES
-    from harness.run.config_check import AGGREGATIONS
+    from harness.vocab.config_check import AGGREGATIONS
 
     def shown(value: Any) -> str:
         return json.dumps(value, default=str)
@@ -185,14 +185,19 @@ def short_reason(exc: BaseException) -> str:
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model from its bundle and load the weights (safetensors: no code runs).
     Every way the bundle can be unusable is a CheckpointError with a one-line message."""
+    directory = resolve(path)
+    meta = load_meta(directory)
+    return _build(directory, meta, device), meta
+
+
+def _build(directory: Path, meta: dict[str, Any], device: str | torch.device) -> torch.nn.Module:
+    """The model ``meta`` (the bundle's model.json, already read) describes, with its weights, on ``device``."""
     from harness.models import build_model
     from harness.extend.registry import PluginError
 
-    directory = resolve(path)
-    meta = load_meta(directory)
     if meta.get("importer"):
         model = _imported_model(directory, meta)
-        return _fill(model, directory, meta).to(device).eval(), meta
+        return _fill(model, directory, meta).to(device).eval()
     kwargs = dict(meta["model"])
     kwargs["pretrained"] = False  # the bundle's own weights replace any pretrained ones: never download
     try:
@@ -213,7 +218,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
             f"{directory / MODEL_META} asks for a model this harness cannot build ({short_reason(exc)}); "
             "it was written by another harness or plugin version, or edited: use a matching version or copy it again"
         ) from exc
-    return _fill(model, directory, meta).to(device).eval(), meta
+    return _fill(model, directory, meta).to(device).eval()
 
 
 def _imported_model(directory: Path, meta: dict[str, Any]) -> torch.nn.Module:
@@ -321,7 +326,7 @@ def _tensor_parts(path: Path) -> tuple[dict[str, Any], Iterator[bytes]]:
     return (metadata if isinstance(metadata, dict) else {}), data()
 
 
-def bundle_identity(directory: str | Path) -> BundleIdentity:
+def bundle_identity(directory: str | Path, meta: dict[str, Any] | None = None) -> BundleIdentity:
     """The identity of a model bundle: sha256 of its tensors (name, dtype, shape and bytes of each)
     and of its model.json in canonical form. The safetensors header's own metadata (the save's step,
     nonce and run key) is left out, so two saves of identical content have one identity, and an
@@ -331,10 +336,56 @@ def bundle_identity(directory: str | Path) -> BundleIdentity:
     folder = resolve(directory)
     metadata, data = _tensor_parts(folder / MODEL_FILE)
     tensors = sha256_parts(data)
-    model_json = sha256_json(load_meta(folder))
+    model_json = sha256_json(load_meta(folder) if meta is None else meta)
     run_key = metadata.get(RUN_STAMP)
     return BundleIdentity(sha256_json({"tensors": tensors, "model.json": model_json}), tensors, model_json,
                           str(run_key) if run_key is not None else None)
+
+
+@dataclass
+class Bundle:
+    """A model bundle, the one type every command holds: its folder, its model.json and its identity,
+    read and hashed once (``open_bundle``), and its model once ``load`` has put it on a device."""
+
+    directory: Path
+    meta: dict[str, Any]
+    identity: BundleIdentity
+    model: torch.nn.Module | None = None
+    device: torch.device | None = None
+    opened: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # its files' sizes and times at open
+
+    @property
+    def sha256(self) -> str:
+        """The bundle's identity: its tensors and its model.json (``bundle_identity``)."""
+        return self.identity.sha256
+
+    @property
+    def imported(self) -> bool:
+        return bool(self.meta.get("importer"))
+
+    def load(self, device: str | torch.device) -> "Bundle":
+        """This bundle with its model on ``device`` (a copy: the opened one stays light), built from the
+        model.json read at open and the weights. A bundle whose
+        files changed since it was opened and hashed is refused (its numbers would carry another
+        bundle's identity): CheckpointError, one line."""
+        if _files_state(self.directory) != self.opened:
+            raise CheckpointError(f"{self.directory} changed while it was being evaluated (its sha256 is not the one "
+                                  "this evaluation is named by); run the same command again")
+        return replace(self, model=_build(self.directory, self.meta, device), device=torch.device(device))
+
+
+def _files_state(directory: Path) -> tuple[Any, ...]:
+    """Size and modification time of a bundle's two files: what tells a bundle rewritten since it was hashed."""
+    return tuple((s.st_size, s.st_mtime_ns) for s in ((directory / n).stat() for n in (MODEL_FILE, MODEL_META)))
+
+
+def open_bundle(path: str | Path) -> Bundle:
+    """A bundle (run folder, checkpoint folder or its weights file) read and hashed once, not loaded;
+    CheckpointError, one line, when unusable."""
+    directory = resolve(path)
+    opened = _files_state(directory)
+    meta = load_meta(directory)
+    return Bundle(directory, meta, bundle_identity(directory, meta), opened=opened)
 
 
 def bundle_sha256(directory: str | Path) -> str:

@@ -19,13 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.models.detector import ModelOutput
-
-#: proj: cosine of the token projection head (default) | cosine: cosine of the classifier's own
-#: stride-32 features (collapses, kept for ablation) | token: 1 - |P_m_i - P_m_j| | literal: Eq. 16
-SIM_FORMS = ("proj", "cosine", "token", "literal")
-#: fakes-balanced: fakes only, same- and cross-region pairs weighted equally | all: every pair of
-#: every image, as printed
-PAIR_RULES = ("fakes-balanced", "all")
+from harness.vocab.config_check import PAIR_RULES, SIM_FORMS  # the words loss.sim_form and loss.pairs take
 
 
 def classification_loss(logit: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -42,14 +42,10 @@ def is_local_file(pretrained: Any) -> bool:
     return isinstance(pretrained, (str, os.PathLike)) and not wants_imagenet(pretrained)
 
 
-def sha256_of(path: Path) -> str:
-    return sha256_file(path)
-
-
 def weights_record(path: str | Path, source: str) -> dict[str, str]:
     """What results record about the file that initialised an encoder."""
     path = Path(path)
-    return {"source": source, "file": path.name, "sha256": sha256_of(path)}
+    return {"source": source, "file": path.name, "sha256": sha256_file(path)}
 
 
 def packaged_file(module: str, relative: str) -> Path | None:

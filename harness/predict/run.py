@@ -24,9 +24,9 @@ class PredictOptions:
 
     def check(self, inputs: Sequence[Path] = ()) -> None:
         """Reject bad arguments with a message naming the option and the fix (the numbers by the
-        rules every command shares: harness/run/config_check.py); ``inputs`` (the files, folders,
+        rules every command shares: harness/vocab/config_check.py); ``inputs`` (the files, folders,
         mask and checkpoint read) are never inside, equal to or around ``out``."""
-        from harness.run.config_check import ConfigError, Range, check_number
+        from harness.vocab.config_check import ConfigError, Range, check_number
 
         try:
             if self.threshold is not None:
@@ -53,7 +53,7 @@ class PredictOptions:
 
     def check_memory(self, predictor: Predictor) -> None:
         """One video's frames (a crop and a mask each, at the model's side) fit in this machine's memory."""
-        from harness.run.config_check import ConfigError, check_fits_memory
+        from harness.vocab.config_check import ConfigError, check_fits_memory
 
         side = predictor.img_size
         try:
@@ -79,7 +79,7 @@ def predict_files(
     keeps the finished inputs whole; with ``force`` over a folder that holds files, the new folder
     replaces it only when every input is done (the old one is kept whole until then)."""
     from harness.common.files import OutputError, output_folder
-    from harness.evaluation.threshold import threshold_of
+    from harness.models.threshold import threshold_of
 
     inputs = options.inputs(paths, predictor.checkpoint)
     options.check(inputs)
@@ -178,7 +178,7 @@ def _one_file(predictor: Predictor, path: Path, options: PredictOptions, explain
 def predict(paths: list[str | Path], checkpoint: str | Path, options: PredictOptions | None = None, device: str = "auto") -> dict[str, Any]:
     """Load ``checkpoint`` and score ``paths``: the JSON document of `harness predict --json`.
     Raises PredictSetupError when the checkpoint or the options cannot be used."""
-    from harness.evaluation.threshold import GIVEN, threshold_of
+    from harness.models.threshold import GIVEN, threshold_of
 
     options = options or PredictOptions()
     options.check(options.inputs([Path(p) for p in paths], Path(checkpoint)))

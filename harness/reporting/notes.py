@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 #: a model collapsed when its validation features and scores spread less than these (the trainer
 #: measures the spread; these lines say what it means)
@@ -77,7 +77,7 @@ def undefined_lines(results: dict[str, Any]) -> list[str]:
 
 def end_notes(results: dict[str, Any], run_dir: Path | None) -> list[str]:
     """The lines printed after the summary table (markup-free)."""
-    from harness.reporting.leaderboard import imported_text, is_imported
+    from harness.reporting.board_rows import imported_text, is_imported
 
     training = results.get("training") or {}
     pretrained = (results.get("config") or {}).get("pretrained")

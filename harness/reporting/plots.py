@@ -22,7 +22,7 @@ import numpy as np
 from harness.extend.types import ALL
 # the one reader of scores files (validated), and its error, where the figures' callers import them
 from harness.reporting.scores import ReportError, Scores, check_against_results, read_scores  # noqa: F401
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 #: keys of a train_log.jsonl line that are not plotted as a loss term
 NOT_LOSS_TERMS = {"step", "epoch", "lr", "val_auc", "time"}
@@ -337,9 +337,9 @@ def draw_run(run_dir: Path, results: dict[str, Any] | None = None) -> list[Path]
 
 def safe_figure_name(dataset: str) -> str:
     """The file-name form of a dataset name, as scores/<dataset>.csv uses it."""
-    from harness.run.folder import safe_name
+    from harness.vocab.folder import file_stem
 
-    return safe_name(dataset)
+    return file_stem(dataset)
 
 
 def _remove_stale(out_dir: Path, written: list[Path]) -> None:

@@ -133,7 +133,7 @@ def render_preview(
 
 def default_detector_name() -> str:
     """The face detector a run uses by default (``RunConfig().face_detector``)."""
-    from harness.run.config import RunConfig
+    from harness.vocab.config import RunConfig
 
     return RunConfig().face_detector
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.extend.types import ALL
-from harness.reporting.leaderboard import escape, imported_model_line, is_imported, provenance_line
+from harness.reporting.board_sections import imported_model_line
+from harness.reporting.board_rows import escape, is_imported, provenance_line
 from harness.reporting.plots import _pct, draw_run, figure_index
 from harness.reporting.results import SMALL_N_MARK, SMALL_N_NOTE
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 
 def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
@@ -40,7 +41,7 @@ def _report_setup(run_dir: Path, results: dict[str, Any] | None) -> list[str]:
             lines[-2] = "- " + imported_model_line(results)
     else:
         if isinstance(cfg.get("train"), dict):
-            from harness.training.recipes import describe
+            from harness.vocab.recipes import describe
 
             lines.append(f"- recipe {escape(describe(cfg['train']))}")
         if results:

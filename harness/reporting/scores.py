@@ -21,9 +21,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from harness.common.errors import HarnessError
-from harness.evaluation.groups import score_views
+from harness.extend.views import score_views
 from harness.extend.types import ALL, ScoreSet
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 #: how far a recorded AUC may lie from the one its scores give (the scores are written exactly, with
 #: repr: the two differ only by the order of float sums)
@@ -46,7 +46,7 @@ class Scores:
 
     def views(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{group: (labels, scores)}``: exactly the views the metrics use
-        (``harness.evaluation.groups.score_views``), so a curve and its table row share data and n."""
+        (``harness.extend.views.score_views``), so a curve and its table row share data and n."""
         data = ScoreSet("video", list(self.uids), self.labels, self.scores, list(self.groups))
         return {g: (np.asarray(v.labels), np.asarray(v.scores)) for g, v in score_views(data).items()}
 

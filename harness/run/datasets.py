@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.common.ui import console
-from harness.extend.contracts import capable
+from harness.extend.contracts import dataset_notes, dataset_splits
 from harness.extend.types import DatasetNotFoundError, VideoRecord
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 from harness.run.paths import RunError
 
 
@@ -77,22 +77,6 @@ def open_datasets(config: RunConfig, extra: dict[str, dict[str, Any]] | None = N
 def _not_found_text(report: Any) -> str:
     looked = ", ".join(str(p) for p in report.looked_in) or "(nowhere)"
     return f"looked in {looked}. {report.how_to_get}".strip()
-
-
-def dataset_splits(dataset: Any) -> tuple[str, ...]:
-    """The splits ``dataset`` has: all three unless it declares the ``splits`` capability."""
-    return tuple(dataset.splits) if capable(dataset, "dataset", "splits") else ("train", "val", "test")
-
-
-def dataset_notes(dataset: Any) -> list[str]:
-    """The non-empty notes ``dataset`` declares (capability ``notes``), each once, in order."""
-    notes = dataset.notes if capable(dataset, "dataset", "notes") else []
-    return list(dict.fromkeys(n for n in notes if n))
-
-
-def dataset_compression(dataset: Any) -> str | None:
-    """The compression ``dataset`` declares reading (capability ``compression``), else None."""
-    return dataset.compression if capable(dataset, "dataset", "compression") else None
 
 
 def records_of(dataset: Any, split: str, label: int | None = None) -> list[VideoRecord]:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from harness.data import demo
 from harness.extend.defaults import defaults
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 
 
 def demo_config(base: RunConfig | None = None) -> RunConfig:
@@ -18,7 +18,7 @@ def demo_config(base: RunConfig | None = None) -> RunConfig:
     100 on both fake methods and pixel IoU 48 %. Without SAM's second pass the expression warp
     reached only 90.6 at 150 steps and 93.8 at 300.
     """
-    from harness.run.config import EvalConfig, TrainConfig
+    from harness.vocab.config import EvalConfig, TrainConfig
 
     base = base or RunConfig()
     return replace(

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.common.errors import HarnessError
 from harness.data.claims import host_id, pid_alive
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from harness.data.crop import CropRule
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 from harness.run.datasets import TrainingSplits, records_of
 
 if TYPE_CHECKING:

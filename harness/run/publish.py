@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.run.paths import SHIPPED_LEADERBOARD, SHIPPED_RESULTS, RunError
 
 

@@ -1,7 +1,7 @@
 """`harness run`: dataset plugins -> preprocessing -> training -> evaluation -> results JSON -> leaderboard.
 
 Each stage is a module of harness/run/ with one job; this module only wires them (the run folder's
-layout is harness/run/folder.py):
+layout is harness/vocab/folder.py):
 
     runs/<run_id>/config.json       the resolved RunConfig
     runs/<run_id>/train_log.jsonl   one line per step
@@ -20,29 +20,34 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from harness.common import runtime as dd
-from harness.common.ui import console, heading, say
+from harness.common.ui import console, heading
 from harness.data import demo
 from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.build import build_results
-from harness.run.config import RunConfig, save_config
+from harness.vocab.config import RunConfig, save_config
 from harness.run.datasets import dataset_names, open_datasets, training_splits
 from harness.run.evaluate_stage import evaluate_stage
-from harness.run.folder import RunFolder
-from harness.run.paths import SHIPPED_RESULTS, RunError, RunPaths
+from harness.vocab.folder import RunFolder
+from harness.run.paths import RunError, RunPaths
 from harness.run.preprocess_stage import preprocess_stage, summary_line
-from harness.run.publish import publish
-from harness.run.summary import print_outcome
+from harness.run.outputs import finished_results, show_finished, write_outputs
 from harness.run.train_stage import train_stage
 
 
-def crop_rule(config: RunConfig) -> CropRule:
-    """The run's crop rule, built once from its configuration; it keys the face cache and travels in
-    the checkpoint to predict."""
-    return CropRule.for_detector(config.face_detector, crop_size=config.crop_size, margin=config.crop_margin)
+def crop_rule(config: RunConfig, checkpoint_meta: Mapping[str, Any] | None = None) -> CropRule:
+    """The one crop rule of a run or an evaluation, built once. A run's comes from its configuration
+    (it keys the face cache and travels in the checkpoint to predict); an evaluation's is the one the
+    checkpoint records (``checkpoint_meta``, its model.json), with the configuration's face detector
+    in place of its own when the user chose another (``CropRule.with_detector``: ``none`` takes each
+    image whole)."""
+    if checkpoint_meta is None:
+        return CropRule.for_detector(config.face_detector, crop_size=config.crop_size, margin=config.crop_margin)
+    detector = str(checkpoint_meta.get("face_detector", config.face_detector))
+    return CropRule.from_dict(checkpoint_meta.get("crop"), detector=detector).with_detector(config.face_detector)
 
 
 def run_id(config: RunConfig) -> str:
@@ -95,33 +100,11 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, sh
     return results
 
 
-def publish_hint(paths: RunPaths) -> bool:
-    """Whether the end of a run prints the command that publishes it (not when it was, or its results are the shipped ones)."""
-    return not paths.publish and Path(paths.results_dir) != SHIPPED_RESULTS
-
-
-def show_finished(results: dict[str, Any], run_dir: Path, paths: RunPaths) -> None:
-    """A finished run or evaluation asked again: its table and files, as at its end."""
-    report, board = RunFolder(run_dir).report, Path(paths.leaderboard)
-    print_outcome(results, run_dir, RunFolder(run_dir).results, board if board.is_file() else None,
-                  report if report.is_file() else None, hint=publish_hint(paths))
-
-
 def demo_options(config: RunConfig, cache_dir: Path | None, show: bool | None = None) -> dict[str, Any]:
     """The dataset options that point a demo run's datasets at its demo tree (made when missing), the
     one of the size its config records."""
     spec = demo.spec_for(config.demo_scale)
     return demo.dataset_options(demo.ensure_demo(spec, demo.demo_root(spec, cache_dir), progress=show is not False))
-
-
-def finished_results(path: Path) -> dict[str, Any]:
-    """A finished run's results.json; a damaged one is a RunError line (delete it, or --no-resume)."""
-    from harness.reporting.results import ResultsError, read_results_file
-
-    try:
-        return read_results_file(path)
-    except ResultsError as exc:
-        raise RunError(f"{exc}, or pass --no-resume to redo the run") from None
 
 
 def lock_folder(run_dir: Path) -> Any:
@@ -160,51 +143,3 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
     return build_results(config, rid, outcome, blocks, timings, summary, splits)
 
 
-def write_outputs(config: RunConfig, results: dict[str, Any], run_dir: Path, paths: RunPaths) -> None:
-    """Figures, results JSON (runs/results and the run folder), leaderboard, report; publish if asked."""
-    from harness.common import faults
-    from harness.common.files import atomic_write_text
-    from harness.reporting.leaderboard import write_leaderboard
-    from harness.reporting.results import write_results
-
-    heading("4/4 results")
-    figures = draw_figures(run_dir, results)
-    if figures:
-        results["figures"] = figures
-    path = write_results(results, paths.results_dir)
-    faults.point("run.results_written")
-    atomic_write_text(RunFolder(run_dir).results, path.read_text(encoding="utf-8"))  # the run folder keeps the same bytes
-    board = write_leaderboard(paths.results_dir, paths.leaderboard)
-    report = None
-    if figures:
-        from harness.reporting.report import write_report
-
-        report = write_report(run_dir, redraw=False)
-    print_outcome(results, run_dir, path, board, report, hint=publish_hint(paths))
-    if paths.publish:
-        shipped, shipped_board = publish([path])
-        say(f"published to {shipped} and {shipped_board}")
-    if config.demo:
-        console.print(f"[yellow]{NOT_A_BENCHMARK}[/yellow]")
-    from harness.reporting.notes import predict_hint
-
-    hint = predict_hint(run_dir)
-    if hint:  # from the numbers to one file: the verdict, and with --out where the face was altered
-        console.print(hint, markup=False, soft_wrap=True)
-
-
-def draw_figures(run_dir: Path, results: dict[str, Any]) -> dict[str, Any] | None:
-    """Draw the run's figures (harness/reporting/plots.py) from its folder; ``{"run_dir", "report", "files"}``
-    for results.json (the leaderboard links them), None when drawing failed: a figure never fails a run."""
-    from rich.markup import escape
-
-    from harness.reporting.plots import draw_run, figure_index
-
-    try:
-        draw_run(run_dir, results)
-    except Exception as exc:  # noqa: BLE001 - the numbers are already computed; say why, keep them
-        console.print(f"[yellow]warning:[/yellow] figures not drawn ({type(exc).__name__}: {escape(str(exc))}); "
-                      f"retry with `harness report {run_dir}`")
-        return None
-    files = [f for group in figure_index(run_dir).values() for f in group]
-    return {"run_dir": run_dir.as_posix(), "report": RunFolder.REPORT, "files": files}

@@ -7,7 +7,7 @@ from typing import Any
 
 from harness.data.crop import CropRule
 from harness.extend.types import VideoRecord
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 from harness.run.datasets import TrainingSplits
 from harness.run.paths import RunError
 

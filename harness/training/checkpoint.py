@@ -114,7 +114,7 @@ def save_model(directory: Path, model: torch.nn.Module, meta: dict[str, Any], ru
 
 
 def record_threshold(directory: Path, threshold: dict[str, Any]) -> None:
-    """Add the calibrated decision threshold (harness.evaluation.threshold) to a saved checkpoint's
+    """Add the calibrated decision threshold (harness.models.threshold) to a saved checkpoint's
     model.json; predict reads it as its default. model.json carries no step, so this is safe alone."""
     path = Path(directory) / MODEL_META
     meta = json.loads(path.read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.extend.defaults import defaults
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.extend.types import TrainLogger  # noqa: F401  (the contract, re-exported where loggers live)
 
 KIND = "logger"

@@ -20,16 +20,16 @@ import torch
 
 from harness import __version__
 from harness.common import faults, signals
-from harness.run.config import LossConfig, RunConfig, TrainConfig
+from harness.vocab.config import LossConfig, RunConfig, TrainConfig
 from harness.data.crop import CropRule
 from harness.extend.contracts import capable
 from harness.extend.defaults import defaults
-from harness.evaluation.threshold import eer_threshold, none as no_threshold
+from harness.models.threshold import eer_threshold, none as no_threshold
 from harness.models.inputs import normalise
 from harness.training import checkpoint as ckpt
 from harness.common import runtime as dd
 from harness.reporting.notes import FEATURE_SPREAD_FLOOR, SCORE_SPREAD_FLOOR  # below these the model sees one image
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.training.samples import SelfBlendDataset, TrainingItem, collate_pairs, quiet_worker
 from harness.common.ui import console, progress
 

@@ -19,14 +19,15 @@ are also class attributes, for the relative links results.json records (``figure
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.common.files import safe_name
 
-def safe_name(name: str) -> str:
+
+def file_stem(name: str) -> str:
     """A dataset or group name as a file name in the run folder (plugin names are free text)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
+    return safe_name(name, ascii_only=True, squeeze=True) or "dataset"
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,13 @@ class RunFolder:
         return self.path / self.TENSORBOARD
 
     def scores_file(self, dataset: str) -> Path:
-        return self.scores / f"{safe_name(dataset)}.csv"
+        return self.scores / f"{file_stem(dataset)}.csv"
 
     def examples_file(self, dataset: str) -> Path:
-        return self.examples / f"{safe_name(dataset)}.npz"
+        return self.examples / f"{file_stem(dataset)}.npz"
 
     def block_file(self, dataset: str) -> Path:
-        return self.blocks / f"{safe_name(dataset)}.json"
+        return self.blocks / f"{file_stem(dataset)}.json"
 
     def is_run_folder(self) -> bool:
         """Anything a run writes first is here (results, its log or its config)."""

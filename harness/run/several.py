@@ -17,8 +17,9 @@ from typing import Any, Sequence
 from harness.common.errors import HarnessError
 from harness.common.ui import console
 from harness.data.crop import CropRule
-from harness.evaluation.checkpoint import Checkpoint, evaluate_checkpoint
-from harness.run.config import RunConfig
+from harness.models.bundle import Bundle
+from harness.run.evaluate import evaluate_checkpoint
+from harness.vocab.config import RunConfig
 from harness.run.paths import RunError, RunPaths
 
 #: the paired comparison's settings: `harness compare`'s defaults, so that it prints the same numbers
@@ -31,7 +32,7 @@ class Planned:
     """One ``--checkpoint``: the bundle it names, the configuration and crop rule it is scored with."""
 
     text: str  # as given on the command line
-    checkpoint: Checkpoint
+    checkpoint: Bundle
     config: RunConfig
     rule: CropRule
 

@@ -20,76 +20,56 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, fields, replace
-from datetime import datetime, timezone
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.common import runtime as dd
-from harness.run.config import RunConfig
+from harness.vocab.config import RunConfig
 from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
 from harness.run.paths import RunError, RunPaths
-from harness.run.folder import RunFolder
+from harness.vocab.folder import RunFolder
 from harness.common.ui import console, heading
 
 if TYPE_CHECKING:
-    from harness.models.bundle import BundleIdentity
+    from harness.models.bundle import Bundle
 
 
-@dataclass
-class Checkpoint:
-    """The bundle ``--checkpoint`` names, read without loading weights."""
-
-    directory: Path
-    meta: dict[str, Any]
-    identity: BundleIdentity
-
-    @property
-    def sha256(self) -> str:
-        """The bundle's identity: its tensors and its model.json (harness.models.bundle.bundle_identity)."""
-        return self.identity.sha256
-
-    @property
-    def imported(self) -> bool:
-        return bool(self.meta.get("importer"))
-
-
-def open_checkpoint(text: str, cache_dir: Path | None = None, dry_run: bool = False) -> Checkpoint:
+def open_checkpoint(text: str, cache_dir: Path | None = None, dry_run: bool = False) -> Bundle:
     """Resolve ``--checkpoint`` (a run or checkpoint folder, NAME:FILE, or a file an importer knows);
     a model.json beside another run's weights is refused (``check_run_stamp``). ``dry_run``: write
     nothing; a foreign file is imported into a scratch folder that is removed before returning, and
     the checkpoint is reported at the cache folder it would be imported to."""
+    from harness.models.bundle import open_bundle
     from harness.models.importing import resolve_checkpoint
-    from harness.models.bundle import bundle_identity, load_meta
 
     if not dry_run:
-        directory = resolve_checkpoint(text, cache_dir)
-        found = Checkpoint(directory, load_meta(directory), bundle_identity(directory))
+        found = open_bundle(resolve_checkpoint(text, cache_dir))
     else:
         found = _dry_run_checkpoint(text, cache_dir)
     check_run_stamp(found)
     return found
 
 
-def _dry_run_checkpoint(text: str, cache_dir: Path | None) -> Checkpoint:
+def _dry_run_checkpoint(text: str, cache_dir: Path | None) -> Bundle:
     """``open_checkpoint`` writing nothing: an import goes to a scratch folder, removed at once."""
     import tempfile
 
     from harness.common.files import cache_home
+    from harness.models.bundle import open_bundle
     from harness.models.importing import resolve_checkpoint
-    from harness.models.bundle import bundle_identity, load_meta
 
     with tempfile.TemporaryDirectory(prefix="harness-dry-run-") as scratch:
         directory = resolve_checkpoint(text, Path(scratch))
-        found = Checkpoint(directory, load_meta(directory), bundle_identity(directory))
+        found = open_bundle(directory)
     if Path(scratch) in directory.parents:
         home = Path(cache_dir if cache_dir is not None else cache_home()).expanduser()
         found.directory = home / directory.relative_to(scratch)
     return found
 
 
-def check_run_stamp(checkpoint: Checkpoint) -> None:
+def check_run_stamp(checkpoint: Bundle) -> None:
     """The run model.json names must be the run whose save stamped the weights: a model.json copied
     next to another run's weights would report that run's provenance. CheckpointError, one line."""
     from harness.models.bundle import MODEL_FILE, MODEL_META, CheckpointError, run_stamp
@@ -100,19 +80,22 @@ def check_run_stamp(checkpoint: Checkpoint) -> None:
     from harness.run.stages import run_id
 
     raise CheckpointError(
-        f"{checkpoint.directory}: {MODEL_META} names run {run_id(recorded_config(checkpoint))} (run stamp "
+        f"{checkpoint.directory}: {MODEL_META} names run {run_id(checkpoint_config(checkpoint))} (run stamp "
         f"{run_stamp(run)}) but {MODEL_FILE} was saved by another run (stamp {stamped}); the two files come from "
         "different checkpoints: copy both from one run's checkpoint folder")
 
 
-def recorded_config(checkpoint: Checkpoint) -> RunConfig:
-    """The settings the checkpoint brings: a harness run's whole configuration, or, for an imported
-    model, the defaults with its evaluation rule (frames, aggregation) and face detector."""
+def checkpoint_config(checkpoint: Bundle) -> RunConfig:
+    """The settings the checkpoint brings: a harness run's whole configuration (the ``run`` its
+    model.json records, read as every recorded configuration is: harness.run.build.recorded_config),
+    or, for an imported model, the defaults with its evaluation rule (frames, aggregation) and face detector."""
+    from harness.run.build import recorded_config
+
     meta = checkpoint.meta
     run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
     if not checkpoint.imported and "train_dataset" in run:
         try:
-            return RunConfig.from_dict(run)
+            return recorded_config(run)
         except (TypeError, ValueError):
             pass  # written by another version: its evaluation fields below still apply
     base = RunConfig()
@@ -121,13 +104,6 @@ def recorded_config(checkpoint: Checkpoint) -> RunConfig:
     return replace(base, eval=replace(base.eval, **evaluation), name=str(meta.get("label") or ""),
                    face_detector=str(meta.get("face_detector", base.face_detector)),
                    img_size=int(meta.get("img_size") or base.img_size))
-
-
-def crop_rule(checkpoint: Checkpoint, detector: str) -> CropRule:
-    """The checkpoint's crop rule, with ``detector`` in place of its own when the user chose another
-    (``CropRule.with_detector``: ``none`` takes each image whole)."""
-    rule = CropRule.from_dict(checkpoint.meta.get("crop"), detector=str(checkpoint.meta.get("face_detector", detector)))
-    return rule.with_detector(detector)
 
 
 #: RunConfig fields only training reads (the bundle's model.json records what training built); every
@@ -193,7 +169,7 @@ def scores_the_demo(config: RunConfig) -> bool:
     return bool(demo_test_sets(config))
 
 
-def identity_record(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, test: dict[str, Any],
+def identity_record(checkpoint: Bundle, config: RunConfig, rule: CropRule, test: dict[str, Any],
                     perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """Everything that determines an evaluation's numbers, as the results record it ("identity"):
     the bundle (tensors and model.json), the crop rule, the evaluation settings and the test files'
@@ -206,7 +182,7 @@ def identity_record(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, t
     return json.loads(json.dumps(record, default=str))  # as a results file reads it back
 
 
-def planned_identity(checkpoint: Checkpoint, config: RunConfig, rule: CropRule,
+def planned_identity(checkpoint: Bundle, config: RunConfig, rule: CropRule,
                      perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """The ``identity_record`` of an evaluation not run yet (``--dry-run``): the test sets other than
     the demo's are opened and fingerprinted (a missing one is the run's own one-line error)."""
@@ -224,13 +200,13 @@ def evaluation_key(record: dict[str, Any]) -> str:
     return sha256_json(record)[:10]
 
 
-def evaluation_id(checkpoint: Checkpoint, config: RunConfig, record: dict[str, Any]) -> str:
+def evaluation_id(checkpoint: Bundle, config: RunConfig, record: dict[str, Any]) -> str:
     label = config.name or str(checkpoint.meta.get("label") or "") or checkpoint.directory.parent.name
     slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()[:50] or "model"
     return f"eval-{slug}-{evaluation_key(record)}"
 
 
-def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
+def provenance(checkpoint: Bundle) -> dict[str, Any]:
     """Where the model comes from and what it was trained on, as the checkpoint records it."""
     from harness.models.bundle import bundle_heads, input_scale
 
@@ -240,7 +216,7 @@ def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
     if not checkpoint.imported:
         from harness.run.stages import run_id
 
-        recorded = recorded_config(checkpoint)
+        recorded = checkpoint_config(checkpoint)
         origin.setdefault("harness_run", run_id(recorded))
         options = recorded.dataset_options.get(recorded.train_dataset, {})
         training = {"datasets": [recorded.train_dataset], "split": "train", "videos": "real only (self-blended fakes)",
@@ -251,7 +227,7 @@ def provenance(checkpoint: Checkpoint) -> dict[str, Any]:
             "input_scale": input_scale(meta)}
 
 
-def _origin_check(checkpoint: Checkpoint) -> str:
+def _origin_check(checkpoint: Bundle) -> str:
     """How far the recorded origin is proven by the bundle's content (``check_run_stamp``)."""
     if checkpoint.imported:
         return "as the importer recorded it in model.json"
@@ -260,16 +236,17 @@ def _origin_check(checkpoint: Checkpoint) -> str:
     return f"the weights carry the run's stamp {checkpoint.identity.run_key}"
 
 
-def training_files(checkpoint: Checkpoint, cache_dir: Path | None = None) -> tuple[set[str], str | None]:
+def training_files(checkpoint: Bundle, cache_dir: Path | None = None) -> tuple[set[str], str | None]:
     """Real paths of the files the checkpoint records it was trained (and validated) on (a demo run's:
     those of the demo of the size its config records), and a note when they cannot be listed here
     (the training data is not on this machine)."""
-    from harness.run.datasets import dataset_splits, open_datasets
+    from harness.run.datasets import open_datasets
+    from harness.extend.contracts import dataset_splits
     from harness.run.stages import demo_options
 
     if checkpoint.imported:
         return set(), "an imported checkpoint records no training file list"
-    recorded = recorded_config(checkpoint)
+    recorded = checkpoint_config(checkpoint)
     try:
         extra = demo_options(recorded, cache_dir, show=False) if recorded.demo else None
         opened = open_datasets(recorded, extra, names=[recorded.train_dataset])
@@ -291,7 +268,7 @@ def check_overlap(trained: set[str], datasets: dict[str, Any]) -> None:
                                "a test item must not be trained on: remove it from the test set")
 
 
-def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: RunPaths = RunPaths(),
+def evaluate_checkpoint(checkpoint: Bundle, config: RunConfig, rule: CropRule, paths: RunPaths = RunPaths(),
                         resume: bool = True, show: bool | None = None, perturb: Sequence[Any] = ()) -> dict[str, Any]:
     """Preprocess the test sets with the checkpoint's crop rule, score them (the evaluation stage
     `harness run` uses; ``perturb``: robustness conditions scored too), write results, figures,
@@ -299,7 +276,8 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     from harness.models.bundle import finite_weights
     from harness.reporting.leaderboard import write_leaderboard
     from harness.run.datasets import open_datasets
-    from harness.run.stages import demo_options, finished_results, lock_folder, show_finished, write_outputs
+    from harness.run.outputs import finished_results, show_finished, write_outputs
+    from harness.run.stages import demo_options, lock_folder
 
     extra = demo_options(config, paths.cache_dir, show) if config.demo else None
     datasets = open_datasets(config, extra, names=list(config.test_datasets))
@@ -331,13 +309,13 @@ def evaluate_checkpoint(checkpoint: Checkpoint, config: RunConfig, rule: CropRul
     return results
 
 
-def _evaluate(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: RunPaths, show: bool | None,
+def _evaluate(checkpoint: Bundle, config: RunConfig, rule: CropRule, paths: RunPaths, show: bool | None,
               perturb: Sequence[Any], datasets: dict[str, Any], run_dir: Path, record: dict[str, Any],
               note: str | None) -> dict[str, Any]:
     """Preprocess and score the opened test ``datasets`` into ``run_dir``: the results dict."""
     from harness.data.cache import FaceCache, faces_cache_root
     from harness.evaluation.runner import EvalSetup
-    from harness.evaluation.stage import evaluate_model, open_bundle
+    from harness.evaluation.stage import evaluate_model
     from harness.run.datasets import TrainingSplits
     from harness.run.preprocess_stage import preprocess_stage, summary_line
 
@@ -354,10 +332,7 @@ def _evaluate(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, paths: 
         heading("2/4 train: none (an existing checkpoint)")
         heading("3/4 evaluate")
         start = time.perf_counter()
-        bundle = open_bundle(checkpoint.directory, device)
-        if bundle.sha256 != checkpoint.sha256:
-            raise RunError(f"{checkpoint.directory} changed while it was being evaluated (its sha256 is not the one "
-                           "this evaluation is named by); run the same command again")
+        bundle = checkpoint.load(device)  # the bundle opened and hashed once, by open_checkpoint
         setup = replace(EvalSetup.from_run(config), perturb=tuple(perturb))
         blocks = evaluate_model(bundle, cache, datasets, setup, run_dir, show, tests=record["test"])
         timings["eval_s"] = time.perf_counter() - start
@@ -370,7 +345,7 @@ TRAINING_FIELDS = ("blender_options", "backbone_options", "pretrained", "train_d
                    "crop_size", "crop_margin")
 
 
-def evaluation_config(checkpoint: Checkpoint, config: RunConfig, rule: CropRule) -> dict[str, Any]:
+def evaluation_config(checkpoint: Bundle, config: RunConfig, rule: CropRule) -> dict[str, Any]:
     """The ``config`` an evaluation records: the evaluation's settings with the checkpoint's input
     size and crop rule; for an imported model no harness training recipe, and the method and
     network its importer names (never this harness's default blender and backbone)."""
@@ -388,43 +363,29 @@ def evaluation_config(checkpoint: Checkpoint, config: RunConfig, rule: CropRule)
     return config_dict
 
 
-def build_results(checkpoint: Checkpoint, config: RunConfig, rule: CropRule, rid: str, blocks: dict[str, Any],
+def build_results(checkpoint: Bundle, config: RunConfig, rule: CropRule, rid: str, blocks: dict[str, Any],
                   timings: dict[str, float], identity: dict[str, Any], note: str | None = None) -> dict[str, Any]:
-    import harness
-    from harness.reporting.results import collect_environment
+    """An evaluation's results (harness.run.build.results_record): the checkpoint's provenance and
+    what the evaluation id is a hash of, in place of a training section."""
+    from harness.run.build import results_record
 
-    env = collect_environment()
     meta = checkpoint.meta
-    config_dict = evaluation_config(checkpoint, config, rule)
     used = {("face_detector", rule.detector)} | {("dataset", n) for n in config.test_datasets}
-    used |= {("evaluator", e.name) for e in harness.plugins("evaluator")}
     if checkpoint.imported:
         used.add(("importer", str(meta["importer"])))
     record = provenance(checkpoint)
     if note:
         record["overlap_check"] = note
     label = config.name or (f"{meta.get('label') or meta['importer']} ({checkpoint.meta.get('origin', {}).get('file', 'imported')}, evaluated here)"
-                            if checkpoint.imported else f"{recorded_config(checkpoint).label()} (checkpoint, evaluated here)")
-    return {
-        "schema_version": 1,
-        "run_id": rid,
-        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "demo": config.demo,
-        "note": NOT_A_BENCHMARK if config.demo else "",
-        "name": label,
-        "kind": "evaluation",
-        "config": config_dict,
-        "plugins": harness.extend.registry.provenance(used),
-        "versions": env["versions"],
-        "git": env["git"],
-        "hardware": env["hardware"],
+                            if checkpoint.imported else f"{checkpoint_config(checkpoint).label()} (checkpoint, evaluated here)")
+    return results_record(
+        config, rid, name=label, config_dict=evaluation_config(checkpoint, config, rule), used=used,
         # the training seed where the checkpoint records one (a harness run), else null
-        "seeds": {"train": None if checkpoint.imported else recorded_config(checkpoint).seed, "eval": config.seed,
-                  "bootstrap": config.seed},
-        "selection_rule": ("made when the checkpoint was trained" if checkpoint.imported
-                           else f"{recorded_config(checkpoint).train.selection} (when the checkpoint was trained)"),
-        "provenance": record,
-        "identity": identity,  # what the id is a hash of: the bundle, crop rule, settings, test files
-        "timings": {"train_s": None, **{k: round(v, 2) for k, v in timings.items()}},  # not trained here
-        "datasets": blocks,
-    }
+        seeds={"train": None if checkpoint.imported else checkpoint_config(checkpoint).seed, "eval": config.seed,
+               "bootstrap": config.seed},
+        selection_rule=("made when the checkpoint was trained" if checkpoint.imported
+                        else f"{checkpoint_config(checkpoint).train.selection} (when the checkpoint was trained)"),
+        # what the id is a hash of (identity): the bundle, crop rule, settings, test files
+        sections={"kind": "evaluation", "provenance": record, "identity": identity},
+        timings={"train_s": None, **{k: round(v, 2) for k, v in timings.items()}},  # not trained here
+        blocks=blocks)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness.common.digest import sha256_parts
 from harness.extend.defaults import defaults
 
 #: The paper's test protocol: FF++ (DF, F2F, FS, NT), Celeb-DF v2, DFDC, DFDC-Preview.
@@ -20,7 +20,7 @@ class TrainConfig:
     batch_size: int = 16  # images per step: batch_size/2 reals + their batch_size/2 self-blended fakes
     frames_per_video: int = 8  # sampled per real video per epoch (paper)
     cache_frames: int = 32  # frames cached per training video, the pool those 8 are drawn from
-    # The "adamw" recipe (harness.training.recipes): on the demo, at 150 equal steps, it reached video
+    # The "adamw" recipe (harness.vocab.recipes): on the demo, at 150 equal steps, it reached video
     # AUC 95.3 / mask IoU 50.2 where the paper's SGD lr 1e-3 reached 59.4 / 13.3 (docs/protocol.md,
     # "Training recipe"). The paper's recipe is `--recipe paper`.
     optimizer: str = "adamw"  # SAM's base optimizer: "adamw" or "sgd" (the paper's, with momentum)
@@ -111,7 +111,7 @@ class RunConfig:
         """The configuration a file records. Every field is checked against its declared type first
         (a ConfigError naming the field: ``train.lr = "abc": must be a finite number``), and
         ``pretrained`` takes every spelling ``--pretrained`` takes ("none" is False)."""
-        from harness.run.config_check import check_types, check_values
+        from harness.vocab.config_check import check_types, check_values
 
         nested = {"train": TrainConfig, "eval": EvalConfig, "loss": LossConfig}
         if not isinstance(data, dict):
@@ -143,8 +143,8 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ConfigError, one line naming the option and the fix, when a value cannot run
-        (harness/run/config_check.py); every entry point calls it before any work."""
-        from harness.run.config_check import check_run_config
+        (harness/vocab/config_check.py); every entry point calls it before any work."""
+        from harness.vocab.config_check import check_run_config
 
         check_run_config(self)
 
@@ -159,8 +159,8 @@ class RunConfig:
             fields_ = data[section] if section else data
             if fields_.get(key) == neutral:
                 del fields_[key]
-        blob = json.dumps(data, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+        blob = json.dumps(data, sort_keys=True, default=str)  # not canonical_json: ids predate it
+        return sha256_parts([blob.encode()])[:10]
 
     def experiment_label(self) -> str:
         """The blender (with its options) and the backbone: the readable part of the run id."""
@@ -187,7 +187,7 @@ def cli_spellings(values: dict[str, Any]) -> dict[str, Any]:
     """A recorded configuration read with every spelling the command line takes for the same value:
     ``pretrained`` as ``--pretrained`` takes it ("none" is False), and ``demo`` as the training or a
     test dataset as ``--data demo`` / ``--test demo`` take it (the demo's dataset, ``demo: true``)."""
-    from harness.run.config_check import DEMO, ConfigError
+    from harness.vocab.config_check import DEMO, ConfigError
 
     if isinstance(values.get("pretrained"), str):
         values["pretrained"] = pretrained_value(values["pretrained"])

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
-from harness.run.config import TrainConfig
-from harness.run.config_check import OPTIMIZERS  # noqa: F401 - the words --optimizer takes, imported from here
+from harness.vocab.config import TrainConfig
+from harness.vocab.config_check import OPTIMIZERS  # noqa: F401 - the words --optimizer takes, imported from here
 
 #: The settings a recipe fixes (every other TrainConfig field is left as it is).
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "sam_rho", "warmup", "lr_schedule")
