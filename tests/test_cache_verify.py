@@ -334,7 +334,8 @@ def test_verify_and_the_doctor_read_a_read_only_cache(baseline, tmp_path, read_o
     cache = _copy(baseline, tmp_path)
     read_only(cache)
     assert "crops: ok" in _ok(["preprocess", "--verify", "--cache", str(cache)])
-    doctor = runner.invoke(build_app(), ["datasets", "--cache", str(cache), "--root", str(tmp_path / "nowhere")])
+    (tmp_path / "no-datasets").mkdir()  # a data root that exists and holds nothing
+    doctor = runner.invoke(build_app(), ["datasets", "--cache", str(cache), "--root", str(tmp_path / "no-datasets")])
     assert doctor.exit_code == 0 and "Traceback" not in doctor.output, doctor.output
 
 
@@ -346,6 +347,7 @@ def test_every_cache_command_on_a_read_only_mount_is_one_line_or_its_report(base
     import sys
 
     cache = _copy(baseline, tmp_path)
+    (tmp_path / "no-datasets").mkdir()  # a data root that exists and holds nothing
     probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache}"],
                            capture_output=True)
     if probe.returncode != 0:
@@ -355,7 +357,7 @@ def test_every_cache_command_on_a_read_only_mount_is_one_line_or_its_report(base
               f"{harness} preprocess --verify --cache {cache}; echo \"rc=$?\"\n"
               f"{harness} preprocess --compact --cache {cache}; echo \"rc=$?\"\n"
               f"{harness} {' '.join(_args(ffpp_root, cache, '--repair'))}; echo \"rc=$?\"\n"
-              f"{harness} datasets --cache {cache} --root {tmp_path / 'nowhere'} > /dev/null; echo \"rc=$?\"\n")
+              f"{harness} datasets --cache {cache} --root {tmp_path / 'no-datasets'} > /dev/null; echo \"rc=$?\"\n")
     env = {**os.environ, "HARNESS_PROGRESS": "0", "HARNESS_PLUGINS": "dlib_faces,ffpp", "COLUMNS": "300"}
     done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=600)
     out = done.stdout + done.stderr
