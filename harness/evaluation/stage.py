@@ -69,12 +69,6 @@ def _evaluate_all(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup
             block["face_detection"] = detection
         if not setup.mask_head:
             block["localization"] = NO_MASK_HEAD
-        if setup.perturb:
-            from harness.evaluation.robustness import robustness_block
-
-            scorable = [v for v in cache.videos(split="test", dataset=name, frames=setup.eval.frames_per_video)
-                        if v.uid in uids and v.status == "done"]
-            block["robustness"] = robustness_block(bundle.model, cache, scorable, setup, bundle.device, list(setup.perturb), show)
         if run_dir is not None and dd.is_main():
             _store(run_dir, name, key, block)
         blocks[name] = block
