@@ -145,7 +145,10 @@ def measure(model: Any, cache: Any, videos: list[Any], setup: Any, repeat: int) 
             "suite_s": {"wall": round(run.wall, 3), "cpu": round(run.cpu, 3)},
             "ratio_to_36_full_passes": {kind: round(getattr(run, kind) / (36 * full[kind]), 3) for kind in full},
             "perturb_only_s": {"wall": round(floor.wall, 3), "cpu": round(floor.cpu, 3)},
-            "clean_auc": block["clean"]["value"]}
+            "clean_auc": block["clean"]["value"],
+            # the numbers themselves: before and after must agree (issue 34 changes the cost only)
+            "auc": {f"{name}:{level}": entry["auc"]["value"] for name, levels in block["conditions"].items()
+                    for level, entry in levels.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

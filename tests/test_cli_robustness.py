@@ -165,7 +165,7 @@ def test_every_groups_delta_auc_compares_the_aucs_of_the_two_runs_results_tables
     import numpy as np
 
     from harness.evaluation.runner import EvalSetup, VideoScores, compute_metrics, write_scores
-    from harness.run.config import EvalConfig
+    from harness.vocab.config import EvalConfig
 
     rng = np.random.default_rng(7)
     groups = ["cam"] * 8 + ["gan"] * 8 + ["original"] * 6 + ["Deepfakes"] * 6

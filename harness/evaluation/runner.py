@@ -324,14 +324,22 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
     return out
 
 
-def evaluate_dataset(
-    model: torch.nn.Module, cache: Any, dataset: str, setup: EvalSetup, device: torch.device, compression: str | None,
-    show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None,
-) -> dict[str, Any]:
-    """The results block of one test dataset (see harness/schemas/results.schema.json). ``uids``: only
-    these cached records (the dataset's current test set; the cache may hold older ones). With
-    ``run_dir``, the per-video scores and localization examples are written there too (see
-    ``write_scores``), so figures can be drawn from the run folder alone."""
+@dataclass
+class ScoredDataset:
+    """One test dataset's clean evaluation: its listed records, this rank's share of the scorable
+    ones (whole videos per rank) and every rank's scores. The robustness block scores the same share
+    perturbed and reuses ``scores`` as its clean column."""
+
+    videos: list[Any]
+    mine: list[Any]
+    scores: VideoScores
+
+
+def score_dataset(model: torch.nn.Module, cache: Any, dataset: str, setup: EvalSetup, device: torch.device,
+                  show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None) -> ScoredDataset:
+    """Score one test dataset's cached records (``uids``: only these; the cache may hold older
+    ones), this rank's share, gathered; with ``run_dir``, the scores and examples are written there
+    (``write_scores``)."""
     # as a request for the evaluation's frame count sees them: its frames, counts and status
     videos = [v for v in cache.videos(split="test", dataset=dataset, frames=setup.eval.frames_per_video)
               if uids is None or v.uid in uids]
@@ -339,11 +347,17 @@ def evaluate_dataset(
     # Each rank scores whole videos: the frames of one video (FRAME_SEPARATOR) stay on one rank.
     order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in scorable}))}
     mine = [v for v in scorable if order[video_uid(v.uid)] % dd.world_size() == dd.rank()]
-    inner = dd.unwrap(model)
-    part = score_videos(inner, cache, mine, setup, device, show, label=f"evaluate {dataset}")
+    part = score_videos(dd.unwrap(model), cache, mine, setup, device, show, label=f"evaluate {dataset}")
     scores = merge(dd.all_gather_objects(part))
     if run_dir is not None and dd.is_main():
         write_scores(scores, dataset, Path(run_dir))
+    return ScoredDataset(videos, mine, scores)
+
+
+def dataset_block(scored: ScoredDataset, setup: EvalSetup, compression: str | None) -> dict[str, Any]:
+    """The results block of one scored test dataset (see harness/schemas/results.schema.json)."""
+    videos, scores = scored.videos, scored.scores
+    scorable = [v for v in videos if v.status == "done"]
     failed = [v for v in videos if v.status not in ("done", "no_face")]
     no_face = [v for v in videos if v.status == "no_face" or (v.status == "done" and v.uid not in scores.label)]
     all_videos = {video_uid(v.uid) for v in videos}
@@ -369,8 +383,12 @@ def evaluate_dataset(
     }
     if len(all_videos) != len(videos):
         block["counts"]["frame_records"] = len(videos)  # images that are frames of a listed video
-    if setup.perturb:  # the same share of the same videos, perturbed; the clean scores are the ones above
-        from harness.evaluation.robustness import robustness_block
-
-        block["robustness"] = robustness_block(inner, cache, mine, setup, device, scores, show)
     return block
+
+
+def evaluate_dataset(
+    model: torch.nn.Module, cache: Any, dataset: str, setup: EvalSetup, device: torch.device, compression: str | None,
+    show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The results block of one test dataset, clean (``score_dataset``, then ``dataset_block``)."""
+    return dataset_block(score_dataset(model, cache, dataset, setup, device, show, uids, run_dir), setup, compression)
