@@ -59,17 +59,21 @@ def open_test_set(run: Path, cache_home: Path) -> tuple[Any, Any, list[Any], Any
     from harness.data.cache import FaceCache, faces_cache_root
     from harness.data.crop import CropRule
     from harness.evaluation.runner import EvalSetup
-    from harness.evaluation.stage import open_bundle
-    from harness.run.config import RunConfig
+    from harness.models.bundle import load_model, resolve
+
+    try:
+        from harness.vocab.config import RunConfig
+    except ImportError:  # the code before issue 34 kept it in harness/run
+        from harness.run.config import RunConfig  # type: ignore[no-redef]
 
     config = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
-    bundle = open_bundle(run, torch.device("cpu"))
-    rule = CropRule.from_dict(bundle.meta["crop"], detector=bundle.meta.get("face_detector"))
+    model, meta = load_model(resolve(run), torch.device("cpu"))
+    rule = CropRule.from_dict(meta["crop"], detector=meta.get("face_detector"))
     cache = FaceCache(faces_cache_root(rule, cache_home)).__enter__()
     frames = config.eval.frames_per_video
     videos = [v for name in config.test_datasets for v in cache.videos(split="test", dataset=name, frames=frames)
               if v.status == "done"]
-    return bundle.model, cache, videos, EvalSetup.from_run(config).for_bundle(bundle.meta)
+    return model, cache, videos, EvalSetup.from_run(config).for_bundle(meta)
 
 
 def suite(model: Any, cache: Any, videos: list[Any], setup: Any, clean: Any, conditions: list[Any]) -> dict[str, Any]:
