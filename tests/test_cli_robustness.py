@@ -156,3 +156,34 @@ def test_compare_takes_the_results_tables_views_of_sources(tmp_path):
     assert (rows["gan"]["videos"], rows["gan"]["reals"]) == (4, 2)
     assert (rows["Deepfakes"]["videos"], rows["Deepfakes"]["reals"], rows["Deepfakes"]["fakes"]) == (6, 4, 2)  # every real
     assert rows["all"]["videos"] == 10
+
+
+def test_every_groups_delta_auc_compares_the_aucs_of_the_two_runs_results_tables(tmp_path):
+    """`harness compare` and the results tables take one set of views (groups.score_views): for
+    every group, the two AUCs of its ΔAUC are the video AUCs the two runs' tables hold. Sources
+    (a group with reals and fakes) and methods (fakes only) both."""
+    import numpy as np
+
+    from harness.evaluation.runner import EvalSetup, VideoScores, compute_metrics, write_scores
+    from harness.vocab.config import EvalConfig
+
+    rng = np.random.default_rng(7)
+    groups = ["cam"] * 8 + ["gan"] * 8 + ["original"] * 6 + ["Deepfakes"] * 6
+    labels = [0, 1] * 8 + [0] * 6 + [1] * 6
+    tables = {}
+    for name, noise in (("a", 0.35), ("b", 0.2)):
+        scores = VideoScores()
+        for i, (group, label) in enumerate(zip(groups, labels)):
+            uid = f"folder/{group}/{i:03d}"
+            scores.video[uid] = float(np.clip(0.5 + (label - 0.5) * 0.4 + rng.normal(0, noise), 0, 1))
+            scores.label[uid], scores.method[uid], scores.path[uid] = label, group, f"{uid}.mp4"
+        write_scores(scores, "folder", tmp_path / name)
+        tables[name] = compute_metrics(scores, EvalSetup(eval=EvalConfig(bootstrap=10)))
+    result = CliRunner().invoke(build_app(), ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["group"]: r for r in json.loads(result.stdout)["comparisons"][0]["rows"]}
+    assert set(rows) == set(tables["a"]) == {"all", "cam", "gan", "Deepfakes"}
+    for group, row in rows.items():
+        assert row["auc_a"] == pytest.approx(tables["a"][group]["video"]["auc"]["value"], abs=1e-12), group
+        assert row["auc_b"] == pytest.approx(tables["b"][group]["video"]["auc"]["value"], abs=1e-12), group
+        assert row["videos"] == tables["a"][group]["video"]["auc"]["n"]

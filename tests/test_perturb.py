@@ -123,27 +123,77 @@ class Cache:
                 texture = rng.normal(0, 25 if label else 6, (size, size, 1))  # fakes: fine texture
                 faces.append(Face(np.clip(smooth + texture, 0, 255).astype(np.uint8), f))
             self._faces[uid] = faces
-            self.videos.append(SimpleNamespace(uid=uid, label=label, method="toyfake" if label else "original", status="done"))
+            self.videos.append(SimpleNamespace(uid=uid, label=label, method="toyfake" if label else "original", status="done",
+                                               path=f"{uid}.mp4"))
 
     def faces(self, uid: str, frames: int | None = None) -> list[Face]:
         assert frames is not None  # a reader that scores asks for its frame count
         return self._faces[uid]
 
 
-def test_blur_and_jpeg_level_5_lower_the_auc_and_reruns_repeat_it():
+def _robustness(model: torch.nn.Module, cache: "Cache", spec: str) -> tuple[dict, object]:
+    """The robustness block of ``cache`` under ``spec``, after the clean scores it reuses."""
+    from dataclasses import replace
+
+    from harness.evaluation.robustness import robustness_block
+    from harness.evaluation.runner import EvalSetup, score_videos
     from harness.vocab.config import EvalConfig
-    from harness.evaluation.robustness import APPLIED_TO, robustness_block
-    from harness.evaluation.runner import EvalSetup
+
+    setup = EvalSetup(eval=EvalConfig(frames_per_video=3, bootstrap=100), img_size=64, seed=0)
+    clean = score_videos(model, cache, cache.videos, setup, torch.device("cpu"), show=False)
+    setup = replace(setup, perturb=tuple(parse_conditions(spec)))
+    return robustness_block(model, cache, cache.videos, setup, torch.device("cpu"), clean, show=False), clean
+
+
+def test_blur_and_jpeg_level_5_lower_the_auc_and_reruns_repeat_it():
+    from harness.evaluation.robustness import APPLIED_TO
 
     cache = Cache()
-    setup = EvalSetup(eval=EvalConfig(frames_per_video=3, bootstrap=100), img_size=64, seed=0)
-    conditions = parse_conditions("jpeg:5,blur:5,contrast:1")
-    block = robustness_block(SharpnessModel(), cache, cache.videos, setup, torch.device("cpu"), conditions, show=False)
+    block, _ = _robustness(SharpnessModel(), cache, "jpeg:5,blur:5,contrast:1")
     assert block["applied_to"] == APPLIED_TO and block["videos"] == 16
     clean = block["clean"]["value"]
     assert clean == 1.0
     for name in ("jpeg", "blur"):
         assert block["conditions"][name]["5"]["auc"]["value"] < clean
         assert block["mean_over_levels"][name] == {"auc": block["conditions"][name]["5"]["auc"]["value"], "levels": 1}
-    again = robustness_block(SharpnessModel(), cache, cache.videos, setup, torch.device("cpu"), conditions, show=False)
+    again, _ = _robustness(SharpnessModel(), cache, "jpeg:5,blur:5,contrast:1")
     assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in block.items() if k != "seconds"}
+
+
+class CountingModel(SharpnessModel):
+    """SharpnessModel that counts the faces it scores and sees the mask head asked or not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.faces = 0
+
+    def forward(self, x: torch.Tensor) -> SimpleNamespace:
+        self.faces += x.shape[0]
+        return super().forward(x)
+
+
+def test_robustness_reuses_the_clean_scores_and_scores_each_condition_once_through_the_runner():
+    """No second clean pass: the faces scored are the conditions' only, and the clean column is the
+    clean scores' AUC; a perturbed condition's scores are the runner's aggregation of the model's
+    probabilities on that condition's crops."""
+    from harness.evaluation.runner import AGGREGATORS
+
+    cache, model = Cache(n=4), CountingModel()
+    block, clean = _robustness(model, cache, "jpeg:5,noise:3")
+    faces = sum(len(cache.faces(v.uid, 3)) for v in cache.videos)
+    assert model.faces == 3 * faces  # the clean pass (by the caller) and two conditions: no second clean pass
+    labels = [clean.label[u] for u in sorted(clean.video)]
+    from sklearn.metrics import roc_auc_score
+
+    assert block["clean"]["value"] == roc_auc_score(labels, [clean.video[u] for u in sorted(clean.video)])
+    condition = parse_conditions("noise:3")[0]
+    by_hand = {}
+    for video in cache.videos:
+        faces_of = cache.faces(video.uid, 3)
+        crops = perturb_video([f.image for f in faces_of], [f.face_index for f in faces_of], condition, 0, video.uid)
+        with torch.no_grad():
+            from harness.models.inputs import model_input
+
+            probs = torch.sigmoid(SharpnessModel()(model_input(crops, 64, "cpu")).logit).numpy()
+        by_hand[video.uid] = AGGREGATORS["mean"](np.array([float(p) for p in probs]))  # one face per frame
+    assert block["conditions"]["noise"]["3"]["auc"]["value"] == roc_auc_score(labels, [by_hand[u] for u in sorted(by_hand)])

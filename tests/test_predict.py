@@ -274,3 +274,31 @@ def test_unusable_device_is_a_setup_error(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(PredictSetupError, match="no CUDA"):
             Predictor.from_checkpoint(tmp_path, device="cuda")
+
+
+def test_predict_without_maps_runs_no_mask_head_and_gives_the_same_scores(media):
+    """Without --out or --mask nothing needs P_M: the decoder does not run, each face's
+    altered_fraction is null, and every score is the same bits as with the maps."""
+    from harness.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("mobilenetv2", pretrained=False, img_size=IMG).eval()
+    decoder_calls: list[int] = []
+    model.decoder.register_forward_hook(lambda *_: decoder_calls.append(1))
+    predictor = Predictor(model, META, harness.plugin("face_detector", "dlib"), "cpu")
+    plain = predict_files(predictor, [media / "fake.mp4"], PredictOptions(frames=3))
+    assert decoder_calls == []
+    with_maps = predict_files(predictor, [media / "fake.mp4"], PredictOptions(frames=3, mask=media / "masks"))
+    assert decoder_calls and with_maps[0]["localization"]["frames_with_truth"] == 3
+
+    def scores(block: dict) -> list:
+        return [block["score"]] + [[fr["score"]] + [f["score"] for f in fr["faces"]] for fr in block["frames"]]
+
+    assert scores(plain[0]) == scores(with_maps[0])
+    alone, full = (predictor.analyse(media / "fake.mp4", frames=3, maps=maps) for maps in (False, True))
+    faces = [(f.score, f.mask is None) for result in (alone, full) for fr in result.frames for f in fr.faces]
+    assert [s for s, _ in faces[: len(faces) // 2]] == [s for s, _ in faces[len(faces) // 2 :]]  # exact floats
+    assert [m for _, m in faces] == [True] * (len(faces) // 2) + [False] * (len(faces) // 2)
+    assert all(f["altered_fraction"] is None for fr in plain[0]["frames"] for f in fr["faces"])
+    assert all(0 <= f["altered_fraction"] <= 1 for fr in with_maps[0]["frames"] for f in fr["faces"])
+    validate(json.loads(json.dumps(build_report(plain, 0.5, 3, predictor, device="cpu"))))

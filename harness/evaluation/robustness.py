@@ -2,127 +2,106 @@
 
 Perturbations (harness/evaluation/perturb.py) are applied to the cached test face crops at scoring
 time: face detection, landmarks and crops are those of the clean video, so the table measures the
-detector, not the face detector. Each video's crops are read from the cache once; every condition is
-scored from that copy in memory (the clean one too, through the same path as the main results).
+detector, not the face detector. The perturbed crops are scored by the runner's own scoring
+(harness.evaluation.runner.score_variants: the same face -> frame -> video aggregation as the main
+results, each video's crops read once for every condition, the classification head alone); the
+clean column is the main results' own scores, not a second pass.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections import defaultdict
-from typing import Any, Iterable
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 
 from harness.common import runtime as dd
+from harness.common.errors import HarnessError
 from harness.evaluation.perturb import Condition, perturb_video
+from harness.evaluation.runner import EvalSetup, VideoScores, make_evaluators, merge, score_set, score_variants
 from harness.vocab.conditions import DISTORTIONS
-from harness.extend.types import ScoreSet, video_uid
-from harness.common.ui import progress
 
 CLEAN = "clean"
+#: the results vocabulary's metric the block reports (harness/schemas/results.schema.json)
+METRIC = "auc"
 APPLIED_TO = "cached test face crops at scoring time; detection fixed"
 REFERENCE = ("DeeperForensics-1.0 (Jiang et al., CVPR 2020), perturbation/ of github.com/EndlessSora/DeeperForensics-1.0: "
              "seven distortions, five levels each")
 
 
-def _score_share(model: torch.nn.Module, cache: Any, videos: list[Any], setup: Any, device: torch.device,
-                 conditions: list[Condition], show: bool | None) -> dict[str, Any]:
-    """Video scores per condition key (and clean) for this rank's videos, with labels and groups."""
-    from harness.evaluation.runner import AGGREGATORS, predict_faces
-
-    face_agg = AGGREGATORS[setup.eval.frame_aggregation]
-    keys: list[tuple[str, Condition | None]] = [(CLEAN, None)] + [(c.key, c) for c in conditions]
-    frames: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k, _ in keys}
-    labels: dict[str, int] = {}
-    groups: dict[str, str] = {}
-    with progress(disable=None if show is None else not show) as bar:
-        task = bar.add_task(f"robustness ({len(keys)} conditions)", total=len(videos), info="")
-        for video in videos:
-            bar.advance(task)
-            faces = cache.faces(video.uid, frames=setup.eval.frames_per_video)  # decoded once for every condition
-            if not faces:
-                continue
-            crops = [f.image for f in faces]
-            tracks = [f.face_index for f in faces]
-            vid = video_uid(video.uid)
-            labels[vid], groups[vid] = int(video.label), video.method
-            for key, condition in keys:
-                images = crops if condition is None else perturb_video(crops, tracks, condition, setup.seed, video.uid)
-                probs, _ = predict_faces(model, images, setup.img_size, device, setup.eval.batch_size, setup.input_scale)
-                per_frame: dict[int, list[float]] = defaultdict(list)
-                for face, p in zip(faces, probs):
-                    per_frame[face.frame_index].append(float(p))
-                frames[key][vid].extend(face_agg(np.array(v)) for _, v in sorted(per_frame.items()))
-    return {"frames": {k: dict(v) for k, v in frames.items()}, "labels": labels, "groups": groups}
+class RobustnessError(HarnessError, ValueError):
+    """No evaluator of the run gives the metric the robustness block reports."""
 
 
-def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"frames": defaultdict(dict), "labels": {}, "groups": {}}
-    for part in parts:
-        for key, table in part["frames"].items():
-            out["frames"][key].update(table)
-        out["labels"].update(part["labels"])
-        out["groups"].update(part["groups"])
-    return out
+def _perturbed(condition: Condition, seed: int, crops: list[np.ndarray], faces: list[Any], video: Any) -> list[np.ndarray]:
+    """One video's crops under ``condition`` (a runner.CropTransform)."""
+    return perturb_video(crops, [f.face_index for f in faces], condition, seed, video.uid)
 
 
-def _auc(scores: dict[str, float], labels: dict[str, int], groups: dict[str, str], setup: Any, key: str) -> dict[str, Any]:
-    """Video AUC with the run's bootstrap CI, by the registered ``auc`` evaluator (as the main tables)."""
-    from harness.extend import registry
+def _score_conditions(model: torch.nn.Module, cache: Any, videos: list[Any], setup: EvalSetup, device: torch.device,
+                      conditions: list[Condition], show: bool | None) -> dict[str, VideoScores]:
+    """Every rank's video scores under each condition (condition key -> scores): this rank scores
+    ``videos`` (its share of the clean evaluation's), then the shares are gathered."""
+    variants = {c.key: partial(_perturbed, c, setup.seed) for c in conditions}
+    mine = score_variants(dd.unwrap(model), cache, videos, setup, device, variants, show,
+                          label=f"robustness ({len(conditions)} conditions)")
+    parts = dd.all_gather_objects(mine)
+    return {key: merge([part[key] for part in parts]) for key in variants}
+
+
+def _metric(scores: VideoScores, setup: EvalSetup, key: str) -> dict[str, Any]:
+    """The video-level METRIC with the run's bootstrap CI, by the run's own score evaluators (the
+    registered ones, as the main tables): one random stream per condition and evaluator."""
     from harness.reporting.results import to_json_ready
 
-    ids = sorted(scores)
-    data = ScoreSet("video", ids, np.array([labels[u] for u in ids], int),
-                    np.array([scores[u] for u in ids], np.float64), [groups[u] for u in ids])
-    evaluator = registry.create("evaluator", "auc", setup.context())
-    rng = np.random.default_rng([setup.seed, zlib.crc32(f"robustness/{key}/auc".encode())])  # one stream per condition
-    return to_json_ready(evaluator(data, rng)["auc"])
+    data = score_set("video", scores)
+    for evaluator in make_evaluators(setup):
+        if evaluator.needs != "scores":
+            continue
+        rng = np.random.default_rng([setup.seed, zlib.crc32(f"robustness/{key}/{evaluator.name}".encode())])
+        found = evaluator(data, rng).get(METRIC)
+        if found is not None:
+            return to_json_ready(found)
+    raise RobustnessError(f"the robustness table reports video {METRIC!r}, which none of the registered evaluators gives; "
+                          "install or register the evaluator plugin that does (`harness plugins` lists them)")
 
 
-def robustness_block(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setup: Any, device: torch.device,
-                     conditions: list[Condition], show: bool | None = None) -> dict[str, Any]:
-    """The ``robustness`` block of a dataset's results (harness/schemas/results.schema.json).
-
-    ``videos``: the dataset's scorable cached test records (status "done"); ``setup``: the run's
-    ``EvalSetup``; ``conditions``: from ``perturb.parse_conditions``. Each rank scores whole videos;
-    the AUCs are computed on the gathered scores."""
-    start = time.perf_counter()
-    videos = list(videos)
-    order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in videos}))}
-    mine = [v for v in videos if order[video_uid(v.uid)] % dd.world_size() == dd.rank()]
-    inner = dd.unwrap(model)
-    merged = _merge(dd.all_gather_objects(_score_share(inner, cache, mine, setup, device, conditions, show)))
-    from harness.evaluation.runner import AGGREGATORS
-
-    video_agg = AGGREGATORS[setup.eval.video_aggregation]
-    labels, groups = merged["labels"], merged["groups"]
-
-    def auc_of(key: str) -> dict[str, Any]:
-        scores = {vid: video_agg(np.array(v)) for vid, v in merged["frames"][key].items()}
-        return _auc(scores, labels, groups, setup, key)
-
-    table: dict[str, dict[str, Any]] = {}
-    for c in conditions:
-        table.setdefault(c.name, {})[str(c.level)] = {"param": c.param, "auc": auc_of(c.key)}
+def _mean_over_levels(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
     means = {}
     for name, levels in table.items():
-        values = [lv["auc"]["value"] for lv in levels.values()]
+        values = [lv[METRIC]["value"] for lv in levels.values()]
         ok = [v for v in values if v is not None and v == v]
-        means[name] = {"auc": float(np.mean(ok)) if len(ok) == len(values) and ok else None, "levels": len(values)}
+        means[name] = {METRIC: float(np.mean(ok)) if len(ok) == len(values) and ok else None, "levels": len(values)}
+    return means
+
+
+def robustness_block(model: torch.nn.Module, cache: Any, videos: list[Any], setup: EvalSetup, device: torch.device,
+                     clean: VideoScores, show: bool | None = None) -> dict[str, Any]:
+    """The ``robustness`` block of a dataset's results (harness/schemas/results.schema.json) under
+    ``setup.perturb`` (from ``perturb.parse_conditions``).
+
+    ``videos``: this rank's share of the dataset's scorable cached test records, as the clean
+    evaluation split them; ``clean``: that evaluation's scores (every rank's), the clean column."""
+    start = time.perf_counter()
+    conditions = list(setup.perturb)
+    scored = _score_conditions(model, cache, videos, setup, device, conditions, show)
+    table: dict[str, dict[str, Any]] = {}
+    for c in conditions:
+        table.setdefault(c.name, {})[str(c.level)] = {"param": c.param, METRIC: _metric(scored[c.key], setup, c.key)}
     seconds = time.perf_counter() - start
     return {
         "applied_to": APPLIED_TO,
         "reference": REFERENCE,
         "level": "video",
-        "metric": "auc",
+        "metric": METRIC,
         "seed": setup.seed,
-        "videos": len(labels),
-        "clean": auc_of(CLEAN),
+        "videos": len(clean.video),
+        "clean": _metric(clean, setup, CLEAN),
         "conditions": table,
-        "mean_over_levels": means,
+        "mean_over_levels": _mean_over_levels(table),
         "descriptions": {name: DISTORTIONS[name][1] for name in table},
-        "seconds": {"total": round(seconds, 2), "per_condition": round(seconds / (len(conditions) + 1), 3)},
+        "seconds": {"total": round(seconds, 2), "per_condition": round(seconds / max(1, len(conditions)), 3)},
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import cv2
 import numpy as np
@@ -129,30 +129,44 @@ def _example(score: float, video: Any, face: Any, crop: np.ndarray, pm: np.ndarr
 
 @torch.no_grad()
 def predict_faces(model: torch.nn.Module, crops: list[np.ndarray], img_size: int, device: torch.device, batch_size: int = 32,
-                  scale: str = DEFAULT_SCALE) -> tuple[np.ndarray, np.ndarray | None]:
+                  scale: str = DEFAULT_SCALE, masks: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Fake probability and P_M mask (img_size square) for each RGB uint8 face crop; the masks are
-    None for a model without a mask head (an imported classifier)."""
+    None for a model without a mask head (an imported classifier) and when ``masks`` is False (the
+    mask head is then not run: the probabilities are the same bits)."""
+    from harness.models.detector import forward_heads
+
     model.eval()
-    scores, masks = [], []
+    scores, maps = [], []
     for i in range(0, len(crops), batch_size):
-        out = model(model_input(crops[i : i + batch_size], img_size, device, scale))
+        out = forward_heads(model, model_input(crops[i : i + batch_size], img_size, device, scale), masks)
         check_finite_scores(out.logit)  # a NaN score never reaches a file, a metric or a verdict
         scores.append(torch.sigmoid(out.logit.float()).cpu().numpy())
-        if out.mask_logits is not None:
-            masks.append(torch.sigmoid(out.mask_logits.float())[:, 0].cpu().numpy())
+        if masks and out.mask_logits is not None:
+            maps.append(torch.sigmoid(out.mask_logits.float())[:, 0].cpu().numpy())
     if not scores:
         return np.zeros(0, np.float32), np.zeros((0, img_size, img_size), np.float32)
-    return np.concatenate(scores), (np.concatenate(masks) if masks else None)
+    return np.concatenate(scores), (np.concatenate(maps) if maps else None)
+
+
+#: what a perturbation does to one video's face crops: (crops, their cached faces, the video record)
+#: -> the crops the model sees (harness.evaluation.robustness); None: the crops as cached
+CropTransform = Callable[[list[np.ndarray], list[Any], Any], list[np.ndarray]]
 
 
 def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setup: EvalSetup, device: torch.device, show: bool | None = None, label: str = "evaluate") -> VideoScores:
-    """Score the given cached videos (this rank's share). Videos without faces are skipped here and
-    counted by the caller from the cache's statuses."""
-    face_agg = AGGREGATORS[setup.eval.frame_aggregation]
-    video_agg = AGGREGATORS[setup.eval.video_aggregation]
-    result = VideoScores()
+    """Score the given cached videos (this rank's share), every head the model has. Videos without
+    faces are skipped here and counted by the caller from the cache's statuses."""
+    return score_variants(model, cache, videos, setup, device, {label: None}, show, label)[label]
+
+
+def score_variants(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setup: EvalSetup, device: torch.device,
+                   variants: Mapping[str, CropTransform | None], show: bool | None = None, label: str = "evaluate") -> dict[str, VideoScores]:
+    """The scores of the given cached videos under each variant (key -> crop transform): each
+    video's faces are read once for all of them. The crops as cached (transform None) get every
+    head (P_M, localization examples); a transformed variant gets the classification alone."""
+    results = {key: VideoScores() for key in variants}
+    pooled: dict[str, dict[str, list[float]]] = {key: defaultdict(list) for key in variants}  # video uid -> frame scores
     videos = list(videos)
-    per_video: dict[str, list[float]] = defaultdict(list)  # video uid -> frame scores (frames of one video pooled)
     with progress(disable=None if show is None else not show) as bar:
         task = bar.add_task(label, total=len(videos), info="")
         for video in videos:
@@ -161,38 +175,55 @@ def score_videos(model: torch.nn.Module, cache: Any, videos: Iterable[Any], setu
             faces = cache.faces(video.uid, frames=setup.eval.frames_per_video)  # exactly the frames asked
             if not faces:
                 continue
-            crops = [f.image for f in faces]
-            probs, pred_masks = predict_faces(model, crops, setup.img_size, device, setup.eval.batch_size, setup.input_scale)
-            per_frame: dict[int, list[float]] = defaultdict(list)
-            for i, (face, p) in enumerate(zip(faces, probs)):
-                per_frame[face.frame_index].append(float(p))
-                if pred_masks is not None and video.label == 1 and face.mask is not None and face.face_index == 0:
-                    pm = pred_masks[i]
-                    small = (MASK_EVAL_SIZE, MASK_EVAL_SIZE)
-                    truth = cv2.resize(face.mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-                    pred = cv2.resize(pm.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-                    result.masks.append((video.method, pred, (truth >= 0.5).astype(np.float32)))
-                    result.mask_keys.append((video.uid, int(face.frame_index)))
-            frame_scores = {idx: face_agg(np.array(v)) for idx, v in sorted(per_frame.items())}
-            for idx, s in frame_scores.items():
-                result.frame[f"{video.uid}#{idx}"] = s
-            # A record that is one frame of a video (uid "<video>@@<frame>") joins its video's score.
-            vid = video_uid(video.uid)
-            per_video[vid].extend(frame_scores.values())
-            if video.label == 1 and pred_masks is not None:  # its most fake-looking face stands for the record
-                best = int(np.argmax(probs))
-                record_score = video_agg(np.array(list(frame_scores.values())))
-                example_crop = resize_crop(crops[best], setup.img_size)
-                result.examples.append(_example(record_score, video, faces[best], example_crop, pred_masks[best]))
-                result.examples = keep_extremes(result.examples)
-            for key in {video.uid, vid}:
-                result.label[key] = int(video.label)
-                result.method[key] = video.method
-            result.path.setdefault(vid, str(video.path))  # what `harness predict` takes (a video of frames: its first)
-            result.path[video.uid] = str(video.path)
-    for vid, values in per_video.items():
-        result.video[vid] = video_agg(np.array(values))
-    return result
+            for key, transform in variants.items():
+                crops = [f.image for f in faces]
+                if transform is not None:
+                    crops = transform(crops, faces, video)
+                _score_video(model, video, faces, crops, setup, device, results[key], pooled[key], maps=transform is None)
+    video_agg = AGGREGATORS[setup.eval.video_aggregation]
+    for key, result in results.items():
+        result.video = {vid: video_agg(np.array(values)) for vid, values in pooled[key].items()}
+    return results
+
+
+def _score_video(model: torch.nn.Module, video: Any, faces: list[Any], crops: list[np.ndarray], setup: EvalSetup,
+                 device: torch.device, result: VideoScores, pooled: dict[str, list[float]], maps: bool) -> None:
+    """One video's face crops scored into ``result`` (frame scores, labels, paths; with ``maps``
+    its P_M masks and localization example) and its frame scores into ``pooled`` (video uid -> the
+    frame scores of its records: a record that is one frame of a video joins its video's score)."""
+    face_agg = AGGREGATORS[setup.eval.frame_aggregation]
+    probs, pred_masks = predict_faces(model, crops, setup.img_size, device, setup.eval.batch_size, setup.input_scale, maps)
+    per_frame: dict[int, list[float]] = defaultdict(list)
+    for face, p in zip(faces, probs):
+        per_frame[face.frame_index].append(float(p))
+    frame_scores = {idx: face_agg(np.array(v)) for idx, v in sorted(per_frame.items())}
+    for idx, s in frame_scores.items():
+        result.frame[f"{video.uid}#{idx}"] = s
+    vid = video_uid(video.uid)
+    pooled[vid].extend(frame_scores.values())
+    if pred_masks is not None and video.label == 1:
+        _keep_masks(result, video, faces, pred_masks)
+        best = int(np.argmax(probs))  # its most fake-looking face stands for the record
+        record_score = AGGREGATORS[setup.eval.video_aggregation](np.array(list(frame_scores.values())))
+        example_crop = resize_crop(crops[best], setup.img_size)
+        result.examples.append(_example(record_score, video, faces[best], example_crop, pred_masks[best]))
+        result.examples = keep_extremes(result.examples)
+    for key in {video.uid, vid}:
+        result.label[key] = int(video.label)
+        result.method[key] = video.method
+    result.path.setdefault(vid, str(video.path))  # what `harness predict` takes (a video of frames: its first)
+    result.path[video.uid] = str(video.path)
+
+
+def _keep_masks(result: VideoScores, video: Any, faces: list[Any], pred_masks: np.ndarray) -> None:
+    """P_M and the truth of a fake record's first face in each frame, at MASK_EVAL_SIZE (pixel metrics)."""
+    small = (MASK_EVAL_SIZE, MASK_EVAL_SIZE)
+    for face, pm in zip(faces, pred_masks):
+        if face.mask is not None and face.face_index == 0:
+            truth = cv2.resize(face.mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+            pred = cv2.resize(pm.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+            result.masks.append((video.method, pred, (truth >= 0.5).astype(np.float32)))
+            result.mask_keys.append((video.uid, int(face.frame_index)))
 
 
 def merge(parts: list[VideoScores]) -> VideoScores:
@@ -293,14 +324,22 @@ def write_scores(scores: VideoScores, dataset: str, run_dir: Path) -> list[Path]
     return out
 
 
-def evaluate_dataset(
-    model: torch.nn.Module, cache: Any, dataset: str, setup: EvalSetup, device: torch.device, compression: str | None,
-    show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None,
-) -> dict[str, Any]:
-    """The results block of one test dataset (see harness/schemas/results.schema.json). ``uids``: only
-    these cached records (the dataset's current test set; the cache may hold older ones). With
-    ``run_dir``, the per-video scores and localization examples are written there too (see
-    ``write_scores``), so figures can be drawn from the run folder alone."""
+@dataclass
+class ScoredDataset:
+    """One test dataset's clean evaluation: its listed records, this rank's share of the scorable
+    ones (whole videos per rank) and every rank's scores. The robustness block scores the same share
+    perturbed and reuses ``scores`` as its clean column."""
+
+    videos: list[Any]
+    mine: list[Any]
+    scores: VideoScores
+
+
+def score_dataset(model: torch.nn.Module, cache: Any, dataset: str, setup: EvalSetup, device: torch.device,
+                  show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None) -> ScoredDataset:
+    """Score one test dataset's cached records (``uids``: only these; the cache may hold older
+    ones), this rank's share, gathered; with ``run_dir``, the scores and examples are written there
+    (``write_scores``)."""
     # as a request for the evaluation's frame count sees them: its frames, counts and status
     videos = [v for v in cache.videos(split="test", dataset=dataset, frames=setup.eval.frames_per_video)
               if uids is None or v.uid in uids]
@@ -308,11 +347,17 @@ def evaluate_dataset(
     # Each rank scores whole videos: the frames of one video (FRAME_SEPARATOR) stay on one rank.
     order = {vid: i for i, vid in enumerate(sorted({video_uid(v.uid) for v in scorable}))}
     mine = [v for v in scorable if order[video_uid(v.uid)] % dd.world_size() == dd.rank()]
-    inner = dd.unwrap(model)
-    part = score_videos(inner, cache, mine, setup, device, show, label=f"evaluate {dataset}")
+    part = score_videos(dd.unwrap(model), cache, mine, setup, device, show, label=f"evaluate {dataset}")
     scores = merge(dd.all_gather_objects(part))
     if run_dir is not None and dd.is_main():
         write_scores(scores, dataset, Path(run_dir))
+    return ScoredDataset(videos, mine, scores)
+
+
+def dataset_block(scored: ScoredDataset, setup: EvalSetup, compression: str | None) -> dict[str, Any]:
+    """The results block of one scored test dataset (see harness/schemas/results.schema.json)."""
+    videos, scores = scored.videos, scored.scores
+    scorable = [v for v in videos if v.status == "done"]
     failed = [v for v in videos if v.status not in ("done", "no_face")]
     no_face = [v for v in videos if v.status == "no_face" or (v.status == "done" and v.uid not in scores.label)]
     all_videos = {video_uid(v.uid) for v in videos}
@@ -339,3 +384,11 @@ def evaluate_dataset(
     if len(all_videos) != len(videos):
         block["counts"]["frame_records"] = len(videos)  # images that are frames of a listed video
     return block
+
+
+def evaluate_dataset(
+    model: torch.nn.Module, cache: Any, dataset: str, setup: EvalSetup, device: torch.device, compression: str | None,
+    show: bool | None = None, uids: set[str] | None = None, run_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The results block of one test dataset, clean (``score_dataset``, then ``dataset_block``)."""
+    return dataset_block(score_dataset(model, cache, dataset, setup, device, show, uids, run_dir), setup, compression)

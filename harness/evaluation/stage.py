@@ -19,7 +19,8 @@ from typing import Any, Mapping
 
 from harness.common import runtime as dd
 from harness.models.bundle import Bundle
-from harness.evaluation.runner import EvalSetup, evaluate_dataset
+from harness.evaluation.robustness import robustness_block
+from harness.evaluation.runner import EvalSetup, dataset_block, score_dataset
 from harness.extend.contracts import dataset_compression, dataset_notes
 from harness.vocab.folder import RunFolder
 from harness.common.ui import console
@@ -60,8 +61,8 @@ def _evaluate_all(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup
             console.print(f"{name}: scored before with this model and settings (kept from {RunFolder(run_dir).blocks})")
             blocks[name] = stored
             continue
-        block = evaluate_dataset(bundle.model, cache, name, setup, bundle.device, dataset_compression(dataset), show,
-                                 uids=uids, run_dir=run_dir)
+        scored = score_dataset(bundle.model, cache, name, setup, bundle.device, show, uids=uids, run_dir=run_dir)
+        block = dataset_block(scored, setup, dataset_compression(dataset))
         notes = dataset_notes(dataset)
         if notes:
             block["notes"] = notes
@@ -69,12 +70,8 @@ def _evaluate_all(bundle: Bundle, cache: Any, datasets: Mapping[str, Any], setup
             block["face_detection"] = detection
         if not setup.mask_head:
             block["localization"] = NO_MASK_HEAD
-        if setup.perturb:
-            from harness.evaluation.robustness import robustness_block
-
-            scorable = [v for v in cache.videos(split="test", dataset=name, frames=setup.eval.frames_per_video)
-                        if v.uid in uids and v.status == "done"]
-            block["robustness"] = robustness_block(bundle.model, cache, scorable, setup, bundle.device, list(setup.perturb), show)
+        if setup.perturb:  # the clean share perturbed; the clean column is the scores above
+            block["robustness"] = robustness_block(bundle.model, cache, scored.mine, setup, bundle.device, scored.scores, show)
         if run_dir is not None and dd.is_main():
             _store(run_dir, name, key, block)
         blocks[name] = block

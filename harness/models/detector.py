@@ -44,9 +44,22 @@ class DetectorModel(nn.Module):
         self.decoder = decoder
         self.config = config  # build_model(**config) rebuilds this architecture
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
+    def forward(self, x: torch.Tensor, masks: bool = True) -> ModelOutput:
+        """Every head; with ``masks=False`` the fake logit alone (the rest None): no decoder, no
+        token heads, and the same logit bits (the encoder and the class head run alike)."""
         features = self.encoder(x)
+        if not masks:
+            return ModelOutput(logit=self.heads.classify(features[3]), token_logits=None, token_features=None, mask_logits=None)
         return ModelOutput(mask_logits=self.decoder(features), **self.heads(features[3]))
+
+
+def forward_heads(model: nn.Module, x: torch.Tensor, masks: bool = True) -> Any:
+    """``model(x)`` computing only the heads the caller needs: the mask head (P_M) when ``masks``,
+    else only what gives ``logit``. A harness detector skips its decoder; any other network (an
+    imported one) runs whole, its ``mask_logits`` then unread."""
+    if isinstance(model, DetectorModel):
+        return model(x, masks=masks)
+    return model(x)
 
 
 def _check_encoder(encoder: nn.Module, name: str, img_size: int) -> None:

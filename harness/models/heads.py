@@ -32,13 +32,25 @@ class DetectionHeads(nn.Module):
     def forward(self, f32: torch.Tensor) -> dict[str, torch.Tensor]:
         """(N, C, h, w) -> logit (N,), token logits (N, 1, h, w), token features (N, h*w, C),
         token embeddings (N, h*w, proj_dim) and the pooled feature (N, C)."""
-        tokens = f32.flatten(2).transpose(1, 2)  # (N, h*w, C)
-        pooled = tokens.mean(dim=1)
+        tokens, pooled = _tokens(f32)
         n, _, h, w = f32.shape
         return {
-            "logit": self.cls(pooled).squeeze(1),
+            "logit": self._logit(pooled),
             "token_logits": self.token(tokens).transpose(1, 2).reshape(n, 1, h, w),
             "token_features": tokens,
             "token_embeddings": self.proj(tokens),
             "pooled": pooled,
         }
+
+    def classify(self, f32: torch.Tensor) -> torch.Tensor:
+        """The fake logit (N,) alone: the same operations as ``forward``'s, so the same bits."""
+        return self._logit(_tokens(f32)[1])
+
+    def _logit(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.cls(pooled).squeeze(1)
+
+
+def _tokens(f32: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, h, w) -> the tokens (N, h*w, C) and their mean, the pooled feature (N, C)."""
+    tokens = f32.flatten(2).transpose(1, 2)
+    return tokens, tokens.mean(dim=1)

@@ -43,7 +43,7 @@ class FaceResult:
     crop_box: tuple[float, ...]  # where the crop rule cut, frame pixels (may reach outside the frame): harness.data.crop.Box
     detector_score: float
     score: float  # P_C, probability of fake
-    mask: np.ndarray  # P_M, float32 (img_size, img_size) in [0, 1], crop geometry
+    mask: np.ndarray | None  # P_M, float32 (img_size, img_size) in [0, 1], crop geometry; None: not asked (no maps)
     crop: np.ndarray  # the model's input, RGB uint8 (img_size, img_size, 3)
 
 
@@ -184,8 +184,10 @@ class Predictor:
         return predictor
 
     # ------------------------------------------------------------------ one file
-    def analyse(self, path: str | Path, frames: int = DEFAULT_FRAMES, threshold: float = 0.5) -> MediaResult:
-        """Score one video or image. Never raises for a bad file: see ``MediaResult.status``."""
+    def analyse(self, path: str | Path, frames: int = DEFAULT_FRAMES, threshold: float = 0.5, maps: bool = True) -> MediaResult:
+        """Score one video or image. Never raises for a bad file: see ``MediaResult.status``.
+        ``maps``: each face's P_M (or Grad-CAM++) too; without, the classification alone (the
+        same scores) and each face's ``mask`` None."""
         path = Path(path)
         result = MediaResult(path=path)
         if not is_media(path):
@@ -202,12 +204,12 @@ class Predictor:
             result.status = "no_face"
             result.error = f"{path}: no face found in {len(result.frames)} sampled frame(s); the file is not scored"
             return result
-        probs, masks = self.score_crops(crops)
+        probs, masks = self.score_crops(crops, maps)
         i = 0
         frame_agg = AGGREGATORS[self.frame_aggregation]
         for fr in result.frames:
             for face in fr.faces:
-                face.score, face.mask = float(probs[i]), masks[i]
+                face.score, face.mask = float(probs[i]), None if masks is None else masks[i]
                 i += 1
             if fr.faces:
                 fr.score = frame_agg(np.array([f.score for f in fr.faces]))
@@ -236,16 +238,18 @@ class Predictor:
                 )
             result.frames.append(fr)
 
-    def score_crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def score_crops(self, crops: list[np.ndarray], maps: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """P_C (N,) and P_M (N, img_size, img_size) for RGB uint8 crops at img_size; a model without a
-        mask head gets Grad-CAM++ maps of P_C in P_M's place (``mask_source``)."""
+        mask head gets Grad-CAM++ maps of P_C in P_M's place (``mask_source``). Without ``maps``
+        the classification head alone runs (the same P_C) and the masks are None."""
         from harness.models.bundle import NonFiniteScores
 
         try:
-            probs, masks = predict_faces(self.model, crops, self.img_size, self.device, self.batch_size, self.input_scale)
+            probs, masks = predict_faces(self.model, crops, self.img_size, self.device, self.batch_size, self.input_scale,
+                                         masks=maps)
         except NonFiniteScores as exc:  # the model's fault, not this file's: nothing more is scored
             raise PredictSetupError(f"{self.checkpoint or 'checkpoint'}: {exc}") from None
-        if masks is None:
+        if masks is None and maps:
             from harness.predict.explain import GradCamPlusPlus
 
             masks = GradCamPlusPlus(self.model, self.device, scale=self.input_scale)(crops)

@@ -31,7 +31,8 @@ def media_report(result: MediaResult, outputs: dict[str, Any] | None = None, loc
                 "crop_box": _box(f.crop_box),
                 "detector_score": _num(f.detector_score),
                 "score": _num(f.score),
-                "altered_fraction": _num(float((f.mask >= 0.5).mean())),  # of the crop, P_M >= 0.5
+                # of the crop, P_M >= 0.5; None when no map was made (neither --out nor --mask)
+                "altered_fraction": None if f.mask is None else _num(float((f.mask >= 0.5).mean())),
             }
             for f in fr.faces
         ]

@@ -145,7 +145,9 @@ def _one_file(predictor: Predictor, path: Path, options: PredictOptions, explain
     from harness.predict.truth import find_mask, localization_scores
 
     try:
-        result = predictor.analyse(path, frames=options.frames, threshold=options.threshold)
+        # the maps (the mask head, or Grad-CAM++) only for the pictures or the mask comparison
+        maps = options.out is not None or options.mask is not None
+        result = predictor.analyse(path, frames=options.frames, threshold=options.threshold, maps=maps)
     except PredictSetupError:
         raise  # the model cannot score (NaN scores): stop, no verdict for any file
     except Exception as exc:  # one odd file must not stop the others; say what it was

@@ -86,7 +86,7 @@ def _report_robustness(results: dict[str, Any]) -> list[str]:
             lines.append(f"| {escape(name)} | " + " | ".join(cells) + f" | {_pct(None, mean)} |")
         seconds = rob.get("seconds", {})
         lines += ["", f"{rob.get('videos', '?')} videos; {seconds.get('total', '?')} s in all, "
-                  f"{seconds.get('per_condition', '?')} s per condition (clean included).", ""]
+                  f"{seconds.get('per_condition', '?')} s per condition.", ""]
     return lines
 
 
