@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.common import runtime as dd
-from harness.common.ui import console, heading
+from harness.common.kernels import pinned_kernels
+from harness.common.ui import console, heading, say
 from harness.data import demo
 from harness.data.crop import CropRule
 from harness.data.demo import NOT_A_BENCHMARK
@@ -61,7 +62,19 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, sh
     training logger plugins besides train_log.jsonl (e.g. ["tensorboard"]); they do not change the
     results, so they are not part of the config or the run id. ``perturb``: robustness conditions
     scored after the clean evaluation (the results' ``robustness`` blocks); not part of the run id
-    either: they add numbers, they change none. A demo run's data is the demo of ``config.demo_scale``."""
+    either: they add numbers, they change none. A demo run's data is the demo of ``config.demo_scale``;
+    it computes with fixed threads and kernels (harness/common/kernels.py), so its numbers are the
+    shipped ones on any machine."""
+    if not config.demo:
+        return _run(config, paths, resume, show, loggers, perturb)
+    with pinned_kernels() as kernels:
+        if kernels.note():
+            say(f"note: {kernels.note()}", "yellow", to=console)
+        return _run(config, paths, resume, show, loggers, perturb)
+
+
+def _run(config: RunConfig, paths: RunPaths, resume: bool, show: bool | None, loggers: list[str] | None,
+         perturb: list[Any] | None) -> dict[str, Any]:
     from harness.run.config_check import check_before_work, check_run_paths
     from harness.reporting.leaderboard import write_leaderboard
 
