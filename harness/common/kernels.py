@@ -4,15 +4,17 @@ A CPU training run is chaotic in the last bit: the number of threads changes how
 split, and each instruction set (AVX2, AVX-512, AMX) has its own kernels in torch (ATen, oneDNN,
 MKL) and in OpenCV. Measured here on one run of the demo's MobileNetV2: 1 or 2 threads, or AVX2
 instead of AVX-512 kernels, give other gradients from the first step, and after 150 steps the
-expression warp's video AUC ranged 87.5 to 96.9 between such settings. So the demo pins them:
+expression warp's video AUC ranged 87.5 to 96.9 between such settings. So the demo's training pins
+them (its evaluation uses the process's threads, as `harness evaluate` of its checkpoint does: the
+thread count moves a score's last bits, about 1e-6, not an AUC):
 
 - ``DEMO_THREADS`` torch threads, whatever the machine has or ``OMP_NUM_THREADS`` says;
 - torch's deterministic algorithms;
 - torch's AVX2 kernels, which every x86-64 CPU since 2013 runs: ATen's (``ATEN_CPU_CAPABILITY``),
   oneDNN's (``ONEDNN_MAX_CPU_ISA``) and MKL's reproducible AVX2 branch (``MKL_CBWR``). Each library
   reads its variable once, at its first kernel, so they must be set before the process computes
-  anything: ``harness run --data demo`` does; a process that already ran torch kernels keeps its
-  own, and ``pin_kernels`` says so (``Pinned.pinned`` False);
+  anything: every `harness` command does at start (``select_at_start``); a process that already ran
+  torch kernels keeps its own, and ``pin_kernels`` says so (``Pinned.pinned`` False);
 - OpenCV single-threaded, without its run-time dispatched SIMD code and IPP (``setUseOptimized``):
   the float paths of warps, blurs, colour conversion and seamless cloning round differently per CPU.
 """
@@ -29,6 +31,18 @@ DEMO_THREADS = 2
 #: the CPU code paths the demo's numbers are computed with, read by each library at its first kernel
 KERNEL_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 PINNED_CAPABILITY = "AVX2"
+
+
+def select_at_start() -> None:
+    """Ask torch, oneDNN and MKL for the pinned kernel set. Each reads its variable once, at its
+    first kernel, so the CLI calls this before it computes anything: every harness command then
+    computes with AVX2 kernels on any x86-64 CPU (a GPU's kernels are not touched), and a run's
+    scores and a later `evaluate` or `predict` of its checkpoint use the same ones. Other CPUs
+    (ARM) keep their own: these names are x86's."""
+    import platform
+
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.update(KERNEL_ENV)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ run (``harness run --publish`` or ``harness leaderboard --publish RUN``, see ``p
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from harness.common import runtime as dd
 from harness.common.kernels import pinned_kernels
@@ -63,18 +64,8 @@ def run(config: RunConfig, paths: RunPaths = RunPaths(), resume: bool = True, sh
     results, so they are not part of the config or the run id. ``perturb``: robustness conditions
     scored after the clean evaluation (the results' ``robustness`` blocks); not part of the run id
     either: they add numbers, they change none. A demo run's data is the demo of ``config.demo_scale``;
-    it computes with fixed threads and kernels (harness/common/kernels.py), so its numbers are the
-    shipped ones on any machine."""
-    if not config.demo:
-        return _run(config, paths, resume, show, loggers, perturb)
-    with pinned_kernels() as kernels:
-        if kernels.note():
-            say(f"note: {kernels.note()}", "yellow", to=console)
-        return _run(config, paths, resume, show, loggers, perturb)
-
-
-def _run(config: RunConfig, paths: RunPaths, resume: bool, show: bool | None, loggers: list[str] | None,
-         perturb: list[Any] | None) -> dict[str, Any]:
+    it trains with fixed threads and kernels (harness/common/kernels.py), so its weights are the
+    same on any machine."""
     from harness.run.config_check import check_before_work, check_run_paths
     from harness.reporting.leaderboard import write_leaderboard
 
@@ -148,7 +139,8 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits, cache, rule)
         console.print(summary_line(summary))
         heading("2/4 train")
-        outcome = train_stage(config, run_dir, resume, show, splits, cache, rule, loggers)
+        with demo_kernels(config.demo):
+            outcome = train_stage(config, run_dir, resume, show, splits, cache, rule, loggers)
         timings["train_s"] = outcome.seconds
         console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
         heading("3/4 evaluate")
@@ -156,3 +148,14 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
     return build_results(config, rid, outcome, blocks, timings, summary, splits)
 
 
+@contextmanager
+def demo_kernels(demo: bool) -> Iterator[None]:
+    """A demo's training on fixed threads and kernels: 150 steps amplify a CPU's last bits into
+    other scores, and the shipped demo numbers must be everyone's (harness/common/kernels.py)."""
+    if not demo:
+        yield
+        return
+    with pinned_kernels() as kernels:
+        if kernels.note():
+            say(f"note: {kernels.note()}", "yellow", to=console)
+        yield
