@@ -223,11 +223,13 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    from harness.common import signals
+    from harness.common import kernels, signals
 
+    args = argv if argv is not None else sys.argv[1:]
+    kernels.select_at_start()  # before the first torch kernel: a CPU's numbers are the same on any x86-64 machine
     signals.install()  # SIGTERM: one line and exit 143 within moments, wherever the command is
     build_app()
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="harness")
+    app(args=args, prog_name="harness")
 
 
 if __name__ == "__main__":

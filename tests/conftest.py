@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# The kernels every `harness` command pins at start (harness/common/kernels.py), before anything here
+# imports torch: in-process scores equal a subprocess run's bit for bit.
+from harness.common.kernels import select_at_start  # noqa: E402 - light: no torch
+
+select_at_start()
+
+import pytest  # noqa: E402
 
 from fixtures.plugin_env import plugins_only
 from fixtures.tiny_demo import TinyDemo, build_tiny_demo

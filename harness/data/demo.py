@@ -27,9 +27,13 @@ from harness.common import faults
 from harness.extend.defaults import defaults
 from harness.common.files import cache_home  # noqa: F401 - also imported from here by older code
 
-DEMO_VERSION = 4  # bump when the generator changes: the cache folder is keyed by it
+# bump when the generator changes: the cache folder is keyed by it. 5: OpenCV's baseline code (the
+# same bytes on every CPU, harness/common/kernels.py)
+DEMO_VERSION = 5
 NOT_A_BENCHMARK = "demo data: a smoke test of the pipeline, not a benchmark"
 METHODS = ("Deepfakes", "Face2Face")
+#: what each method is, in words (the README's quoted numbers name them so)
+METHOD_TEXT = {"Deepfakes": "the face swap", "Face2Face": "the expression warp"}
 #: the dataset plugin whose layout the demo tree copies (it reads the demo like the real thing)
 DATASET = defaults().demo_dataset
 
@@ -253,7 +257,15 @@ Frames = tuple[list[np.ndarray], list[np.ndarray]]  # one identity's frames and 
 
 
 def _write_tree(spec: DemoSpec, root: Path, progress: bool) -> None:
-    """Every real video, then every fake of every pair and method with its mask video."""
+    """Every real video, then every fake of every pair and method with its mask video, computed by
+    OpenCV's baseline code: its dispatched SIMD paths round warps and blurs differently per CPU."""
+    from harness.common.kernels import opencv_baseline
+
+    with opencv_baseline():
+        _write_videos(spec, root, progress)
+
+
+def _write_videos(spec: DemoSpec, root: Path, progress: bool) -> None:
     from harness.data.video import write_video
     from harness.common.ui import progress as progress_bar
 

