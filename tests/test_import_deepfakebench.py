@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
+from fixtures.cli_checks import refused_writing_nothing
 from harness.cli import build_app
 
 runner = CliRunner()
@@ -303,11 +304,7 @@ def test_the_bundle_records_deepfakebenchs_aligned_crop_cut_at_the_input_size(tm
 # Bad input: one line, exit 2, nothing written
 # ------------------------------------------------------------------------------------------------
 def _refused(tmp_path: Path, args: list[str]) -> str:
-    result = runner.invoke(build_app(), args)
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
-    return lines[0]
+    return refused_writing_nothing(args, tmp_path / "out")
 
 
 def test_an_unsupported_detector_is_named_with_the_supported_list(tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from fixtures.cli_checks import refused_writing_nothing
 from harness.cli import build_app
 
 runner = CliRunner()
@@ -161,11 +162,7 @@ def test_a_file_without_suffix_is_recognised_and_its_architecture_chosen_by_opti
 
 
 def _refused(tmp_path: Path, args: list[str]) -> str:
-    result = runner.invoke(build_app(), args)
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
-    return lines[0]
+    return refused_writing_nothing(args, tmp_path / "out")
 
 
 def test_an_h5_that_is_not_mesonet_is_one_line(tmp_path):
