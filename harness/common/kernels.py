@@ -38,10 +38,11 @@ def select_at_start() -> None:
     first kernel, so the CLI calls this before it computes anything: every harness command then
     computes with AVX2 kernels on any x86-64 CPU (a GPU's kernels are not touched), and a run's
     scores and a later `evaluate` or `predict` of its checkpoint use the same ones. Other CPUs
-    (ARM) keep their own: these names are x86's."""
+    (ARM) keep their own: these names are x86's. ``HARNESS_NATIVE_KERNELS=1`` keeps the CPU's own
+    (faster on AVX-512/AMX machines; its CPU numbers then match only that machine's)."""
     import platform
 
-    if platform.machine().lower() in ("x86_64", "amd64"):
+    if platform.machine().lower() in ("x86_64", "amd64") and os.environ.get("HARNESS_NATIVE_KERNELS") != "1":
         os.environ.update(KERNEL_ENV)
 
 

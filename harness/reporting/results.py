@@ -134,16 +134,23 @@ def hardware() -> dict[str, Any]:
     try:
         import torch
 
-        # the CPU kernel set and threads: the last bits of a CPU run depend on them (common/kernels.py)
-        info["cpu_kernels"] = str(torch.backends.cpu.get_cpu_capability())
-        info["threads"] = torch.get_num_threads()
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
             info["cuda"] = torch.version.cuda
             info["gpu_count"] = torch.cuda.device_count()
     except Exception:  # no torch, or a broken driver: the run itself will say more
         pass
-    return info
+    return {**info, **_cpu_kernels()}
+
+
+def _cpu_kernels() -> dict[str, Any]:
+    """torch's CPU kernel set and threads: the last bits of a CPU run depend on them (common/kernels.py)."""
+    try:
+        import torch
+
+        return {"cpu_kernels": str(torch.backends.cpu.get_cpu_capability()), "threads": torch.get_num_threads()}
+    except Exception:  # noqa: BLE001 - no torch, or one without the query: nothing to record
+        return {}
 
 
 def collect_environment() -> dict[str, Any]:

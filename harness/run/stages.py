@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from harness.common import runtime as dd
-from harness.common.kernels import pinned_kernels
+from harness.common.kernels import DEMO_THREADS, pinned_kernels
 from harness.common.ui import console, heading, say
 from harness.data import demo
 from harness.data.crop import CropRule
@@ -139,7 +139,7 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
         summary, timings["preprocess_s"] = preprocess_stage(config, datasets, show, splits, cache, rule)
         console.print(summary_line(summary))
         heading("2/4 train")
-        with demo_kernels(config.demo):
+        with demo_kernels(config.demo, config.demo_scale):
             outcome = train_stage(config, run_dir, resume, show, splits, cache, rule, loggers)
         timings["train_s"] = outcome.seconds
         console.print(f"trained {outcome.steps} steps in {outcome.seconds:.0f}s; selection: {outcome.selection_rule}")
@@ -149,13 +149,13 @@ def _run_stages(config: RunConfig, rid: str, run_dir: Path, datasets: dict[str, 
 
 
 @contextmanager
-def demo_kernels(demo: bool) -> Iterator[None]:
+def demo_kernels(is_demo: bool, scale: str) -> Iterator[None]:
     """A demo's training on fixed threads and kernels: 150 steps amplify a CPU's last bits into
     other scores, and the shipped demo numbers must be everyone's (harness/common/kernels.py)."""
-    if not demo:
+    if not is_demo:
         yield
         return
-    with pinned_kernels() as kernels:
+    with pinned_kernels(demo.TRAIN_THREADS.get(scale, DEMO_THREADS)) as kernels:
         if kernels.note():
             say(f"note: {kernels.note()}", "yellow", to=console)
         yield
