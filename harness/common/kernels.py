@@ -8,7 +8,8 @@ expression warp's video AUC ranged 87.5 to 96.9 between such settings. So the de
 them (its evaluation uses the process's threads, as `harness evaluate` of its checkpoint does: the
 thread count moves a score's last bits, about 1e-6, not an AUC):
 
-- ``DEMO_THREADS`` torch threads, whatever the machine has or ``OMP_NUM_THREADS`` says;
+- the demo scale's torch threads (``harness.data.demo.TRAIN_THREADS``: 2 for the default demo),
+  whatever the machine has or ``OMP_NUM_THREADS`` says;
 - torch's deterministic algorithms;
 - torch's AVX2 kernels, which every x86-64 CPU since 2013 runs: ATen's (``ATEN_CPU_CAPABILITY``),
   oneDNN's (``ONEDNN_MAX_CPU_ISA``) and MKL's reproducible AVX2 branch (``MKL_CBWR``). Each library
