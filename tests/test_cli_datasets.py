@@ -90,3 +90,6 @@ def test_a_root_that_does_not_exist_is_one_line_and_the_demo_is_listed(tmp_path)
     assert listed.exit_code == 0, listed.output
     reports = {r["name"]: r for r in json.loads(listed.stdout)}
     assert reports["demo"]["found"] is True and not reports["ffpp"]["found"]  # the demo needs no download
+    alone = runner.invoke(build_app(), ["datasets", "--name", "demo", "--json"])  # a name the listing shows is taken
+    assert alone.exit_code == 0 and [r["name"] for r in json.loads(alone.stdout)] == ["demo"], alone.output
+    one_line_exit_2(runner.invoke(build_app(), ["datasets", "--name", "dem"]), "--name dem", "did you mean 'demo'?")

@@ -24,11 +24,12 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
     broken plugin: its error becomes the report's problem. ``options``: per dataset name, the
     options its factory gets (the folder dataset's train_dir/test_csv)."""
     from harness.extend import registry
+    from harness.vocab.config_check import DEMO
 
-    reports = []
+    reports = [demo_report()] if (not names and not options) or DEMO in (names or []) else []
     entries = registry.entries("dataset")
     if names:
-        entries = [registry.get("dataset", n) for n in names]
+        entries = [registry.get("dataset", n) for n in names if n != DEMO]
     with data_root(root):
         for entry in entries:
             dataset = None
@@ -43,14 +44,15 @@ def collect_reports(root: Path | None = None, names: list[str] | None = None,
                 looked = list(dataset.looked_in) if dataset is not None and capable(dataset, "dataset", "looked_in") else []
                 reports.append(DatasetReport(name=entry.name, found=False, root=None, looked_in=looked,
                                              problems=[f"{type(exc).__name__}: {exc}"]))
-    return ([demo_report()] if not names and not options else []) + reports
+    return reports
 
 
 def demo_report() -> DatasetReport:
     """The embedded demo: always there (built under the cache home by its first run), nothing to download."""
     from harness.data.demo import demo_root
+    from harness.vocab.config_check import DEMO
 
-    return DatasetReport(name="demo", found=True, root=demo_root())
+    return DatasetReport(name=DEMO, found=True, root=demo_root())
 
 
 def _counts_parts(report: DatasetReport) -> list[str]:
@@ -189,6 +191,10 @@ def datasets(
 
     from harness.common.files import check_output, write_output_file
 
+    from harness.vocab.config_check import DEMO, check_plugin_name
+
+    for one in name or []:
+        check_plugin_name("dataset", one, "--name", (DEMO,))  # before anything is read: a suggestion, exit 2
     options, exit_code = None, 0
     if root is not None and not root.is_dir():
         typer.secho(f"error: --root {root}: no such folder; give the folder that holds one folder per dataset "
@@ -209,7 +215,7 @@ def datasets(
         print(_reports_json(reports))
     else:
         reports = datasets_command(root, name or None, options=options)
-    found = [r.name for r in reports if r.found and r.name != "demo"]  # the demo has no face cache of its own to check here
+    found = [r.name for r in reports if r.found and r.name != DEMO]  # the demo has no face cache of its own to check here
     if found and not as_json:
         _doctor_cache(cache, cache_dir, root, found, options)
     if options and any(not r.found or r.problems for r in reports if r.name == defaults().user_dataset):

@@ -26,6 +26,7 @@ import numpy as np
 from harness.common import faults
 from harness.extend.defaults import defaults
 from harness.common.files import cache_home  # noqa: F401 - also imported from here by older code
+from harness.common.kernels import DEMO_THREADS
 
 # bump when the generator changes: the cache folder is keyed by it. 5: OpenCV's baseline code (the
 # same bytes on every CPU, harness/common/kernels.py)
@@ -65,7 +66,7 @@ SCALES: dict[str, DemoSpec] = {
 #: torch threads a demo of each scale trains on, whatever the machine has (harness/common/kernels.py):
 #: the thread count is part of its numbers. The default demo is sized for 2 cores; the tiny one is
 #: the test suite's, whose two workers would otherwise ask 2 cores for 4 threads.
-TRAIN_THREADS: dict[str, int] = {"default": 2, "tiny": 1}
+TRAIN_THREADS: dict[str, int] = {"default": DEMO_THREADS, "tiny": 1}
 
 
 def spec_for(scale: str) -> DemoSpec:

@@ -145,10 +145,12 @@ def hardware() -> dict[str, Any]:
 
 def _cpu_kernels() -> dict[str, Any]:
     """torch's CPU kernel set and threads: the last bits of a CPU run depend on them (common/kernels.py)."""
+    from harness.common.kernels import capability
+
     try:
         import torch
 
-        return {"cpu_kernels": str(torch.backends.cpu.get_cpu_capability()), "threads": torch.get_num_threads()}
+        return {"cpu_kernels": capability(), "threads": torch.get_num_threads()}
     except Exception:  # noqa: BLE001 - no torch, or one without the query: nothing to record
         return {}
 

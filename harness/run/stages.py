@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from harness.common import runtime as dd
-from harness.common.kernels import DEMO_THREADS, pinned_kernels
+from harness.common.kernels import pinned_kernels
 from harness.common.ui import console, heading, say
 from harness.data import demo
 from harness.data.crop import CropRule
@@ -155,7 +155,7 @@ def demo_kernels(is_demo: bool, scale: str) -> Iterator[None]:
     if not is_demo:
         yield
         return
-    with pinned_kernels(demo.TRAIN_THREADS.get(scale, DEMO_THREADS)) as kernels:
+    with pinned_kernels(demo.TRAIN_THREADS[scale]) as kernels:
         if kernels.note():
             say(f"note: {kernels.note()}", "yellow", to=console)
         yield
